@@ -1,0 +1,47 @@
+# The two quick-start commands (`make up`, `make test`) work on a fresh
+# machine with Python 3.11+ and make: each creates .venv and installs first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := libs/continuum services/gateway
+
+.PHONY: up down status test test-fast lint typecheck bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	$(BIN)/pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	@touch $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/continuum up
+
+down: $(STAMP)
+	$(BIN)/continuum down
+
+status: $(STAMP)
+	$(BIN)/continuum status
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_backbone.py --write docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

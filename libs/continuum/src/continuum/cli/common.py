@@ -1,0 +1,74 @@
+"""What every CLI command shares: settings, connections, requests, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import nats.errors
+from nats.aio.client import Client
+from rich.console import Console
+
+from continuum.node.state import NodeNotRunning, running_state
+from continuum.settings import Settings
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A failure to report as one clear line, without a traceback."""
+
+
+class RequestFailed(CliError):
+    pass
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def nats_url(s: Settings) -> str:
+    if s.nats_url:
+        return s.nats_url
+    state = running_state(s.home)
+    if state is None:
+        raise NodeNotRunning(
+            f"no Continuum node is running with home {s.home}: start one with `continuum up` "
+            "(or set CONTINUUM_NATS_URL)"
+        )
+    return state.nats_url
+
+
+async def connect(s: Settings) -> Client:
+    url = nats_url(s)
+    try:
+        return await nats.connect(url, name="continuum-cli", connect_timeout=3,
+                                  max_reconnect_attempts=0, allow_reconnect=False)
+    except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
+        raise CliError(f"cannot reach NATS at {url}: {exc}") from None
+
+
+async def request_json(
+    nc: Client, subject: str, body: dict[str, Any], timeout: float = 10.0
+) -> dict[str, Any]:
+    try:
+        msg = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
+    except nats.errors.NoRespondersError:
+        raise RequestFailed(f"no service answers {subject}") from None
+    except (nats.errors.TimeoutError, TimeoutError):
+        raise RequestFailed(f"{subject} did not answer within {timeout:.0f}s") from None
+    headers = msg.headers or {}
+    if "Nats-Service-Error" in headers:
+        code = headers.get("Nats-Service-Error-Code", "")
+        raise RequestFailed(f"{headers['Nats-Service-Error']} ({code})")
+    result: dict[str, Any] = json.loads(msg.data)
+    return result
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)

@@ -1,0 +1,69 @@
+"""Entry points: ``continuum`` and ``jtag`` (which accepts slash paths)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from continuum.cli import events_cmds, node_cmds
+from continuum.cli.common import CliError, err_console
+from continuum.events import EventError
+from continuum.identity import IdentityError
+from continuum.node.embedded import EmbeddedServerError
+from continuum.node.ports import PortInUseError
+from continuum.node.state import NodeNotRunning
+from continuum.node.supervisor import AlreadyRunning
+from continuum.store import EventStoreError
+
+app = typer.Typer(
+    help="Continuum: personas, layers and events on a peer-to-peer mesh.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(node_cmds.up)
+app.command()(node_cmds.down)
+app.command()(node_cmds.status)
+app.add_typer(events_cmds.app, name="events")
+
+_EXPECTED = (
+    CliError, EventError, EventStoreError, NodeNotRunning, AlreadyRunning, PortInUseError,
+    EmbeddedServerError, IdentityError,
+)
+
+
+def run(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="continuum",
+            standalone_mode=False)
+    except _EXPECTED as exc:
+        err_console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        raise SystemExit(2) from None
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        raise SystemExit(code) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors carry their own exit codes
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+def jtag_argv(argv: list[str]) -> list[str]:
+    """``jtag events/tail --type=x`` -> ``events tail --type=x``."""
+    if argv and "/" in argv[0] and not argv[0].startswith("-"):
+        return [part for part in argv[0].split("/") if part] + argv[1:]
+    return argv
+
+
+def run_jtag() -> None:
+    run(jtag_argv(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    run()

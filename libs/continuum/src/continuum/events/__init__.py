@@ -1,0 +1,37 @@
+"""Events: the envelope, the catalog of types, signing and the codec."""
+
+from continuum.events import builtin as builtin
+from continuum.events.asyncapi import asyncapi_document
+from continuum.events.catalog import CONTEXTS, EventCatalog, EventSpec, catalog
+from continuum.events.codec import Event, EventCodec, EventFactory
+from continuum.events.envelope import CONTENT_TYPE, Envelope, parse_envelope
+from continuum.events.errors import (
+    EventError,
+    EventTooLarge,
+    InvalidEventData,
+    MalformedEvent,
+    SignatureError,
+    UnknownEventType,
+    UnknownEventVersion,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "CONTEXTS",
+    "Envelope",
+    "Event",
+    "EventCatalog",
+    "EventCodec",
+    "EventError",
+    "EventFactory",
+    "EventSpec",
+    "EventTooLarge",
+    "InvalidEventData",
+    "MalformedEvent",
+    "SignatureError",
+    "UnknownEventType",
+    "UnknownEventVersion",
+    "asyncapi_document",
+    "catalog",
+    "parse_envelope",
+]

@@ -1,0 +1,85 @@
+"""Generate the AsyncAPI 3.0 document of the event catalog.
+
+External tools read this to learn every subject, type and payload schema
+without reading Python; it is produced from the same pydantic models the
+services validate with, so it cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from continuum import __version__
+from continuum.events.catalog import EventCatalog, catalog
+from continuum.events.envelope import Envelope
+
+
+def _envelope_schema(data_schema: dict[str, Any], event_type: str) -> dict[str, Any]:
+    schema = Envelope.model_json_schema()
+    schema["properties"]["type"] = {"const": event_type, "type": "string"}
+    schema["properties"]["data"] = data_schema
+    schema["title"] = event_type
+    return schema
+
+
+def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for spec in event_catalog:
+        channel_id = f"{spec.context}.{spec.aggregate}"
+        message_id = spec.type.replace(".", "_")
+        data_schema = spec.model.model_json_schema()
+        messages[message_id] = {
+            "name": spec.type,
+            "title": spec.model.__name__,
+            "summary": spec.description,
+            "contentType": "application/cloudevents+json",
+            "headers": {
+                "type": "object",
+                "properties": {
+                    "Nats-Msg-Id": {"type": "string", "description": "the event id (dedupe)"},
+                    "traceparent": {"type": "string", "description": "W3C trace context"},
+                },
+            },
+            "payload": _envelope_schema(data_schema, spec.type),
+        }
+        channel = channels.setdefault(
+            channel_id,
+            {
+                "address": f"evt.{spec.context}.{spec.aggregate}.{{aggregateId}}",
+                "description": f"Events of {spec.aggregate} aggregates (stream EVT_{spec.context.upper()}).",
+                "parameters": {"aggregateId": {"description": "aggregate id: [A-Za-z0-9_-]{1,128}"}},
+                "messages": {},
+            },
+        )
+        channel["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
+    for channel_id, channel in channels.items():
+        refs = [
+            {"$ref": f"#/channels/{channel_id}/messages/{mid}"} for mid in channel["messages"]
+        ]
+        operations[f"publish.{channel_id}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "messages": refs,
+        }
+        operations[f"consume.{channel_id}"] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{channel_id}"},
+            "messages": refs,
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Continuum events",
+            "version": __version__,
+            "description": (
+                "Structured-mode CloudEvents 1.0 on NATS JetStream, signed with Ed25519 "
+                "(extension attribute `signature` over the canonical JSON of all other attributes)."
+            ),
+        },
+        "defaultContentType": "application/cloudevents+json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }

@@ -1,0 +1,120 @@
+"""The event catalog: every event type Continuum knows, as pydantic models.
+
+An event type is ``continuum.<context>.<aggregate>.<name>.v<N>``; its events
+live on the subject ``evt.<context>.<aggregate>.<aggregate id>``. Registering
+a payload model here is what makes a type publishable, decodable and part of
+the generated AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from continuum.events.envelope import AGGREGATE_ID_PATTERN, describe_validation_error
+from continuum.events.errors import InvalidEventData, UnknownEventType, UnknownEventVersion
+
+#: Bounded contexts; each has exactly one JetStream stream (see continuum.store.topology).
+CONTEXTS: tuple[str, ...] = ("chat", "persona", "genome", "academy", "market", "mesh")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_VERSIONED = re.compile(r"^(?P<base>.+)\.v(?P<version>\d+)$")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """What the catalog knows about one event type."""
+
+    context: str
+    aggregate: str
+    name: str
+    version: int
+    model: type[BaseModel]
+
+    @property
+    def type(self) -> str:
+        return f"continuum.{self.context}.{self.aggregate}.{self.name}.v{self.version}"
+
+    @property
+    def description(self) -> str:
+        return (self.model.__doc__ or "").strip()
+
+    def subject_for(self, aggregate_id: str) -> str:
+        if not AGGREGATE_ID_PATTERN.match(aggregate_id):
+            raise InvalidEventData(
+                f"aggregate id {aggregate_id!r} must be 1-128 characters of A-Z a-z 0-9 _ -"
+            )
+        return f"evt.{self.context}.{self.aggregate}.{aggregate_id}"
+
+
+class EventCatalog:
+    def __init__(self) -> None:
+        self._by_type: dict[str, EventSpec] = {}
+        self._by_model: dict[type[BaseModel], EventSpec] = {}
+
+    def register(
+        self, *, context: str, aggregate: str, name: str, version: int = 1
+    ) -> Callable[[type[M]], type[M]]:
+        if context not in CONTEXTS:
+            raise ValueError(f"unknown context {context!r}; contexts are {', '.join(CONTEXTS)}")
+        for part in (aggregate, name):
+            if not _NAME.match(part):
+                raise ValueError(f"{part!r} must be lower_snake_case")
+
+        def decorate(model: type[M]) -> type[M]:
+            spec = EventSpec(context, aggregate, name, version, model)
+            if spec.type in self._by_type:
+                raise ValueError(f"event type {spec.type} is registered twice")
+            self._by_type[spec.type] = spec
+            self._by_model[model] = spec
+            return model
+
+        return decorate
+
+    def __iter__(self) -> Iterator[EventSpec]:
+        return iter(sorted(self._by_type.values(), key=lambda s: s.type))
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._by_type
+
+    def spec(self, event_type: str) -> EventSpec:
+        spec = self._by_type.get(event_type)
+        if spec is not None:
+            return spec
+        match = _VERSIONED.match(event_type)
+        if match:
+            base = match.group("base")
+            known = sorted(s.version for s in self._by_type.values() if s.type.startswith(base + ".v"))
+            if known:
+                raise UnknownEventVersion(
+                    f"event type {base} has no version {match.group('version')}; "
+                    f"known versions: {', '.join(f'v{v}' for v in known)}"
+                )
+        raise UnknownEventType(
+            f"unknown event type {event_type!r}; `continuum events types` lists the catalog"
+        )
+
+    def spec_for(self, payload: BaseModel) -> EventSpec:
+        spec = self._by_model.get(type(payload))
+        if spec is None:
+            raise UnknownEventType(f"{type(payload).__name__} is not a registered event payload")
+        return spec
+
+    def validate(self, event_type: str, data: Any) -> BaseModel:
+        spec = self.spec(event_type)
+        try:
+            return spec.model.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidEventData(
+                f"data does not match {event_type}: {describe_validation_error(exc)}"
+            ) from None
+
+
+#: The process-wide catalog. Event modules register into it at import time.
+catalog = EventCatalog()

@@ -1,0 +1,172 @@
+"""The event envelope: CloudEvents 1.0 attributes plus Continuum extensions.
+
+On the wire an event is a structured-mode CloudEvent (JSON). Extensions:
+``node`` (emitting node id), ``causationid`` and ``correlationid`` (event ids
+that caused / started this chain) and ``signature`` (Ed25519 over the
+canonical form, base64).
+
+The canonical form is the JSON object of every attribute except
+``signature``, keys sorted at every level, no insignificant whitespace, UTF-8.
+``time`` is kept as the exact string the emitter wrote, so a signature made by
+any language verifies here byte for byte.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from continuum.events.errors import EventTooLarge, MalformedEvent, SignatureError
+from continuum.identity import NodeIdentity, verify_signature
+
+CONTENT_TYPE = "application/cloudevents+json"
+TYPE_PATTERN = re.compile(r"^continuum\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_.]*)\.v([1-9][0-9]{0,3})$")
+AGGREGATE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def now_rfc3339() -> str:
+    return format_time(datetime.now(UTC))
+
+
+class Envelope(BaseModel):
+    """A CloudEvent as Continuum stores it. Immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str
+    source: str = Field(min_length=1, max_length=512)
+    type: str = Field(max_length=256)
+    subject: str
+    time: str
+    datacontenttype: Literal["application/json"] = "application/json"
+    node: str = Field(min_length=1, max_length=64)
+    causationid: str | None = None
+    correlationid: str | None = None
+    signature: str | None = None
+    data: dict[str, Any]
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise ValueError("must be a UUID (Continuum uses UUIDv7)") from None
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _check_type(cls, value: str) -> str:
+        if not TYPE_PATTERN.match(value):
+            raise ValueError("must look like continuum.<context>.<event>.v<N>")
+        return value
+
+    @field_validator("subject")
+    @classmethod
+    def _check_subject(cls, value: str) -> str:
+        if not AGGREGATE_ID_PATTERN.match(value):
+            raise ValueError("aggregate id must be 1-128 characters of A-Z a-z 0-9 _ -")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        if not _RFC3339.match(value):
+            raise ValueError("must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _check_extensions(self) -> Envelope:
+        for name, value in (self.model_extra or {}).items():
+            if not _EXTENSION_NAME.match(name):
+                raise ValueError(f"extension attribute {name!r}: names are 1-20 of a-z 0-9")
+            if not isinstance(value, str | int | bool):
+                raise ValueError(f"extension attribute {name!r} must be a string, integer or bool")
+        return self
+
+    @property
+    def context(self) -> str:
+        match = TYPE_PATTERN.match(self.type)
+        assert match is not None
+        return match.group(1)
+
+    def attributes(self) -> dict[str, Any]:
+        """Every attribute that is set, as JSON-ready values."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def canonical_bytes(self) -> bytes:
+        attrs = self.attributes()
+        attrs.pop("signature", None)
+        return json.dumps(
+            attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode("utf-8")
+
+    def signed_by(self, identity: NodeIdentity) -> Envelope:
+        if self.node != identity.node_id:
+            raise SignatureError("event's node attribute does not match the signing node")
+        signature = base64.b64encode(identity.sign(self.canonical_bytes())).decode("ascii")
+        return self.model_copy(update={"signature": signature})
+
+    def verify(self) -> None:
+        """Raise SignatureError unless the event is signed by the node it names."""
+        if not self.signature:
+            raise SignatureError("event is not signed")
+        try:
+            raw = base64.b64decode(self.signature, validate=True)
+        except ValueError:
+            raise SignatureError("signature is not valid base64") from None
+        if not verify_signature(self.node, self.canonical_bytes(), raw):
+            raise SignatureError(
+                f"signature does not match the event's content and node {self.node[:12]}…"
+            )
+
+    def to_bytes(self, max_bytes: int) -> bytes:
+        raw = json.dumps(self.attributes(), separators=(",", ":"), ensure_ascii=False).encode()
+        if len(raw) > max_bytes:
+            raise EventTooLarge(
+                f"event is {len(raw)} bytes, the limit is {max_bytes}: events carry metadata; "
+                "put large blobs in the object store and reference them"
+            )
+        return raw
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "event"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:
+    """Parse wire bytes into an Envelope, with errors that name the problem."""
+    if len(raw) > max_bytes:
+        raise EventTooLarge(f"event is {len(raw)} bytes, the limit is {max_bytes}")
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedEvent(f"event is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MalformedEvent("event must be a JSON object (a structured-mode CloudEvent)")
+    try:
+        return Envelope.model_validate(obj)
+    except ValidationError as exc:
+        raise MalformedEvent(f"not a valid CloudEvent: {describe_validation_error(exc)}") from None

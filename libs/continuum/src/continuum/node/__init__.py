@@ -1,0 +1,1 @@
+"""The node: embedded servers, supervised services, state and probes."""

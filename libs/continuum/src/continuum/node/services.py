@@ -1,0 +1,105 @@
+"""Discovering the installed services and running them as supervised processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+log = logging.getLogger("continuum.node")
+
+ExitCallback = Callable[[str, int, int, float], Awaitable[None]]
+
+
+def installed_services() -> dict[str, str]:
+    """Service name -> module, from the ``continuum.services`` entry points."""
+    return {ep.name: ep.value for ep in entry_points(group="continuum.services")}
+
+
+@dataclass
+class ServiceProcess:
+    """One service as a child process, restarted with backoff when it dies."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_path: Path
+    restarts: int = 0
+    pid: int | None = None
+    process: asyncio.subprocess.Process | None = field(default=None, repr=False)
+    max_backoff: float = 30.0
+    stable_after: float = 30.0
+
+    def backoff(self) -> float:
+        return float(min(0.5 * 2 ** max(self.restarts - 1, 0), self.max_backoff))
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as logfile:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", self.module,
+                stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                env=self.env, start_new_session=True,
+            )
+        self.process = process
+        self.pid = process.pid
+        return process
+
+    async def run(self, stop: asyncio.Event, on_exit: ExitCallback) -> None:
+        while not stop.is_set():
+            process = await self._spawn()
+            started = time.monotonic()
+            waiter = asyncio.create_task(process.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if stop.is_set():
+                waiter.cancel()
+                await self.terminate()
+                return
+            code = waiter.result()
+            if time.monotonic() - started > self.stable_after:
+                self.restarts = 0
+            self.restarts += 1
+            delay = self.backoff()
+            log.warning("service %s exited with %s; restart %d in %.1fs",
+                        self.name, code, self.restarts, delay)
+            with contextlib.suppress(Exception):
+                await on_exit(self.name, code, self.restarts, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def terminate(self, timeout: float = 15.0) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def service_env(base: dict[str, str], nats_url: str, database_url: str, home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(base)
+    env.update(
+        {
+            "CONTINUUM_NATS_URL": nats_url,
+            "CONTINUUM_DATABASE_URL": database_url,
+            "CONTINUUM_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env

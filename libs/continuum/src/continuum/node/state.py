@@ -1,0 +1,85 @@
+"""Where a running node writes down what runs where (``<home>/run/node.json``).
+
+The CLI and the services read it to find the node's NATS and Postgres when no
+``CONTINUUM_NATS_URL`` / ``CONTINUUM_DATABASE_URL`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+from continuum.settings import Settings
+
+
+class NodeNotRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class NodeState:
+    pid: int
+    node_id: str
+    name: str
+    nats_url: str
+    database_url: str
+    started_at: str
+    embedded_nats: bool
+    embedded_postgres: bool
+    services: dict[str, int] = field(default_factory=dict)
+    ready: bool = False
+
+    def alive(self) -> bool:
+        return psutil.pid_exists(self.pid)
+
+
+def state_path(home: Path) -> Path:
+    return home / "run" / "node.json"
+
+
+def write_state(home: Path, state: NodeState) -> None:
+    path = state_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(state), fh, indent=2)
+    tmp.replace(path)
+
+
+def read_state(home: Path) -> NodeState | None:
+    try:
+        data = json.loads(state_path(home).read_text())
+        return NodeState(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def clear_state(home: Path) -> None:
+    state_path(home).unlink(missing_ok=True)
+
+
+def running_state(home: Path) -> NodeState | None:
+    state = read_state(home)
+    if state is None or not state.alive():
+        return None
+    return state
+
+
+def resolve_urls(settings: Settings) -> tuple[str, str]:
+    """NATS and Postgres URLs: explicit settings first, else the running node's."""
+    nats_url = settings.nats_url
+    database_url = settings.database_url.get_secret_value()
+    if nats_url and database_url:
+        return nats_url, database_url
+    state = running_state(settings.home)
+    if state is None:
+        raise NodeNotRunning(
+            f"no Continuum node is running with home {settings.home}: start one with "
+            "`continuum up`, or set CONTINUUM_NATS_URL and CONTINUUM_DATABASE_URL"
+        )
+    return nats_url or state.nats_url, database_url or state.database_url

@@ -1,0 +1,45 @@
+"""Connections every process makes: NATS (reconnecting) and a Postgres pool."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+import nats
+from nats.aio.client import Client
+
+log = logging.getLogger("continuum.connections")
+
+
+async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
+    """Connect with reconnects forever and short pings, so a restarted server
+    is found again within seconds and a dead link is noticed quickly."""
+
+    async def disconnected() -> None:
+        log.warning("NATS disconnected; reconnecting")
+
+    async def reconnected() -> None:
+        log.info("NATS reconnected")
+
+    async def error(exc: Exception) -> None:
+        log.warning("NATS error: %s", exc)
+
+    return await nats.connect(
+        url,
+        name=name,
+        connect_timeout=connect_timeout,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.25,
+        ping_interval=5,
+        max_outstanding_pings=3,
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+        error_cb=error,
+        allow_reconnect=True,
+    )
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+    assert pool is not None
+    return pool

@@ -1,0 +1,62 @@
+"""The event store interface and its value types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from continuum.events.codec import Event
+from continuum.events.envelope import Envelope
+
+
+class EventStoreError(Exception):
+    """The store could not complete the operation (server error, timeout)."""
+
+
+class ConcurrencyError(EventStoreError):
+    """Another writer appended to the aggregate since ``expected_version``.
+
+    Nothing of the rejected append was written; reload and decide again.
+    """
+
+    def __init__(self, subject: str, expected: int, actual: int | None) -> None:
+        self.subject = subject
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{subject}: expected version {expected}, but the aggregate is at "
+            f"{actual if actual is not None else 'a later version'}"
+        )
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as recorded: decoded, verified, with its place in the log."""
+
+    event: Event
+    stream: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    stream: str
+    #: The aggregate's version after the append (stream sequence of its last event).
+    version: int
+    #: True when every event was already stored (a retried append): nothing new was written.
+    duplicate: bool = False
+
+
+class EventStore(Protocol):
+    """Append-only, per-aggregate event log with optimistic concurrency.
+
+    An aggregate's *version* is the stream sequence of its last event (0 when
+    it has none). ``expected_version=None`` appends without a check.
+    """
+
+    async def append(
+        self, events: Sequence[Envelope], expected_version: int | None
+    ) -> AppendResult: ...
+
+    async def load(self, subject: str, after: int = 0) -> list[StoredEvent]: ...

@@ -1,0 +1,206 @@
+"""The event store on NATS JetStream.
+
+Appends publish to ``evt.<context>.<aggregate>.<id>`` with
+``Nats-Expected-Last-Subject-Sequence`` (optimistic concurrency) and
+``Nats-Msg-Id`` = event id (a retried publish is stored once). Several events
+in one append go as one atomic batch (ADR-50): all are stored or none.
+Because JetStream's dedupe window is two minutes, a retry that arrives later
+is recognised by looking its event ids up on the aggregate's subject.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry.trace import SpanKind
+
+from continuum import telemetry
+from continuum.events.codec import EventCodec
+from continuum.events.envelope import CONTENT_TYPE, Envelope, parse_envelope
+from continuum.store.base import AppendResult, ConcurrencyError, EventStoreError, StoredEvent
+from continuum.store.topology import stream_for_subject
+
+_WRONG_LAST_SEQ = 10071
+_BATCH_DUPLICATE_ID = 10201
+_MAX_BATCH = 1000
+_LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
+
+
+class JetStreamEventStore:
+    def __init__(self, nc: Client, codec: EventCodec, timeout: float = 5.0) -> None:
+        self._nc = nc
+        self._js: JetStreamContext = nc.jetstream(timeout=timeout)
+        self._codec = codec
+        self._timeout = timeout
+
+    async def append(
+        self, events: Sequence[Envelope], expected_version: int | None
+    ) -> AppendResult:
+        if not events:
+            raise ValueError("append needs at least one event")
+        if len(events) > _MAX_BATCH:
+            raise ValueError(f"one append holds at most {_MAX_BATCH} events, got {len(events)}")
+        subjects = {self._codec.subject_of(e) for e in events}
+        if len(subjects) != 1:
+            raise ValueError(f"one append targets one aggregate, got {sorted(subjects)}")
+        subject = subjects.pop()
+        stream = stream_for_subject(subject)
+        # Validate and encode everything before the first byte goes out: a bad
+        # event rejects the whole append, never half of it.
+        payloads = [self._codec.encode(self._codec.check(e).envelope) for e in events]
+
+        with telemetry.tracer().start_as_current_span(
+            f"append {subject}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": subject,
+                "messaging.batch.message_count": len(events),
+                "continuum.event.type": events[0].type,
+            },
+        ):
+            try:
+                if len(events) == 1:
+                    ack = await self._publish_one(subject, events[0], payloads[0], expected_version)
+                else:
+                    ack = await self._publish_batch(subject, events, payloads, expected_version)
+            except ConcurrencyError:
+                existing = await self._already_stored(subject, events)
+                if existing is not None:
+                    return AppendResult(stream, existing, duplicate=True)
+                raise
+            except _DuplicateBatch:
+                existing = await self._already_stored(subject, events)
+                if existing is not None:
+                    return AppendResult(stream, existing, duplicate=True)
+                raise EventStoreError(
+                    f"{subject}: some but not all of these event ids are already stored"
+                ) from None
+            seq, duplicate = ack
+            return AppendResult(stream, seq, duplicate=duplicate)
+
+    def _headers(self, envelope: Envelope, expected: int | None) -> dict[str, str]:
+        headers = {"Nats-Msg-Id": envelope.id, "Content-Type": CONTENT_TYPE}
+        if expected is not None:
+            headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
+        return telemetry.inject(headers)
+
+    async def _publish_one(
+        self, subject: str, envelope: Envelope, payload: bytes, expected: int | None
+    ) -> tuple[int, bool]:
+        reply = await self._request(subject, payload, self._headers(envelope, expected))
+        return self._parse_ack(subject, reply, expected)
+
+    async def _publish_batch(
+        self,
+        subject: str,
+        events: Sequence[Envelope],
+        payloads: list[bytes],
+        expected: int | None,
+    ) -> tuple[int, bool]:
+        batch_id = events[0].id
+        last = len(events)
+        reply = b""
+        for index, (envelope, payload) in enumerate(zip(events, payloads, strict=True), start=1):
+            headers = self._headers(envelope, expected if index == 1 else None)
+            headers["Nats-Batch-Id"] = batch_id
+            headers["Nats-Batch-Sequence"] = str(index)
+            if index == last:
+                headers["Nats-Batch-Commit"] = "1"
+            if index in (1, last):
+                reply = await self._request(subject, payload, headers)
+                if index == 1 and reply:  # the server rejected the batch at once
+                    return self._parse_ack(subject, reply, expected)
+            else:
+                await self._nc.publish(subject, payload, headers=headers)
+        return self._parse_ack(subject, reply, expected)
+
+    async def _request(self, subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
+        try:
+            msg = await self._nc.request(subject, payload, timeout=self._timeout, headers=headers)
+        except nats.errors.NoRespondersError:
+            raise EventStoreError(
+                f"no stream accepts {subject}: run `continuum up` (or the bootstrap) first"
+            ) from None
+        except nats.errors.TimeoutError:
+            raise EventStoreError(f"timed out appending to {subject}; it is safe to retry") from None
+        return bytes(msg.data)
+
+    def _parse_ack(self, subject: str, reply: bytes, expected: int | None) -> tuple[int, bool]:
+        try:
+            ack = json.loads(reply)
+        except json.JSONDecodeError:
+            raise EventStoreError(f"unexpected reply from JetStream: {reply[:200]!r}") from None
+        error = ack.get("error")
+        if error:
+            code = error.get("err_code")
+            description = error.get("description", "")
+            if code == _WRONG_LAST_SEQ:
+                found = _LAST_SEQ.search(description)
+                raise ConcurrencyError(
+                    subject, expected or 0, int(found.group(1)) if found else None
+                )
+            if code == _BATCH_DUPLICATE_ID:
+                raise _DuplicateBatch
+            raise EventStoreError(f"JetStream rejected the append to {subject}: {description}")
+        return int(ack["seq"]), bool(ack.get("duplicate", False))
+
+    async def _already_stored(self, subject: str, events: Sequence[Envelope]) -> int | None:
+        """The version after ``events`` if all of them are already on ``subject``."""
+        wanted = {e.id for e in events}
+        found: dict[str, int] = {}
+        for seq, raw in await self._read(subject, 0):
+            event_id = parse_envelope(raw, self._codec.max_bytes).id
+            if event_id in wanted:
+                found[event_id] = seq
+        if len(found) == len(wanted):
+            return found[events[-1].id]
+        return None
+
+    async def load(self, subject: str, after: int = 0) -> list[StoredEvent]:
+        stream = stream_for_subject(subject)
+        return [
+            StoredEvent(self._codec.decode(raw), stream, seq)
+            for seq, raw in await self._read(subject, after)
+        ]
+
+    async def _read(self, subject: str, after: int) -> list[tuple[int, bytes]]:
+        """Raw messages on ``subject`` with stream sequence > ``after``, in order."""
+        stream = stream_for_subject(subject)
+        try:
+            last = await self._js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return []
+        last_seq = int(last.seq or 0)
+        if last_seq <= after:
+            return []
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=after + 1,
+            ack_policy=AckPolicy.NONE,
+            filter_subject=subject,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        sub = await self._js.pull_subscribe(subject, stream=stream, config=config)
+        result: list[tuple[int, bytes]] = []
+        try:
+            while True:
+                for msg in await sub.fetch(batch=256, timeout=self._timeout):
+                    seq = msg.metadata.sequence.stream
+                    result.append((seq, bytes(msg.data)))
+                    if seq >= last_seq:
+                        return result
+        finally:
+            await sub.unsubscribe()
+
+
+class _DuplicateBatch(Exception):
+    """JetStream refused an atomic batch because it holds already-stored ids."""

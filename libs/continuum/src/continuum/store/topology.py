@@ -1,0 +1,86 @@
+"""The JetStream topology of a node, declared in exactly one place.
+
+One stream per bounded context (``EVT_<CONTEXT>`` on ``evt.<context>.>``),
+append-only (no delete, no purge: it is the log of record), with atomic batch
+publishing for multi-event appends; plus the ``DLQ`` stream for dead letters.
+``bootstrap`` creates or updates them; services never declare streams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from continuum.events.catalog import CONTEXTS
+
+DLQ_STREAM = "DLQ"
+DLQ_SUBJECT_PREFIX = "dlq"
+DUPLICATE_WINDOW_S = 120.0
+_HEADER_ALLOWANCE = 4096  # room for Nats-* and trace headers on top of the event body
+
+
+def stream_for_context(context: str) -> str:
+    return f"EVT_{context.upper()}"
+
+
+def stream_for_subject(subject: str) -> str:
+    parts = subject.split(".")
+    if len(parts) < 4 or parts[0] != "evt" or parts[1] not in CONTEXTS:
+        raise ValueError(f"{subject!r} is not an event subject (evt.<context>.<aggregate>.<id>)")
+    return stream_for_context(parts[1])
+
+
+def event_streams() -> list[str]:
+    return [stream_for_context(c) for c in CONTEXTS]
+
+
+@dataclass(frozen=True)
+class Topology:
+    max_event_bytes: int
+
+    def stream_configs(self) -> list[StreamConfig]:
+        configs = [
+            StreamConfig(
+                name=stream_for_context(context),
+                description=f"Continuum events of the {context} context (log of record)",
+                subjects=[f"evt.{context}.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                discard=DiscardPolicy.OLD,
+                max_msg_size=self.max_event_bytes + _HEADER_ALLOWANCE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+                deny_delete=True,
+                deny_purge=True,
+                allow_atomic=True,
+            )
+            for context in CONTEXTS
+        ]
+        configs.append(
+            StreamConfig(
+                name=DLQ_STREAM,
+                description="Dead letters: events a consumer could not process, with the reason",
+                subjects=[f"{DLQ_SUBJECT_PREFIX}.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                max_msg_size=self.max_event_bytes + 4 * _HEADER_ALLOWANCE,
+                duplicate_window=DUPLICATE_WINDOW_S,
+            )
+        )
+        return configs
+
+    async def bootstrap(self, js: JetStreamContext) -> list[str]:
+        """Create missing streams and bring existing ones to the declared config."""
+        declared = []
+        for config in self.stream_configs():
+            try:
+                await js.stream_info(config.name)
+            except NotFoundError:
+                await js.add_stream(config)
+            else:
+                await js.update_stream(config)
+            assert config.name is not None
+            declared.append(config.name)
+        return declared

@@ -1,0 +1,1 @@
+"""Test support: real-server fixtures (a pytest plugin) and contract suites."""

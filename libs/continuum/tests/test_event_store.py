@@ -1,0 +1,117 @@
+"""The event store: contract on both adapters, races, and server restarts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio.client import Client
+
+from continuum.events import EventCodec, EventFactory
+from continuum.node.embedded import NatsServer
+from continuum.runtime.connections import connect_nats
+from continuum.store import (
+    ConcurrencyError,
+    EventStore,
+    EventStoreError,
+    InMemoryEventStore,
+    JetStreamEventStore,
+)
+from continuum.testing.contracts import EventStoreContract, annotation, new_aggregate, subject_of
+
+
+class TestJetStreamEventStore(EventStoreContract):
+    @pytest.fixture
+    def event_store(self, store: JetStreamEventStore) -> EventStore:
+        return store
+
+
+class TestInMemoryEventStore(EventStoreContract):
+    @pytest.fixture
+    def event_store(self, codec: EventCodec) -> EventStore:
+        return InMemoryEventStore(codec)
+
+
+async def test_racing_writers_exactly_one_wins_per_version(
+    nc: Client, nats_server: NatsServer, codec: EventCodec, factory: EventFactory
+) -> None:
+    """Ten writers on separate connections race for each of 20 versions."""
+    agg = new_aggregate()
+    clients = [await connect_nats(nats_server.url, name=f"w{i}") for i in range(10)]
+    stores = [JetStreamEventStore(c, codec) for c in clients]
+    version = 0
+    try:
+        for round_ in range(20):
+            results = await asyncio.gather(
+                *(s.append([annotation(factory, agg, f"{round_}:{i}")], version)
+                  for i, s in enumerate(stores)),
+                return_exceptions=True,
+            )
+            winners = [r for r in results if not isinstance(r, BaseException)]
+            losers = [r for r in results if isinstance(r, BaseException)]
+            assert len(winners) == 1, results
+            assert all(isinstance(r, ConcurrencyError) for r in losers)
+            version = winners[0].version
+    finally:
+        for c in clients:
+            await c.close()
+    loaded = await JetStreamEventStore(nc, codec).load(subject_of(agg))
+    assert len(loaded) == 20
+    assert [s.event.payload.text.split(":")[0] for s in loaded] == [str(i) for i in range(20)]  # type: ignore[attr-defined]
+
+
+async def test_no_stream_gives_a_clear_error(nats_server: NatsServer, codec: EventCodec, factory: EventFactory) -> None:
+    bare = await connect_nats(nats_server.url, name="bare")  # no bootstrap on this server
+    try:
+        await bare.jetstream().delete_stream("EVT_MESH")
+    except Exception:
+        pass
+    try:
+        with pytest.raises(EventStoreError, match="no stream accepts"):
+            await JetStreamEventStore(bare, codec).append([annotation(factory, new_aggregate())], 0)
+    finally:
+        await bare.close()
+
+
+@pytest.mark.slow
+async def test_restarting_nats_under_load_loses_no_acknowledged_event(
+    nats_server: NatsServer, codec: EventCodec, factory: EventFactory
+) -> None:
+    from continuum.store import Topology
+
+    nc = await connect_nats(nats_server.url, name="load")
+    await Topology(65536).bootstrap(nc.jetstream())
+    store = JetStreamEventStore(nc, codec, timeout=2.0)
+    acknowledged: dict[str, list[str]] = {}
+    stop = asyncio.Event()
+
+    async def writer(n: int) -> None:
+        agg = f"load-{n}"
+        acknowledged[agg] = []
+        i = 0
+        while not stop.is_set():
+            event = annotation(factory, agg, f"{n}-{i}")
+            try:
+                await store.append([event], None)
+            except Exception:
+                await asyncio.sleep(0.05)
+                continue  # not acknowledged: the writer may retry or give up
+            acknowledged[agg].append(event.id)
+            i += 1
+
+    writers = [asyncio.create_task(writer(n)) for n in range(4)]
+    await asyncio.sleep(1.0)
+    before = sum(len(v) for v in acknowledged.values())
+    await asyncio.to_thread(nats_server.kill)  # SIGKILL: no graceful flush
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(nats_server.start)
+    await asyncio.sleep(2.0)
+    stop.set()
+    await asyncio.gather(*writers)
+    after = sum(len(v) for v in acknowledged.values())
+    assert after > before, "writers did not resume after the restart"
+    for agg, ids in acknowledged.items():
+        stored = [s.event.envelope.id for s in await store.load(f"evt.mesh.annotation.{agg}")]
+        missing = set(ids) - set(stored)
+        assert not missing, f"{len(missing)} acknowledged events lost on {agg}"
+    await nc.close()
