@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from nats.aio.client import Client
@@ -43,8 +44,10 @@ async def test_racing_writers_exactly_one_wins_per_version(
     try:
         for round_ in range(20):
             results = await asyncio.gather(
-                *(s.append([annotation(factory, agg, f"{round_}:{i}")], version)
-                  for i, s in enumerate(stores)),
+                *(
+                    s.append([annotation(factory, agg, f"{round_}:{i}")], version)
+                    for i, s in enumerate(stores)
+                ),
                 return_exceptions=True,
             )
             winners = [r for r in results if not isinstance(r, BaseException)]
@@ -60,12 +63,12 @@ async def test_racing_writers_exactly_one_wins_per_version(
     assert [s.event.payload.text.split(":")[0] for s in loaded] == [str(i) for i in range(20)]  # type: ignore[attr-defined]
 
 
-async def test_no_stream_gives_a_clear_error(nats_server: NatsServer, codec: EventCodec, factory: EventFactory) -> None:
+async def test_no_stream_gives_a_clear_error(
+    nats_server: NatsServer, codec: EventCodec, factory: EventFactory
+) -> None:
     bare = await connect_nats(nats_server.url, name="bare")  # no bootstrap on this server
-    try:
+    with contextlib.suppress(Exception):
         await bare.jetstream().delete_stream("EVT_MESH")
-    except Exception:
-        pass
     try:
         with pytest.raises(EventStoreError, match="no stream accepts"):
             await JetStreamEventStore(bare, codec).append([annotation(factory, new_aggregate())], 0)

@@ -60,7 +60,9 @@ def test_causation_and_correlation_chain(factory: EventFactory) -> None:
         {"type": "continuum.mesh.node.stopped.v1"},
     ],
 )
-def test_tampering_breaks_the_signature(factory: EventFactory, codec: EventCodec, change: dict) -> None:
+def test_tampering_breaks_the_signature(
+    factory: EventFactory, codec: EventCodec, change: dict
+) -> None:
     event = factory.new(AnnotationAdded(text="original"), "agg")
     tampered = json.dumps({**event.attributes(), **change}).encode()
     with pytest.raises((SignatureError, InvalidEventData)):
@@ -143,7 +145,9 @@ def test_oversize_event_is_rejected_both_ways(factory: EventFactory) -> None:
         small.decode(EventCodec(65536).encode(event))
 
 
-def test_extension_attributes_are_signed(factory: EventFactory, codec: EventCodec, identity: NodeIdentity) -> None:
+def test_extension_attributes_are_signed(
+    factory: EventFactory, codec: EventCodec, identity: NodeIdentity
+) -> None:
     base = factory.new(AnnotationAdded(text="x"), "agg")
     with_ext = Envelope.model_validate({**base.attributes(), "signature": None, "traceid": "abc"})
     signed = with_ext.signed_by(identity)

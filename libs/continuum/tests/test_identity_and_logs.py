@@ -45,6 +45,8 @@ def test_node_id_is_self_certifying() -> None:
 def test_secrets_never_reach_the_log() -> None:
     assert redact("postgresql://admin:hunter2@db:5432/x") == "postgresql://admin:***@db:5432/x"
     assert "hunter2" not in redact("connecting with password=hunter2 token: abc123")
-    record = logging.LogRecord("t", logging.INFO, "f", 1, "dsn %s", ("nats://u:s3cret@h:4222",), None)
+    record = logging.LogRecord(
+        "t", logging.INFO, "f", 1, "dsn %s", ("nats://u:s3cret@h:4222",), None
+    )
     line = json.loads(JsonFormatter("svc").format(record))
     assert "s3cret" not in line["msg"] and line["service"] == "svc"

@@ -65,12 +65,16 @@ async def counts(pool: asyncpg.Pool) -> dict[str, int]:
     return {r["agg"]: r["n"] for r in rows}
 
 
-async def append_many(store: JetStreamEventStore, factory: EventFactory, n: int, aggs: int = 5) -> None:
+async def append_many(
+    store: JetStreamEventStore, factory: EventFactory, n: int, aggs: int = 5
+) -> None:
     for i in range(n):
         await store.append([annotation(factory, f"agg{i % aggs}", f"e{i}")], None)
 
 
-async def start_runner(nc: Client, pool: asyncpg.Pool, codec: EventCodec, **kw: object) -> ProjectionRunner:
+async def start_runner(
+    nc: Client, pool: asyncpg.Pool, codec: EventCodec, **kw: object
+) -> ProjectionRunner:
     await pool.execute("CREATE SCHEMA IF NOT EXISTS test_proj")
     runner = ProjectionRunner(CountingProjection(), nc, pool, codec, retry=FAST_RETRY, **kw)  # type: ignore[arg-type]
     await runner.start()
@@ -95,7 +99,11 @@ class TestCountingProjectionContract(ProjectionContract):
 
 
 async def test_redelivered_events_have_no_second_effect(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     await append_many(store, factory, 200)
     runner = await start_runner(nc, pool, codec)
@@ -105,7 +113,8 @@ async def test_redelivered_events_have_no_second_effect(
         # Deliver the whole stream again through the runner's own processing path.
         js = nc.jetstream()
         sub = await js.pull_subscribe(
-            "evt.mesh.annotation.>", stream="EVT_MESH",
+            "evt.mesh.annotation.>",
+            stream="EVT_MESH",
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT),
         )
         again = await sub.fetch(200, timeout=5)
@@ -117,7 +126,11 @@ async def test_redelivered_events_have_no_second_effect(
 
 
 async def test_poison_event_is_dead_lettered_after_max_deliver_and_the_projection_moves_on(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     await store.append([annotation(factory, "p", "before")], None)
     poison = await store.append([annotation(factory, "p", "poison")], None)
@@ -129,7 +142,11 @@ async def test_poison_event_is_dead_lettered_after_max_deliver_and_the_projectio
         letters = await DeadLetterQueue(nc).list()
         assert len(letters) == 1
         letter = letters[0]
-        assert (letter.consumer, letter.stream, letter.seq) == ("annotation-counts", "EVT_MESH", poison.version)
+        assert (letter.consumer, letter.stream, letter.seq) == (
+            "annotation-counts",
+            "EVT_MESH",
+            poison.version,
+        )
         assert letter.attempts == FAST_RETRY.max_deliver
         assert "handler-error: ValueError: cannot digest poison" in letter.reason
         assert json.loads(letter.data)["data"]["text"] == "poison"
@@ -146,7 +163,11 @@ async def test_poison_event_is_dead_lettered_after_max_deliver_and_the_projectio
 
 
 async def test_invalid_events_go_straight_to_the_dlq_with_the_reason(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     js = nc.jetstream()
     good = annotation(factory, "v", "fine")
@@ -171,7 +192,11 @@ async def test_invalid_events_go_straight_to_the_dlq_with_the_reason(
 
 
 async def test_lost_postgres_connections_lose_and_duplicate_nothing(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     runner = await start_runner(nc, pool, codec, batch_size=50)
     killer_pool = await asyncpg.create_pool(pool._connect_args[0], min_size=1, max_size=1)  # type: ignore[attr-defined]
@@ -193,7 +218,11 @@ async def test_lost_postgres_connections_lose_and_duplicate_nothing(
 
 
 async def test_only_one_runner_applies_at_a_time(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     first = await start_runner(nc, pool, codec)
     second = ProjectionRunner(CountingProjection(), nc, pool, codec)
@@ -211,7 +240,11 @@ async def test_only_one_runner_applies_at_a_time(
 
 
 async def test_rebuild_reports_progress_and_matches(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     await append_many(store, factory, 300)
     runner = await start_runner(nc, pool, codec)
@@ -231,7 +264,11 @@ async def test_rebuild_reports_progress_and_matches(
 
 
 async def test_trace_context_flows_from_append_to_apply(
-    nc: Client, pool: asyncpg.Pool, codec: EventCodec, store: JetStreamEventStore, factory: EventFactory
+    nc: Client,
+    pool: asyncpg.Pool,
+    codec: EventCodec,
+    store: JetStreamEventStore,
+    factory: EventFactory,
 ) -> None:
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
@@ -257,7 +294,10 @@ async def test_trace_context_flows_from_append_to_apply(
     assert spans["append evt.mesh.annotation.t"].context.trace_id == trace_id
     apply = spans["apply annotation-counts"]
     assert apply.context.trace_id == trace_id
-    assert apply.parent is not None and apply.parent.span_id == spans["append evt.mesh.annotation.t"].context.span_id
+    assert (
+        apply.parent is not None
+        and apply.parent.span_id == spans["append evt.mesh.annotation.t"].context.span_id
+    )
 
 
 def test_projection_names_are_validated() -> None:

@@ -17,7 +17,10 @@ from typing import Any
 from opentelemetry import trace
 
 _SECRETS = [
-    (re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@"), r"\g<scheme>\g<user>:***@"),
+    (
+        re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@"),
+        r"\g<scheme>\g<user>:***@",
+    ),
     (re.compile(r"(?i)\b(password|passwd|secret|token|api[_-]?key)(\s*[=:]\s*)(\S+)"), r"\1\2***"),
 ]
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}

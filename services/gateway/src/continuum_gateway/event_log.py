@@ -71,8 +71,18 @@ class EventLogProjection(Projection):
             env = stored.event.envelope
             moment = datetime.fromisoformat(env.time)
             rows.append(
-                (stored.stream, stored.seq, env.id, env.type, env.subject, env.source,
-                 env.node, moment, env.correlationid, json.dumps(env.data))
+                (
+                    stored.stream,
+                    stored.seq,
+                    env.id,
+                    env.type,
+                    env.subject,
+                    env.source,
+                    env.node,
+                    moment,
+                    env.correlationid,
+                    json.dumps(env.data),
+                )
             )
             counts[env.type] += 1
             latest[env.type] = max(latest.get(env.type, moment), moment)

@@ -7,7 +7,6 @@ from typing import Any
 
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
-
 from continuum_gateway.event_log import SCHEMA, EventLogProjection
 
 _MAX_LIMIT = 1000

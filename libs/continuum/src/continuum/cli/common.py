@@ -47,8 +47,13 @@ def nats_url(s: Settings) -> str:
 async def connect(s: Settings) -> Client:
     url = nats_url(s)
     try:
-        return await nats.connect(url, name="continuum-cli", connect_timeout=3,
-                                  max_reconnect_attempts=0, allow_reconnect=False)
+        return await nats.connect(
+            url,
+            name="continuum-cli",
+            connect_timeout=3,
+            max_reconnect_attempts=0,
+            allow_reconnect=False,
+        )
     except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
         raise CliError(f"cannot reach NATS at {url}: {exc}") from None
 

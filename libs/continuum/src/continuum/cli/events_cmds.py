@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 from typing import Any
@@ -14,24 +15,37 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from continuum.cli.common import CliError, connect, console, request_json, run, settings
-from continuum.events import CONTEXTS, EventCodec, EventError, EventFactory, asyncapi_document, catalog
+from continuum.events import (
+    CONTEXTS,
+    EventCodec,
+    EventError,
+    EventFactory,
+    asyncapi_document,
+    catalog,
+)
 from continuum.events.envelope import parse_envelope
 from continuum.identity import NodeIdentity
 from continuum.ids import uuid7_str
 from continuum.projections.deadletters import DeadLetterQueue
 from continuum.store import JetStreamEventStore, stream_for_context
 
-app = typer.Typer(help="Publish, follow and replay events; inspect dead letters.", no_args_is_help=True)
+app = typer.Typer(
+    help="Publish, follow and replay events; inspect dead letters.", no_args_is_help=True
+)
 dlq_app = typer.Typer(help="List and re-drive dead letters.", invoke_without_command=True)
 app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()
 def publish(
-    event_type: str = typer.Argument(..., metavar="TYPE", help="e.g. continuum.mesh.annotation.added.v1"),
+    event_type: str = typer.Argument(
+        ..., metavar="TYPE", help="e.g. continuum.mesh.annotation.added.v1"
+    ),
     data: str = typer.Option(..., "--data", help="The payload as a JSON object."),
     subject: str = typer.Option("", "--subject", help="Aggregate id (default: a new UUIDv7)."),
-    expect: int | None = typer.Option(None, "--expect-version", help="Optimistic concurrency check."),
+    expect: int | None = typer.Option(
+        None, "--expect-version", help="Optimistic concurrency check."
+    ),
 ) -> None:
     """Validate, sign and append one event."""
     try:
@@ -80,8 +94,13 @@ def _row(stream: str, seq: int, raw: bytes, codec: EventCodec) -> dict[str, Any]
             env = parse_envelope(raw, codec.max_bytes)
         except EventError:
             return {"stream": stream, "seq": seq, "verified": False, "problem": problem}
-    return {"stream": stream, "seq": seq, "verified": verified, "problem": problem,
-            **env.attributes()}
+    return {
+        "stream": stream,
+        "seq": seq,
+        "verified": verified,
+        "problem": problem,
+        **env.attributes(),
+    }
 
 
 def _print_row(row: dict[str, Any]) -> None:
@@ -95,8 +114,15 @@ def _print_row(row: dict[str, Any]) -> None:
         console.print(f"    {json.dumps(row['data'], ensure_ascii=False)}", markup=False)
 
 
-async def _tail(nc: Client, codec: EventCodec, pattern: str | None, from_start: bool,
-                follow: bool, as_json: bool, limit: int | None) -> int:
+async def _tail(
+    nc: Client,
+    codec: EventCodec,
+    pattern: str | None,
+    from_start: bool,
+    follow: bool,
+    as_json: bool,
+    limit: int | None,
+) -> int:
     js = nc.jetstream()
     queue: asyncio.Queue[tuple[str, int, bytes]] = asyncio.Queue()
     targets: dict[str, int] = {}
@@ -108,11 +134,15 @@ async def _tail(nc: Client, codec: EventCodec, pattern: str | None, from_start: 
         async def handler(msg: Any, stream: str = stream) -> None:
             await queue.put((stream, msg.metadata.sequence.stream, msg.data))
 
-        subs.append(await js.subscribe(
-            f"evt.{stream.removeprefix('EVT_').lower()}.>", stream=stream, cb=handler,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL if from_start else DeliverPolicy.NEW,
-        ))
+        subs.append(
+            await js.subscribe(
+                f"evt.{stream.removeprefix('EVT_').lower()}.>",
+                stream=stream,
+                cb=handler,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.ALL if from_start else DeliverPolicy.NEW,
+            )
+        )
     pending = {s for s, last in targets.items() if last > 0}
     shown = 0
     try:
@@ -141,7 +171,9 @@ async def _tail(nc: Client, codec: EventCodec, pattern: str | None, from_start: 
 
 @app.command()
 def tail(
-    type_pattern: str | None = typer.Option(None, "--type", help="Glob on the event type, e.g. 'continuum.mesh.*'."),
+    type_pattern: str | None = typer.Option(
+        None, "--type", help="Glob on the event type, e.g. 'continuum.mesh.*'."
+    ),
     from_start: bool = typer.Option(False, "--from-start", help="Show the whole history first."),
     follow: bool = typer.Option(True, "--follow/--no-follow", help="Keep following new events."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Stop after N events."),
@@ -153,17 +185,16 @@ def tail(
     async def main() -> None:
         nc = await connect(s)
         try:
-            shown = await _tail(nc, EventCodec(s.max_event_bytes), type_pattern, from_start,
-                                follow, as_json, limit)
+            shown = await _tail(
+                nc, EventCodec(s.max_event_bytes), type_pattern, from_start, follow, as_json, limit
+            )
         finally:
             await nc.close()
         if not follow and not as_json:
             console.print(f"[dim]{shown} event(s)[/]")
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run(main())
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -175,8 +206,13 @@ def replay(projection: str = typer.Argument(..., help="Projection name, e.g. eve
         nc = await connect(s)
         try:
             inbox = nc.new_inbox()
-            with Progress(TextColumn(f"replaying {projection}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=console) as bar:
+            with Progress(
+                TextColumn(f"replaying {projection}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
                 task = bar.add_task("replay", total=None)
 
                 async def on_progress(msg: Any) -> None:
@@ -186,7 +222,9 @@ def replay(projection: str = typer.Argument(..., help="Projection name, e.g. eve
                 sub = await nc.subscribe(inbox, cb=on_progress)
                 try:
                     return await request_json(
-                        nc, f"cmd.projections.{projection}.rebuild", {"progress": inbox},
+                        nc,
+                        f"cmd.projections.{projection}.rebuild",
+                        {"progress": inbox},
                         timeout=3600,
                     )
                 finally:
@@ -195,12 +233,16 @@ def replay(projection: str = typer.Argument(..., help="Projection name, e.g. eve
             await nc.close()
 
     result = run(main())
-    console.print(f"[green]rebuilt[/] {result['projection']} from {result['events']} events "
-                  f"in {result['seconds']:.2f}s")
+    console.print(
+        f"[green]rebuilt[/] {result['projection']} from {result['events']} events "
+        f"in {result['seconds']:.2f}s"
+    )
 
 
 @dlq_app.callback()
-def dlq(ctx: typer.Context, consumer: str | None = typer.Option(None, help="Only this consumer.")) -> None:
+def dlq(
+    ctx: typer.Context, consumer: str | None = typer.Option(None, help="Only this consumer.")
+) -> None:
     """List dead letters (default) or re-drive them."""
     if ctx.invoked_subcommand is not None:
         return
@@ -221,8 +263,14 @@ def dlq(ctx: typer.Context, consumer: str | None = typer.Option(None, help="Only
     for column in ("#", "consumer", "event", "attempts", "time", "reason"):
         table.add_column(column)
     for letter in letters:
-        table.add_row(str(letter.dlq_seq), letter.consumer, f"{letter.stream}:{letter.seq}",
-                      str(letter.attempts), letter.time, letter.reason)
+        table.add_row(
+            str(letter.dlq_seq),
+            letter.consumer,
+            f"{letter.stream}:{letter.seq}",
+            str(letter.attempts),
+            letter.time,
+            letter.reason,
+        )
     console.print(table)
 
 
@@ -244,8 +292,12 @@ def redrive(
             outcome = []
             for letter in letters:
                 try:
-                    await request_json(nc, f"cmd.projections.{letter.consumer}.redrive",
-                                       {"dlq_seq": letter.dlq_seq}, timeout=30)
+                    await request_json(
+                        nc,
+                        f"cmd.projections.{letter.consumer}.redrive",
+                        {"dlq_seq": letter.dlq_seq},
+                        timeout=30,
+                    )
                     outcome.append((letter.dlq_seq, "redriven"))
                 except CliError as exc:
                     outcome.append((letter.dlq_seq, f"failed: {exc}"))

@@ -28,30 +28,24 @@ app.command()(node_cmds.status)
 app.add_typer(events_cmds.app, name="events")
 
 _EXPECTED = (
-    CliError, EventError, EventStoreError, NodeNotRunning, AlreadyRunning, PortInUseError,
-    EmbeddedServerError, IdentityError,
+    CliError,
+    EventError,
+    EventStoreError,
+    NodeNotRunning,
+    AlreadyRunning,
+    PortInUseError,
+    EmbeddedServerError,
+    IdentityError,
 )
 
 
 def run(argv: list[str] | None = None) -> None:
+    """Run the CLI; usage errors are typer's, domain errors are one clear line (exit 2)."""
     try:
-        app(args=argv if argv is not None else sys.argv[1:], prog_name="continuum",
-            standalone_mode=False)
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="continuum")
     except _EXPECTED as exc:
-        err_console.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise SystemExit(2) from None
-    except (typer.Exit, SystemExit) as exc:
-        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
-        raise SystemExit(code) from None
-    except typer.Abort:
-        raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors carry their own exit codes
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
 
 
 def jtag_argv(argv: list[str]) -> list[str]:

@@ -23,13 +23,20 @@ from continuum.settings import Settings
 
 
 def _print_ready(state: NodeState) -> None:
-    table = Table(title=f"Continuum node {state.name} ({state.node_id[:12]}…)", title_justify="left")
+    table = Table(
+        title=f"Continuum node {state.name} ({state.node_id[:12]}…)", title_justify="left"
+    )
     table.add_column("component")
     table.add_column("where")
     table.add_column("kind")
-    table.add_row("NATS JetStream", state.nats_url, "embedded" if state.embedded_nats else "external")
-    table.add_row("PostgreSQL", redact(state.database_url),
-                  "embedded" if state.embedded_postgres else "external")
+    table.add_row(
+        "NATS JetStream", state.nats_url, "embedded" if state.embedded_nats else "external"
+    )
+    table.add_row(
+        "PostgreSQL",
+        redact(state.database_url),
+        "embedded" if state.embedded_postgres else "external",
+    )
     for name, pid in sorted(state.services.items()):
         table.add_row(f"service {name}", f"pid {pid}", "supervised")
     console.print(table)
@@ -51,7 +58,9 @@ def up(
 
         def ready(state: NodeState) -> None:
             _print_ready(state)
-            console.print("[green]node is up[/] (Ctrl-C to stop; `continuum status` from another shell)")
+            console.print(
+                "[green]node is up[/] (Ctrl-C to stop; `continuum status` from another shell)"
+            )
 
         await Node(s, report=lambda line: console.print(line)).run(stop, ready)
         console.print("node stopped")
@@ -67,7 +76,10 @@ def _up_detached(s: Settings) -> None:
     with open(log_path, "ab") as log:
         child = subprocess.Popen(
             [sys.executable, "-m", "continuum.cli.main", "up"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 180
     with console.status("starting the node in the background…"):
@@ -75,8 +87,10 @@ def _up_detached(s: Settings) -> None:
             state = read_state(s.home)
             if state is not None and state.ready and state.pid == child.pid:
                 _print_ready(state)
-                console.print(f"[green]node is up[/] in the background (pid {child.pid}); "
-                              f"logs in {s.home / 'logs'}; `continuum down` stops it")
+                console.print(
+                    f"[green]node is up[/] in the background (pid {child.pid}); "
+                    f"logs in {s.home / 'logs'}; `continuum down` stops it"
+                )
                 return
             if child.poll() is not None:
                 tail = log_path.read_text(errors="replace").splitlines()[-15:]
@@ -108,16 +122,22 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     try:
-        nc = await nats.connect(state.nats_url, connect_timeout=3, max_reconnect_attempts=0,
-                                allow_reconnect=False)
+        nc = await nats.connect(
+            state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False
+        )
     except Exception as exc:
         rows.append({"component": "NATS", "healthy": False, "detail": f"unreachable: {exc}"})
         nc = None
     if nc is not None:
         try:
             info = await nc.jetstream().account_info()
-            rows.append({"component": "NATS", "healthy": True,
-                         "detail": f"{state.nats_url}, JetStream {info.streams} streams"})
+            rows.append(
+                {
+                    "component": "NATS",
+                    "healthy": True,
+                    "detail": f"{state.nats_url}, JetStream {info.streams} streams",
+                }
+            )
         except Exception as exc:
             rows.append({"component": "NATS", "healthy": False, "detail": f"JetStream: {exc}"})
     try:
@@ -126,8 +146,13 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
             version = await conn.fetchval("SHOW server_version")
         finally:
             await conn.close()
-        rows.append({"component": "PostgreSQL", "healthy": True,
-                     "detail": f"{redact(state.database_url)} (v{version})"})
+        rows.append(
+            {
+                "component": "PostgreSQL",
+                "healthy": True,
+                "detail": f"{redact(state.database_url)} (v{version})",
+            }
+        )
     except Exception as exc:
         rows.append({"component": "PostgreSQL", "healthy": False, "detail": redact(str(exc))})
     if nc is not None:
@@ -144,7 +169,10 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
                     )
                     detail = f"pid {health.get('pid')}, up {health.get('uptime_s')}s, lag {lag}"
                 else:
-                    detail = health.get("error") or f"nats={health.get('nats')} postgres={health.get('postgres')}"
+                    detail = (
+                        health.get("error")
+                        or f"nats={health.get('nats')} postgres={health.get('postgres')}"
+                    )
                 rows.append({"component": f"service {name}", "healthy": ok, "detail": detail})
         finally:
             await nc.close()
@@ -163,13 +191,18 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
 
         console.print_json(json.dumps({"node": state.node_id, "components": rows}))
     else:
-        table = Table(title=f"Continuum node {state.name} ({state.node_id[:12]}…)", title_justify="left")
+        table = Table(
+            title=f"Continuum node {state.name} ({state.node_id[:12]}…)", title_justify="left"
+        )
         table.add_column("component")
         table.add_column("health")
         table.add_column("detail")
         for row in rows:
-            table.add_row(row["component"], "[green]healthy[/]" if row["healthy"] else "[red]down[/]",
-                          row["detail"])
+            table.add_row(
+                row["component"],
+                "[green]healthy[/]" if row["healthy"] else "[red]down[/]",
+                row["detail"],
+            )
         console.print(table)
     if not all(r["healthy"] for r in rows):
         err_console.print("[red]some components are not healthy[/]")

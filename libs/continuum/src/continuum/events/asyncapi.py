@@ -48,16 +48,18 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
             channel_id,
             {
                 "address": f"evt.{spec.context}.{spec.aggregate}.{{aggregateId}}",
-                "description": f"Events of {spec.aggregate} aggregates (stream EVT_{spec.context.upper()}).",
-                "parameters": {"aggregateId": {"description": "aggregate id: [A-Za-z0-9_-]{1,128}"}},
+                "description": (
+                    f"Events of {spec.aggregate} aggregates (stream EVT_{spec.context.upper()})."
+                ),
+                "parameters": {
+                    "aggregateId": {"description": "aggregate id: [A-Za-z0-9_-]{1,128}"}
+                },
                 "messages": {},
             },
         )
         channel["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
     for channel_id, channel in channels.items():
-        refs = [
-            {"$ref": f"#/channels/{channel_id}/messages/{mid}"} for mid in channel["messages"]
-        ]
+        refs = [{"$ref": f"#/channels/{channel_id}/messages/{mid}"} for mid in channel["messages"]]
         operations[f"publish.{channel_id}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},

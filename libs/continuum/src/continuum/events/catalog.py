@@ -90,7 +90,9 @@ class EventCatalog:
         match = _VERSIONED.match(event_type)
         if match:
             base = match.group("base")
-            known = sorted(s.version for s in self._by_type.values() if s.type.startswith(base + ".v"))
+            known = sorted(
+                s.version for s in self._by_type.values() if s.type.startswith(base + ".v")
+            )
             if known:
                 raise UnknownEventVersion(
                     f"event type {base} has no version {match.group('version')}; "

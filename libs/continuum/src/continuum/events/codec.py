@@ -50,7 +50,9 @@ class EventFactory:
         correlation_id: str | None = None,
     ) -> Envelope:
         spec = self._catalog.spec_for(payload)
-        return self._build(spec, payload.model_dump(mode="json"), aggregate_id, caused_by, correlation_id)
+        return self._build(
+            spec, payload.model_dump(mode="json"), aggregate_id, caused_by, correlation_id
+        )
 
     def new_from_data(
         self,
@@ -64,7 +66,9 @@ class EventFactory:
         """Build an event from untrusted data (CLI, HTTP), validating it first."""
         spec = self._catalog.spec(event_type)
         model = self._catalog.validate(event_type, data)
-        return self._build(spec, model.model_dump(mode="json"), aggregate_id, caused_by, correlation_id)
+        return self._build(
+            spec, model.model_dump(mode="json"), aggregate_id, caused_by, correlation_id
+        )
 
     def _build(
         self,

@@ -29,9 +29,7 @@ CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PATTERN = re.compile(r"^continuum\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_.]*)\.v([1-9][0-9]{0,3})$")
 AGGREGATE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
 def format_time(moment: datetime) -> str:
@@ -112,9 +110,9 @@ class Envelope(BaseModel):
     def canonical_bytes(self) -> bytes:
         attrs = self.attributes()
         attrs.pop("signature", None)
-        return json.dumps(
-            attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        return json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8"
+        )
 
     def signed_by(self, identity: NodeIdentity) -> Envelope:
         if self.node != identity.node_id:

@@ -68,7 +68,7 @@ class NatsServer:
             f'server_name: "{self.server_name}"\n'
             f'listen: "{self.host}:{self.port}"\n'
             "max_payload: 8MB\n"
-            "ping_interval: \"10s\"\n"
+            'ping_interval: "10s"\n'
             "jetstream {\n"
             f'  store_dir: "{self.root / "jetstream"}"\n'
             f"{domain}"
@@ -160,18 +160,46 @@ class PostgresServer:
         user = self._run_as()
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust",
-                 "--encoding=UTF8", "-U", "postgres", "--no-instructions"],
-                user=user, capture_output=True, text=True, check=False,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "-U",
+                    "postgres",
+                    "--no-instructions",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if result.returncode != 0:
                 raise EmbeddedServerError(f"initdb failed:\n{result.stderr[-2000:]}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [self._bin("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", self.host, "-k", str(self.data_dir), "-c", "max_connections=200",
-             "-c", "fsync=on", "-c", "synchronous_commit=on"],
-            stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True,
+            [
+                self._bin("postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                self.host,
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "max_connections=200",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=user,
+            start_new_session=True,
         )
         log.close()
         if not self._wait_ready(timeout):
@@ -186,7 +214,8 @@ class PostgresServer:
                 return False
             ready = subprocess.run(
                 [self._bin("pg_isready"), "-h", self.host, "-p", str(self.port), "-U", "postgres"],
-                capture_output=True, check=False,
+                capture_output=True,
+                check=False,
             )
             if ready.returncode == 0:
                 return True
@@ -194,16 +223,30 @@ class PostgresServer:
         return False
 
     def _ensure_database(self, user: str | None) -> None:
-        psql = [self._bin("psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres",
-                "-d", "postgres", "-tAc"]
+        psql = [
+            self._bin("psql"),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+        ]
         found = subprocess.run(
             [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if found.stdout.strip() != "1":
             created = subprocess.run(
                 [*psql, f'CREATE DATABASE "{self.database}"'],
-                capture_output=True, text=True, check=False,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if created.returncode != 0:
                 raise EmbeddedServerError(f"could not create database: {created.stderr}")

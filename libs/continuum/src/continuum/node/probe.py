@@ -49,7 +49,9 @@ async def health(nc: Client, service: str, timeout: float = 3.0) -> dict[str, An
     return reply
 
 
-async def wait_healthy(nc: Client, services: list[str], timeout: float) -> dict[str, dict[str, Any]]:
+async def wait_healthy(
+    nc: Client, services: list[str], timeout: float
+) -> dict[str, dict[str, Any]]:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     results: dict[str, dict[str, Any]] = {}

@@ -43,11 +43,16 @@ class ServiceProcess:
 
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as logfile:
+        with open(self.log_path, "ab") as logfile:  # noqa: ASYNC230 - a quick local open
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", self.module,
-                stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-                env=self.env, start_new_session=True,
+                sys.executable,
+                "-m",
+                self.module,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=logfile,
+                env=self.env,
+                start_new_session=True,
             )
         self.process = process
         self.pid = process.pid
@@ -70,8 +75,13 @@ class ServiceProcess:
                 self.restarts = 0
             self.restarts += 1
             delay = self.backoff()
-            log.warning("service %s exited with %s; restart %d in %.1fs",
-                        self.name, code, self.restarts, delay)
+            log.warning(
+                "service %s exited with %s; restart %d in %.1fs",
+                self.name,
+                code,
+                self.restarts,
+                delay,
+            )
             with contextlib.suppress(Exception):
                 await on_exit(self.name, code, self.restarts, delay)
             with contextlib.suppress(TimeoutError):
@@ -91,7 +101,9 @@ class ServiceProcess:
             await process.wait()
 
 
-def service_env(base: dict[str, str], nats_url: str, database_url: str, home: Path) -> dict[str, str]:
+def service_env(
+    base: dict[str, str], nats_url: str, database_url: str, home: Path
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(base)
     env.update(

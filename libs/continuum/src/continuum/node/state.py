@@ -34,7 +34,7 @@ class NodeState:
     ready: bool = False
 
     def alive(self) -> bool:
-        return psutil.pid_exists(self.pid)
+        return bool(psutil.pid_exists(self.pid))
 
 
 def state_path(home: Path) -> Path:

@@ -72,7 +72,9 @@ class Node:
     def home(self) -> Path:
         return self.settings.home
 
-    async def run(self, stop: asyncio.Event, on_ready: Callable[[NodeState], None] | None = None) -> None:
+    async def run(
+        self, stop: asyncio.Event, on_ready: Callable[[NodeState], None] | None = None
+    ) -> None:
         home = self.home
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o700)
@@ -91,9 +93,17 @@ class Node:
 
                 async def on_exit(service: str, code: int, restarts: int, delay: float) -> None:
                     await store.append(
-                        [factory.new(ServiceExited(service=service, exit_code=code,
-                                                   restarts=restarts, restart_in_s=delay),
-                                     identity.node_id)],
+                        [
+                            factory.new(
+                                ServiceExited(
+                                    service=service,
+                                    exit_code=code,
+                                    restarts=restarts,
+                                    restart_in_s=delay,
+                                ),
+                                identity.node_id,
+                            )
+                        ],
                         None,
                     )
 
@@ -119,15 +129,25 @@ class Node:
                 )
                 write_state(home, state)
                 await store.append(
-                    [factory.new(NodeStarted(name=name, version=__version__,
-                                             services=sorted(services), nats_url=nats_url),
-                                 identity.node_id)],
+                    [
+                        factory.new(
+                            NodeStarted(
+                                name=name,
+                                version=__version__,
+                                services=sorted(services),
+                                nats_url=nats_url,
+                            ),
+                            identity.node_id,
+                        )
+                    ],
                     None,
                 )
                 unhealthy = [s for s, h in health.items() if h.get("status") != "ok"]
                 if unhealthy:
-                    self.report(f"warning: not healthy yet: {', '.join(unhealthy)} "
-                                f"(logs in {home / 'logs'})")
+                    self.report(
+                        f"warning: not healthy yet: {', '.join(unhealthy)} "
+                        f"(logs in {home / 'logs'})"
+                    )
                 if on_ready is not None:
                     on_ready(state)
                 refresher = asyncio.create_task(self._refresh_pids(state, stop))
@@ -136,8 +156,12 @@ class Node:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 with contextlib.suppress(Exception):
                     await store.append(
-                        [factory.new(NodeStopped(name=name, uptime_s=time.monotonic() - started),
-                                     identity.node_id)],
+                        [
+                            factory.new(
+                                NodeStopped(name=name, uptime_s=time.monotonic() - started),
+                                identity.node_id,
+                            )
+                        ],
                         None,
                     )
             finally:
@@ -204,4 +228,3 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-

@@ -96,7 +96,9 @@ class DeadLetterQueue:
                 except TimeoutError:
                     return letters
                 for msg in msgs:
-                    letters.append(_from_headers(msg.metadata.sequence.stream, msg.headers, msg.data))
+                    letters.append(
+                        _from_headers(msg.metadata.sequence.stream, msg.headers, msg.data)
+                    )
                     if msg.metadata.num_pending == 0 or msg.metadata.sequence.stream >= last:
                         return letters
         finally:
@@ -136,4 +138,3 @@ def _from_headers(dlq_seq: int, headers: dict[str, str] | None, data: bytes) -> 
         time=h.get(H_TIME, ""),
         data=bytes(data),
     )
-

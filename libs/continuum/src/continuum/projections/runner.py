@@ -152,7 +152,9 @@ class ProjectionRunner:
         """Anchor every consumer first, so callers see the new position at once."""
         anchored = [(sub, await self._anchor(sub)) for sub in self.projection.subscriptions]
         self._tasks = [
-            asyncio.create_task(self._consume(sub, psub), name=f"projection:{self.name}:{sub.stream}")
+            asyncio.create_task(
+                self._consume(sub, psub), name=f"projection:{self.name}:{sub.stream}"
+            )
             for sub, psub in anchored
         ]
 
@@ -209,7 +211,11 @@ class ProjectionRunner:
                     delay = min(0.2 * 2**failures, 10.0)
                     log.warning(
                         "projection %s on %s: %s: %s; resuming from checkpoint in %.1fs",
-                        self.name, sub.stream, type(exc).__name__, exc, delay,
+                        self.name,
+                        sub.stream,
+                        type(exc).__name__,
+                        exc,
+                        delay,
                     )
                     await _unsubscribe(psub)
                     psub = None
@@ -285,7 +291,12 @@ class ProjectionRunner:
                     continue
                 log.warning(
                     "projection %s: event %s:%d failed (attempt %d/%d): %s",
-                    self.name, stream, item.seq, attempt, self._retry.max_deliver, exc,
+                    self.name,
+                    stream,
+                    item.seq,
+                    attempt,
+                    self._retry.max_deliver,
+                    exc,
                 )
                 with contextlib.suppress(Exception):
                     await item.msg.in_progress()
@@ -294,7 +305,11 @@ class ProjectionRunner:
     async def _dead_letter(self, stream: str, item: _Item, reason: str, attempts: int) -> None:
         log.error(
             "projection %s: dead-lettering %s:%d after %d attempt(s): %s",
-            self.name, stream, item.seq, attempts, reason,
+            self.name,
+            stream,
+            item.seq,
+            attempts,
+            reason,
         )
         await self._dlq.send(
             consumer=self.name,

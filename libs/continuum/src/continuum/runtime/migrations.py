@@ -52,5 +52,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations: Sequence[Migratio
                     )
                 applied.append(migration.version)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"migrate:{schema}")
+            await conn.execute(
+                "SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"migrate:{schema}"
+            )
     return applied

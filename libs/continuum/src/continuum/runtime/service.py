@@ -25,7 +25,8 @@ import asyncpg
 from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
-from nats.micro.service import EndpointConfig, Service as MicroService
+from nats.micro.service import EndpointConfig
+from nats.micro.service import Service as MicroService
 from opentelemetry.trace import SpanKind
 
 from continuum import __version__, telemetry
@@ -78,9 +79,7 @@ class ServiceContext:
 def _json_endpoint(subject: str, handler: JsonHandler) -> Callable[[Request], Awaitable[None]]:
     async def handle(request: Request) -> None:
         ctx = telemetry.extract(request.headers)
-        with telemetry.tracer().start_as_current_span(
-            subject, context=ctx, kind=SpanKind.SERVER
-        ):
+        with telemetry.tracer().start_as_current_span(subject, context=ctx, kind=SpanKind.SERVER):
             try:
                 body = json.loads(request.data or b"{}")
                 if not isinstance(body, dict):

@@ -130,7 +130,9 @@ class JetStreamEventStore:
                 f"no stream accepts {subject}: run `continuum up` (or the bootstrap) first"
             ) from None
         except nats.errors.TimeoutError:
-            raise EventStoreError(f"timed out appending to {subject}; it is safe to retry") from None
+            raise EventStoreError(
+                f"timed out appending to {subject}; it is safe to retry"
+            ) from None
         return bytes(msg.data)
 
     def _parse_ack(self, subject: str, reply: bytes, expected: int | None) -> tuple[int, bool]:

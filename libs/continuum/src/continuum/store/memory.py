@@ -21,7 +21,9 @@ class InMemoryEventStore:
         self._log: dict[str, list[tuple[int, str, bytes]]] = {}
         self._ids: dict[str, tuple[str, int]] = {}
 
-    async def append(self, events: Sequence[Envelope], expected_version: int | None) -> AppendResult:
+    async def append(
+        self, events: Sequence[Envelope], expected_version: int | None
+    ) -> AppendResult:
         subject = _common_subject(self._codec, events)
         stream = stream_for_subject(subject)
         encoded = [self._codec.encode(self._codec.check(e).envelope) for e in events]

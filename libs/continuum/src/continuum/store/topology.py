@@ -75,12 +75,12 @@ class Topology:
         """Create missing streams and bring existing ones to the declared config."""
         declared = []
         for config in self.stream_configs():
+            assert config.name is not None
             try:
                 await js.stream_info(config.name)
             except NotFoundError:
                 await js.add_stream(config)
             else:
                 await js.update_stream(config)
-            assert config.name is not None
             declared.append(config.name)
         return declared

@@ -41,7 +41,9 @@ class EventStoreContract:
     def event_store(self) -> EventStore:
         raise NotImplementedError
 
-    async def test_appends_and_loads_in_order(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_appends_and_loads_in_order(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         first = await event_store.append([annotation(factory, agg, "a")], 0)
         second = await event_store.append([annotation(factory, agg, "b")], first.version)
@@ -61,13 +63,17 @@ class EventStoreContract:
         assert info.value.expected == first.version
         assert len(await event_store.load(subject_of(agg))) == 2
 
-    async def test_new_aggregate_expects_zero(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_new_aggregate_expects_zero(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         await event_store.append([annotation(factory, agg)], 0)
         with pytest.raises(ConcurrencyError):
             await event_store.append([annotation(factory, agg)], 0)
 
-    async def test_retried_append_is_stored_once(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_retried_append_is_stored_once(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         event = annotation(factory, agg)
         first = await event_store.append([event], 0)
@@ -75,7 +81,9 @@ class EventStoreContract:
         assert retry.duplicate and retry.version == first.version
         assert len(await event_store.load(subject_of(agg))) == 1
 
-    async def test_retried_batch_is_stored_once(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_retried_batch_is_stored_once(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         batch = [annotation(factory, agg, str(i)) for i in range(3)]
         first = await event_store.append(batch, 0)
@@ -83,12 +91,16 @@ class EventStoreContract:
         assert retry.duplicate and retry.version == first.version
         assert len(await event_store.load(subject_of(agg))) == 3
 
-    async def test_batch_is_all_or_nothing(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_batch_is_all_or_nothing(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         head = await event_store.append([annotation(factory, agg, "head")], 0)
         await event_store.append([annotation(factory, agg, "other writer")], head.version)
         with pytest.raises(ConcurrencyError):
-            await event_store.append([annotation(factory, agg, str(i)) for i in range(5)], head.version)
+            await event_store.append(
+                [annotation(factory, agg, str(i)) for i in range(5)], head.version
+            )
         texts = [s.event.payload.text for s in await event_store.load(subject_of(agg))]  # type: ignore[attr-defined]
         assert texts == ["head", "other writer"]
 
@@ -101,7 +113,9 @@ class EventStoreContract:
     async def test_unknown_aggregate_loads_empty(self, event_store: EventStore) -> None:
         assert await event_store.load(subject_of(new_aggregate())) == []
 
-    async def test_load_after_a_version(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_load_after_a_version(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         agg = new_aggregate()
         first = await event_store.append([annotation(factory, agg, "a")], 0)
         await event_store.append([annotation(factory, agg, "b")], first.version)
@@ -118,7 +132,9 @@ class EventStoreContract:
             await event_store.append([annotation(factory, agg, "ok"), forged], 0)
         assert await event_store.load(subject_of(agg)) == []
 
-    async def test_batch_must_target_one_aggregate(self, event_store: EventStore, factory: EventFactory) -> None:
+    async def test_batch_must_target_one_aggregate(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
         with pytest.raises(ValueError, match="one aggregate"):
             await event_store.append(
                 [annotation(factory, new_aggregate()), annotation(factory, new_aggregate())], 0
@@ -144,7 +160,9 @@ class ProjectionContract:
     async def snapshot(self, conn: asyncpg.Connection) -> Any:
         raise NotImplementedError
 
-    async def _append_all(self, nc: Client, codec: EventCodec, appends: Sequence[list[Envelope]]) -> None:
+    async def _append_all(
+        self, nc: Client, codec: EventCodec, appends: Sequence[list[Envelope]]
+    ) -> None:
         from continuum.store import JetStreamEventStore
 
         store = JetStreamEventStore(nc, codec)

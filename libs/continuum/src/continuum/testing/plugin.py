@@ -29,7 +29,9 @@ MAX_EVENT_BYTES = 64 * 1024
 
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"), port=free_port(), database="postgres")
+    server = PostgresServer(
+        tmp_path_factory.mktemp("postgres"), port=free_port(), database="postgres"
+    )
     server.start()
     yield server
     server.stop()
@@ -38,12 +40,23 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 @pytest.fixture
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
-    psql = [postgres_server._bin("psql"), "-h", postgres_server.host, "-p",
-            str(postgres_server.port), "-U", "postgres", "-d", "postgres", "-qc"]
+    psql = [
+        postgres_server._bin("psql"),
+        "-h",
+        postgres_server.host,
+        "-p",
+        str(postgres_server.port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-qc",
+    ]
     subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
     yield f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}"
-    subprocess.run([*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False,
-                   capture_output=True)
+    subprocess.run(
+        [*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False, capture_output=True
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,143 @@
+"""The node as a user runs it: `continuum up`, status, publish, tail, down."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from continuum.node.ports import free_port
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+
+
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 120, tool: str = "continuum"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / tool), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env.update(
+        {
+            "CONTINUUM_HOME": str(tmp_path / "home"),
+            "CONTINUUM_NATS_PORT": str(free_port()),
+            "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "COLUMNS": "200",
+        }
+    )
+    yield env
+    cli(env, "down")
+
+
+def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None:
+    up = cli(node_env, "up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "node is up" in up.stdout and "service gateway" in up.stdout
+
+    again = cli(node_env, "up", "--detach")
+    assert again.returncode == 2 and "already running" in again.stderr
+
+    status = cli(node_env, "status", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+    components = {c["component"]: c["healthy"] for c in json.loads(status.stdout)["components"]}
+    assert components == {"NATS": True, "PostgreSQL": True, "service gateway": True}
+
+    published = cli(
+        node_env,
+        "events",
+        "publish",
+        "continuum.mesh.annotation.added.v1",
+        "--data",
+        '{"text": "hello from the test", "tags": ["e2e"]}',
+        "--subject",
+        "e2e",
+    )
+    assert published.returncode == 0, published.stderr
+    assert "appended" in published.stdout
+
+    tail = cli(node_env, "events", "tail", "--from-start", "--no-follow", "--json")
+    rows = [json.loads(line) for line in tail.stdout.splitlines()]
+    mine = [r for r in rows if r.get("subject") == "e2e"]
+    assert len(mine) == 1 and mine[0]["verified"] is True
+    assert mine[0]["data"]["text"] == "hello from the test"
+    assert any(r["type"] == "continuum.mesh.node.started.v1" for r in rows)
+
+    human = cli(
+        node_env,
+        "events",
+        "tail",
+        "--from-start",
+        "--no-follow",
+        "--type",
+        "continuum.mesh.annotation.*",
+    )
+    assert "✓ signed" in human.stdout and "hello from the test" in human.stdout
+    assert "node.started" not in human.stdout
+
+    jtag = cli(node_env, "events/replay", "event-log", tool="jtag")
+    assert jtag.returncode == 0, jtag.stderr
+    assert "rebuilt event-log" in jtag.stdout
+
+    down = cli(node_env, "down")
+    assert down.returncode == 0 and "node stopped" in down.stdout
+    assert cli(node_env, "status").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "{not json"], "--data is not valid JSON"),
+        (["--data", "[1]"], "--data must be a JSON object"),
+        (["--data", '{"colour": "red"}'], "text: Field required"),
+        (["--data", '{"text": "' + "x" * 70000 + '"}'], "text: String should have at most 2000"),
+    ],
+)
+def test_bad_publish_input_is_a_clear_error_and_writes_nothing(
+    node_env: dict[str, str], args: list[str], message: str
+) -> None:
+    result = cli(node_env, "events", "publish", "continuum.mesh.annotation.added.v1", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_unknown_type_and_no_node(node_env: dict[str, str]) -> None:
+    unknown = cli(node_env, "events", "publish", "continuum.mesh.nope.v1", "--data", "{}")
+    assert unknown.returncode == 2 and "unknown event type" in unknown.stderr
+    tail = cli(node_env, "events", "tail", "--no-follow")
+    assert tail.returncode == 2 and "no Continuum node is running" in tail.stderr
+
+
+def test_port_in_use_is_named(node_env: dict[str, str]) -> None:
+    port = int(node_env["CONTINUUM_NATS_PORT"])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = cli(node_env, "up")
+    assert result.returncode == 2
+    assert f"port {port}" in result.stderr and "CONTINUUM_NATS_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_events_schema_is_asyncapi(node_env: dict[str, str]) -> None:
+    result = cli(node_env, "events", "schema")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["asyncapi"].startswith("3.")
