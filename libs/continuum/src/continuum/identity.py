@@ -11,6 +11,7 @@ import base64
 import os
 import stat
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
@@ -28,6 +29,7 @@ def node_id_from_key(key: VerifyKey) -> str:
     return base64.b32encode(bytes(key)).decode("ascii").rstrip("=").lower()
 
 
+@lru_cache(maxsize=4096)
 def key_from_node_id(node_id: str) -> VerifyKey:
     """Recover the public key from a node id; raises ValueError if it is not one."""
     if len(node_id) != _NODE_ID_LEN:

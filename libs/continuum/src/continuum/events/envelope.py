@@ -17,10 +17,19 @@ import base64
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from continuum.events.errors import EventTooLarge, MalformedEvent, SignatureError
 from continuum.identity import NodeIdentity, verify_signature
@@ -57,6 +66,27 @@ class Envelope(BaseModel):
     correlationid: str | None = None
     signature: str | None = None
     data: dict[str, Any]
+
+    # The attributes exactly as received (for envelopes parsed from the wire):
+    # the signature covers these, defaults the sender omitted included or not.
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    # True once this very object's signature was made or checked in this
+    # process. Envelopes are immutable and every copy resets it.
+    _verified: bool = PrivateAttr(default=False)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Envelope:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._raw = None
+        copy._verified = False
+        return copy
+
+    def __eq__(self, other: object) -> bool:
+        # Compare what the event says, not process-local bookkeeping.
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return self.attributes() == other.attributes()
+
+    __hash__ = BaseModel.__hash__
 
     @field_validator("id")
     @classmethod
@@ -107,9 +137,14 @@ class Envelope(BaseModel):
         """Every attribute that is set, as JSON-ready values."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    def wire_attributes(self) -> dict[str, Any]:
+        """The attributes to send: as received if parsed, else as built."""
+        return self._raw if self._raw is not None else self.attributes()
+
     def canonical_bytes(self) -> bytes:
-        attrs = self.attributes()
-        attrs.pop("signature", None)
+        attrs = {
+            k: v for k, v in self.wire_attributes().items() if k != "signature" and v is not None
+        }
         return json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
             "utf-8"
         )
@@ -118,10 +153,14 @@ class Envelope(BaseModel):
         if self.node != identity.node_id:
             raise SignatureError("event's node attribute does not match the signing node")
         signature = base64.b64encode(identity.sign(self.canonical_bytes())).decode("ascii")
-        return self.model_copy(update={"signature": signature})
+        signed = self.model_copy(update={"signature": signature})
+        signed._verified = True
+        return signed
 
     def verify(self) -> None:
         """Raise SignatureError unless the event is signed by the node it names."""
+        if self._verified:
+            return
         if not self.signature:
             raise SignatureError("event is not signed")
         try:
@@ -132,9 +171,12 @@ class Envelope(BaseModel):
             raise SignatureError(
                 f"signature does not match the event's content and node {self.node[:12]}…"
             )
+        self._verified = True
 
     def to_bytes(self, max_bytes: int) -> bytes:
-        raw = json.dumps(self.attributes(), separators=(",", ":"), ensure_ascii=False).encode()
+        raw = json.dumps(
+            self.wire_attributes(), separators=(",", ":"), ensure_ascii=False
+        ).encode()
         if len(raw) > max_bytes:
             raise EventTooLarge(
                 f"event is {len(raw)} bytes, the limit is {max_bytes}: events carry metadata; "
@@ -165,6 +207,8 @@ def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:
     if not isinstance(obj, dict):
         raise MalformedEvent("event must be a JSON object (a structured-mode CloudEvent)")
     try:
-        return Envelope.model_validate(obj)
+        envelope = Envelope.model_validate(obj)
     except ValidationError as exc:
         raise MalformedEvent(f"not a valid CloudEvent: {describe_validation_error(exc)}") from None
+    envelope._raw = obj
+    return envelope

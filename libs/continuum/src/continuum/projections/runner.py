@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,18 @@ from continuum.store.base import StoredEvent
 log = logging.getLogger("continuum.projections")
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
+
+#: Fetched batches decoded ahead of the one being applied.
+_PIPELINE_DEPTH = 4
+_decoder_pool: ThreadPoolExecutor | None = None
+
+
+def _decoders() -> ThreadPoolExecutor:
+    """Threads shared by every runner in the process for decoding and verifying."""
+    global _decoder_pool
+    if _decoder_pool is None:
+        _decoder_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="continuum-decode")
+    return _decoder_pool
 
 #: Faults of the surroundings, not of the event: retry forever, never dead-letter.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -197,13 +210,7 @@ class ProjectionRunner:
                     if psub is None:
                         psub = await self._anchor(sub)
                         failures = 0
-                    while not self._stopping:
-                        try:
-                            msgs = await psub.fetch(self._batch_size, timeout=1.0)
-                        except (nats.errors.TimeoutError, TimeoutError):
-                            continue
-                        if msgs:
-                            await self._process(sub.stream, msgs)
+                    await self._pipeline(sub.stream, psub)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
@@ -211,11 +218,7 @@ class ProjectionRunner:
                     delay = min(0.2 * 2**failures, 10.0)
                     log.warning(
                         "projection %s on %s: %s: %s; resuming from checkpoint in %.1fs",
-                        self.name,
-                        sub.stream,
-                        type(exc).__name__,
-                        exc,
-                        delay,
+                        self.name, sub.stream, type(exc).__name__, exc, delay,
                     )
                     await _unsubscribe(psub)
                     psub = None
@@ -223,8 +226,48 @@ class ProjectionRunner:
         finally:
             await _unsubscribe(psub)
 
-    async def _process(self, stream: str, msgs: list[Msg]) -> None:
-        items = [self._decode(stream, msg) for msg in msgs]
+    async def _pipeline(self, stream: str, psub: Any) -> None:
+        """Fetch -> decode (worker threads) -> apply, overlapped, applied in order.
+
+        Signature checks release the GIL, so decoding on threads lets the event
+        loop keep fetching and committing while the next batches are verified.
+        A failure anywhere ends the pipeline; the caller re-anchors at the
+        checkpoint, so nothing decoded-but-unapplied is lost.
+        """
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[list[Msg], asyncio.Future[list[_Item]]]] = asyncio.Queue(
+            maxsize=_PIPELINE_DEPTH
+        )
+
+        async def fetcher() -> None:
+            while not self._stopping:
+                try:
+                    msgs = await psub.fetch(self._batch_size, timeout=1.0)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                if msgs:
+                    decoded = loop.run_in_executor(_decoders(), self._decode_all, stream, msgs)
+                    await queue.put((msgs, decoded))
+
+        fetching = asyncio.create_task(fetcher())
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, fetching}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    fetching.result()  # re-raise the fetcher's failure
+                    return
+                msgs, decoded = getter.result()
+                await self._process(stream, msgs, await decoded)
+        finally:
+            fetching.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetching
+
+    async def _process(self, stream: str, msgs: list[Msg], items: list[_Item] | None = None) -> None:
+        if items is None:
+            items = self._decode_all(stream, msgs)
         for item in items:
             if item.rejection is not None:
                 await self._dead_letter(stream, item, item.rejection, attempts=1)
@@ -238,6 +281,9 @@ class ProjectionRunner:
                 await self._apply_single(stream, item)
         await msgs[-1].ack()
 
+    def _decode_all(self, stream: str, msgs: list[Msg]) -> list[_Item]:
+        return [self._decode(stream, msg) for msg in msgs]
+
     def _decode(self, stream: str, msg: Msg) -> _Item:
         seq = msg.metadata.sequence.stream
         try:
@@ -246,7 +292,11 @@ class ProjectionRunner:
             return _Item(msg, seq, None, f"{exc.reason}: {exc}")
 
     async def _apply_batch(self, stream: str, items: Sequence[_Item]) -> None:
-        spans = [self._span(item) for item in items if item.stored is not None]
+        spans = (
+            [self._span(item) for item in items if item.stored is not None]
+            if telemetry.recording()
+            else []
+        )
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 position = await checkpoints.position_for_update(

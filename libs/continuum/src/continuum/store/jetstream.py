@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import nats.errors
 from nats.aio.client import Client
@@ -56,16 +57,7 @@ class JetStreamEventStore:
         # event rejects the whole append, never half of it.
         payloads = [self._codec.encode(self._codec.check(e).envelope) for e in events]
 
-        with telemetry.tracer().start_as_current_span(
-            f"append {subject}",
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "nats",
-                "messaging.destination.name": subject,
-                "messaging.batch.message_count": len(events),
-                "continuum.event.type": events[0].type,
-            },
-        ):
+        with self._span(subject, events):
             try:
                 if len(events) == 1:
                     ack = await self._publish_one(subject, events[0], payloads[0], expected_version)
@@ -85,6 +77,20 @@ class JetStreamEventStore:
                 ) from None
             seq, duplicate = ack
             return AppendResult(stream, seq, duplicate=duplicate)
+
+    def _span(self, subject: str, events: Sequence[Envelope]) -> AbstractContextManager[object]:
+        if not telemetry.recording():
+            return nullcontext()
+        return telemetry.tracer().start_as_current_span(
+            f"append {subject}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": subject,
+                "messaging.batch.message_count": len(events),
+                "continuum.event.type": events[0].type,
+            },
+        )
 
     def _headers(self, envelope: Envelope, expected: int | None) -> dict[str, str]:
         headers = {"Nats-Msg-Id": envelope.id, "Content-Type": CONTENT_TYPE}

@@ -1,0 +1,316 @@
+"""Backbone benchmark: raw JetStream vs append -> projection committed in Postgres.
+
+Side by side in one run, on fresh servers per repetition, medians reported:
+
+(a) raw: nats-py ``publish_async`` of pre-encoded events + a pull consumer
+    that fetches and acks them (no validation, no database);
+(b) backbone: ``JetStreamEventStore.append`` (validation, signature check,
+    optimistic-concurrency headers) from concurrent writers, consumed by the
+    ``ProjectionRunner`` into the gateway's real event-log read model with
+    exactly-once checkpoints.
+
+Latency is measured at a paced 1,000 events/s from the call to publish/append
+to the moment the effect is visible: for (a) the consumer receiving the
+message, for (b) Postgres delivering a NOTIFY issued inside the projection's
+transaction (Postgres delivers notifications only on commit).
+
+Usage: python tests/benchmarks/bench_backbone.py [--events N] [--repeats R] [--write FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from continuum.events import Envelope, EventCodec, EventFactory
+from continuum.events.builtin import AnnotationAdded
+from continuum.identity import NodeIdentity
+from continuum.node.embedded import NatsServer, PostgresServer
+from continuum.node.ports import free_port
+from continuum.projections import ProjectionRunner
+from continuum.store import JetStreamEventStore, StoredEvent, Topology
+from continuum_gateway.event_log import EventLogProjection
+
+MAX_BYTES = 64 * 1024
+WRITERS = 64
+console = Console()
+
+
+class NotifyingEventLog(EventLogProjection):
+    """The real event-log projection, plus a NOTIFY per event (delivered at commit)."""
+
+    async def apply_batch(self, conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
+        await super().apply_batch(conn, events)
+        await conn.execute(
+            "SELECT pg_notify('bench', x) FROM unnest($1::text[]) AS x",
+            [e.event.envelope.id for e in events],
+        )
+
+
+def make_events(factory: EventFactory, n: int, aggregates: int) -> list[Envelope]:
+    return [
+        factory.new(AnnotationAdded(text=f"benchmark event {i}", tags=["bench"]), f"agg{i % aggregates}")
+        for i in range(n)
+    ]
+
+
+class Servers:
+    def __init__(self, pg: PostgresServer) -> None:
+        self.pg = pg
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-nats-"))
+        self.nats = NatsServer(self.tmp, port=free_port(), server_name="bench")
+        self.db = f"bench_{time.time_ns()}"
+
+    async def __aenter__(self) -> Servers:
+        self.nats.start()
+        psql = [self.pg._bin("psql"), "-h", self.pg.host, "-p", str(self.pg.port), "-U", "postgres",
+                "-d", "postgres", "-qc"]
+        subprocess.run([*psql, f"CREATE DATABASE {self.db}"], check=True, capture_output=True)
+        self.dsn = f"postgresql://postgres@{self.pg.host}:{self.pg.port}/{self.db}"
+        self.nc = await nats.connect(self.nats.url)
+        await Topology(MAX_BYTES).bootstrap(self.nc.jetstream())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.nc.close()
+        self.nats.stop()
+        subprocess.run([self.pg._bin("psql"), "-h", self.pg.host, "-p", str(self.pg.port), "-U",
+                        "postgres", "-d", "postgres", "-qc", f"DROP DATABASE {self.db} WITH (FORCE)"],
+                       check=False, capture_output=True)
+
+
+async def raw_throughput(servers: Servers, codec: EventCodec, events: list[Envelope]) -> float:
+    js = servers.nc.jetstream()
+    payloads = [(codec.subject_of(e), codec.encode(e), e.id) for e in events]
+    await js.add_consumer("EVT_MESH", ConsumerConfig(
+        durable_name="raw", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
+        max_ack_pending=10_000, filter_subject="evt.mesh.>"))
+    sub = await js.pull_subscribe_bind("raw", stream="EVT_MESH")
+    received = 0
+
+    async def consume() -> None:
+        nonlocal received
+        while received < len(payloads):
+            with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+                for msg in await sub.fetch(500, timeout=1.0):
+                    await msg.ack()
+                    received += 1
+
+    start = time.perf_counter()
+    consumer = asyncio.create_task(consume())
+    futures = [await js.publish_async(s, p, headers={"Nats-Msg-Id": i}) for s, p, i in payloads]
+    await asyncio.gather(*futures)
+    await consumer
+    return len(payloads) / (time.perf_counter() - start)
+
+
+async def _runner(servers: Servers, codec: EventCodec) -> tuple[asyncpg.Pool, ProjectionRunner]:
+    pool = await asyncpg.create_pool(servers.dsn, min_size=2, max_size=8)
+    assert pool is not None
+    await pool.execute("CREATE SCHEMA IF NOT EXISTS gateway")
+    runner = ProjectionRunner(NotifyingEventLog(), servers.nc, pool, codec)
+    await runner.start()
+    return pool, runner
+
+
+async def backbone_throughput(servers: Servers, codec: EventCodec, events: list[Envelope]) -> float:
+    pool, runner = await _runner(servers, codec)
+    store = JetStreamEventStore(servers.nc, codec)
+    by_writer: list[list[Envelope]] = [[] for _ in range(WRITERS)]
+    for i, event in enumerate(events):
+        by_writer[i % WRITERS].append(event)
+
+    async def writer(mine: list[Envelope]) -> None:
+        version = 0
+        for event in mine:  # each writer owns its aggregates: checked appends never conflict
+            version = (await store.append([event], None)).version
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(w) for w in by_writer))
+    while runner.counters.applied < len(events):
+        await asyncio.sleep(0.002)
+    elapsed = time.perf_counter() - start
+    await runner.stop()
+    await pool.close()
+    return len(events) / elapsed
+
+
+async def paced(events: list[Envelope], rate: float, send: object) -> dict[str, float]:
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    tasks = []
+    for i, event in enumerate(events):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[event.id] = time.perf_counter()
+        tasks.append(asyncio.create_task(send(event)))  # type: ignore[operator]
+    await asyncio.gather(*tasks)
+    return sent
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    q = statistics.quantiles(latencies, n=100)
+    return statistics.median(latencies) * 1000, q[98] * 1000
+
+
+async def raw_latency(servers: Servers, codec: EventCodec, events: list[Envelope], rate: float) -> tuple[float, float]:
+    js = servers.nc.jetstream()
+    arrived: dict[str, float] = {}
+    await js.add_consumer("EVT_MESH", ConsumerConfig(
+        durable_name="rawlat", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
+        filter_subject="evt.mesh.>"))
+    sub = await js.pull_subscribe_bind("rawlat", stream="EVT_MESH")
+
+    async def consume() -> None:
+        while len(arrived) < len(events):
+            with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+                for msg in await sub.fetch(100, timeout=0.5):
+                    arrived[msg.headers["Nats-Msg-Id"]] = time.perf_counter()
+                    await msg.ack()
+
+    async def send(event: Envelope) -> None:
+        await js.publish(codec.subject_of(event), codec.encode(event), headers={"Nats-Msg-Id": event.id})
+
+    consumer = asyncio.create_task(consume())
+    sent = await paced(events, rate, send)
+    await consumer
+    return percentiles([arrived[i] - t for i, t in sent.items()])
+
+
+async def backbone_latency(servers: Servers, codec: EventCodec, events: list[Envelope], rate: float) -> tuple[float, float]:
+    pool, runner = await _runner(servers, codec)
+    store = JetStreamEventStore(servers.nc, codec)
+    committed: dict[str, float] = {}
+    listener = await asyncpg.connect(servers.dsn)
+    await listener.add_listener("bench", lambda *args: committed.__setitem__(args[3], time.perf_counter()))
+
+    async def send(event: Envelope) -> None:
+        await store.append([event], None)
+
+    sent = await paced(events, rate, send)
+    while len(committed) < len(events):
+        await asyncio.sleep(0.01)
+    await listener.close()
+    await runner.stop()
+    await pool.close()
+    return percentiles([committed[i] - t for i, t in sent.items()])
+
+
+async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, list[float]]:
+    identity = NodeIdentity.generate()
+    factory = EventFactory(identity, "/continuum/bench")
+    codec = EventCodec(MAX_BYTES)
+    events = make_events(factory, n, aggregates=WRITERS * 4)
+    results: dict[str, list[float]] = {k: [] for k in
+        ("raw_tput", "bb_tput", "raw_p50", "raw_p99", "bb_p50", "bb_p99")}
+    pg = PostgresServer(Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port(), database="postgres")
+    pg.start()
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("benchmark", total=repeats * 4)
+            for _ in range(repeats):
+                async with Servers(pg) as servers:
+                    results["raw_tput"].append(await raw_throughput(servers, codec, events))
+                progress.advance(task)
+                async with Servers(pg) as servers:
+                    results["bb_tput"].append(await backbone_throughput(servers, codec, events))
+                progress.advance(task)
+                paced_events = make_events(factory, int(rate * seconds), aggregates=50)
+                async with Servers(pg) as servers:
+                    p50, p99 = await raw_latency(servers, codec, paced_events, rate)
+                    results["raw_p50"].append(p50)
+                    results["raw_p99"].append(p99)
+                progress.advance(task)
+                paced_events = make_events(factory, int(rate * seconds), aggregates=50)
+                async with Servers(pg) as servers:
+                    p50, p99 = await backbone_latency(servers, codec, paced_events, rate)
+                    results["bb_p50"].append(p50)
+                    results["bb_p99"].append(p99)
+                progress.advance(task)
+    finally:
+        pg.stop()
+    return results
+
+
+def render(results: dict[str, list[float]], n: int, repeats: int, rate: float, command: str) -> str:
+    med = {k: statistics.median(v) for k, v in results.items()}
+    ratio = med["bb_tput"] / med["raw_tput"]
+    lines = [
+        "## Event backbone",
+        "",
+        f"Command: `{command}`  ",
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, {n:,} events per throughput run, medians of {repeats} "
+        "repetitions on fresh servers, client and consumer in one process.",
+        "",
+        "| measurement | (a) raw nats-py JetStream | (b) backbone: append → projection in Postgres | b / a |",
+        "|---|---:|---:|---:|",
+        f"| throughput, events/s | {med['raw_tput']:,.0f} | {med['bb_tput']:,.0f} | {ratio:.2f} |",
+        f"| latency p50 at {rate:,.0f} events/s, ms | {med['raw_p50']:.2f} | {med['bb_p50']:.2f} | "
+        f"{med['bb_p50'] / med['raw_p50']:.1f} |",
+        f"| latency p99 at {rate:,.0f} events/s, ms | {med['raw_p99']:.2f} | {med['bb_p99']:.2f} | "
+        f"{med['bb_p99'] / med['raw_p99']:.1f} |",
+        "",
+        "Targets: b/a throughput at least 0.5 "
+        f"({'met' if ratio >= 0.5 else 'NOT met'}); p99 under 20 ms at 1,000 events/s "
+        f"({'met' if med['bb_p99'] < 20 else 'NOT met'}).",
+        "",
+        "Each repetition: " + "; ".join(
+            f"{k} " + ", ".join(f"{v:,.1f}" for v in vals) for k, vals in results.items()
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    begin, end = "<!-- bench:backbone:begin -->", "<!-- bench:backbone:end -->"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nProduced by `make bench`.\n\n"
+    block = f"{begin}\n{section}{end}\n"
+    if begin in text and end in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) + 1 :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--write", type=Path, help="Markdown file to write the table into.")
+    args = parser.parse_args()
+    results = asyncio.run(main(args.events, args.repeats, args.rate, args.seconds))
+    command = "make bench" if args.write else " ".join(["python", *sys.argv])
+    section = render(results, args.events, args.repeats, args.rate, command)
+    table = Table(title="backbone benchmark (medians)")
+    for col in ("metric", "value"):
+        table.add_column(col)
+    for key, values in results.items():
+        table.add_row(key, f"{statistics.median(values):,.2f}")
+    console.print(table)
+    console.print(section)
+    if args.write:
+        write_section(args.write, section)
+        console.print(f"written to {args.write}")
