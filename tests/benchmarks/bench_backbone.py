@@ -1,6 +1,8 @@
 """Backbone benchmark: raw JetStream vs append -> projection committed in Postgres.
 
-Side by side in one run, on fresh servers per repetition, medians reported:
+Side by side in one run, on fresh servers per repetition, medians reported.
+The producing side runs in this process and the consuming side in a second
+process, as in a deployment (a writer service and a projecting service):
 
 (a) raw: nats-py ``publish_async`` of pre-encoded events + a pull consumer
     that fetches and acks them (no validation, no database);
@@ -10,9 +12,10 @@ Side by side in one run, on fresh servers per repetition, medians reported:
     exactly-once checkpoints.
 
 Latency is measured at a paced 1,000 events/s from the call to publish/append
-to the moment the effect is visible: for (a) the consumer receiving the
-message, for (b) Postgres delivering a NOTIFY issued inside the projection's
-transaction (Postgres delivers notifications only on commit).
+to the moment the effect is visible: for (a) the consumer process receiving
+the message, for (b) Postgres delivering to this process a NOTIFY issued
+inside the projection's transaction (Postgres delivers notifications only on
+commit). Both processes stamp times with CLOCK_MONOTONIC, which is system-wide.
 
 Usage: python tests/benchmarks/bench_backbone.py [--events N] [--repeats R] [--write FILE]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import platform
 import statistics
@@ -67,7 +71,9 @@ class NotifyingEventLog(EventLogProjection):
 
 def make_events(factory: EventFactory, n: int, aggregates: int) -> list[Envelope]:
     return [
-        factory.new(AnnotationAdded(text=f"benchmark event {i}", tags=["bench"]), f"agg{i % aggregates}")
+        factory.new(
+            AnnotationAdded(text=f"benchmark event {i}", tags=["bench"]), f"agg{i % aggregates}"
+        )
         for i in range(n)
     ]
 
@@ -81,8 +87,18 @@ class Servers:
 
     async def __aenter__(self) -> Servers:
         self.nats.start()
-        psql = [self.pg._bin("psql"), "-h", self.pg.host, "-p", str(self.pg.port), "-U", "postgres",
-                "-d", "postgres", "-qc"]
+        psql = [
+            self.pg._bin("psql"),
+            "-h",
+            self.pg.host,
+            "-p",
+            str(self.pg.port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qc",
+        ]
         subprocess.run([*psql, f"CREATE DATABASE {self.db}"], check=True, capture_output=True)
         self.dsn = f"postgresql://postgres@{self.pg.host}:{self.pg.port}/{self.db}"
         self.nc = await nats.connect(self.nats.url)
@@ -92,76 +108,150 @@ class Servers:
     async def __aexit__(self, *exc: object) -> None:
         await self.nc.close()
         self.nats.stop()
-        subprocess.run([self.pg._bin("psql"), "-h", self.pg.host, "-p", str(self.pg.port), "-U",
-                        "postgres", "-d", "postgres", "-qc", f"DROP DATABASE {self.db} WITH (FORCE)"],
-                       check=False, capture_output=True)
+        subprocess.run(
+            [
+                self.pg._bin("psql"),
+                "-h",
+                self.pg.host,
+                "-p",
+                str(self.pg.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qc",
+                f"DROP DATABASE {self.db} WITH (FORCE)",
+            ],
+            check=False,
+            capture_output=True,
+        )
+
+
+class ConsumerProcess:
+    """The consuming side in its own process: ``--consumer raw|backbone``."""
+
+    def __init__(self, mode: str, servers: Servers, count: int) -> None:
+        self.args = [
+            sys.executable,
+            __file__,
+            "--consumer",
+            mode,
+            "--nats",
+            servers.nats.url,
+            "--dsn",
+            servers.dsn,
+            "--count",
+            str(count),
+        ]
+
+    async def __aenter__(self) -> ConsumerProcess:
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 60)
+        if line.strip() != b"READY":
+            err = await self.proc.stderr.read() if self.proc.stderr else b""
+            raise RuntimeError(f"consumer failed to start: {line!r} {err.decode()[-2000:]}")
+        return self
+
+    async def result(self) -> dict:
+        out, err = await asyncio.wait_for(self.proc.communicate(), 600)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"consumer failed: {err.decode()[-2000:]}")
+        return json.loads(out.splitlines()[-1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def consume_raw(nc: nats.aio.client.Client, count: int) -> None:
+    js = nc.jetstream()
+    await js.add_consumer(
+        "EVT_MESH",
+        ConsumerConfig(
+            durable_name="raw",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=10_000,
+            filter_subject="evt.mesh.>",
+        ),
+    )
+    sub = await js.pull_subscribe_bind("raw", stream="EVT_MESH")
+    arrivals: dict[str, float] = {}
+    print("READY", flush=True)
+    while len(arrivals) < count:
+        with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+            for msg in await sub.fetch(500, timeout=1.0):
+                arrivals[msg.headers["Nats-Msg-Id"]] = time.monotonic()
+                await msg.ack()
+    print(json.dumps({"done": max(arrivals.values()), "arrivals": arrivals}), flush=True)
+
+
+async def consume_backbone(nc: nats.aio.client.Client, dsn: str, count: int) -> None:
+    codec = EventCodec(MAX_BYTES)
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
+    assert pool is not None
+    await pool.execute("CREATE SCHEMA IF NOT EXISTS gateway")
+    runner = ProjectionRunner(NotifyingEventLog(), nc, pool, codec)
+    await runner.start()
+    print("READY", flush=True)
+    while runner.counters.applied < count:
+        await asyncio.sleep(0.001)
+    done = time.monotonic()
+    await runner.stop()
+    await pool.close()
+    print(json.dumps({"done": done}), flush=True)
+
+
+async def consumer_main(mode: str, url: str, dsn: str, count: int) -> None:
+    nc = await nats.connect(url)
+    try:
+        if mode == "raw":
+            await consume_raw(nc, count)
+        else:
+            await consume_backbone(nc, dsn, count)
+    finally:
+        await nc.close()
 
 
 async def raw_throughput(servers: Servers, codec: EventCodec, events: list[Envelope]) -> float:
     js = servers.nc.jetstream()
     payloads = [(codec.subject_of(e), codec.encode(e), e.id) for e in events]
-    await js.add_consumer("EVT_MESH", ConsumerConfig(
-        durable_name="raw", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
-        max_ack_pending=10_000, filter_subject="evt.mesh.>"))
-    sub = await js.pull_subscribe_bind("raw", stream="EVT_MESH")
-    received = 0
-
-    async def consume() -> None:
-        nonlocal received
-        while received < len(payloads):
-            with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
-                for msg in await sub.fetch(500, timeout=1.0):
-                    await msg.ack()
-                    received += 1
-
-    start = time.perf_counter()
-    consumer = asyncio.create_task(consume())
-    futures = [await js.publish_async(s, p, headers={"Nats-Msg-Id": i}) for s, p, i in payloads]
-    await asyncio.gather(*futures)
-    await consumer
-    return len(payloads) / (time.perf_counter() - start)
-
-
-async def _runner(servers: Servers, codec: EventCodec) -> tuple[asyncpg.Pool, ProjectionRunner]:
-    pool = await asyncpg.create_pool(servers.dsn, min_size=2, max_size=8)
-    assert pool is not None
-    await pool.execute("CREATE SCHEMA IF NOT EXISTS gateway")
-    runner = ProjectionRunner(NotifyingEventLog(), servers.nc, pool, codec)
-    await runner.start()
-    return pool, runner
+    async with ConsumerProcess("raw", servers, len(events)) as consumer:
+        start = time.monotonic()
+        futures = [await js.publish_async(s, p, headers={"Nats-Msg-Id": i}) for s, p, i in payloads]
+        await asyncio.gather(*futures)
+        done = (await consumer.result())["done"]
+    return len(events) / (done - start)
 
 
 async def backbone_throughput(servers: Servers, codec: EventCodec, events: list[Envelope]) -> float:
-    pool, runner = await _runner(servers, codec)
     store = JetStreamEventStore(servers.nc, codec)
-    by_writer: list[list[Envelope]] = [[] for _ in range(WRITERS)]
-    for i, event in enumerate(events):
-        by_writer[i % WRITERS].append(event)
+    by_writer: list[list[Envelope]] = [events[i::WRITERS] for i in range(WRITERS)]
 
     async def writer(mine: list[Envelope]) -> None:
-        version = 0
-        for event in mine:  # each writer owns its aggregates: checked appends never conflict
-            version = (await store.append([event], None)).version
+        for event in mine:
+            await store.append([event], None)
 
-    start = time.perf_counter()
-    await asyncio.gather(*(writer(w) for w in by_writer))
-    while runner.counters.applied < len(events):
-        await asyncio.sleep(0.002)
-    elapsed = time.perf_counter() - start
-    await runner.stop()
-    await pool.close()
-    return len(events) / elapsed
+    async with ConsumerProcess("backbone", servers, len(events)) as consumer:
+        start = time.monotonic()
+        await asyncio.gather(*(writer(w) for w in by_writer))
+        done = (await consumer.result())["done"]
+    return len(events) / (done - start)
 
 
 async def paced(events: list[Envelope], rate: float, send: object) -> dict[str, float]:
     sent: dict[str, float] = {}
-    start = time.perf_counter()
+    start = time.monotonic()
     tasks = []
     for i, event in enumerate(events):
-        delay = start + i / rate - time.perf_counter()
+        delay = start + i / rate - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        sent[event.id] = time.perf_counter()
+        sent[event.id] = time.monotonic()
         tasks.append(asyncio.create_task(send(event)))  # type: ignore[operator]
     await asyncio.gather(*tasks)
     return sent
@@ -172,46 +262,41 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
     return statistics.median(latencies) * 1000, q[98] * 1000
 
 
-async def raw_latency(servers: Servers, codec: EventCodec, events: list[Envelope], rate: float) -> tuple[float, float]:
+async def raw_latency(
+    servers: Servers, codec: EventCodec, events: list[Envelope], rate: float
+) -> tuple[float, float]:
     js = servers.nc.jetstream()
-    arrived: dict[str, float] = {}
-    await js.add_consumer("EVT_MESH", ConsumerConfig(
-        durable_name="rawlat", ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.NEW,
-        filter_subject="evt.mesh.>"))
-    sub = await js.pull_subscribe_bind("rawlat", stream="EVT_MESH")
-
-    async def consume() -> None:
-        while len(arrived) < len(events):
-            with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
-                for msg in await sub.fetch(100, timeout=0.5):
-                    arrived[msg.headers["Nats-Msg-Id"]] = time.perf_counter()
-                    await msg.ack()
 
     async def send(event: Envelope) -> None:
-        await js.publish(codec.subject_of(event), codec.encode(event), headers={"Nats-Msg-Id": event.id})
+        await js.publish(
+            codec.subject_of(event), codec.encode(event), headers={"Nats-Msg-Id": event.id}
+        )
 
-    consumer = asyncio.create_task(consume())
-    sent = await paced(events, rate, send)
-    await consumer
+    async with ConsumerProcess("raw", servers, len(events)) as consumer:
+        sent = await paced(events, rate, send)
+        arrived = (await consumer.result())["arrivals"]
     return percentiles([arrived[i] - t for i, t in sent.items()])
 
 
-async def backbone_latency(servers: Servers, codec: EventCodec, events: list[Envelope], rate: float) -> tuple[float, float]:
-    pool, runner = await _runner(servers, codec)
+async def backbone_latency(
+    servers: Servers, codec: EventCodec, events: list[Envelope], rate: float
+) -> tuple[float, float]:
     store = JetStreamEventStore(servers.nc, codec)
     committed: dict[str, float] = {}
     listener = await asyncpg.connect(servers.dsn)
-    await listener.add_listener("bench", lambda *args: committed.__setitem__(args[3], time.perf_counter()))
+    await listener.add_listener(
+        "bench", lambda *args: committed.__setitem__(args[3], time.monotonic())
+    )
 
     async def send(event: Envelope) -> None:
         await store.append([event], None)
 
-    sent = await paced(events, rate, send)
+    async with ConsumerProcess("backbone", servers, len(events)) as consumer:
+        sent = await paced(events, rate, send)
+        await consumer.result()
     while len(committed) < len(events):
         await asyncio.sleep(0.01)
     await listener.close()
-    await runner.stop()
-    await pool.close()
     return percentiles([committed[i] - t for i, t in sent.items()])
 
 
@@ -220,9 +305,12 @@ async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, l
     factory = EventFactory(identity, "/continuum/bench")
     codec = EventCodec(MAX_BYTES)
     events = make_events(factory, n, aggregates=WRITERS * 4)
-    results: dict[str, list[float]] = {k: [] for k in
-        ("raw_tput", "bb_tput", "raw_p50", "raw_p99", "bb_p50", "bb_p99")}
-    pg = PostgresServer(Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port(), database="postgres")
+    results: dict[str, list[float]] = {
+        k: [] for k in ("raw_tput", "bb_tput", "raw_p50", "raw_p99", "bb_p50", "bb_p99")
+    }
+    pg = PostgresServer(
+        Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port(), database="postgres"
+    )
     pg.start()
     try:
         with Progress(console=console) as progress:
@@ -260,9 +348,10 @@ def render(results: dict[str, list[float]], n: int, repeats: int, rate: float, c
         f"Command: `{command}`  ",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {n:,} events per throughput run, medians of {repeats} "
-        "repetitions on fresh servers, client and consumer in one process.",
+        "repetitions on fresh servers; producer in one process, consumer/projection in another.",
         "",
-        "| measurement | (a) raw nats-py JetStream | (b) backbone: append → projection in Postgres | b / a |",
+        "| measurement | (a) raw nats-py JetStream "
+        "| (b) backbone: append → projection in Postgres | b / a |",
         "|---|---:|---:|---:|",
         f"| throughput, events/s | {med['raw_tput']:,.0f} | {med['bb_tput']:,.0f} | {ratio:.2f} |",
         f"| latency p50 at {rate:,.0f} events/s, ms | {med['raw_p50']:.2f} | {med['bb_p50']:.2f} | "
@@ -274,9 +363,8 @@ def render(results: dict[str, list[float]], n: int, repeats: int, rate: float, c
         f"({'met' if ratio >= 0.5 else 'NOT met'}); p99 under 20 ms at 1,000 events/s "
         f"({'met' if med['bb_p99'] < 20 else 'NOT met'}).",
         "",
-        "Each repetition: " + "; ".join(
-            f"{k} " + ", ".join(f"{v:,.1f}" for v in vals) for k, vals in results.items()
-        ),
+        "Each repetition: "
+        + "; ".join(f"{k} " + ", ".join(f"{v:,.1f}" for v in vals) for k, vals in results.items()),
         "",
     ]
     return "\n".join(lines)
@@ -294,13 +382,22 @@ def write_section(path: Path, section: str) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--write", type=Path, help="Markdown file to write the table into.")
+    parser.add_argument("--consumer", choices=["raw", "backbone"], help=argparse.SUPPRESS)
+    parser.add_argument("--nats", help=argparse.SUPPRESS)
+    parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.consumer:
+        asyncio.run(consumer_main(args.consumer, args.nats, args.dsn, args.count))
+        sys.exit(0)
     results = asyncio.run(main(args.events, args.repeats, args.rate, args.seconds))
     command = "make bench" if args.write else " ".join(["python", *sys.argv])
     section = render(results, args.events, args.repeats, args.rate, command)

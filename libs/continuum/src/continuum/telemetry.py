@@ -63,7 +63,8 @@ def tracer(name: str = "continuum") -> trace.Tracer:
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
     """Write the current trace context (``traceparent``) into NATS headers."""
-    _inject(headers)
+    if trace.get_current_span().get_span_context().is_valid:
+        _inject(headers)
     return headers
 
 

@@ -74,11 +74,24 @@ class Envelope(BaseModel):
     # process. Envelopes are immutable and every copy resets it.
     _verified: bool = PrivateAttr(default=False)
 
-    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Envelope:
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Envelope:
         copy = super().model_copy(update=update, deep=deep)
-        copy._raw = None
-        copy._verified = False
+        copy._set_private(raw=None, verified=False)
         return copy
+
+    # Private attributes are read through __pydantic_private__ directly: pydantic's
+    # __getattr__ fallback costs microseconds per access on the hot path.
+    def _private(self, name: str) -> Any:
+        private = self.__pydantic_private__
+        return private.get(name) if private else None
+
+    def _set_private(self, **values: Any) -> None:
+        private = self.__pydantic_private__
+        assert private is not None
+        for name, value in values.items():
+            private["_" + name] = value
 
     def __eq__(self, other: object) -> bool:
         # Compare what the event says, not process-local bookkeeping.
@@ -139,7 +152,8 @@ class Envelope(BaseModel):
 
     def wire_attributes(self) -> dict[str, Any]:
         """The attributes to send: as received if parsed, else as built."""
-        return self._raw if self._raw is not None else self.attributes()
+        raw: dict[str, Any] | None = self._private("_raw")
+        return raw if raw is not None else self.attributes()
 
     def canonical_bytes(self) -> bytes:
         attrs = {
@@ -154,12 +168,12 @@ class Envelope(BaseModel):
             raise SignatureError("event's node attribute does not match the signing node")
         signature = base64.b64encode(identity.sign(self.canonical_bytes())).decode("ascii")
         signed = self.model_copy(update={"signature": signature})
-        signed._verified = True
+        signed._set_private(verified=True)
         return signed
 
     def verify(self) -> None:
         """Raise SignatureError unless the event is signed by the node it names."""
-        if self._verified:
+        if self._private("_verified"):
             return
         if not self.signature:
             raise SignatureError("event is not signed")
@@ -171,12 +185,10 @@ class Envelope(BaseModel):
             raise SignatureError(
                 f"signature does not match the event's content and node {self.node[:12]}…"
             )
-        self._verified = True
+        self._set_private(verified=True)
 
     def to_bytes(self, max_bytes: int) -> bytes:
-        raw = json.dumps(
-            self.wire_attributes(), separators=(",", ":"), ensure_ascii=False
-        ).encode()
+        raw = json.dumps(self.wire_attributes(), separators=(",", ":"), ensure_ascii=False).encode()
         if len(raw) > max_bytes:
             raise EventTooLarge(
                 f"event is {len(raw)} bytes, the limit is {max_bytes}: events carry metadata; "
@@ -210,5 +222,5 @@ def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:
         envelope = Envelope.model_validate(obj)
     except ValidationError as exc:
         raise MalformedEvent(f"not a valid CloudEvent: {describe_validation_error(exc)}") from None
-    envelope._raw = obj
+    envelope._set_private(raw=obj)
     return envelope

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +47,10 @@ ProgressCallback = Callable[[int, int], Awaitable[None]]
 
 #: Fetched batches decoded ahead of the one being applied.
 _PIPELINE_DEPTH = 4
+#: Batches smaller than this are decoded inline (a thread hand-off costs more).
+_THREAD_DECODE_MIN = 32
+#: How long a busy fetch may wait to fill its batch.
+_BUSY_FETCH_S = 0.02
 _decoder_pool: ThreadPoolExecutor | None = None
 
 
@@ -57,13 +61,18 @@ def _decoders() -> ThreadPoolExecutor:
         _decoder_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="continuum-decode")
     return _decoder_pool
 
+
 #: Faults of the surroundings, not of the event: retry forever, never dead-letter.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.QueryCanceledError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
     asyncpg.exceptions.AdminShutdownError,
@@ -71,6 +80,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.TimeoutError,
     nats.errors.NoRespondersError,
 )
+
+
+_ACQUIRE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -218,7 +230,11 @@ class ProjectionRunner:
                     delay = min(0.2 * 2**failures, 10.0)
                     log.warning(
                         "projection %s on %s: %s: %s; resuming from checkpoint in %.1fs",
-                        self.name, sub.stream, type(exc).__name__, exc, delay,
+                        self.name,
+                        sub.stream,
+                        type(exc).__name__,
+                        exc,
+                        delay,
                     )
                     await _unsubscribe(psub)
                     psub = None
@@ -240,15 +256,31 @@ class ProjectionRunner:
         )
 
         async def fetcher() -> None:
-            while not self._stopping:
+            # When idle, long-poll for ONE message: nats-py's fetch otherwise
+            # holds a first arrival until the whole batch fills or times out.
+            # When busy, take whatever is waiting, up to a full batch, at once.
+            idle = False
+            while not self._stopping and not ended.is_set():
                 try:
-                    msgs = await psub.fetch(self._batch_size, timeout=1.0)
+                    if idle:
+                        msgs = await psub.fetch(1, timeout=1.0)
+                    else:
+                        msgs = await psub.fetch(self._batch_size, timeout=_BUSY_FETCH_S)
                 except (nats.errors.TimeoutError, TimeoutError):
+                    idle = True
                     continue
-                if msgs:
+                idle = not msgs
+                if not msgs:
+                    continue
+                decoded: asyncio.Future[list[_Item]]
+                if len(msgs) < _THREAD_DECODE_MIN:
+                    decoded = loop.create_future()
+                    decoded.set_result(self._decode_all(stream, msgs))
+                else:
                     decoded = loop.run_in_executor(_decoders(), self._decode_all, stream, msgs)
-                    await queue.put((msgs, decoded))
+                await queue.put((msgs, decoded))
 
+        ended = asyncio.Event()
         fetching = asyncio.create_task(fetcher())
         try:
             while True:
@@ -261,11 +293,21 @@ class ProjectionRunner:
                 msgs, decoded = getter.result()
                 await self._process(stream, msgs, await decoded)
         finally:
-            fetching.cancel()
+            # Cancellation alone is not enough: on Python 3.11 a cancel that
+            # races with a completing fetch is lost inside asyncio.wait_for, and
+            # the fetcher would then block forever on a full queue.
+            ended.set()
+            while not fetching.done():
+                fetching.cancel()
+                while not queue.empty():
+                    queue.get_nowait()
+                await asyncio.wait({fetching}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetching
+                fetching.result()
 
-    async def _process(self, stream: str, msgs: list[Msg], items: list[_Item] | None = None) -> None:
+    async def _process(
+        self, stream: str, msgs: list[Msg], items: list[_Item] | None = None
+    ) -> None:
         if items is None:
             items = self._decode_all(stream, msgs)
         for item in items:
@@ -298,7 +340,7 @@ class ProjectionRunner:
             else []
         )
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._transaction() as conn:
                 position = await checkpoints.position_for_update(
                     conn, self._schema, self.name, stream
                 )
@@ -319,7 +361,7 @@ class ProjectionRunner:
         while True:
             attempt += 1
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with self._transaction() as conn:
                     position = await checkpoints.position_for_update(
                         conn, self._schema, self.name, stream
                     )
@@ -390,13 +432,18 @@ class ProjectionRunner:
             },
         )
 
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            yield conn
+
     # -- operations ------------------------------------------------------------
 
     async def rebuild(self, progress: ProgressCallback | None = None) -> int:
         """Drop the read model and replay every event from the start of the log."""
         async with self._lock:
             await self._stop_loops()
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._transaction() as conn:
                 await self.projection.reset(conn)
                 await checkpoints.reset(conn, self._schema, self.name)
             total = 0
@@ -450,7 +497,7 @@ class ProjectionRunner:
             raise ValueError(f"dead letter #{letter.dlq_seq} belongs to {letter.consumer}")
         raw = await self._js.get_msg(letter.stream, letter.seq)
         event = StoredEvent(self._codec.decode(raw.data or b""), letter.stream, letter.seq)
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._transaction() as conn:
             if await checkpoints.record_redrive(
                 conn, self._schema, self.name, letter.stream, letter.seq
             ):

@@ -39,7 +39,17 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
     )
 
 
+#: Backstops against a stuck session: nobody waits on a lock forever, and a
+#: session left idle inside a transaction (a crashed client) is ended.
+SERVER_SETTINGS = {
+    "lock_timeout": "15s",
+    "idle_in_transaction_session_timeout": "60s",
+}
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=10)
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, timeout=10, server_settings=SERVER_SETTINGS
+    )
     assert pool is not None
     return pool

@@ -212,4 +212,11 @@ async def wait_caught_up(runner: ProjectionRunner, timeout: float = 30.0) -> Non
         if await runner.caught_up():
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"projection {runner.name} did not catch up: {await runner.status()}")
+    import io
+
+    stacks = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=stacks)
+    raise AssertionError(
+        f"projection {runner.name} did not catch up: {await runner.status()}\n{stacks.getvalue()}"
+    )
