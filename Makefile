@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PACKAGES := libs/continuum services/gateway
+EDITABLE := -e libs/continuum[node] -e services/gateway
 
 .PHONY: up down status test test-fast lint typecheck bench clean
 
@@ -14,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
-	$(BIN)/pip install --quiet $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	$(BIN)/pip install --quiet $(EDITABLE) -r requirements-dev.txt
 	@touch $(STAMP)
 
 up: $(STAMP)

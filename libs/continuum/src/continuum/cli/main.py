@@ -25,6 +25,7 @@ app = typer.Typer(
 app.command()(node_cmds.up)
 app.command()(node_cmds.down)
 app.command()(node_cmds.status)
+app.command()(node_cmds.bootstrap)
 app.add_typer(events_cmds.app, name="events")
 
 _EXPECTED = (

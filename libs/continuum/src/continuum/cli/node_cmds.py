@@ -207,3 +207,20 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     if not all(r["healthy"] for r in rows):
         err_console.print("[red]some components are not healthy[/]")
         raise typer.Exit(1)
+
+
+def bootstrap() -> None:
+    """Declare the event streams on the configured NATS (what `up` does first)."""
+    from continuum.cli.common import connect
+    from continuum.store import Topology
+
+    s = settings()
+
+    async def main() -> list[str]:
+        nc = await connect(s)
+        try:
+            return await Topology(s.max_event_bytes).bootstrap(nc.jetstream())
+        finally:
+            await nc.close()
+
+    console.print(f"streams declared: {', '.join(run(main()))}")

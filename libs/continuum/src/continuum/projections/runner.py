@@ -50,7 +50,9 @@ _PIPELINE_DEPTH = 4
 #: Batches smaller than this are decoded inline (a thread hand-off costs more).
 _THREAD_DECODE_MIN = 32
 #: How long a busy fetch may wait to fill its batch.
-_BUSY_FETCH_S = 0.02
+_BUSY_FETCH_S = 0.005
+#: Most messages applied in one transaction when coalescing queued batches.
+_MAX_COALESCED = 2000
 _decoder_pool: ThreadPoolExecutor | None = None
 
 
@@ -256,10 +258,12 @@ class ProjectionRunner:
         )
 
         async def fetcher() -> None:
-            # When idle, long-poll for ONE message: nats-py's fetch otherwise
-            # holds a first arrival until the whole batch fills or times out.
-            # When busy, take whatever is waiting, up to a full batch, at once.
-            idle = False
+            # nats-py's fetch, once its no-wait probe finds nothing, long-polls
+            # and holds a first arrival until the batch fills or the timeout
+            # ends. So: while the backlog is drained, long-poll for ONE message
+            # (returned on arrival); after it, grab what accumulated with a
+            # short busy fetch; stay busy while batches come back full.
+            idle = True
             while not self._stopping and not ended.is_set():
                 try:
                     if idle:
@@ -269,7 +273,7 @@ class ProjectionRunner:
                 except (nats.errors.TimeoutError, TimeoutError):
                     idle = True
                     continue
-                idle = not msgs
+                idle = not idle and len(msgs) < self._batch_size
                 if not msgs:
                     continue
                 decoded: asyncio.Future[list[_Item]]
@@ -291,7 +295,14 @@ class ProjectionRunner:
                     fetching.result()  # re-raise the fetcher's failure
                     return
                 msgs, decoded = getter.result()
-                await self._process(stream, msgs, await decoded)
+                items = await decoded
+                # Coalesce whatever else is already waiting into the same
+                # transaction: commits stay few when events trickle in one by one.
+                while not queue.empty() and len(msgs) < _MAX_COALESCED:
+                    more_msgs, more = queue.get_nowait()
+                    msgs = msgs + more_msgs
+                    items = items + await more
+                await self._process(stream, msgs, items)
         finally:
             # Cancellation alone is not enough: on Python 3.11 a cancel that
             # races with a completing fetch is lost inside asyncio.wait_for, and
