@@ -141,3 +141,92 @@ def test_events_schema_is_asyncapi(node_env: dict[str, str]) -> None:
     result = cli(node_env, "events", "schema")
     assert result.returncode == 0
     assert json.loads(result.stdout)["asyncapi"].startswith("3.")
+
+
+def _state(env: dict[str, str]) -> dict:
+    return json.loads((Path(env["CONTINUUM_HOME"]) / "run" / "node.json").read_text())
+
+
+def _wait(predicate: object, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def test_dead_letters_are_listed_and_redrive_explains(node_env: dict[str, str]) -> None:
+    import asyncio
+
+    import nats
+
+    from continuum.events import EventFactory
+    from continuum.events.builtin import AnnotationAdded
+    from continuum.identity import NodeIdentity
+    from continuum.testing.contracts import forged_signature
+
+    assert cli(node_env, "up", "--detach").returncode == 0
+    forged = forged_signature(
+        EventFactory(NodeIdentity.generate(), "/tool").new(AnnotationAdded(text="forged"), "dlq1")
+    )
+
+    async def publish_raw() -> None:
+        nc = await nats.connect(_state(node_env)["nats_url"])
+        await nc.jetstream().publish(
+            "evt.mesh.annotation.dlq1", json.dumps(forged.attributes()).encode()
+        )
+        await nc.close()
+
+    asyncio.run(publish_raw())
+    _wait(lambda: "bad-signature" in cli(node_env, "events", "dlq").stdout)
+    listing = cli(node_env, "events", "dlq")
+    assert "event-log" in listing.stdout and "EVT_MESH" in listing.stdout
+
+    redrive = cli(node_env, "events", "dlq", "redrive", "1")
+    assert redrive.returncode == 1 and "still rejected" in redrive.stdout
+    missing = cli(node_env, "events", "dlq", "redrive", "99")
+    assert missing.returncode == 2 and "no dead letter #99" in missing.stderr
+    tail = cli(node_env, "events", "tail", "--from-start", "--no-follow", "--json")
+    row = next(json.loads(line) for line in tail.stdout.splitlines() if '"dlq1"' in line)
+    assert row["verified"] is False and "signature does not match" in row["problem"]
+
+
+def test_a_killed_service_is_restarted_and_the_exit_recorded(node_env: dict[str, str]) -> None:
+    import signal
+
+    assert cli(node_env, "up", "--detach").returncode == 0
+    first = _state(node_env)["services"]["gateway"]
+    os.kill(first, signal.SIGKILL)
+    _wait(lambda: _state(node_env)["services"]["gateway"] not in (first, 0))
+    _wait(lambda: cli(node_env, "status").returncode == 0)
+    tail = cli(
+        node_env,
+        "events",
+        "tail",
+        "--from-start",
+        "--no-follow",
+        "--json",
+        "--type",
+        "continuum.mesh.service.exited.v1",
+    )
+    exits = [json.loads(line)["data"] for line in tail.stdout.splitlines()]
+    assert exits == [{"service": "gateway", "exit_code": -9, "restarts": 1, "restart_in_s": 0.5}]
+
+
+def test_up_uses_external_servers_when_configured(
+    node_env: dict[str, str], nats_server: object, database_url: str
+) -> None:
+    env = {
+        **node_env,
+        "CONTINUUM_NATS_URL": nats_server.url,  # type: ignore[attr-defined]
+        "CONTINUUM_DATABASE_URL": database_url,
+    }
+    up = cli(env, "up", "--detach")
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.count("│ external") == 2
+    assert not (Path(env["CONTINUUM_HOME"]) / "postgres").exists()
+    assert cli(env, "status").returncode == 0
+    assert cli(env, "down").returncode == 0

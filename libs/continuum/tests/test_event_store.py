@@ -118,3 +118,17 @@ async def test_restarting_nats_under_load_loses_no_acknowledged_event(
         missing = set(ids) - set(stored)
         assert not missing, f"{len(missing)} acknowledged events lost on {agg}"
     await nc.close()
+
+
+async def test_oversize_event_is_refused_and_nothing_written(
+    nc: Client, factory: EventFactory
+) -> None:
+    from continuum.events import EventTooLarge
+    from continuum.events.builtin import AnnotationAdded
+
+    small = JetStreamEventStore(nc, EventCodec(1024))
+    agg = new_aggregate()
+    big = factory.new(AnnotationAdded(text="x" * 1500), agg)
+    with pytest.raises(EventTooLarge, match="the limit is 1024"):
+        await small.append([annotation(factory, agg), big], 0)
+    assert await small.load(subject_of(agg)) == []
