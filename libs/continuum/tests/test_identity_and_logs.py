@@ -50,3 +50,15 @@ def test_secrets_never_reach_the_log() -> None:
     )
     line = json.loads(JsonFormatter("svc").format(record))
     assert "s3cret" not in line["msg"] and line["service"] == "svc"
+
+
+def test_key_from_settings_wins_over_the_file(tmp_path: Path) -> None:
+    import base64
+
+    file_identity = NodeIdentity.load_or_create(tmp_path)
+    other = NodeIdentity.generate()
+    seed = base64.b64encode(bytes(other.signing_key)).decode()
+    assert NodeIdentity.configured(tmp_path, seed).node_id == other.node_id
+    assert NodeIdentity.configured(tmp_path, "").node_id == file_identity.node_id
+    with pytest.raises(IdentityError, match="CONTINUUM_NODE_KEY is not a valid node key"):
+        NodeIdentity.configured(tmp_path, "not base64!")

@@ -61,6 +61,21 @@ class NodeIdentity:
         return cls(SigningKey.generate())
 
     @classmethod
+    def from_seed(cls, encoded: str, where: str) -> NodeIdentity:
+        try:
+            seed = base64.b64decode(encoded.strip(), validate=True)
+            return cls(SigningKey(seed))
+        except (ValueError, TypeError) as exc:
+            raise IdentityError(f"{where} is not a valid node key: {exc}") from None
+
+    @classmethod
+    def configured(cls, home: Path, encoded_key: str = "") -> NodeIdentity:
+        """The key given in settings (containers, from a Secret), else the home's file."""
+        if encoded_key:
+            return cls.from_seed(encoded_key, "CONTINUUM_NODE_KEY")
+        return cls.load_or_create(home)
+
+    @classmethod
     def load_or_create(cls, home: Path) -> NodeIdentity:
         """Load ``home/node.key``, creating it (mode 0600) on first start."""
         path = home / KEY_FILE
@@ -76,11 +91,7 @@ class NodeIdentity:
             raise IdentityError(
                 f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
             )
-        try:
-            seed = base64.b64decode(path.read_bytes().strip(), validate=True)
-            return cls(SigningKey(seed))
-        except (ValueError, TypeError) as exc:
-            raise IdentityError(f"{path} is not a valid node key: {exc}") from None
+        return cls.from_seed(path.read_text(errors="replace"), str(path))
 
 
 def verify_signature(node_id: str, message: bytes, signature: bytes) -> bool:

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     nats_port: int = Field(default=4222, ge=1, le=65535)
     postgres_host: str = "127.0.0.1"
     postgres_port: int = Field(default=5433, ge=1, le=65535)
+    node_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Node signing key (base64 Ed25519 seed); empty = <home>/node.key.",
+    )
     max_event_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")

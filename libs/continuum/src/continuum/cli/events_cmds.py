@@ -55,7 +55,7 @@ def publish(
     if not isinstance(payload, dict):
         raise CliError("--data must be a JSON object")
     s = settings()
-    identity = NodeIdentity.load_or_create(s.home)
+    identity = NodeIdentity.configured(s.home, s.node_key.get_secret_value())
     factory = EventFactory(identity, f"/continuum/{identity.short_id}/cli")
     envelope = factory.new_from_data(event_type, payload, subject or uuid7_str().replace("-", ""))
     codec = EventCodec(s.max_event_bytes)

@@ -179,10 +179,26 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
     return rows
 
 
+def _configured_state(s: Settings) -> NodeState | None:
+    """In a container there is no supervisor: describe the configured servers."""
+    if not (s.nats_url and s.database_url.get_secret_value()):
+        return None
+    return NodeState(
+        pid=0,
+        node_id="external",
+        name="(configured)",
+        nats_url=s.nats_url,
+        database_url=s.database_url.get_secret_value(),
+        started_at="",
+        embedded_nats=False,
+        embedded_postgres=False,
+    )
+
+
 def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Show each component and service of the node with its health."""
     s = settings()
-    state = running_state(s.home)
+    state = running_state(s.home) or _configured_state(s)
     if state is None:
         raise CliError(f"no node is running with home {s.home} (start one with `continuum up`)")
     rows = run(_gather_status(s, state))

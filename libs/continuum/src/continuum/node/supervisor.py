@@ -81,7 +81,7 @@ class Node:
         lock = acquire_lock(home)
         started = time.monotonic()
         try:
-            identity = NodeIdentity.load_or_create(home)
+            identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
             name = self.settings.node_name or socket.gethostname()
             nats_url, database_url = await asyncio.to_thread(self._start_servers, name)
             nc = await connect_nats(nats_url, name="continuum-node")

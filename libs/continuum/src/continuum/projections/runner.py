@@ -85,6 +85,13 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 _ACQUIRE_TIMEOUT_S = 30.0
+#: Errors after which a connection's protocol state cannot be trusted.
+_BROKEN_CONNECTION: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
 
 
 @dataclass(frozen=True)
@@ -445,8 +452,20 @@ class ProjectionRunner:
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            yield conn
+        conn = await self._pool.acquire(timeout=_ACQUIRE_TIMEOUT_S)
+        try:
+            async with conn.transaction():
+                yield conn
+        except _BROKEN_CONNECTION:
+            # Its protocol state cannot be trusted (it may even still hold the
+            # checkpoint lock): close it rather than hand it back to the pool.
+            # A connection asyncpg already saw die is detached; nothing to do.
+            with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                conn.terminate()
+            raise
+        finally:
+            with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                await self._pool.release(conn)
 
     # -- operations ------------------------------------------------------------
 

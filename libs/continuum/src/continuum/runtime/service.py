@@ -188,7 +188,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
     """Run ``service`` until ``stop`` is set."""
     from continuum.node.state import resolve_urls
 
-    identity = NodeIdentity.load_or_create(settings.home)
+    identity = NodeIdentity.configured(settings.home, settings.node_key.get_secret_value())
     telemetry.setup_tracing(f"continuum-{service.name}", identity.node_id)
     nats_url, database_url = resolve_urls(settings)
     nc = await connect_nats(nats_url, name=f"continuum-{service.name}")

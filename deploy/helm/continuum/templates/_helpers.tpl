@@ -1,0 +1,54 @@
+{{- define "continuum.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "continuum.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: continuum
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "continuum.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "continuum.image" -}}
+{{- $registry := .root.Values.image.registry -}}
+{{- $tag := .root.Values.image.tag | default .root.Chart.AppVersion -}}
+{{- if $registry -}}
+{{- printf "%s/%s/%s:%s" $registry .root.Values.image.repository .service $tag -}}
+{{- else -}}
+{{- printf "%s/%s:%s" .root.Values.image.repository .service $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "continuum.databaseSecret" -}}
+{{- .Values.postgres.existingSecret | default (include "continuum.fullname" .) -}}
+{{- end -}}
+
+{{- define "continuum.nodeKeySecret" -}}
+{{- .Values.nodeKey.existingSecret | default (printf "%s-node-key" (include "continuum.fullname" .)) -}}
+{{- end -}}
+
+{{/* Settings every service reads (the same CONTINUUM_* names as compose and `continuum up`). */}}
+{{- define "continuum.env" -}}
+- name: CONTINUUM_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "continuum.databaseSecret" . }}
+      key: {{ .Values.postgres.key }}
+- name: CONTINUUM_NODE_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "continuum.nodeKeySecret" . }}
+      key: node-key
+{{- end -}}
