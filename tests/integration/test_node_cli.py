@@ -230,3 +230,23 @@ def test_up_uses_external_servers_when_configured(
     assert not (Path(env["CONTINUUM_HOME"]) / "postgres").exists()
     assert cli(env, "status").returncode == 0
     assert cli(env, "down").returncode == 0
+
+
+def test_up_after_a_killed_supervisor_cleans_up_and_starts(node_env: dict[str, str]) -> None:
+    import signal
+
+    import psutil
+
+    assert cli(node_env, "up", "--detach").returncode == 0
+    state = _state(node_env)
+    left_behind = [state["services"]["gateway"]]
+    os.kill(state["pid"], signal.SIGKILL)
+    _wait(lambda: not psutil.pid_exists(state["pid"]))
+    assert all(psutil.pid_exists(pid) for pid in left_behind), "children outlive a SIGKILLed parent"
+
+    again = cli(node_env, "up", "--detach")
+    assert again.returncode == 0, again.stdout + again.stderr
+    log = (Path(node_env["CONTINUUM_HOME"]) / "logs" / "node.log").read_text()
+    assert "left by a node that did not stop cleanly" in log
+    assert not any(psutil.pid_exists(pid) for pid in left_behind)
+    assert cli(node_env, "status").returncode == 0

@@ -27,6 +27,7 @@ from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
 from continuum.node.embedded import NatsServer, PostgresServer
+from continuum.node.orphans import reap_orphans
 from continuum.node.probe import wait_healthy
 from continuum.node.services import ServiceProcess, installed_services, service_env
 from continuum.node.state import NodeState, clear_state, read_state, write_state
@@ -81,6 +82,11 @@ class Node:
         lock = acquire_lock(home)
         started = time.monotonic()
         try:
+            reaped = await asyncio.to_thread(reap_orphans, home)
+            if reaped:
+                self.report(
+                    f"stopped {len(reaped)} process(es) left by a node that did not stop cleanly"
+                )
             identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
             name = self.settings.node_name or socket.gethostname()
             nats_url, database_url = await asyncio.to_thread(self._start_servers, name)

@@ -15,8 +15,11 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
     """Connect with reconnects forever and short pings, so a restarted server
     is found again within seconds and a dead link is noticed quickly."""
 
+    client: list[Client] = []
+
     async def disconnected() -> None:
-        log.warning("NATS disconnected; reconnecting")
+        if client and not (client[0].is_closed or client[0].is_draining):
+            log.warning("NATS disconnected; reconnecting")
 
     async def reconnected() -> None:
         log.info("NATS reconnected")
@@ -24,7 +27,7 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
     async def error(exc: Exception) -> None:
         log.warning("NATS error: %s", exc)
 
-    return await nats.connect(
+    nc = await nats.connect(
         url,
         name=name,
         connect_timeout=connect_timeout,
@@ -37,6 +40,8 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
         error_cb=error,
         allow_reconnect=True,
     )
+    client.append(nc)
+    return nc
 
 
 #: Backstops against a stuck session: nobody waits on a lock forever, and a
