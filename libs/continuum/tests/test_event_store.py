@@ -132,3 +132,17 @@ async def test_oversize_event_is_refused_and_nothing_written(
     with pytest.raises(EventTooLarge, match="the limit is 1024"):
         await small.append([annotation(factory, agg), big], 0)
     assert await small.load(subject_of(agg)) == []
+
+
+async def test_appends_are_sealed_for_consumers_of_this_node(
+    nc: Client, identity: object, factory: EventFactory
+) -> None:
+    from continuum.events.seal import SEAL_HEADER, seal_is_valid
+
+    key = identity.seal_key  # type: ignore[attr-defined]
+    store = JetStreamEventStore(nc, EventCodec(65536, seal_key=key))
+    agg = new_aggregate()
+    result = await store.append([annotation(factory, agg)], 0)
+    raw = await nc.jetstream().get_msg("EVT_MESH", result.version)
+    assert raw.headers is not None and raw.data is not None
+    assert seal_is_valid(key, subject_of(agg), raw.data, raw.headers[SEAL_HEADER])

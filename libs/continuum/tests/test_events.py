@@ -178,3 +178,30 @@ def test_asyncapi_document_covers_the_catalog() -> None:
     payload = doc["components"]["messages"]["continuum_mesh_annotation_added_v1"]["payload"]
     assert payload["properties"]["data"]["required"] == ["text"]
     json.dumps(doc)  # serialisable as is
+
+
+def test_node_seal_stands_in_for_the_signature_only_for_these_bytes_here(
+    factory: EventFactory, identity: NodeIdentity
+) -> None:
+    from continuum.events.seal import SEAL_HEADER
+    from continuum.testing.contracts import forged_signature
+
+    codec = EventCodec(65536, seal_key=identity.seal_key)
+    # A bad signature makes every path but a valid seal fail loudly.
+    event = forged_signature(factory.new(AnnotationAdded(text="sealed"), "agg"))
+    raw = codec.encode(event)
+    subject = codec.subject_of(event)
+    value = codec.seal(subject, raw)
+    assert value is not None
+    headers = {SEAL_HEADER: value}
+    assert codec.decode(raw, headers, subject).envelope.id == event.id
+    with pytest.raises(SignatureError):  # re-routed to another aggregate's subject
+        codec.decode(raw, headers, "evt.mesh.annotation.other")
+    with pytest.raises(SignatureError):  # bytes changed
+        codec.decode(raw.replace(b"sealed", b"sEaled"), headers, subject)
+    with pytest.raises(SignatureError):  # another node's seal key
+        EventCodec(65536, seal_key=NodeIdentity.generate().seal_key).decode(raw, headers, subject)
+    with pytest.raises(SignatureError):  # a consumer without the node key
+        EventCodec(65536).decode(raw, headers, subject)
+    with pytest.raises(SignatureError):  # no seal at all
+        codec.decode(raw, {}, subject)

@@ -53,6 +53,13 @@ class NodeIdentity:
     def short_id(self) -> str:
         return self.node_id[:12]
 
+    @property
+    def seal_key(self) -> bytes:
+        """Secret for the node seal (see continuum.events.seal), derived from the key."""
+        from continuum.events.seal import seal_key_from_seed
+
+        return seal_key_from_seed(bytes(self.signing_key))
+
     def sign(self, message: bytes) -> bytes:
         return bytes(self.signing_key.sign(message).signature)
 

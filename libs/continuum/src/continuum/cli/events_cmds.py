@@ -58,7 +58,7 @@ def publish(
     identity = NodeIdentity.configured(s.home, s.node_key.get_secret_value())
     factory = EventFactory(identity, f"/continuum/{identity.short_id}/cli")
     envelope = factory.new_from_data(event_type, payload, subject or uuid7_str().replace("-", ""))
-    codec = EventCodec(s.max_event_bytes)
+    codec = EventCodec(s.max_event_bytes, seal_key=identity.seal_key)
     codec.encode(envelope)  # size check before connecting
 
     async def main() -> None:

@@ -171,6 +171,11 @@ class Envelope(BaseModel):
         signed._set_private(verified=True)
         return signed
 
+    def mark_verified(self) -> None:
+        """Record that this envelope's content was proven genuine another way
+        (the node seal); only continuum.events.codec calls this."""
+        self._set_private(verified=True)
+
     def verify(self) -> None:
         """Raise SignatureError unless the event is signed by the node it names."""
         if self._private("_verified"):

@@ -93,7 +93,7 @@ class Node:
             nc = await connect_nats(nats_url, name="continuum-node")
             try:
                 await Topology(self.settings.max_event_bytes).bootstrap(nc.jetstream())
-                codec = EventCodec(self.settings.max_event_bytes)
+                codec = EventCodec(self.settings.max_event_bytes, seal_key=identity.seal_key)
                 store = JetStreamEventStore(nc, codec)
                 factory = EventFactory(identity, f"/continuum/{identity.short_id}/node")
 

@@ -347,7 +347,8 @@ class ProjectionRunner:
     def _decode(self, stream: str, msg: Msg) -> _Item:
         seq = msg.metadata.sequence.stream
         try:
-            return _Item(msg, seq, StoredEvent(self._codec.decode(msg.data), stream, seq))
+            event = self._codec.decode(msg.data, msg.headers, msg.subject)
+            return _Item(msg, seq, StoredEvent(event, stream, seq))
         except EventError as exc:
             return _Item(msg, seq, None, f"{exc.reason}: {exc}")
 
@@ -526,7 +527,11 @@ class ProjectionRunner:
         if letter.consumer != self.name:
             raise ValueError(f"dead letter #{letter.dlq_seq} belongs to {letter.consumer}")
         raw = await self._js.get_msg(letter.stream, letter.seq)
-        event = StoredEvent(self._codec.decode(raw.data or b""), letter.stream, letter.seq)
+        event = StoredEvent(
+            self._codec.decode(raw.data or b"", raw.headers, raw.subject or ""),
+            letter.stream,
+            letter.seq,
+        )
         async with self._transaction() as conn:
             if await checkpoints.record_redrive(
                 conn, self._schema, self.name, letter.stream, letter.seq

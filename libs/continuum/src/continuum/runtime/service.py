@@ -195,7 +195,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
     pool = await create_pool(database_url)
     try:
         await migrate(pool, service.schema, service.migrations)
-        codec = EventCodec(settings.max_event_bytes)
+        codec = EventCodec(settings.max_event_bytes, seal_key=identity.seal_key)
         micro = await add_service(
             nc,
             name=service.name,

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from continuum import telemetry
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import CONTENT_TYPE, Envelope, parse_envelope
+from continuum.events.seal import SEAL_HEADER
 from continuum.store.base import AppendResult, ConcurrencyError, EventStoreError, StoredEvent
 from continuum.store.topology import stream_for_subject
 
@@ -92,8 +93,13 @@ class JetStreamEventStore:
             },
         )
 
-    def _headers(self, envelope: Envelope, expected: int | None) -> dict[str, str]:
+    def _headers(
+        self, envelope: Envelope, expected: int | None, subject: str, payload: bytes
+    ) -> dict[str, str]:
         headers = {"Nats-Msg-Id": envelope.id, "Content-Type": CONTENT_TYPE}
+        sealed = self._codec.seal(subject, payload)
+        if sealed:
+            headers[SEAL_HEADER] = sealed
         if expected is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(expected)
         return telemetry.inject(headers)
@@ -101,7 +107,9 @@ class JetStreamEventStore:
     async def _publish_one(
         self, subject: str, envelope: Envelope, payload: bytes, expected: int | None
     ) -> tuple[int, bool]:
-        reply = await self._request(subject, payload, self._headers(envelope, expected))
+        reply = await self._request(
+            subject, payload, self._headers(envelope, expected, subject, payload)
+        )
         return self._parse_ack(subject, reply, expected)
 
     async def _publish_batch(
@@ -115,7 +123,7 @@ class JetStreamEventStore:
         last = len(events)
         reply = b""
         for index, (envelope, payload) in enumerate(zip(events, payloads, strict=True), start=1):
-            headers = self._headers(envelope, expected if index == 1 else None)
+            headers = self._headers(envelope, expected if index == 1 else None, subject, payload)
             headers["Nats-Batch-Id"] = batch_id
             headers["Nats-Batch-Sequence"] = str(index)
             if index == last:
