@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -91,20 +90,7 @@ class Servers:
 
     async def __aenter__(self) -> Servers:
         self.nats.start()
-        psql = [
-            self.pg._bin("psql"),
-            "-h",
-            self.pg.host,
-            "-p",
-            str(self.pg.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-qc",
-        ]
-        subprocess.run([*psql, f"CREATE DATABASE {self.db}"], check=True, capture_output=True)
-        self.dsn = f"postgresql://postgres@{self.pg.host}:{self.pg.port}/{self.db}"
+        self.dsn = self.pg.create_database(self.db)
         self.nc = await nats.connect(self.nats.url)
         await Topology(MAX_BYTES).bootstrap(self.nc.jetstream())
         return self
@@ -112,23 +98,7 @@ class Servers:
     async def __aexit__(self, *exc: object) -> None:
         await self.nc.close()
         self.nats.stop()
-        subprocess.run(
-            [
-                self.pg._bin("psql"),
-                "-h",
-                self.pg.host,
-                "-p",
-                str(self.pg.port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-qc",
-                f"DROP DATABASE {self.db} WITH (FORCE)",
-            ],
-            check=False,
-            capture_output=True,
-        )
+        self.pg.drop_database(self.db)
 
 
 class ConsumerProcess:

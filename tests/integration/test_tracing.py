@@ -25,9 +25,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from continuum.events import EventFactory
 from continuum.events.builtin import AnnotationAdded
-from continuum.node.embedded import NatsServer
 from continuum.store import JetStreamEventStore
-from continuum.testing.processes import spawn_service, stop_service, wait_service_ready
+from continuum.testing.plugin import SpawnService
+from continuum.testing.processes import wait_service_ready
 
 
 class Receiver:
@@ -83,21 +83,15 @@ def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
 
 async def test_one_trace_spans_publish_and_consume_across_processes(
     otlp_receiver: tuple[str, Receiver],
+    spawn_service: SpawnService,
     nc: Client,
-    nats_server: NatsServer,
-    database_url: str,
     store: JetStreamEventStore,
     factory: EventFactory,
     tmp_path: Path,
 ) -> None:
     endpoint, receiver = otlp_receiver
     process = spawn_service(
-        "continuum_gateway",
-        nats_url=nats_server.url,
-        database_url=database_url,
-        home=tmp_path / "home",
-        log_path=tmp_path / "gateway.log",
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+        "continuum_gateway", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_BSP_SCHEDULE_DELAY="100"
     )
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
@@ -105,7 +99,7 @@ async def test_one_trace_spans_publish_and_consume_across_processes(
     original = trace._TRACER_PROVIDER  # type: ignore[attr-defined]
     trace._TRACER_PROVIDER = provider  # type: ignore[attr-defined]
     try:
-        await wait_service_ready(nc, "gateway", process, tmp_path / "gateway.log")
+        await wait_service_ready(nc, "gateway", process, tmp_path / "continuum_gateway.log")
         with provider.get_tracer("external-tool").start_as_current_span("tool request") as root:
             await store.append([factory.new(AnnotationAdded(text="traced"), "tr1")], 0)
         trace_id = root.get_span_context().trace_id.to_bytes(16, "big")
@@ -119,7 +113,6 @@ async def test_one_trace_spans_publish_and_consume_across_processes(
             await asyncio.sleep(0.1)
     finally:
         trace._TRACER_PROVIDER = original  # type: ignore[attr-defined]
-        stop_service(process)
     assert found, f"no span of trace {trace_id.hex()} reached the collector: {receiver.spans[:5]}"
     service, name, _, _, parent = found[0]
     assert (service, name) == ("continuum-gateway", "apply event-log")

@@ -56,7 +56,7 @@ async def test_service_is_discovered_healthy_and_answers(
     gateway: Spawn, nc: Client, tmp_path: Path, store: JetStreamEventStore, factory: EventFactory
 ) -> None:
     process = gateway()
-    await wait_service_ready(nc, "gateway", process, tmp_path / "gateway.log")
+    await wait_service_ready(nc, "gateway", process, tmp_path / "continuum_gateway.log")
     services = await probe.discover(nc)
     assert [s["name"] for s in services] == ["gateway"]
     health = await probe.health(nc, "gateway")
@@ -126,14 +126,14 @@ async def test_sigkill_mid_stream_then_restart_equals_full_replay(
     for threshold in (total // 5, total // 2):
         process = gateway()
         while await _position(pool) < threshold:
-            assert process.poll() is None, (tmp_path / "gateway.log").read_text()[-3000:]
+            assert process.poll() is None, (tmp_path / "continuum_gateway.log").read_text()[-3000:]
             await asyncio.sleep(0.005)
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait)
         kills += 1
         assert await _position(pool) < total, "the kill must land mid-stream"
     process = gateway()
-    await wait_service_ready(nc, "gateway", process, tmp_path / "gateway.log")
+    await wait_service_ready(nc, "gateway", process, tmp_path / "continuum_gateway.log")
     for _ in range(600):
         if await _position(pool) >= total:
             break

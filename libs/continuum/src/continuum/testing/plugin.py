@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -40,23 +40,8 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 @pytest.fixture
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
-    psql = [
-        postgres_server._bin("psql"),
-        "-h",
-        postgres_server.host,
-        "-p",
-        str(postgres_server.port),
-        "-U",
-        "postgres",
-        "-d",
-        "postgres",
-        "-qc",
-    ]
-    subprocess.run([*psql, f"CREATE DATABASE {name}"], check=True, capture_output=True)
-    yield f"postgresql://postgres@{postgres_server.host}:{postgres_server.port}/{name}"
-    subprocess.run(
-        [*psql, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"], check=False, capture_output=True
-    )
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
 
 
 @pytest.fixture
@@ -100,3 +85,37 @@ def factory(identity: NodeIdentity) -> EventFactory:
 @pytest.fixture
 def store(nc: Client, codec: EventCodec) -> JetStreamEventStore:
     return JetStreamEventStore(nc, codec)
+
+
+SpawnService = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def spawn_service(
+    nats_server: NatsServer, database_url: str, tmp_path: Path
+) -> Iterator[SpawnService]:
+    """Start services as real processes against this test's servers.
+
+    ``spawn_service("continuum_gateway", OTEL_...="...")`` starts one (its log
+    in ``tmp_path/<module>.log``); every process is stopped at teardown.
+    """
+    from continuum.testing.processes import spawn_service as spawn
+    from continuum.testing.processes import stop_service
+
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(module: str, **env: str) -> subprocess.Popen[bytes]:
+        process = spawn(
+            module,
+            nats_url=nats_server.url,
+            database_url=database_url,
+            home=tmp_path / "home",
+            log_path=tmp_path / f"{module}.log",
+            env=env,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        stop_service(process)
