@@ -41,16 +41,15 @@ async def ensure_tables(conn: asyncpg.Connection, schema: str) -> None:
 async def position_for_update(
     conn: asyncpg.Connection, schema: str, projection: str, stream: str
 ) -> int:
-    """Lock and read the checkpoint; call inside the applying transaction."""
-    await conn.execute(
-        f"INSERT INTO {_table(schema, 'projection_checkpoints')} (projection, stream) "
-        "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        projection,
-        stream,
-    )
+    """Lock and read the checkpoint (creating it at 0) in one round trip.
+
+    Call inside the applying transaction: the row lock serialises appliers of
+    one projection, so even two runners never apply an event twice.
+    """
     value = await conn.fetchval(
-        f"SELECT position FROM {_table(schema, 'projection_checkpoints')} "
-        "WHERE projection = $1 AND stream = $2 FOR UPDATE",
+        f"INSERT INTO {_table(schema, 'projection_checkpoints')} AS c (projection, stream) "
+        "VALUES ($1, $2) ON CONFLICT (projection, stream) DO UPDATE SET position = c.position "
+        "RETURNING c.position",
         projection,
         stream,
     )

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -117,7 +116,6 @@ class _Item:
 class _Counters:
     applied: int = 0
     dead_lettered: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 class ProjectionRunner:
