@@ -147,9 +147,12 @@ class PostgresServer:
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
         ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-        shutil.chown(self.root, _PG_USER, _PG_USER)
-        for path in self.root.rglob("*"):
-            shutil.chown(path, _PG_USER, _PG_USER)
+        import pwd
+
+        owner = pwd.getpwnam(_PG_USER).pw_uid
+        if self.data_dir.stat().st_uid != owner:  # new (or copied) data: hand it over once
+            for path in (self.root, *self.root.rglob("*")):
+                shutil.chown(path, _PG_USER, _PG_USER)
         return _PG_USER
 
     def start(self, timeout: float = 30.0) -> None:
