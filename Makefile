@@ -42,6 +42,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -r requirements-bench.txt
 	$(BIN)/python tests/benchmarks/bench_backbone.py --write docs/benchmarks.md
 
 clean:

@@ -56,6 +56,8 @@ from continuum_gateway.event_log import EventLogProjection
 
 MAX_BYTES = 64 * 1024
 WRITERS = 64
+#: Latency samples (seconds) of the last repetition, for the plot.
+LATENCIES: dict[str, list[float]] = {}
 #: The node whose services produce and project (shared with the consumer process).
 IDENTITY = NodeIdentity.generate()
 NODE_KEY = base64.b64encode(bytes(IDENTITY.signing_key)).decode()
@@ -293,7 +295,7 @@ def percentiles(latencies: list[float]) -> tuple[float, float]:
 
 async def raw_latency(
     servers: Servers, codec: EventCodec, events: list[Envelope], rate: float
-) -> tuple[float, float]:
+) -> list[float]:
     js = servers.nc.jetstream()
 
     async def send(event: Envelope) -> None:
@@ -304,12 +306,12 @@ async def raw_latency(
     async with ConsumerProcess("raw", servers, len(events)) as consumer:
         sent = await paced(events, rate, send)
         arrived = (await consumer.result())["arrivals"]
-    return percentiles([arrived[i] - t for i, t in sent.items()])
+    return [arrived[i] - t for i, t in sent.items()]
 
 
 async def backbone_latency(
     servers: Servers, codec: EventCodec, events: list[Envelope], rate: float
-) -> tuple[float, float]:
+) -> list[float]:
     store = JetStreamEventStore(servers.nc, codec)
     committed: dict[str, float] = {}
     listener = await asyncpg.connect(servers.dsn)
@@ -326,7 +328,7 @@ async def backbone_latency(
     while len(committed) < len(events):
         await asyncio.sleep(0.01)
     await listener.close()
-    return percentiles([committed[i] - t for i, t in sent.items()])
+    return [committed[i] - t for i, t in sent.items()]
 
 
 async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, list[float]]:
@@ -362,13 +364,17 @@ async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, l
                 progress.advance(task)
                 paced_events = make_events(factory, int(rate * seconds), aggregates=50)
                 async with Servers(pg) as servers:
-                    p50, p99 = await raw_latency(servers, codec, paced_events, rate)
+                    LATENCIES["raw"] = await raw_latency(servers, codec, paced_events, rate)
+                    p50, p99 = percentiles(LATENCIES["raw"])
                     results["raw_p50"].append(p50)
                     results["raw_p99"].append(p99)
                 progress.advance(task)
                 paced_events = make_events(factory, int(rate * seconds), aggregates=50)
                 async with Servers(pg) as servers:
-                    p50, p99 = await backbone_latency(servers, codec, paced_events, rate)
+                    LATENCIES["backbone"] = await backbone_latency(
+                        servers, codec, paced_events, rate
+                    )
+                    p50, p99 = percentiles(LATENCIES["backbone"])
                     results["bb_p50"].append(p50)
                     results["bb_p99"].append(p99)
                 progress.advance(task)
@@ -412,6 +418,8 @@ def render(
         f"({'met' if ratio >= 0.5 else 'NOT met'}); p99 under 20 ms at 1,000 events/s "
         f"({'met' if med['bb_p99'] < 20 else 'NOT met'}).",
         "",
+        "![Latency CDF](benchmarks-backbone-latency.png)",
+        "",
         "Per-event cost of each codec step (one process, median of 5 x 2,000):",
         "",
         "| step | us per event |",
@@ -423,6 +431,43 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def plot_latency(path: Path, rate: float) -> None:
+    """CDF of append-to-visible latency, raw vs backbone (last repetition)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.6), dpi=120)
+    labels = {
+        "raw": "(a) raw JetStream: publish → consumer",
+        "backbone": "(b) backbone: append → committed in Postgres",
+    }
+    for key, samples in LATENCIES.items():
+        ms = sorted(x * 1000 for x in samples)
+        ax.plot(ms, [(i + 1) / len(ms) for i in range(len(ms))], label=labels[key])
+    ax.axvline(20, color="grey", linestyle="--", linewidth=1)
+    ax.text(
+        19,
+        0.5,
+        "target: p99 < 20 ms",
+        color="grey",
+        fontsize=8,
+        rotation=90,
+        ha="right",
+        va="center",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, ms (log scale)")
+    ax.set_ylabel("fraction of events")
+    ax.set_title(f"Event latency at {rate:,.0f} events/s")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def write_section(path: Path, section: str) -> None:
@@ -469,4 +514,6 @@ if __name__ == "__main__":
     console.print(section)
     if args.write:
         write_section(args.write, section)
-        console.print(f"written to {args.write}")
+        plot = args.write.parent / "benchmarks-backbone-latency.png"
+        plot_latency(plot, args.rate)
+        console.print(f"written to {args.write} and {plot}")
