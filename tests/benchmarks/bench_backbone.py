@@ -174,9 +174,7 @@ async def consume_backbone(nc: nats.aio.client.Client, dsn: str, count: int) -> 
     codec = EventCodec(MAX_BYTES, seal_key=identity.seal_key)
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
     assert pool is not None
-    await pool.execute("CREATE SCHEMA IF NOT EXISTS gateway")
     runner = ProjectionRunner(NotifyingEventLog(), nc, pool, codec)
-    trace = _trace(runner) if os.environ.get("BENCH_TRACE") else None
     await runner.start()
     print("READY", flush=True)
     while runner.counters.applied < count:
@@ -184,36 +182,7 @@ async def consume_backbone(nc: nats.aio.client.Client, dsn: str, count: int) -> 
     done = time.monotonic()
     await runner.stop()
     await pool.close()
-    if trace is not None:
-        Path(os.environ["BENCH_TRACE"]).write_text(json.dumps(trace))
     print(json.dumps({"done": done}), flush=True)
-
-
-def _trace(runner: ProjectionRunner) -> dict[str, dict[str, float]]:
-    """Diagnostics (BENCH_TRACE=file): when each event was fetched, applied, committed."""
-    trace: dict[str, dict[str, float]] = {"fetched": {}, "start": {}, "commit": {}}
-    decode, apply = runner._decode_all, runner._apply_batch
-
-    def decode_all(stream, msgs):  # type: ignore[no-untyped-def]
-        now = time.monotonic()
-        items = decode(stream, msgs)
-        for item in items:
-            if item.stored is not None:
-                trace["fetched"][item.stored.event.envelope.id] = now
-        return items
-
-    async def apply_batch(stream, items):  # type: ignore[no-untyped-def]
-        start = time.monotonic()
-        await apply(stream, items)
-        end = time.monotonic()
-        for item in items:
-            if item.stored is not None:
-                trace["start"][item.stored.event.envelope.id] = start
-                trace["commit"][item.stored.event.envelope.id] = end
-
-    runner._decode_all = decode_all  # type: ignore[method-assign]
-    runner._apply_batch = apply_batch  # type: ignore[method-assign]
-    return trace
 
 
 async def consumer_main(mode: str, url: str, dsn: str, count: int) -> None:

@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -147,12 +147,12 @@ def _state(env: dict[str, str]) -> dict:
     return json.loads((Path(env["CONTINUUM_HOME"]) / "run" / "node.json").read_text())
 
 
-def _wait(predicate: object, timeout: float = 30.0) -> None:
+def _wait(predicate: Callable[[], object], timeout: float = 30.0) -> None:
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return
         time.sleep(0.2)
     raise AssertionError("condition not reached in time")

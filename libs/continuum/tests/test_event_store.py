@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import pytest
 from nats.aio.client import Client
@@ -67,8 +66,6 @@ async def test_no_stream_gives_a_clear_error(
     nats_server: NatsServer, codec: EventCodec, factory: EventFactory
 ) -> None:
     bare = await connect_nats(nats_server.url, name="bare")  # no bootstrap on this server
-    with contextlib.suppress(Exception):
-        await bare.jetstream().delete_stream("EVT_MESH")
     try:
         with pytest.raises(EventStoreError, match="no stream accepts"):
             await JetStreamEventStore(bare, codec).append([annotation(factory, new_aggregate())], 0)

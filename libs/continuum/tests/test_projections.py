@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 
 import asyncpg
 import pytest
@@ -12,7 +11,6 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from continuum.events import Envelope, EventCodec, EventFactory
-from continuum.identity import NodeIdentity
 from continuum.projections import (
     DeadLetterQueue,
     Projection,
@@ -75,7 +73,6 @@ async def append_many(
 async def start_runner(
     nc: Client, pool: asyncpg.Pool, codec: EventCodec, **kw: object
 ) -> ProjectionRunner:
-    await pool.execute("CREATE SCHEMA IF NOT EXISTS test_proj")
     runner = ProjectionRunner(CountingProjection(), nc, pool, codec, retry=FAST_RETRY, **kw)  # type: ignore[arg-type]
     await runner.start()
     return runner
@@ -92,10 +89,6 @@ class TestCountingProjectionContract(ProjectionContract):
 
     async def snapshot(self, conn: asyncpg.Connection) -> object:
         return sorted(tuple(r) for r in await conn.fetch("SELECT agg, n FROM test_proj.counts"))
-
-    @pytest.fixture(autouse=True)
-    async def _schema(self, pool: asyncpg.Pool) -> None:
-        await pool.execute("CREATE SCHEMA IF NOT EXISTS test_proj")
 
 
 async def test_redelivered_events_have_no_second_effect(
@@ -310,6 +303,3 @@ def test_projection_names_are_validated() -> None:
 
         class Bad(CountingProjection):
             name = "Bad Name"
-
-
-_ = (Sequence, NodeIdentity)

@@ -41,10 +41,6 @@ class TestEventLogContract(ProjectionContract):
         counts = await conn.fetch("SELECT * FROM gateway.event_type_counts ORDER BY type")
         return [tuple(r) for r in log], [tuple(r) for r in counts]
 
-    @pytest.fixture(autouse=True)
-    async def _schema(self, pool: asyncpg.Pool) -> None:
-        await pool.execute("CREATE SCHEMA IF NOT EXISTS gateway")
-
 
 async def request(nc: Client, subject: str, body: dict) -> tuple[dict | None, dict]:
     msg = await nc.request(subject, json.dumps(body).encode(), timeout=10)

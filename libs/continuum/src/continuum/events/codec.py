@@ -23,10 +23,6 @@ class Event:
     envelope: Envelope
     payload: BaseModel
 
-    @property
-    def type(self) -> str:
-        return self.envelope.type
-
 
 class EventFactory:
     """Creates events signed by this node, validated against the catalog."""

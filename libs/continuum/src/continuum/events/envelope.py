@@ -68,8 +68,8 @@ class Envelope(BaseModel):
 
     # Process-local bookkeeping, kept out of the fields (and of pydantic's
     # private-attribute machinery, whose per-instance set-up costs microseconds
-    # on the hot path): "_raw" = the attributes exactly as received (the
-    # signature covers these, omitted defaults and all); "_verified" = this
+    # on the hot path): "raw" = the attributes exactly as received (the
+    # signature covers these, omitted defaults and all); "verified" = this
     # very object's signature was made or checked in this process. Envelopes
     # are immutable and every copy starts without either.
 
@@ -89,8 +89,7 @@ class Envelope(BaseModel):
         if private is None:
             private = {}
             object.__setattr__(self, "__pydantic_private__", private)
-        for name, value in values.items():
-            private["_" + name] = value
+        private.update(values)
 
     def __eq__(self, other: object) -> bool:
         # Compare what the event says, not process-local bookkeeping.
@@ -137,19 +136,13 @@ class Envelope(BaseModel):
                 raise ValueError(f"extension attribute {name!r} must be a string, integer or bool")
         return self
 
-    @property
-    def context(self) -> str:
-        match = TYPE_PATTERN.match(self.type)
-        assert match is not None
-        return match.group(1)
-
     def attributes(self) -> dict[str, Any]:
         """Every attribute that is set, as JSON-ready values."""
         return self.model_dump(mode="json", exclude_none=True)
 
     def wire_attributes(self) -> dict[str, Any]:
         """The attributes to send: as received if parsed, else as built."""
-        raw: dict[str, Any] | None = self._private("_raw")
+        raw: dict[str, Any] | None = self._private("raw")
         return raw if raw is not None else self.attributes()
 
     def canonical_bytes(self) -> bytes:
@@ -175,7 +168,7 @@ class Envelope(BaseModel):
 
     def verify(self) -> None:
         """Raise SignatureError unless the event is signed by the node it names."""
-        if self._private("_verified"):
+        if self._private("verified"):
             return
         if not self.signature:
             raise SignatureError("event is not signed")

@@ -33,10 +33,13 @@ class ServiceProcess:
     env: dict[str, str]
     log_path: Path
     restarts: int = 0
-    pid: int | None = None
     process: asyncio.subprocess.Process | None = field(default=None, repr=False)
     max_backoff: float = 30.0
     stable_after: float = 30.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def backoff(self) -> float:
         return float(min(0.5 * 2 ** max(self.restarts - 1, 0), self.max_backoff))
@@ -55,7 +58,6 @@ class ServiceProcess:
                 start_new_session=True,
             )
         self.process = process
-        self.pid = process.pid
         return process
 
     async def run(self, stop: asyncio.Event, on_exit: ExitCallback) -> None:
