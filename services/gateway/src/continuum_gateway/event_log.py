@@ -13,6 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -98,3 +99,41 @@ class EventLogProjection(Projection):
             "last_time = greatest(c.last_time, EXCLUDED.last_time)",
             [(t, n, latest[t]) for t, n in counts.items()],
         )
+
+
+MAX_QUERY_LIMIT = 1000
+
+
+async def query_events(
+    pool: asyncpg.Pool, *, event_type: str | None, subject: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest events first, optionally of one type and/or one aggregate id."""
+    clauses, args = [], []
+    for column, value in (("type", event_type), ("subject", subject)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    args.append(limit)
+    rows = await pool.fetch(
+        f"SELECT stream, seq, id, type, subject, source, node, time, data "
+        f"FROM {SCHEMA}.event_log {where} "
+        f"ORDER BY time DESC, stream, seq DESC LIMIT ${len(args)}",
+        *args,
+    )
+    return [
+        {
+            **dict(r),
+            "id": str(r["id"]),
+            "time": r["time"].isoformat(),
+            "data": json.loads(r["data"]),
+        }
+        for r in rows
+    ]
+
+
+async def type_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        f"SELECT type, events, last_time FROM {SCHEMA}.event_type_counts ORDER BY type"
+    )
+    return [{**dict(r), "last_time": r["last_time"].isoformat()} for r in rows]

@@ -1,4 +1,4 @@
-"""The gateway service: hosts the event log and answers queries on it."""
+"""The gateway service: HTTP API, NATS ingress, event log, tokens."""
 
 from __future__ import annotations
 
@@ -7,48 +7,124 @@ from typing import Any
 
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
+from continuum_gateway import event_log
+from continuum_gateway.admission import Admissions
 from continuum_gateway.event_log import SCHEMA, EventLogProjection
+from continuum_gateway.http import Gateway, create_app
+from continuum_gateway.http.server import HttpServer
+from continuum_gateway.ingress import EventIngress
+from continuum_gateway.migrations import MIGRATIONS
+from continuum_gateway.nats_ingress import CONSUMER as INGRESS_CONSUMER
+from continuum_gateway.nats_ingress import NatsIngress
+from continuum_gateway.publishers import PublisherKeys
+from continuum_gateway.settings import GatewaySettings
+from continuum_gateway.tokens import TokenStore
 
-_MAX_LIMIT = 1000
+ADMIN_TOKEN_NAME = "node admin"  # noqa: S105 - a label, not a secret
 
 
 class GatewayService(Service):
     name = "gateway"
-    description = "Event ingress and the node's event log"
+    description = "HTTP API, external event ingress and the node's event log"
     schema = SCHEMA
+    migrations = MIGRATIONS
+
+    def __init__(self) -> None:
+        self.settings = GatewaySettings()
+        self._http: HttpServer | None = None
+        self._nats_ingress: NatsIngress | None = None
 
     def projections(self) -> Sequence[Projection]:
         return [EventLogProjection()]
 
+    def advertised(self) -> dict[str, str]:
+        return {"url": self.settings.url}
+
+    def dead_letter_consumers(self) -> Sequence[str]:
+        return [INGRESS_CONSUMER]
+
     async def on_start(self, ctx: ServiceContext) -> None:
+        settings = self.settings
+        tokens = TokenStore(ctx.pool, SCHEMA)
+        admin = settings.admin_token.get_secret_value()
+        if admin:
+            await tokens.ensure(admin, ADMIN_TOKEN_NAME, frozenset({"admin"}))
+        publishers = PublisherKeys(ctx.pool, SCHEMA)
+        admissions = Admissions(
+            ctx.identity, ctx.codec, require_signature=settings.require_signature
+        )
+        ingress = EventIngress(admissions, publishers, ctx.store)
+        await self._register_endpoints(ctx, tokens, publishers)
+        self._nats_ingress = NatsIngress(ctx.nc, ingress)
+        await self._nats_ingress.start()
+        gateway = Gateway.build(settings, ctx.nc, ctx.pool, ctx.codec, tokens, publishers, ingress)
+        self._http = HttpServer(create_app(gateway), settings.host, settings.port)
+        await self._http.start()
+
+    async def on_stop(self, ctx: ServiceContext) -> None:
+        if self._http is not None:
+            await self._http.stop()
+        if self._nats_ingress is not None:
+            await self._nats_ingress.stop()
+
+    async def _register_endpoints(
+        self, ctx: ServiceContext, tokens: TokenStore, publishers: PublisherKeys
+    ) -> None:
+        """NATS request/reply twins of the admin API, for the CLI."""
+
         async def stats(_: dict[str, Any]) -> dict[str, Any]:
-            async with ctx.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    f"SELECT type, events, last_time FROM {SCHEMA}.event_type_counts ORDER BY type"
-                )
-            return {"types": [dict(r) for r in rows]}
+            return {"types": await event_log.type_counts(ctx.pool)}
 
         async def query(body: dict[str, Any]) -> dict[str, Any]:
             limit = body.get("limit", 100)
-            if not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
-                raise RequestError(f"limit must be an integer from 1 to {_MAX_LIMIT}")
-            clauses, args = [], []
+            if not isinstance(limit, int) or not 1 <= limit <= event_log.MAX_QUERY_LIMIT:
+                raise RequestError(
+                    f"limit must be an integer from 1 to {event_log.MAX_QUERY_LIMIT}"
+                )
+            filters: dict[str, str | None] = {}
             for key in ("type", "subject"):
                 value = body.get(key)
-                if value is not None:
-                    if not isinstance(value, str) or len(value) > 256:
-                        raise RequestError(f"{key} must be a string of at most 256 characters")
-                    args.append(value)
-                    clauses.append(f"{key} = ${len(args)}")
-            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-            args.append(limit)
-            async with ctx.pool.acquire() as conn:
-                rows = await conn.fetch(
-                    f"SELECT stream, seq, id, type, subject, node, time FROM {SCHEMA}.event_log "
-                    f"{where} ORDER BY time DESC, stream, seq DESC LIMIT ${len(args)}",
-                    *args,
-                )
-            return {"events": [dict(r) for r in rows]}
+                if value is not None and (not isinstance(value, str) or len(value) > 256):
+                    raise RequestError(f"{key} must be a string of at most 256 characters")
+                filters[key] = value
+            events = await event_log.query_events(
+                ctx.pool, event_type=filters["type"], subject=filters["subject"], limit=limit
+            )
+            return {"events": events}
 
-        await ctx.endpoint("events-stats", "cmd.gateway.events.stats", stats)
-        await ctx.endpoint("events-query", "cmd.gateway.events.query", query)
+        async def token_create(body: dict[str, Any]) -> dict[str, Any]:
+            token, secret = await tokens.create(body.get("name"), body.get("scopes"))
+            return {**token.public(), "token": secret}
+
+        async def token_list(_: dict[str, Any]) -> dict[str, Any]:
+            return {"tokens": [t.public() for t in await tokens.list()]}
+
+        async def token_revoke(body: dict[str, Any]) -> dict[str, Any]:
+            token = await tokens.revoke(body.get("id"))
+            if token is None:
+                raise RequestError(f"no token with id {body.get('id')}", 404)
+            return token.public()
+
+        async def publisher_add(body: dict[str, Any]) -> dict[str, Any]:
+            return await publishers.add(body.get("name"), body.get("key"))
+
+        async def publisher_list(_: dict[str, Any]) -> dict[str, Any]:
+            return {"publishers": await publishers.list()}
+
+        async def publisher_revoke(body: dict[str, Any]) -> dict[str, Any]:
+            found = await publishers.revoke(body.get("key"))
+            if found is None:
+                raise RequestError("no such publisher key", 404)
+            return found
+
+        for name, subject, handler in (
+            ("events-stats", "cmd.gateway.events.stats", stats),
+            ("events-query", "cmd.gateway.events.query", query),
+            ("tokens-create", "cmd.gateway.tokens.create", token_create),
+            ("tokens-list", "cmd.gateway.tokens.list", token_list),
+            ("tokens-revoke", "cmd.gateway.tokens.revoke", token_revoke),
+            ("publishers-add", "cmd.gateway.publishers.add", publisher_add),
+            ("publishers-list", "cmd.gateway.publishers.list", publisher_list),
+            ("publishers-revoke", "cmd.gateway.publishers.revoke", publisher_revoke),
+        ):
+            await ctx.endpoint(name, subject, handler)  # TokenError is a ValueError: 400

@@ -75,5 +75,18 @@ async def request_json(
     return result
 
 
+def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One request to a service of the configured node, from a CLI command."""
+
+    async def main() -> dict[str, Any]:
+        nc = await connect(settings())
+        try:
+            return await request_json(nc, subject, body, timeout)
+        finally:
+            await nc.close()
+
+    return run(main())
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from continuum.cli import events_cmds, node_cmds
+from continuum.cli import access_cmds, events_cmds, node_cmds
 from continuum.cli.common import CliError, err_console
 from continuum.events import EventError
 from continuum.identity import IdentityError
@@ -27,6 +27,8 @@ app.command()(node_cmds.down)
 app.command()(node_cmds.status)
 app.command()(node_cmds.bootstrap)
 app.add_typer(events_cmds.app, name="events")
+app.add_typer(access_cmds.token_app, name="token")
+app.add_typer(access_cmds.publisher_app, name="publisher")
 
 _EXPECTED = (
     CliError,

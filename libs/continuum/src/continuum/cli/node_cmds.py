@@ -168,6 +168,8 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
                         for st in p.get("streams", {}).values()
                     )
                     detail = f"pid {health.get('pid')}, up {health.get('uptime_s')}s, lag {lag}"
+                    if health.get("url"):
+                        detail = f"{health['url']}  {detail}"
                 else:
                     detail = (
                         health.get("error")

@@ -43,6 +43,7 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
                 },
             },
             "payload": _envelope_schema(data_schema, spec.type),
+            "x-continuum-external": spec.external,
         }
         channel = channels.setdefault(
             channel_id,
@@ -69,6 +70,25 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
             "action": "receive",
             "channel": {"$ref": f"#/channels/{channel_id}"},
             "messages": refs,
+        }
+    external = [s.type.replace(".", "_") for s in event_catalog if s.external]
+    if external:
+        channels["ingress"] = {
+            "address": "ingress.{source}",
+            "description": (
+                "Where external tools publish CloudEvents (NATS protocol binding: structured "
+                "mode with Content-Type application/cloudevents+json, batched mode with "
+                "application/cloudevents-batch+json, or binary mode with ce-* headers). The "
+                "gateway validates each event and appends it to its stream; rejected ones go "
+                "to the DLQ stream (subject dlq.gateway-ingress) with the reason."
+            ),
+            "parameters": {"source": {"description": "free-form name of the publishing tool"}},
+            "messages": {mid: {"$ref": f"#/components/messages/{mid}"} for mid in external},
+        }
+        operations["publish.ingress"] = {
+            "action": "send",
+            "channel": {"$ref": "#/channels/ingress"},
+            "messages": [{"$ref": f"#/channels/ingress/messages/{mid}"} for mid in external],
         }
     return {
         "asyncapi": "3.0.0",

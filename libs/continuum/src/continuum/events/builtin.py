@@ -46,7 +46,7 @@ class ServiceExited(_Payload):
     restart_in_s: float = Field(ge=0)
 
 
-@catalog.register(context="mesh", aggregate="annotation", name="added")
+@catalog.register(context="mesh", aggregate="annotation", name="added", external=True)
 class AnnotationAdded(_Payload):
     """An operator's note on the node timeline (deploys, incidents, experiments)."""
 

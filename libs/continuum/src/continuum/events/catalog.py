@@ -36,6 +36,10 @@ class EventSpec:
     name: str
     version: int
     model: type[BaseModel]
+    #: Whether external publishers (gateway HTTP, the ingress stream) may emit it.
+    #: Events that only a service may state (a node started, a turn was
+    #: granted) stay internal, so no outside tool can forge them.
+    external: bool = False
 
     @property
     def type(self) -> str:
@@ -59,7 +63,13 @@ class EventCatalog:
         self._by_model: dict[type[BaseModel], EventSpec] = {}
 
     def register(
-        self, *, context: str, aggregate: str, name: str, version: int = 1
+        self,
+        *,
+        context: str,
+        aggregate: str,
+        name: str,
+        version: int = 1,
+        external: bool = False,
     ) -> Callable[[type[M]], type[M]]:
         if context not in CONTEXTS:
             raise ValueError(f"unknown context {context!r}; contexts are {', '.join(CONTEXTS)}")
@@ -68,7 +78,7 @@ class EventCatalog:
                 raise ValueError(f"{part!r} must be lower_snake_case")
 
         def decorate(model: type[M]) -> type[M]:
-            spec = EventSpec(context, aggregate, name, version, model)
+            spec = EventSpec(context, aggregate, name, version, model, external)
             if spec.type in self._by_type:
                 raise ValueError(f"event type {spec.type} is registered twice")
             self._by_type[spec.type] = spec

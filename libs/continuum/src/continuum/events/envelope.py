@@ -213,6 +213,12 @@ def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:
         raise MalformedEvent(f"event is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise MalformedEvent("event must be a JSON object (a structured-mode CloudEvent)")
+    return envelope_from_attributes(obj)
+
+
+def envelope_from_attributes(obj: dict[str, Any]) -> Envelope:
+    """An Envelope from received attributes, remembering them exactly as received
+    (the signature covers them, omitted defaults and all)."""
     try:
         envelope = Envelope.model_validate(obj)
     except ValidationError as exc:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO
 
 from continuum import __version__
+from continuum.api_tokens import ensure_admin_token
 from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
@@ -113,7 +114,12 @@ class Node:
                         None,
                     )
 
-                env = service_env({}, nats_url, database_url, home)
+                env = service_env(
+                    {"CONTINUUM_GATEWAY_ADMIN_TOKEN": ensure_admin_token(home)},
+                    nats_url,
+                    database_url,
+                    home,
+                )
                 services = installed_services()
                 tasks = []
                 for service, module in sorted(services.items()):

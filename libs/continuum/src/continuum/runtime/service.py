@@ -38,6 +38,7 @@ from continuum.projections.deadletters import DeadLetterQueue
 from continuum.projections.projection import Projection
 from continuum.projections.runner import ProjectionRunner
 from continuum.runtime.connections import connect_nats, create_pool
+from continuum.runtime.metrics import ServiceMetrics
 from continuum.runtime.migrations import Migration, migrate
 from continuum.settings import Settings
 from continuum.store.jetstream import JetStreamEventStore
@@ -111,6 +112,15 @@ class Service:
     def projections(self) -> Sequence[Projection]:
         return ()
 
+    def advertised(self) -> dict[str, str]:
+        """What clients should know (e.g. {"url": ...}): in health replies and
+        the NATS service metadata, so `continuum status` can show it."""
+        return {}
+
+    def dead_letter_consumers(self) -> Sequence[str]:
+        """Consumers besides the projections that file dead letters (for metrics)."""
+        return ()
+
     async def on_start(self, ctx: ServiceContext) -> None:
         """Register extra endpoints or background work."""
 
@@ -141,6 +151,7 @@ async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
         "uptime_s": round(time.monotonic() - ctx.started, 1),
         "version": __version__,
         "projections": projections,
+        **service.advertised(),
     }
 
 
@@ -189,7 +200,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
     from continuum.node.state import resolve_urls
 
     identity = NodeIdentity.configured(settings.home, settings.node_key.get_secret_value())
-    telemetry.setup_tracing(f"continuum-{service.name}", identity.node_id)
+    telemetry.setup_telemetry(f"continuum-{service.name}", identity.node_id)
     nats_url, database_url = resolve_urls(settings)
     nc = await connect_nats(nats_url, name=f"continuum-{service.name}")
     pool = await create_pool(database_url)
@@ -201,7 +212,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
             name=service.name,
             version=__version__,
             description=service.description or service.name,
-            metadata={"node": identity.node_id, "pid": str(os.getpid())},
+            metadata={"node": identity.node_id, "pid": str(os.getpid()), **service.advertised()},
         )
         ctx = ServiceContext(
             settings=settings,
@@ -223,20 +234,27 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
             ctx.runners[projection.name] = runner
             await runner.start()
             await _register_projection_endpoints(ctx, runner)
-        await service.on_start(ctx)
-        log.info("service %s ready", service.name)
-        await stop.wait()
-        log.info("service %s stopping", service.name)
-        await service.on_stop(ctx)
-        for runner in ctx.runners.values():
-            await runner.stop()
-        await micro.stop()
+        service_metrics = ServiceMetrics(nc, ctx.runners, service.dead_letter_consumers())
+        try:
+            await service.on_start(ctx)
+            service_metrics.start()
+            log.info("service %s ready", service.name)
+            await stop.wait()
+            log.info("service %s stopping", service.name)
+        finally:
+            # Also when on_start failed: stop what did start before the
+            # connections close under it.
+            await service_metrics.stop()
+            await service.on_stop(ctx)
+            for runner in ctx.runners.values():
+                await runner.stop()
+            await micro.stop()
     finally:
         with contextlib.suppress(Exception):
             await nc.drain()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(pool.close(), 5)
-        telemetry.shutdown_tracing()
+        telemetry.shutdown_telemetry()
 
 
 def run_service(service_cls: type[Service]) -> None:

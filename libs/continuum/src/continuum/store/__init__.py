@@ -5,12 +5,15 @@ from continuum.store.base import (
     ConcurrencyError,
     EventStore,
     EventStoreError,
+    Recorded,
     StoredEvent,
 )
 from continuum.store.jetstream import JetStreamEventStore
 from continuum.store.memory import InMemoryEventStore
 from continuum.store.topology import (
     DLQ_STREAM,
+    INGRESS_STREAM,
+    INGRESS_SUBJECT_PREFIX,
     Topology,
     event_streams,
     stream_for_context,
@@ -19,12 +22,15 @@ from continuum.store.topology import (
 
 __all__ = [
     "DLQ_STREAM",
+    "INGRESS_STREAM",
+    "INGRESS_SUBJECT_PREFIX",
     "AppendResult",
     "ConcurrencyError",
     "EventStore",
     "EventStoreError",
     "InMemoryEventStore",
     "JetStreamEventStore",
+    "Recorded",
     "StoredEvent",
     "Topology",
     "event_streams",

@@ -40,6 +40,16 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class Recorded:
+    """Where one ingested event sits in the log."""
+
+    stream: str
+    seq: int
+    #: True when the event was already stored (a retry): nothing new was written.
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
 class AppendResult:
     stream: str
     #: The aggregate's version after the append (stream sequence of its last event).

@@ -26,7 +26,13 @@ from continuum import telemetry
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import CONTENT_TYPE, Envelope, parse_envelope
 from continuum.events.seal import SEAL_HEADER
-from continuum.store.base import AppendResult, ConcurrencyError, EventStoreError, StoredEvent
+from continuum.store.base import (
+    AppendResult,
+    ConcurrencyError,
+    EventStoreError,
+    Recorded,
+    StoredEvent,
+)
 from continuum.store.topology import stream_for_subject
 
 _WRONG_LAST_SEQ = 10071
@@ -79,11 +85,13 @@ class JetStreamEventStore:
             seq, duplicate = ack
             return AppendResult(stream, seq, duplicate=duplicate)
 
-    def _span(self, subject: str, events: Sequence[Envelope]) -> AbstractContextManager[object]:
+    def _span(
+        self, subject: str, events: Sequence[Envelope], verb: str = "append"
+    ) -> AbstractContextManager[object]:
         if not telemetry.recording():
             return nullcontext()
         return telemetry.tracer().start_as_current_span(
-            f"append {subject}",
+            f"{verb} {subject}",
             kind=SpanKind.PRODUCER,
             attributes={
                 "messaging.system": "nats",
@@ -114,27 +122,84 @@ class JetStreamEventStore:
 
     async def _publish_batch(
         self,
-        subject: str,
+        subject: str | Sequence[str],
         events: Sequence[Envelope],
-        payloads: list[bytes],
+        payloads: Sequence[bytes],
         expected: int | None,
     ) -> tuple[int, bool]:
+        """One ADR-50 atomic batch; ``subject`` is one subject or one per event."""
+        subjects = [subject] * len(events) if isinstance(subject, str) else list(subject)
         batch_id = events[0].id
         last = len(events)
         reply = b""
-        for index, (envelope, payload) in enumerate(zip(events, payloads, strict=True), start=1):
-            headers = self._headers(envelope, expected if index == 1 else None, subject, payload)
+        for index, (target, envelope, payload) in enumerate(
+            zip(subjects, events, payloads, strict=True), start=1
+        ):
+            headers = self._headers(envelope, expected if index == 1 else None, target, payload)
             headers["Nats-Batch-Id"] = batch_id
             headers["Nats-Batch-Sequence"] = str(index)
             if index == last:
                 headers["Nats-Batch-Commit"] = "1"
             if index in (1, last):
-                reply = await self._request(subject, payload, headers)
+                reply = await self._request(target, payload, headers)
                 if index == 1 and reply:  # the server rejected the batch at once
-                    return self._parse_ack(subject, reply, expected)
+                    return self._parse_ack(target, reply, expected)
             else:
-                await self._nc.publish(subject, payload, headers=headers)
-        return self._parse_ack(subject, reply, expected)
+                await self._nc.publish(target, payload, headers=headers)
+        return self._parse_ack(subjects[-1], reply, expected)
+
+    async def ingest(self, events: Sequence[Envelope]) -> list[Recorded]:
+        """Append events of any aggregates, with no concurrency expectation.
+
+        This is the ingress path for events from outside (the gateway): each
+        event is checked and encoded before anything is sent, then the events
+        of each stream go out as atomic batches of up to 1,000, so a batch is
+        stored whole or not at all per stream. Event ids are ``Nats-Msg-Id``s,
+        so a retried ingest inside the dedupe window stores nothing twice;
+        the results say which events were already stored. Returns one
+        ``Recorded`` per event, in order.
+        """
+        if not events:
+            return []
+        subjects = [self._codec.subject_of(e) for e in events]
+        payloads = [self._codec.encode(self._codec.check(e).envelope) for e in events]
+        groups: dict[str, list[int]] = {}
+        for index, subject in enumerate(subjects):
+            groups.setdefault(stream_for_subject(subject), []).append(index)
+        results: list[Recorded | None] = [None] * len(events)
+        with self._span(",".join(groups), events, verb="ingest"):
+            for stream, indexes in groups.items():
+                for start in range(0, len(indexes), _MAX_BATCH):
+                    chunk = indexes[start : start + _MAX_BATCH]
+                    for index, (seq, duplicate) in zip(
+                        chunk,
+                        await self._ingest_chunk(chunk, subjects, events, payloads),
+                        strict=True,
+                    ):
+                        results[index] = Recorded(stream, seq, duplicate)
+        return [r for r in results if r is not None]
+
+    async def _ingest_chunk(
+        self,
+        chunk: list[int],
+        subjects: list[str],
+        events: Sequence[Envelope],
+        payloads: list[bytes],
+    ) -> list[tuple[int, bool]]:
+        if len(chunk) > 1:
+            try:
+                last, _ = await self._publish_batch(
+                    [subjects[i] for i in chunk],
+                    [events[i] for i in chunk],
+                    [payloads[i] for i in chunk],
+                    None,
+                )
+            except _DuplicateBatch:
+                pass  # a retry: some ids are stored; publish one by one, dedupe sorts it out
+            else:
+                first = last - len(chunk) + 1
+                return [(first + offset, False) for offset in range(len(chunk))]
+        return [await self._publish_one(subjects[i], events[i], payloads[i], None) for i in chunk]
 
     async def _request(self, subject: str, payload: bytes, headers: dict[str, str]) -> bytes:
         try:

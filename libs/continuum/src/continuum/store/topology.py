@@ -18,6 +18,11 @@ from continuum.events.catalog import CONTEXTS
 
 DLQ_STREAM = "DLQ"
 DLQ_SUBJECT_PREFIX = "dlq"
+# External tools publish CloudEvents here (the CloudEvents NATS binding); the
+# gateway validates each one and appends it to its context's stream.
+INGRESS_STREAM = "INGRESS"
+INGRESS_SUBJECT_PREFIX = "ingress"
+INGRESS_MAX_MESSAGE_BYTES = 1024 * 1024
 DUPLICATE_WINDOW_S = 120.0
 _HEADER_ALLOWANCE = 4096  # room for Nats-* and trace headers on top of the event body
 
@@ -58,6 +63,17 @@ class Topology:
             )
             for context in CONTEXTS
         ]
+        configs.append(
+            StreamConfig(
+                name=INGRESS_STREAM,
+                description="CloudEvents from external publishers, awaiting validation",
+                subjects=[f"{INGRESS_SUBJECT_PREFIX}.>"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                max_msg_size=INGRESS_MAX_MESSAGE_BYTES,
+                duplicate_window=DUPLICATE_WINDOW_S,
+            )
+        )
         configs.append(
             StreamConfig(
                 name=DLQ_STREAM,

@@ -1,0 +1,117 @@
+"""`continuum token ...` and `continuum publisher ...`: who may use the node's API.
+
+Both talk to the gateway over NATS (the node's internal bus), so they work
+wherever `continuum events` works, without an HTTP token of their own.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from continuum.cli.common import CliError, call, console, err_console
+from continuum.identity import NodeIdentity
+
+token_app = typer.Typer(help="API tokens for the HTTP gateway.", no_args_is_help=True)
+publisher_app = typer.Typer(
+    help="Ed25519 keys whose signed events this node accepts.", no_args_is_help=True
+)
+
+_SCOPES = ("read", "publish", "admin")
+
+
+@token_app.command("create")
+def token_create(
+    name: str = typer.Argument(..., help="What the token is for, e.g. 'ci-pipeline'."),
+    scope: list[str] = typer.Option(
+        ["read"], "--scope", "-s", help="read, publish or admin (repeat for several)."
+    ),
+) -> None:
+    """Create a token. Its secret is printed once and cannot be shown again."""
+    unknown = [s for s in scope if s not in _SCOPES]
+    if unknown:
+        raise CliError(f"unknown scope(s) {', '.join(unknown)}; scopes are {', '.join(_SCOPES)}")
+    created = call("cmd.gateway.tokens.create", {"name": name, "scopes": sorted(set(scope))})
+    err_console.print(
+        f"token [bold]{created['name']}[/] ({created['id']}) with scopes "
+        f"{', '.join(created['scopes'])}; store it now, it is not shown again:"
+    )
+    console.print(created["token"], highlight=False, soft_wrap=True)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """Every token (never its secret)."""
+    table = Table(title="API tokens")
+    for column in ("id", "name", "scopes", "created", "last used", "state"):
+        table.add_column(column)
+    for t in call("cmd.gateway.tokens.list", {})["tokens"]:
+        table.add_row(
+            t["id"],
+            t["name"],
+            ",".join(t["scopes"]),
+            t["created_at"][:19],
+            (t["last_used_at"] or "never")[:19],
+            "[red]revoked[/]" if t["revoked_at"] else "[green]active[/]",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str = typer.Argument(..., help="The id `token list` shows.")) -> None:
+    """Revoke a token; requests with it are refused from now on."""
+    revoked = call("cmd.gateway.tokens.revoke", {"id": token_id})
+    console.print(f"revoked token {revoked['name']} ({revoked['id']})")
+
+
+@publisher_app.command("keygen")
+def publisher_keygen(
+    out: Path = typer.Argument(..., help="File to write the private key to (mode 0600)."),
+) -> None:
+    """Create an Ed25519 key for an external tool and print its public key."""
+    if out.exists():
+        raise CliError(f"{out} exists; refusing to overwrite a key")
+    identity = NodeIdentity.generate()
+    seed = base64.b64encode(bytes(identity.signing_key)).decode("ascii")
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(seed + "\n")
+    err_console.print(f"private key written to {out}; register the public key with:")
+    console.print(f"continuum publisher add NAME {identity.node_id}", highlight=False)
+
+
+@publisher_app.command("add")
+def publisher_add(
+    name: str = typer.Argument(..., help="Who publishes with this key."),
+    key: str = typer.Argument(..., help="Public key: 52 base32 chars or base64 of 32 bytes."),
+) -> None:
+    """Register a publisher key: events it signs are accepted."""
+    added = call("cmd.gateway.publishers.add", {"name": name, "key": key})
+    console.print(f"publisher {added['name']} registered: {added['key']}")
+
+
+@publisher_app.command("list")
+def publisher_list() -> None:
+    """Registered publisher keys."""
+    table = Table(title="Publisher keys")
+    for column in ("key", "name", "created", "state"):
+        table.add_column(column)
+    for p in call("cmd.gateway.publishers.list", {})["publishers"]:
+        table.add_row(
+            p["key"],
+            p["name"],
+            p["created_at"][:19],
+            "[red]revoked[/]" if p["revoked_at"] else "[green]active[/]",
+        )
+    console.print(table)
+
+
+@publisher_app.command("revoke")
+def publisher_revoke(key: str = typer.Argument(..., help="The public key.")) -> None:
+    """Stop accepting events signed by this key."""
+    revoked = call("cmd.gateway.publishers.revoke", {"key": key})
+    console.print(f"publisher key {revoked['key']} revoked")

@@ -1,0 +1,83 @@
+"""The FastAPI application and what its handlers share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from nats.aio.client import Client
+
+from continuum import __version__
+from continuum.events.asyncapi import asyncapi_document
+from continuum.events.codec import EventCodec
+from continuum_gateway.http import errors
+from continuum_gateway.http.middleware import BodyLimit, Telemetry
+from continuum_gateway.ingress import EventIngress
+from continuum_gateway.publishers import PublisherKeys
+from continuum_gateway.ratelimit import RateLimiter
+from continuum_gateway.settings import GatewaySettings
+from continuum_gateway.tokens import TokenStore
+
+
+@dataclass
+class Gateway:
+    """Everything the HTTP handlers use; built once by the service."""
+
+    settings: GatewaySettings
+    nc: Client
+    pool: asyncpg.Pool
+    codec: EventCodec
+    tokens: TokenStore
+    publishers: PublisherKeys
+    ingress: EventIngress
+    limiter: RateLimiter
+    asyncapi: dict[str, Any]
+
+    @classmethod
+    def build(
+        cls,
+        settings: GatewaySettings,
+        nc: Client,
+        pool: asyncpg.Pool,
+        codec: EventCodec,
+        tokens: TokenStore,
+        publishers: PublisherKeys,
+        ingress: EventIngress,
+    ) -> Gateway:
+        return cls(
+            settings,
+            nc,
+            pool,
+            codec,
+            tokens,
+            publishers,
+            ingress,
+            RateLimiter(settings.rate_limit, settings.rate_burst),
+            asyncapi_document(),
+        )
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    from continuum_gateway.http import routes_admin, routes_events
+
+    app = FastAPI(
+        title="Continuum gateway",
+        version=__version__,
+        description=(
+            "HTTP API of a Continuum node: publish CloudEvents, follow the event log, manage "
+            "API tokens and publisher keys. Every endpoint except /healthz and /readyz needs "
+            "a bearer token."
+        ),
+        openapi_url=None,  # served by routes_admin behind the read scope
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.gateway = gateway
+    errors.install(app)
+    app.include_router(routes_events.router)
+    app.include_router(routes_admin.router)
+    app.add_middleware(BodyLimit, limit=gateway.settings.max_body_bytes)
+    app.add_middleware(Telemetry)
+    return app

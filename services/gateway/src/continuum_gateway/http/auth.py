@@ -1,0 +1,65 @@
+"""Bearer-token authentication, scope checks and the per-token rate limit.
+
+A token comes in ``Authorization: Bearer <token>``; browsers' EventSource
+and WebSocket cannot set headers, so ``?access_token=`` works too (the
+gateway never logs query strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from fastapi import Request
+
+from continuum_gateway.http.errors import ApiError
+from continuum_gateway.tokens import ApiToken
+
+if TYPE_CHECKING:
+    from continuum_gateway.http.app import Gateway
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def bearer(authorization: str | None, query_token: str | None) -> str | None:
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise ApiError(401, "Authorization must be `Bearer <token>`", _CHALLENGE)
+        return value.strip()
+    return query_token or None
+
+
+async def authorize(
+    gateway: Gateway, authorization: str | None, query_token: str | None, scope: str
+) -> ApiToken:
+    secret = bearer(authorization, query_token)
+    if secret is None:
+        raise ApiError(401, "an API token is required (Authorization: Bearer <token>)", _CHALLENGE)
+    token = await gateway.tokens.authenticate(secret)
+    if token is None:
+        raise ApiError(401, "the API token is invalid or revoked", _CHALLENGE)
+    if not token.allows(scope):
+        raise ApiError(
+            403, f"token {token.name!r} lacks the {scope!r} scope (it has {sorted(token.scopes)})"
+        )
+    wait = gateway.limiter.acquire(token.id)
+    if wait > 0:
+        raise ApiError(
+            429,
+            f"rate limit of {gateway.limiter.rate:g} requests/s for this token exceeded",
+            {"Retry-After": str(max(1, round(wait + 0.5)))},
+        )
+    return token
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[ApiToken]]:
+    async def dependency(request: Request) -> ApiToken:
+        return await authorize(
+            request.app.state.gateway,
+            request.headers.get("authorization"),
+            request.query_params.get("access_token"),
+            scope,
+        )
+
+    return dependency

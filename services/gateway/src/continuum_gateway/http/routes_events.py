@@ -1,0 +1,219 @@
+"""Publishing CloudEvents, querying the event log, following it live."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from continuum.events.envelope import AGGREGATE_ID_PATTERN
+from continuum.store import EventStoreError
+from continuum_gateway import metrics
+from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
+from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
+from continuum_gateway.http.app import Gateway
+from continuum_gateway.http.auth import authorize, require
+from continuum_gateway.http.errors import ApiError, error_body
+from continuum_gateway.streaming import BadFilter, Follower, StreamFilter, parse_cursor
+from continuum_gateway.tokens import ApiToken
+
+router = APIRouter()
+KEEPALIVE_S = 15.0
+
+_TYPE = Query(max_length=256, pattern=r"^[a-z0-9_.]+$", description="An event type.")
+_SUBJECT = Query(
+    pattern=AGGREGATE_ID_PATTERN.pattern,
+    description="An aggregate id (the CloudEvents subject).",
+)
+_EVENT_SCHEMA = {"type": "object", "description": "A CloudEvent 1.0 (structured mode)"}
+_PUBLISH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            STRUCTURED: {"schema": _EVENT_SCHEMA},
+            BATCH: {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": 1000}},
+            "application/json": {
+                "schema": {"type": "object", "description": "binary mode: the event's data"},
+                "description": "binary mode, with ce-specversion, ce-id, ce-source, ce-type "
+                "and ce-subject headers",
+            },
+        },
+    }
+}
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+@router.post(
+    "/v1/events",
+    summary="Publish CloudEvents (structured, batched or binary mode)",
+    openapi_extra=_PUBLISH_BODY,
+    responses={
+        200: {"description": "every event accepted (each with its stream sequence)"},
+        207: {"description": "partial=true and some events were rejected"},
+        422: {"description": "some event was rejected; nothing was appended"},
+    },
+)
+async def publish(
+    request: Request,
+    token: Annotated[ApiToken, Depends(require("publish"))],
+    partial: Annotated[
+        bool, Query(description="Append the valid events even if others are rejected.")
+    ] = False,
+) -> JSONResponse:
+    gateway = _gateway(request)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    body = await request.body()
+    try:
+        candidates = read_events(headers, body)
+    except UnreadableRequest as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    try:
+        outcome = await gateway.ingress.publish(
+            candidates, f"token:{token.id}", partial=partial, via="http"
+        )
+    except EventStoreError as exc:
+        raise ApiError(503, f"the event log is unavailable ({exc}); retrying is safe") from None
+    body_out = outcome.public()
+    if outcome.rejected:
+        status = 207 if partial else 422
+        message = "; ".join(outcome.reasons[:5])
+        if not partial:
+            message = f"nothing was appended: {message}"
+        return JSONResponse({**error_body(status, message), **body_out}, status_code=status)
+    return JSONResponse(body_out)
+
+
+@router.get("/v1/events", summary="Query the event log (newest first)")
+async def list_events(
+    request: Request,
+    _: Annotated[ApiToken, Depends(require("read"))],
+    type: Annotated[str | None, _TYPE] = None,
+    subject: Annotated[str | None, _SUBJECT] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_QUERY_LIMIT)] = 100,
+) -> dict[str, Any]:
+    events = await query_events(
+        _gateway(request).pool, event_type=type, subject=subject, limit=limit
+    )
+    return {"events": events}
+
+
+@router.get("/v1/events/stats", summary="Events per type")
+async def event_stats(
+    request: Request, _: Annotated[ApiToken, Depends(require("read"))]
+) -> dict[str, Any]:
+    return {"types": await type_counts(_gateway(request).pool)}
+
+
+def _filter(types: list[str], context: str | None, subject: str | None) -> StreamFilter:
+    try:
+        return StreamFilter.parse(types, context, subject)
+    except BadFilter as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+async def _open(gateway: Gateway, wanted: StreamFilter, last_event_id: str | None) -> Follower:
+    try:
+        cursor = parse_cursor(last_event_id, wanted.streams)
+    except BadFilter as exc:
+        raise ApiError(400, str(exc)) from None
+    follower = Follower(gateway.nc, gateway.codec, wanted, cursor)
+    try:
+        await follower.open()
+    except Exception as exc:
+        raise ApiError(503, f"cannot follow the event log: {exc}") from None
+    return follower
+
+
+@router.get(
+    "/v1/events/stream",
+    summary="Follow events live (Server-Sent Events; WebSocket on the same path)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_events(
+    request: Request,
+    _: Annotated[ApiToken, Depends(require("read"))],
+    type: Annotated[list[str] | None, Query(max_length=32)] = None,
+    context: Annotated[str | None, Query(max_length=32)] = None,
+    subject: Annotated[str | None, _SUBJECT] = None,
+    last_event_id: Annotated[
+        str | None, Query(max_length=512, description="Resume after this cursor.")
+    ] = None,
+) -> StreamingResponse:
+    gateway = _gateway(request)
+    wanted = _filter(type or [], context, subject)
+    resume = request.headers.get("last-event-id") or last_event_id
+    follower = await _open(gateway, wanted, resume)
+
+    async def events() -> AsyncIterator[bytes]:
+        metrics.open_streams.add(1, {"protocol": "sse"})
+        try:
+            yield f": following {follower.cursor}\nretry: 2000\n\n".encode()
+            while True:
+                item = await follower.next(KEEPALIVE_S)
+                if item is None:
+                    yield b": keepalive\n\n"
+                    continue
+                data = json.dumps(item.event, separators=(",", ":"))
+                yield f"id: {item.cursor}\ndata: {data}\n\n".encode()
+        finally:
+            metrics.open_streams.add(-1, {"protocol": "sse"})
+            await follower.close()
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.websocket("/v1/events/stream")
+async def stream_events_ws(websocket: WebSocket) -> None:
+    """Each message is ``{"id": cursor, "event": CloudEvent}``; errors are
+    ``{"error": {...}}`` followed by a close (4400 bad request, 4401, 4403, 4429)."""
+    gateway: Gateway = websocket.app.state.gateway
+    await websocket.accept()
+    params = websocket.query_params
+    try:
+        await authorize(
+            gateway,
+            websocket.headers.get("authorization"),
+            params.get("access_token"),
+            "read",
+        )
+        wanted = _filter(params.getlist("type"), params.get("context"), params.get("subject"))
+        resume = websocket.headers.get("last-event-id") or params.get("last_event_id")
+        follower = await _open(gateway, wanted, resume)
+    except ApiError as exc:
+        await websocket.send_json(error_body(exc.status, exc.message))
+        await websocket.close(code=4000 + exc.status if exc.status < 600 else 4500)
+        return
+    metrics.open_streams.add(1, {"protocol": "websocket"})
+
+    async def drain_client() -> None:  # notice a client that goes away while we wait
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()
+
+    reader = asyncio.create_task(drain_client())
+    try:
+        await websocket.send_json({"following": follower.cursor})
+        while not reader.done():
+            item = await follower.next(1.0)
+            if item is not None:
+                await websocket.send_json({"id": item.cursor, "event": item.event})
+    except WebSocketDisconnect:
+        pass
+    finally:
+        reader.cancel()
+        metrics.open_streams.add(-1, {"protocol": "websocket"})
+        await follower.close()
