@@ -109,7 +109,8 @@ def _binary(headers: Mapping[str, str], media: str, body: bytes) -> Candidate:
     if media:
         attributes["datacontenttype"] = media
     if body:
-        if not _is_json_media(media):
+        # No Content-Type: the CloudEvents JSON default (what the SDK sends).
+        if media and not _is_json_media(media):
             return Candidate(
                 0, None, f"datacontenttype {media or '(none)'}: Continuum events carry JSON data"
             )

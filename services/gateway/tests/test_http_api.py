@@ -1,0 +1,502 @@
+"""The gateway's HTTP API through real HTTP, against a running gateway process
+with real NATS and PostgreSQL: auth, every CloudEvents mode, batches, the
+event stream (SSE and WebSocket, with resume), limits and bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v1.event import CloudEvent
+from gateway_harness import RATE_LIMIT, GatewayNode
+from httpx_ws import aconnect_ws
+from nats.aio.client import Client
+
+from continuum.events.envelope import Envelope
+from continuum.identity import NodeIdentity
+from continuum.ids import uuid7_str
+
+ANNOTATION = "continuum.mesh.annotation.added.v1"
+STRUCTURED = {"Content-Type": "application/cloudevents+json"}
+BATCH = {"Content-Type": "application/cloudevents-batch+json"}
+
+
+def event(subject: str = "gw-test", text: str = "hello", **extra: Any) -> dict[str, Any]:
+    return {
+        "specversion": "1.0",
+        "id": uuid7_str(),
+        "source": "/tests/http",
+        "type": ANNOTATION,
+        "subject": subject,
+        "data": {"text": text},
+        **extra,
+    }
+
+
+async def mesh_last_seq(nc: Client) -> int:
+    return int((await nc.jetstream().stream_info("EVT_MESH")).state.last_seq)
+
+
+def assert_json_error(response: httpx.Response, status: int, *words: str) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Traceback" not in response.text
+    message: str = response.json()["error"]["message"]
+    for word in words:
+        assert word in message, message
+    return message
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+async def test_health_needs_no_token_and_everything_else_does(gateway_node: GatewayNode) -> None:
+    async with httpx.AsyncClient(base_url=gateway_node.url) as anonymous:
+        assert (await anonymous.get("/healthz")).json() == {"status": "ok"}
+        ready = await anonymous.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["postgres"] and ready.json()["nats"]
+        for method, path in [
+            ("GET", "/v1/events"),
+            ("POST", "/v1/events"),
+            ("GET", "/v1/events/stream"),
+            ("GET", "/v1/services"),
+            ("GET", "/v1/tokens"),
+            ("GET", "/openapi.json"),
+            ("GET", "/asyncapi.json"),
+        ]:
+            response = await anonymous.request(method, path)
+            assert_json_error(response, 401, "token")
+            assert response.headers["www-authenticate"] == "Bearer"
+        wrong = await anonymous.get("/v1/events", headers={"Authorization": "Bearer ctm_nope"})
+        assert_json_error(wrong, 401, "invalid or revoked")
+        basic = await anonymous.get("/v1/events", headers={"Authorization": "Basic dTpw"})
+        assert_json_error(basic, 401, "Bearer")
+
+
+async def test_scopes_and_revocation(api: httpx.AsyncClient, gateway_node: GatewayNode) -> None:
+    created = await api.post("/v1/tokens", json={"name": "reader", "scopes": ["read"]})
+    assert created.status_code == 201
+    reader = created.json()
+    assert reader["token"].startswith("ctm_") and reader["scopes"] == ["read"]
+    listed = (await api.get("/v1/tokens")).json()["tokens"]
+    assert reader["id"] in {t["id"] for t in listed}
+    assert all("token" not in t and "hash" not in t for t in listed)
+    async with gateway_node.client(reader["token"]) as client:
+        assert (await client.get("/v1/events")).status_code == 200
+        denied = await client.post("/v1/events", json=event(), headers=STRUCTURED)
+        assert_json_error(denied, 403, "publish")
+        assert_json_error(await client.get("/v1/tokens"), 403, "admin")
+        assert (await api.delete(f"/v1/tokens/{reader['id']}")).json()["revoked_at"]
+        assert_json_error(await client.get("/v1/events"), 401, "revoked")
+
+
+async def test_token_requests_are_validated(api: httpx.AsyncClient) -> None:
+    assert_json_error(await api.post("/v1/tokens", json={"name": "x", "scopes": ["root"]}), 400)
+    assert_json_error(await api.post("/v1/tokens", json={"name": "x"}), 422, "scopes")
+    bad_name = await api.post(
+        "/v1/tokens", json={"name": "a'; DROP TABLE x;--", "scopes": ["read"]}
+    )
+    assert_json_error(bad_name, 400, "name")
+    traversal = await api.delete("/v1/tokens/..%2F..%2Fetc%2Fpasswd")
+    assert_json_error(traversal, traversal.status_code)  # 404: no such route
+    assert traversal.status_code == 404
+    assert_json_error(await api.delete("/v1/tokens/..%2E%2E"), 400, "UUID")
+    assert_json_error(await api.delete("/v1/tokens/' OR 1=1 --"), 400, "UUID")
+    assert_json_error(await api.delete(f"/v1/tokens/{uuid7_str()}"), 404)
+
+
+# --- publishing ---------------------------------------------------------------------------
+
+
+async def test_structured_event_is_appended_with_its_sequence(
+    api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    sent = event(text="structured")
+    response = await api.post("/v1/events", content=json.dumps(sent), headers=STRUCTURED)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["status"] == "accepted" and result["id"] == sent["id"]
+    assert result["stream"] == "EVT_MESH" and result["seq"] == await mesh_last_seq(gw_nc)
+    stored = await gw_nc.jetstream().get_msg("EVT_MESH", result["seq"])
+    envelope = Envelope.model_validate_json(stored.data or b"")
+    envelope.verify()  # signed by the node, vouching for the token that handed it in
+    assert envelope.data["text"] == "structured"
+    assert str(envelope.model_extra and envelope.model_extra["publisher"]).startswith("token:")
+
+
+async def test_retried_event_is_stored_once(api: httpx.AsyncClient, gw_nc: Client) -> None:
+    sent = json.dumps(event(text="retry"))
+    first = (await api.post("/v1/events", content=sent, headers=STRUCTURED)).json()["results"][0]
+    before = await mesh_last_seq(gw_nc)
+    again = (await api.post("/v1/events", content=sent, headers=STRUCTURED)).json()["results"][0]
+    assert again["duplicate"] is True and again["seq"] == first["seq"]
+    assert await mesh_last_seq(gw_nc) == before
+
+
+async def test_batch_is_all_or_nothing_unless_partial(
+    api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    good = [event(subject=f"batch{i}", text=f"b{i}") for i in range(5)]
+    ok = await api.post("/v1/events", content=json.dumps(good), headers=BATCH)
+    assert ok.status_code == 200, ok.text
+    seqs = [r["seq"] for r in ok.json()["results"]]
+    assert seqs == list(range(seqs[0], seqs[0] + 5))
+
+    mixed = [event(text="fine"), event(text=""), {"not": "an event"}, event(text="also fine")]
+    before = await mesh_last_seq(gw_nc)
+    rejected = await api.post("/v1/events", content=json.dumps(mixed), headers=BATCH)
+    assert_json_error(rejected, 422, "nothing was appended", "event 1")
+    statuses = [r["status"] for r in rejected.json()["results"]]
+    assert statuses == ["skipped", "rejected", "rejected", "skipped"]
+    assert "text" in rejected.json()["results"][1]["reason"]
+    assert await mesh_last_seq(gw_nc) == before
+
+    partial = await api.post(
+        "/v1/events", params={"partial": "true"}, content=json.dumps(mixed), headers=BATCH
+    )
+    assert partial.status_code == 207
+    body = partial.json()
+    assert (body["accepted"], body["rejected"]) == (2, 2)
+    assert await mesh_last_seq(gw_nc) == before + 2
+
+
+async def test_binary_mode(api: httpx.AsyncClient, gw_nc: Client) -> None:
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": uuid7_str(),
+        "ce-source": "/tests/binary",
+        "ce-type": ANNOTATION,
+        "ce-subject": "bin1",
+        "ce-tags": "x",
+        "Content-Type": "application/json",
+    }
+    response = await api.post("/v1/events", content=b'{"text": "binary"}', headers=headers)
+    assert response.status_code == 200, response.text
+    seq = response.json()["results"][0]["seq"]
+    stored = json.loads((await gw_nc.jetstream().get_msg("EVT_MESH", seq)).data or b"")
+    assert stored["data"]["text"] == "binary" and stored["tags"] == "x"
+    xml = await api.post(
+        "/v1/events", content=b"<a/>", headers={**headers, "Content-Type": "text/xml"}
+    )
+    assert_json_error(xml, 422, "JSON")
+
+
+async def test_official_cloudevents_sdk_as_an_external_tool(
+    gateway_node: GatewayNode, api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    for convert in (to_structured_event, to_binary_event):
+        attributes = {
+            "specversion": "1.0",
+            "id": uuid7_str(),
+            "type": ANNOTATION,
+            "source": "urn:tool:sdk",
+            "subject": "sdk1",
+        }
+        cloud_event = CloudEvent(attributes, {"text": f"from the SDK ({convert.__name__})"})
+        message = convert(cloud_event)
+        response = await api.post("/v1/events", content=message.body, headers=message.headers)
+        assert response.status_code == 200, response.text
+        seq = response.json()["results"][0]["seq"]
+        stored = json.loads((await gw_nc.jetstream().get_msg("EVT_MESH", seq)).data or b"")
+        assert stored["id"] == attributes["id"] and stored["source"] == "urn:tool:sdk"
+        assert stored["time"] == cloud_event.get_time().isoformat().replace("+00:00", "Z")
+
+
+async def test_signed_events_need_a_registered_key(api: httpx.AsyncClient, gw_nc: Client) -> None:
+    tool = NodeIdentity.generate()
+    unsigned = event(text="signed", time="2026-11-28T10:00:00Z", node=tool.node_id)
+    signed = Envelope.model_validate(unsigned).signed_by(tool).attributes()
+
+    not_registered = await api.post("/v1/events", json=signed, headers=STRUCTURED)
+    assert_json_error(not_registered, 422, "not a registered publisher key")
+
+    added = await api.post("/v1/publishers", json={"name": "tool", "key": tool.node_id})
+    assert added.status_code == 201
+    await asyncio.sleep(2.1)  # the key cache of the gateway expires
+    accepted = await api.post("/v1/events", json=signed, headers=STRUCTURED)
+    assert accepted.status_code == 200, accepted.text
+    stored = json.loads(
+        (await gw_nc.jetstream().get_msg("EVT_MESH", accepted.json()["results"][0]["seq"])).data
+        or b""
+    )
+    assert stored == signed  # stored exactly as signed: anyone can verify the publisher
+
+    forged = {**signed, "id": uuid7_str(), "data": {"text": "tampered"}}
+    assert_json_error(await api.post("/v1/events", json=forged, headers=STRUCTURED), 422, "sig")
+    unsigned_with_node = event(node=tool.node_id)
+    response = await api.post("/v1/events", json=unsigned_with_node, headers=STRUCTURED)
+    assert_json_error(response, 422, "node")
+    assert_json_error(await api.delete("/v1/publishers/../../x"), 404)
+    assert_json_error(await api.delete("/v1/publishers/not-a-key"), 400, "Ed25519")
+
+
+# --- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "words"),
+    [
+        (b"{not json", STRUCTURED, 400, ["not valid JSON"]),
+        (b"[1, 2]", STRUCTURED, 400, ["JSON object"]),
+        (b"", STRUCTURED, 400, ["empty"]),
+        (b"{}", BATCH, 400, ["array"]),
+        (b"[]", BATCH, 400, ["empty"]),
+        (b'{"text": "x"}', {"Content-Type": "text/plain"}, 415, ["Content-Type"]),
+        (b'{"text": "x"}', {}, 415, ["Content-Type"]),
+        (b'{"text": "x"}', {"Content-Type": "application/json"}, 415, ["ce-"]),
+    ],
+)
+async def test_unreadable_requests(
+    api: httpx.AsyncClient,
+    gw_nc: Client,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    words: list[str],
+) -> None:
+    before = await mesh_last_seq(gw_nc)
+    response = await api.post("/v1/events", content=body, headers=headers)
+    assert_json_error(response, status, *words)
+    assert await mesh_last_seq(gw_nc) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"specversion": "0.3"}, ["specversion"]),
+        ({"id": None}, ["id"]),
+        ({"source": None}, ["source"]),
+        ({"type": None}, ["type"]),
+        ({"subject": None}, ["subject", "aggregate id"]),
+        ({"type": "continuum.mesh.nothing.v1"}, ["unknown event type"]),
+        ({"type": "continuum.mesh.annotation.added.v9"}, ["no version 9"]),
+        ({"type": "continuum.mesh.node.started.v1"}, ["external publishers"]),
+        ({"id": "'; DROP TABLE gateway.event_log; --"}, ["UUID"]),
+        ({"subject": "../../etc/passwd"}, ["aggregate id"]),
+        ({"data": {"text": "x", "extra": 1}}, ["data does not match"]),
+        ({"data": {"text": "x", "tags": ["y" * 5000] * 16}}, ["limit"]),
+        ({"datacontenttype": "text/plain"}, ["datacontenttype"]),
+        ({"publisher": "me"}, ["publisher"]),
+        ({"time": "yesterday"}, ["RFC 3339"]),
+        ({"Bad-Ext": "x"}, ["extension"]),
+    ],
+)
+async def test_invalid_events_are_rejected_with_the_reason(
+    api: httpx.AsyncClient, gw_nc: Client, change: dict[str, Any], words: list[str]
+) -> None:
+    sent = {k: v for k, v in {**event(), **change}.items() if v is not None}
+    before = await mesh_last_seq(gw_nc)
+    response = await api.post("/v1/events", content=json.dumps(sent), headers=STRUCTURED)
+    if response.status_code == 413:
+        assert_json_error(response, 413, "limit")
+    else:
+        message = assert_json_error(response, 422, "nothing was appended")
+        for word in words:
+            assert word.lower() in message.lower(), message
+    assert await mesh_last_seq(gw_nc) == before
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"type": "x' OR 1=1 --"},
+        {"type": "../../../etc/passwd"},
+        {"subject": "a; DROP TABLE t"},
+        {"subject": "../.."},
+        {"limit": "0"},
+        {"limit": "1; SELECT 1"},
+        {"limit": "100000"},
+    ],
+)
+async def test_hostile_query_parameters(api: httpx.AsyncClient, params: dict[str, str]) -> None:
+    response = await api.get("/v1/events", params=params)
+    assert_json_error(response, 422, next(iter(params)))
+
+
+@pytest.mark.parametrize(
+    ("params", "headers", "words"),
+    [
+        ({"type": "continuum.nope.v1"}, {}, ["type"]),
+        ({"type": "'; DROP TABLE x"}, {}, ["type"]),
+        ({"context": "../mesh"}, {}, ["context"]),
+        ({"subject": "a b"}, {}, ["subject"]),
+        ({}, {"Last-Event-ID": "EVT_MESH:1'--"}, ["Last-Event-ID"]),
+        ({}, {"Last-Event-ID": "../../x"}, ["Last-Event-ID"]),
+        ({}, {"Last-Event-ID": "12"}, ["single stream"]),
+        ({"context": "mesh"}, {"Last-Event-ID": "EVT_CHAT:3"}, ["outside the filter"]),
+    ],
+)
+async def test_hostile_stream_parameters(
+    api: httpx.AsyncClient, params: dict[str, str], headers: dict[str, str], words: list[str]
+) -> None:
+    response = await api.get("/v1/events/stream", params=params, headers=headers)
+    assert response.status_code in (400, 422)
+    assert_json_error(response, response.status_code, *words)
+
+
+async def test_unknown_routes_and_methods_answer_json(api: httpx.AsyncClient) -> None:
+    assert_json_error(await api.get("/v1/../../etc/passwd"), 404)
+    assert_json_error(await api.get("/nothing"), 404)
+    assert_json_error(await api.put("/v1/events"), 405)
+
+
+# --- limits -------------------------------------------------------------------------------
+
+
+async def test_oversize_bodies_get_413(api: httpx.AsyncClient, gw_nc: Client) -> None:
+    before = await mesh_last_seq(gw_nc)
+    big = json.dumps([event(text="x" * 1000) for _ in range(300)]).encode()  # > 256 KiB
+    assert_json_error(await api.post("/v1/events", content=big, headers=BATCH), 413, "limit")
+
+    async def chunks() -> Any:  # no Content-Length: the limit holds for streamed bodies too
+        for start in range(0, len(big), 16384):
+            yield big[start : start + 16384]
+
+    streamed = await api.post("/v1/events", content=chunks(), headers=BATCH)
+    assert_json_error(streamed, 413, "limit")
+    assert await mesh_last_seq(gw_nc) == before
+
+
+async def test_rate_limit_per_token(api: httpx.AsyncClient, gateway_node: GatewayNode) -> None:
+    token = (await api.post("/v1/tokens", json={"name": "busy", "scopes": ["read"]})).json()
+    async with gateway_node.client(token["token"]) as busy:
+        answers = await asyncio.gather(*(busy.get("/healthz") for _ in range(5)))
+        assert all(a.status_code == 200 for a in answers)  # health is never limited
+        burst = await asyncio.gather(*(busy.get("/v1/events/stats") for _ in range(4 * RATE_LIMIT)))
+        statuses = [r.status_code for r in burst]
+        assert statuses[0] == 200 and 429 in statuses
+        limited = await busy.get("/v1/events/stats")
+        if limited.status_code == 429:
+            assert int(limited.headers["retry-after"]) >= 1
+            assert_json_error(limited, 429, "rate limit")
+    assert (await api.get("/v1/events/stats")).status_code == 200  # other tokens unaffected
+
+
+# --- discovery and documents --------------------------------------------------------------
+
+
+async def test_services_and_documents(api: httpx.AsyncClient, gateway_node: GatewayNode) -> None:
+    services = (await api.get("/v1/services")).json()["services"]
+    gateway = next(s for s in services if s["name"] == "gateway")
+    assert gateway["metadata"]["url"] == gateway_node.url
+    openapi = (await api.get("/openapi.json")).json()
+    assert {"/v1/events", "/v1/events/stream", "/v1/tokens"} <= set(openapi["paths"])
+    content = openapi["paths"]["/v1/events"]["post"]["requestBody"]["content"]
+    assert "application/cloudevents-batch+json" in content
+    asyncapi = (await api.get("/asyncapi.json")).json()
+    assert asyncapi["asyncapi"] == "3.0.0" and "ingress" in asyncapi["channels"]
+
+
+# --- streaming ----------------------------------------------------------------------------
+
+
+async def _read_sse(response: httpx.Response, count: int) -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    event_id = ""
+    async for line in response.aiter_lines():
+        if line.startswith("id: "):
+            event_id = line[4:]
+        elif line.startswith("data: "):
+            found.append((event_id, json.loads(line[6:])))
+            if len(found) == count:
+                return found
+    return found
+
+
+async def test_sse_follows_filters_and_resumes(api: httpx.AsyncClient) -> None:
+    params = {"type": ANNOTATION, "subject": "sse1"}
+    async with api.stream("GET", "/v1/events/stream", params=params) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for i in range(3):
+            await api.post(
+                "/v1/events", json=event(subject="other", text="skip"), headers=STRUCTURED
+            )
+            await api.post(
+                "/v1/events", json=event(subject="sse1", text=f"s{i}"), headers=STRUCTURED
+            )
+        received = await asyncio.wait_for(_read_sse(response, 3), 10)
+    assert [e["data"]["text"] for _, e in received] == ["s0", "s1", "s2"]
+    first_cursor = received[0][0]
+    assert first_cursor.startswith("EVT_MESH:")
+
+    # An EventSource reconnecting after the first event gets the other two again.
+    headers = {"Last-Event-ID": first_cursor}
+    async with api.stream("GET", "/v1/events/stream", params=params, headers=headers) as again:
+        resumed = await asyncio.wait_for(_read_sse(again, 2), 10)
+    assert [e["data"]["text"] for _, e in resumed] == ["s1", "s2"]
+    # A bare sequence works when one stream is followed.
+    seq = first_cursor.split(":")[1]
+    async with api.stream(
+        "GET", "/v1/events/stream", params={**params, "last_event_id": seq}
+    ) as bare:
+        assert [e["data"]["text"] for _, e in await asyncio.wait_for(_read_sse(bare, 2), 10)] == [
+            "s1",
+            "s2",
+        ]
+
+
+async def test_websocket_follows_and_resumes(
+    api: httpx.AsyncClient, gateway_node: GatewayNode
+) -> None:
+    url = f"{gateway_node.url.replace('http', 'ws')}/v1/events/stream"
+    async with httpx.AsyncClient() as plain:
+        async with aconnect_ws(f"{url}?subject=ws1", plain) as ws:
+            error = json.loads(await ws.receive_text())
+            assert error["error"]["status"] == 401
+        query = f"access_token={gateway_node.admin_token}&subject=ws1&context=mesh"
+        async with aconnect_ws(f"{url}?{query}", plain) as ws:
+            hello = json.loads(await ws.receive_text())
+            assert hello["following"].startswith("EVT_MESH:")
+            for i in range(2):
+                await api.post(
+                    "/v1/events", json=event(subject="ws1", text=f"w{i}"), headers=STRUCTURED
+                )
+            messages = [json.loads(await ws.receive_text(timeout=10)) for _ in range(2)]
+        assert [m["event"]["data"]["text"] for m in messages] == ["w0", "w1"]
+        async with aconnect_ws(f"{url}?{query}&last_event_id={messages[0]['id']}", plain) as ws:
+            await ws.receive_text()  # following ...
+            resumed = json.loads(await ws.receive_text(timeout=10))
+        assert resumed["event"]["data"]["text"] == "w1"
+
+
+# --- NATS ingress -------------------------------------------------------------------------
+
+
+async def test_external_tool_publishing_straight_to_nats(
+    api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    js = gw_nc.jetstream()
+    structured = event(subject="nats1", text="structured over NATS")
+    await js.publish("ingress.tool", json.dumps(structured).encode(), headers=STRUCTURED)
+    binary_id = uuid7_str()
+    await js.publish(
+        "ingress.tool",
+        b'{"text": "binary over NATS"}',
+        headers={
+            "ce-specversion": "1.0",
+            "ce-id": binary_id,
+            "ce-source": "/tool",
+            "ce-type": ANNOTATION,
+            "ce-subject": "nats1",
+            "content-type": "application/json",
+        },
+    )
+    bad = event(subject="nats1", type="continuum.mesh.node.started.v1")
+    await js.publish("ingress.tool", json.dumps(bad).encode(), headers=STRUCTURED)
+
+    for _ in range(100):
+        events = (await api.get("/v1/events", params={"subject": "nats1"})).json()["events"]
+        if len(events) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert {e["id"] for e in events} == {structured["id"], binary_id}
+    letters = await js.stream_info("DLQ", subjects_filter="dlq.gateway-ingress")
+    assert letters.state.subjects and letters.state.subjects["dlq.gateway-ingress"] >= 1
+    last = await js.get_last_msg("DLQ", "dlq.gateway-ingress")
+    assert "external publishers" in (last.headers or {})["Continuum-Dlq-Reason"]
+    assert (await js.stream_info("INGRESS")).state.messages == 0  # all handled
