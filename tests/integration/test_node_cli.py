@@ -7,9 +7,11 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from continuum.node.ports import free_port
@@ -40,6 +42,7 @@ def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             "CONTINUUM_HOME": str(tmp_path / "home"),
             "CONTINUUM_NATS_PORT": str(free_port()),
             "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "CONTINUUM_GATEWAY_PORT": str(free_port()),
             "COLUMNS": "200",
         }
     )
@@ -99,6 +102,65 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
     down = cli(node_env, "down")
     assert down.returncode == 0 and "node stopped" in down.stdout
     assert cli(node_env, "status").returncode == 2
+
+
+def test_first_up_creates_an_admin_token_and_tokens_gate_the_http_api(
+    node_env: dict[str, str],
+) -> None:
+    up = cli(node_env, "up", "--detach")
+    assert up.returncode == 0, up.stdout + up.stderr
+    token_file = Path(node_env["CONTINUUM_HOME"]) / "admin.token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    admin = token_file.read_text().strip()
+    url = f"http://127.0.0.1:{node_env['CONTINUUM_GATEWAY_PORT']}"
+    status = cli(node_env, "status")
+    assert url in status.stdout, status.stdout
+
+    created = cli(node_env, "token", "create", "ci", "--scope", "publish")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip()
+    assert secret.startswith("ctm_") and "not shown again" in created.stderr
+    listed = cli(node_env, "token", "list")
+    assert "ci" in listed.stdout and "node admin" in listed.stdout and secret not in listed.stdout
+    token_id = next(
+        line.split("│")[1].strip() for line in listed.stdout.splitlines() if " ci " in line
+    )
+
+    event = {
+        "specversion": "1.0",
+        "id": "01a22407-0000-7000-8000-00000000c0de",
+        "source": "/curl",
+        "type": "continuum.mesh.annotation.added.v1",
+        "subject": "cli-http",
+        "data": {"text": "through the gateway"},
+    }
+    headers = {"Content-Type": "application/cloudevents+json"}
+    with httpx.Client(base_url=url, timeout=10) as http:
+        auth = {"Authorization": f"Bearer {secret}"}
+        posted = http.post("/v1/events", json=event, headers={**headers, **auth})
+        assert posted.status_code == 200, posted.text
+        assert http.get("/v1/tokens", headers=auth).status_code == 403
+        assert (
+            http.get("/v1/tokens", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+        )
+        revoked = cli(node_env, "token", "revoke", token_id)
+        assert revoked.returncode == 0, revoked.stderr
+        time.sleep(2.1)  # other replicas' caches; this one revoked it itself
+        assert http.post("/v1/events", json=event, headers={**headers, **auth}).status_code == 401
+
+    bad = cli(node_env, "token", "create", "x", "--scope", "root")
+    assert bad.returncode == 2 and "unknown scope" in bad.stderr
+    bad_revoke = cli(node_env, "token", "revoke", "../../etc")
+    assert bad_revoke.returncode == 2 and "UUID" in bad_revoke.stderr
+
+    key_file = Path(node_env["CONTINUUM_HOME"]) / "tool.key"
+    keygen = cli(node_env, "publisher", "keygen", str(key_file))
+    assert keygen.returncode == 0, keygen.stderr
+    key = keygen.stdout.split()[-1]
+    assert cli(node_env, "publisher", "add", "tool", key).returncode == 0
+    assert key in cli(node_env, "publisher", "list").stdout
+    refused = cli(node_env, "publisher", "add", "tool", "not-a-key")
+    assert refused.returncode == 2 and "Ed25519" in refused.stderr
 
 
 @pytest.mark.parametrize(
