@@ -3,12 +3,16 @@ wired with the settings names the services read."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import jsonschema
 import yaml
 
 ROOT = Path(__file__).parents[2]
-COMPOSE = yaml.safe_load((ROOT / "deploy" / "compose" / "compose.yaml").read_text())
+STACK = ROOT / "deploy" / "compose"
+COMPOSE = yaml.safe_load((STACK / "compose.yaml").read_text())
 SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if p.is_dir())
 
 
@@ -26,10 +30,13 @@ def test_every_service_is_in_the_stack_with_its_dockerfile() -> None:
 
 def test_environment_names_are_settings_names() -> None:
     from continuum.settings import Settings
+    from continuum_gateway.settings import GatewaySettings
 
-    known = {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields} | {
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    }
+    known = (
+        {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
+        | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+        | {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRIC_EXPORT_INTERVAL"}
+    )
     for name, service in COMPOSE["services"].items():
         env = service.get("environment") or {}
         if name in SERVICES or name == "bootstrap":
@@ -44,3 +51,116 @@ def test_dockerfiles_run_the_service_as_non_root_with_a_healthcheck() -> None:
         assert f'"continuum.runtime.healthcheck", "{name}"' in text
         package = "continuum_" + name.replace("-", "_")
         assert f'CMD ["python", "-m", "{package}"]' in text
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    schema = json.loads((Path(__file__).parent / "schemas" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft201909Validator(schema)
+    errors = sorted(validator.iter_errors(COMPOSE), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+
+
+def test_the_stack_has_the_infrastructure_and_observability_services() -> None:
+    wanted = {"nats", "postgres", "qdrant", "otel-collector", "tempo", "prometheus", "grafana"}
+    assert wanted <= set(COMPOSE["services"])
+    nats_image = COMPOSE["services"]["nats"]["image"]
+    major, minor = (int(x) for x in re.findall(r"nats:(\d+)\.(\d+)", nats_image)[0])
+    assert (major, minor) >= (2, 12), "atomic batch publish (ADR-50) needs NATS 2.12+"
+    assert "--jetstream" in COMPOSE["services"]["nats"]["command"]
+
+
+def test_mounted_config_files_exist() -> None:
+    for name, service in COMPOSE["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (STACK / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_gateway_port_and_telemetry_are_wired() -> None:
+    gateway = COMPOSE["services"]["gateway"]
+    env = gateway["environment"]
+    assert f"{env['CONTINUUM_GATEWAY_PORT']}:{env['CONTINUUM_GATEWAY_PORT']}" in gateway["ports"]
+    assert env["CONTINUUM_GATEWAY_HOST"] == "0.0.0.0"
+    assert "CONTINUUM_GATEWAY_ADMIN_TOKEN" in env and "CONTINUUM_NODE_KEY" in env
+    collector = yaml.safe_load((STACK / "otel-collector.yaml").read_text())
+    http = collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{http.split(':')[-1]}"
+    pipelines = collector["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["otlp/tempo"]
+    assert collector["exporters"]["otlp/tempo"]["endpoint"] == "tempo:4317"
+    tempo = yaml.safe_load((STACK / "tempo.yaml").read_text())
+    assert tempo["distributor"]["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].endswith(
+        ":4317"
+    )
+    prometheus = yaml.safe_load((STACK / "prometheus.yml").read_text())
+    exporter_port = collector["exporters"]["prometheus"]["endpoint"].split(":")[-1]
+    targets = prometheus["scrape_configs"][0]["static_configs"][0]["targets"]
+    assert f"otel-collector:{exporter_port}" in targets
+
+
+def _datasources() -> dict[str, dict[str, object]]:
+    path = STACK / "grafana" / "provisioning" / "datasources" / "datasources.yaml"
+    return {d["uid"]: d for d in yaml.safe_load(path.read_text())["datasources"]}
+
+
+def test_grafana_datasources_link_traces_and_metrics() -> None:
+    sources = _datasources()
+    assert sources["prometheus"]["type"] == "prometheus"
+    assert sources["tempo"]["type"] == "tempo"
+    prom = sources["prometheus"]["jsonData"]
+    tempo = sources["tempo"]["jsonData"]
+    assert isinstance(prom, dict) and isinstance(tempo, dict)
+    assert prom["exemplarTraceIdDestinations"][0]["datasourceUid"] == "tempo"
+    assert tempo["tracesToMetrics"]["datasourceUid"] == "prometheus"
+    assert tempo["serviceMap"]["datasourceUid"] == "prometheus"
+
+
+def _exported_metric_names() -> set[str]:
+    """Prometheus names of every instrument the code creates, translated the
+    way the collector's Prometheus exporter does (dots to underscores, unit
+    suffix, _total for counters, _bucket/_count/_sum for histograms)."""
+    pattern = re.compile(
+        r"create_(histogram|counter|up_down_counter|observable_gauge)\(\s*"
+        r'"([a-z0-9_.]+)"(?:.|\n)*?unit="([^"]*)"'
+    )
+    names: set[str] = set()
+    for source in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]:
+        for kind, name, unit in pattern.findall(source.read_text()):
+            base = name.replace(".", "_") + ("_seconds" if unit == "s" else "")
+            if kind == "histogram":
+                names |= {f"{base}_bucket", f"{base}_count", f"{base}_sum"}
+            elif kind == "counter":
+                names.add(f"{base}_total")
+            else:
+                names.add(base)
+    return names
+
+
+def test_overview_dashboard_queries_metrics_the_services_export() -> None:
+    dashboard = json.loads(
+        (STACK / "grafana" / "dashboards" / "continuum-overview.json").read_text()
+    )
+    assert dashboard["title"] == "Continuum overview"
+    provider = yaml.safe_load(
+        (STACK / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml").read_text()
+    )["providers"][0]
+    grafana_mounts = COMPOSE["services"]["grafana"]["volumes"]
+    assert any(m.endswith(":" + provider["options"]["path"] + ":ro") for m in grafana_mounts)
+    exported = _exported_metric_names()
+    assert "http_server_request_duration_seconds_count" in exported
+    sources = _datasources()
+    queried: set[str] = set()
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] in sources
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] in sources
+            if panel["datasource"]["type"] == "prometheus":
+                queried |= set(
+                    re.findall(
+                        r"\b([a-z_]+_(?:total|count|bucket|sum|lag|messages|streams))\b",
+                        target["expr"],
+                    )
+                )
+    assert queried, "the dashboard queries no metrics"
+    assert queried <= exported, queried - exported
