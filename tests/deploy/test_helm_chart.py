@@ -14,7 +14,13 @@ CHART = Path(__file__).parents[2] / "deploy" / "helm" / "continuum"
 K8S_VERSION = "1.33.0"
 BASE = {"postgres": {"url": "postgresql://continuum:secret@db:5432/continuum"}}
 PRODUCTION = {
-    "nats": {"url": "nats://nats.messaging.svc:4222"},
+    "nats": {
+        "replicas": 3,
+        "storage": {"size": "50Gi", "storageClass": "fast-ssd"},
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
+    },
+    "qdrant": {"url": "http://qdrant.vectors.svc:6333"},
+    "otel": {"endpoint": "http://otel-collector.observability.svc:4318"},
     "postgres": {"existingSecret": "continuum-db", "key": "url"},
     "nodeKey": {"existingSecret": "continuum-node"},
     "image": {"registry": "registry.example.com", "tag": "1.2.3"},
@@ -72,20 +78,82 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         container = pod["containers"][0]
         assert container["image"] == f"registry.example.com/continuum/{name}:1.2.3"
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
-        assert container["livenessProbe"]["exec"]["command"][-1] == name
-        env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+        probes = [container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
+        assert all(("httpGet" in p) or ("exec" in p) for p in probes)
+        assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+        env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container["env"]}
         assert env["CONTINUUM_DATABASE_URL"] == {"name": "continuum-db", "key": "url"}
         assert env["CONTINUUM_NODE_KEY"]["name"] == "continuum-node"
+        assert pod["initContainers"][0]["command"] == ["continuum", "bootstrap"]
 
 
 def test_settings_use_the_same_names_as_everywhere_else() -> None:
     from continuum.settings import Settings
+    from continuum_gateway.settings import GatewaySettings
 
-    config = next(d for d in render(BASE) if d["kind"] == "ConfigMap")
-    known = {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields} | {
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    }
+    known = (
+        {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
+        | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+        | {"OTEL_EXPORTER_OTLP_ENDPOINT"}
+    )
+    docs = render(PRODUCTION)
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and "CONTINUUM_HOME" in d["data"])
     assert set(config["data"]) <= known
+    assert config["data"]["CONTINUUM_QDRANT_URL"] == "http://qdrant.vectors.svc:6333"
+    for deployment in (d for d in docs if d["kind"] == "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            assert {e["name"] for e in container["env"]} <= known
+
+
+def test_gateway_is_served_with_http_probes_and_an_admin_token() -> None:
+    docs = render(BASE)
+    service = next(
+        d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-gateway")
+    )
+    assert service["spec"]["ports"][0] == {"name": "http", "port": 8080, "targetPort": "http"}
+    gateway = next(d for d in docs if d["kind"] == "Deployment")
+    container = gateway["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    env = {e["name"]: e for e in container["env"]}
+    assert env["CONTINUUM_GATEWAY_HOST"]["value"] == "0.0.0.0"
+    token_ref = env["CONTINUUM_GATEWAY_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"]
+    secret = next(d for d in docs if d["metadata"]["name"] == token_ref["name"])
+    import base64
+
+    assert base64.b64decode(secret["data"]["token"]).decode().startswith("ctm_")
+    notes = Chart.load(str(CHART)).render(BASE, name="node1", namespace="continuum")
+    text = next(v for k, v in notes.items() if k.endswith("NOTES.txt"))
+    assert "port-forward svc/node1-continuum-gateway 8080:8080" in text
+
+
+def test_nats_runs_in_the_release_as_a_jetstream_cluster() -> None:
+    docs = render(PRODUCTION)
+    nats = next(d for d in docs if d["kind"] == "StatefulSet")
+    assert nats["spec"]["replicas"] == 3
+    claim = nats["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert claim["resources"]["requests"]["storage"] == "50Gi"
+    assert claim["storageClassName"] == "fast-ssd"
+    config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-nats")
+    )["data"]["nats.conf"]
+    assert "jetstream" in config and "port: 6222" in config
+    assert config.count("-nats-headless:6222") == 3  # a route to each of the 3 servers
+    services = {d["metadata"]["name"] for d in docs if d["kind"] == "Service"}
+    assert {"node1-continuum-nats", "node1-continuum-nats-headless"} <= services
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap" and "CONTINUUM_HOME" in d["data"])
+    assert configmap["data"]["CONTINUUM_NATS_URL"] == "nats://node1-continuum-nats:4222"
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+
+
+def test_external_nats_instead_of_the_release_s_own() -> None:
+    docs = render({**BASE, "nats": {"enabled": False, "url": "nats://nats.messaging:4222"}})
+    assert not [d for d in docs if d["kind"] == "StatefulSet"]
+    configmap = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert configmap["data"]["CONTINUUM_NATS_URL"] == "nats://nats.messaging:4222"
+    with pytest.raises(Exception, match=r"set nats\.url"):
+        render({**BASE, "nats": {"enabled": False}})
 
 
 def test_generated_node_key_is_a_valid_seed() -> None:
@@ -99,7 +167,8 @@ def test_generated_node_key_is_a_valid_seed() -> None:
 
 
 def test_bootstrap_runs_before_services_as_a_hook() -> None:
-    job = next(d for d in render(BASE) if d["kind"] == "Job")
+    external = {**BASE, "nats": {"enabled": False, "url": "nats://nats:4222"}}
+    job = next(d for d in render(external) if d["kind"] == "Job")
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert job["spec"]["template"]["spec"]["containers"][0]["command"] == ["continuum", "bootstrap"]
 
@@ -111,4 +180,4 @@ def test_missing_database_is_a_clear_error() -> None:
 
 def test_schema_rejects_a_bad_nats_url() -> None:
     with pytest.raises(Exception, match="nats"):
-        render({**BASE, "nats": {"url": "http://wrong"}})
+        render({**BASE, "nats": {"enabled": False, "url": "http://wrong"}})

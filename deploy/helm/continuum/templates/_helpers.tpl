@@ -52,3 +52,18 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ include "continuum.nodeKeySecret" . }}
       key: node-key
 {{- end -}}
+
+{{/* The NATS URL services use: the in-chart server or the external one. */}}
+{{- define "continuum.natsUrl" -}}
+{{- if .Values.nats.enabled -}}
+{{- printf "nats://%s-nats:4222" (include "continuum.fullname" .) -}}
+{{- else if .Values.nats.url -}}
+{{- .Values.nats.url -}}
+{{- else -}}
+{{- fail "set nats.url, or nats.enabled: true to run NATS in this release" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "continuum.adminTokenSecret" -}}
+{{- .Values.adminToken.existingSecret | default (printf "%s-admin-token" (include "continuum.fullname" .)) -}}
+{{- end -}}

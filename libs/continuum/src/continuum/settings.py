@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     nats_port: int = Field(default=4222, ge=1, le=65535)
     postgres_host: str = "127.0.0.1"
     postgres_port: int = Field(default=5433, ge=1, le=65535)
+    qdrant_url: str = Field(
+        default="", description="Qdrant server URL; empty = local mode under the home dir."
+    )
     node_key: SecretStr = Field(
         default=SecretStr(""),
         description="Node signing key (base64 Ed25519 seed); empty = <home>/node.key.",
