@@ -31,7 +31,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -48,13 +47,13 @@ from continuum.events import Envelope, EventCodec, EventFactory
 from continuum.events.builtin import AnnotationAdded
 from continuum.events.seal import SEAL_HEADER
 from continuum.identity import NodeIdentity
-from continuum.node.embedded import NatsServer, PostgresServer
-from continuum.node.ports import free_port
 from continuum.projections import ProjectionRunner
-from continuum.store import JetStreamEventStore, StoredEvent, Topology
+from continuum.store import JetStreamEventStore, StoredEvent
 from continuum_gateway.event_log import EventLogProjection
 
-MAX_BYTES = 64 * 1024
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import MAX_BYTES, Servers, percentiles, start_postgres, write_section
+
 WRITERS = 64
 #: Latency samples (seconds) of the last repetition, for the plot.
 LATENCIES: dict[str, list[float]] = {}
@@ -82,26 +81,6 @@ def make_events(factory: EventFactory, n: int, aggregates: int) -> list[Envelope
         )
         for i in range(n)
     ]
-
-
-class Servers:
-    def __init__(self, pg: PostgresServer) -> None:
-        self.pg = pg
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-nats-"))
-        self.nats = NatsServer(self.tmp, port=free_port(), server_name="bench")
-        self.db = f"bench_{time.time_ns()}"
-
-    async def __aenter__(self) -> Servers:
-        self.nats.start()
-        self.dsn = self.pg.create_database(self.db)
-        self.nc = await nats.connect(self.nats.url)
-        await Topology(MAX_BYTES).bootstrap(self.nc.jetstream())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.nc.close()
-        self.nats.stop()
-        self.pg.drop_database(self.db)
 
 
 class ConsumerProcess:
@@ -257,11 +236,6 @@ def per_event_costs(factory: EventFactory, codec: EventCodec) -> dict[str, float
     }
 
 
-def percentiles(latencies: list[float]) -> tuple[float, float]:
-    q = statistics.quantiles(latencies, n=100)
-    return statistics.median(latencies) * 1000, q[98] * 1000
-
-
 async def raw_latency(
     servers: Servers, codec: EventCodec, events: list[Envelope], rate: float
 ) -> list[float]:
@@ -310,10 +284,7 @@ async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, l
         k: []
         for k in ("raw_tput", "bb_tput", "foreign_tput", "raw_p50", "raw_p99", "bb_p50", "bb_p99")
     }
-    pg = PostgresServer(
-        Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port(), database="postgres"
-    )
-    pg.start()
+    pg = start_postgres()
     try:
         with Progress(console=console) as progress:
             task = progress.add_task("benchmark", total=repeats * 5)
@@ -439,17 +410,6 @@ def plot_latency(path: Path, rate: float) -> None:
     plt.close(fig)
 
 
-def write_section(path: Path, section: str) -> None:
-    begin, end = "<!-- bench:backbone:begin -->", "<!-- bench:backbone:end -->"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\nProduced by `make bench`.\n\n"
-    block = f"{begin}\n{section}{end}\n"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -482,7 +442,7 @@ if __name__ == "__main__":
     console.print(table)
     console.print(section)
     if args.write:
-        write_section(args.write, section)
+        write_section(args.write, "backbone", section)
         plot = args.write.parent / "benchmarks-backbone-latency.png"
         plot_latency(plot, args.rate)
         console.print(f"written to {args.write} and {plot}")

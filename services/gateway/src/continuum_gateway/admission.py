@@ -21,10 +21,13 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from continuum.events.catalog import EventCatalog, catalog
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import (
     Envelope,
+    describe_validation_error,
     envelope_from_attributes,
     now_rfc3339,
 )
@@ -137,13 +140,18 @@ class Admissions:
                     "(sign the event with a registered publisher key to set node yourself)"
                 )
         fields = dict(attrs)
-        fields.setdefault("time", now_rfc3339())
-        fields.setdefault("data", {})
+        if "time" not in fields:
+            fields["time"] = now_rfc3339()
+        if "data" not in fields:
+            fields["data"] = {}
         fields["node"] = self._identity.node_id
         fields[PUBLISHER_EXTENSION] = publisher
-        envelope = envelope_from_attributes(fields)
-        model = self._catalog.validate(envelope.type, envelope.data)
-        normal = envelope.attributes()
-        normal["data"] = model.model_dump(mode="json")
-        fresh = Envelope.model_validate(normal)
-        return fresh.signed_by(self._identity)
+        try:
+            built = Envelope.model_validate(fields)
+        except ValidationError as exc:
+            raise MalformedEvent(
+                f"not a valid CloudEvent: {describe_validation_error(exc)}"
+            ) from None
+        # The data is stored as sent; the check validates it against the
+        # type's schema (and remembers the typed payload for the store).
+        return self._codec.check(built.signed_by(self._identity)).envelope

@@ -108,7 +108,8 @@ async def query_events(
     pool: asyncpg.Pool, *, event_type: str | None, subject: str | None, limit: int
 ) -> list[dict[str, Any]]:
     """Newest events first, optionally of one type and/or one aggregate id."""
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     for column, value in (("type", event_type), ("subject", subject)):
         if value is not None:
             args.append(value)

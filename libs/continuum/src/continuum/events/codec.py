@@ -118,8 +118,14 @@ class EventCodec:
         return self._catalog.spec(envelope.type).subject_for(envelope.subject)
 
     def check(self, envelope: Envelope) -> Event:
-        """Validate an envelope fully: known type, valid data, trusted signature."""
-        payload = self._catalog.validate(envelope.type, envelope.data)
+        """Validate an envelope fully: known type, valid data, trusted signature.
+
+        The typed payload is remembered on the (immutable) envelope, so an
+        event checked on admission is not validated again by the store."""
+        payload = envelope.checked_payload(self._catalog)
+        if payload is None:
+            payload = self._catalog.validate(envelope.type, envelope.data)
+            envelope.remember_payload(self._catalog, payload)
         envelope.verify()
         if self._trusted is not None and envelope.node not in self._trusted:
             raise SignatureError(f"node {envelope.node[:12]}… is not trusted by this node")

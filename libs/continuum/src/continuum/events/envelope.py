@@ -37,6 +37,7 @@ TYPE_PATTERN = re.compile(r"^continuum\.([a-z][a-z0-9_]*)\.([a-z][a-z0-9_.]*)\.v
 AGGREGATE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_EXTENSION_TYPES = (str, int, bool)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -70,8 +71,9 @@ class Envelope(BaseModel):
     # private-attribute machinery, whose per-instance set-up costs microseconds
     # on the hot path): "raw" = the attributes exactly as received (the
     # signature covers these, omitted defaults and all); "verified" = this
-    # very object's signature was made or checked in this process. Envelopes
-    # are immutable and every copy starts without either.
+    # very object's signature was made or checked in this process; "bytes" =
+    # its encoding; "payload" = (catalog, typed data) once a codec checked it.
+    # Envelopes are immutable and every copy starts without any of them.
 
     def model_copy(
         self, *, update: Mapping[str, Any] | None = None, deep: bool = False
@@ -132,7 +134,7 @@ class Envelope(BaseModel):
         for name, value in (self.model_extra or {}).items():
             if not _EXTENSION_NAME.match(name):
                 raise ValueError(f"extension attribute {name!r}: names are 1-20 of a-z 0-9")
-            if not isinstance(value, str | int | bool):
+            if not isinstance(value, _EXTENSION_TYPES):
                 raise ValueError(f"extension attribute {name!r} must be a string, integer or bool")
         return self
 
@@ -156,10 +158,22 @@ class Envelope(BaseModel):
     def signed_by(self, identity: NodeIdentity) -> Envelope:
         if self.node != identity.node_id:
             raise SignatureError("event's node attribute does not match the signing node")
-        signature = base64.b64encode(identity.sign(self.canonical_bytes())).decode("ascii")
+        canonical = self.canonical_bytes()
+        signature = base64.b64encode(identity.sign(canonical)).decode("ascii")
         signed = self.model_copy(update={"signature": signature})
-        signed._set_private(verified=True)
+        # The wire form need not be sorted, so it is the canonical form with the
+        # signature appended: one JSON encoding per event instead of two.
+        wire = canonical[:-1] + b',"signature":"' + signature.encode("ascii") + b'"}'
+        signed._set_private(verified=True, bytes=wire)
         return signed
+
+    def checked_payload(self, event_catalog: object) -> BaseModel | None:
+        """The payload ``event_catalog`` validated for this envelope, if any."""
+        found: tuple[object, BaseModel] | None = self._private("payload")
+        return found[1] if found is not None and found[0] is event_catalog else None
+
+    def remember_payload(self, event_catalog: object, payload: BaseModel) -> None:
+        self._set_private(payload=(event_catalog, payload))
 
     def mark_verified(self) -> None:
         """Record that this envelope's content was proven genuine another way
@@ -183,7 +197,12 @@ class Envelope(BaseModel):
         self._set_private(verified=True)
 
     def to_bytes(self, max_bytes: int) -> bytes:
-        raw = json.dumps(self.wire_attributes(), separators=(",", ":"), ensure_ascii=False).encode()
+        raw: bytes | None = self._private("bytes")
+        if raw is None:  # immutable, so encoded once (admission, then the store)
+            raw = json.dumps(
+                self.wire_attributes(), separators=(",", ":"), ensure_ascii=False
+            ).encode()
+            self._set_private(bytes=raw)
         if len(raw) > max_bytes:
             raise EventTooLarge(
                 f"event is {len(raw)} bytes, the limit is {max_bytes}: events carry metadata; "
