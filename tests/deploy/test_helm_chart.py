@@ -13,25 +13,8 @@ from helm_python.chart import Chart, lint
 CHART = Path(__file__).parents[2] / "deploy" / "helm" / "continuum"
 K8S_VERSION = "1.33.0"
 BASE = {"postgres": {"url": "postgresql://continuum:secret@db:5432/continuum"}}
-PRODUCTION = {
-    "nats": {
-        "replicas": 3,
-        "storage": {"size": "50Gi", "storageClass": "fast-ssd"},
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}},
-    },
-    "qdrant": {"url": "http://qdrant.vectors.svc:6333"},
-    "otel": {"endpoint": "http://otel-collector.observability.svc:4318"},
-    "postgres": {"existingSecret": "continuum-db", "key": "url"},
-    "nodeKey": {"existingSecret": "continuum-node"},
-    "image": {"registry": "registry.example.com", "tag": "1.2.3"},
-    "gateway": {
-        "replicas": 3,
-        "resources": {
-            "requests": {"cpu": "500m", "memory": "512Mi"},
-            "limits": {"cpu": "2", "memory": "1Gi"},
-        },
-    },
-}
+#: The example production values shipped next to the chart.
+PRODUCTION = yaml.safe_load((CHART.parent / "examples" / "production-values.yaml").read_text())
 SERVICES = sorted(p.name for p in (Path(__file__).parents[2] / "services").iterdir() if p.is_dir())
 
 

@@ -113,6 +113,7 @@ def test_first_up_creates_an_admin_token_and_tokens_gate_the_http_api(
     assert token_file.stat().st_mode & 0o777 == 0o600
     admin = token_file.read_text().strip()
     url = f"http://127.0.0.1:{node_env['CONTINUUM_GATEWAY_PORT']}"
+    assert f"HTTP API: {url}" in up.stdout, up.stdout
     status = cli(node_env, "status")
     assert url in status.stdout, status.stdout
 

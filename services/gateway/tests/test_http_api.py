@@ -338,6 +338,30 @@ async def test_hostile_stream_parameters(
     assert_json_error(response, response.status_code, *words)
 
 
+async def test_hostile_partial_token_and_publisher_input(
+    api: httpx.AsyncClient, gateway_node: GatewayNode, gw_nc: Client
+) -> None:
+    before = await mesh_last_seq(gw_nc)
+    for partial in ("yes'; DROP TABLE x", "../../etc", "2"):
+        response = await api.post(
+            "/v1/events", params={"partial": partial}, json=event(), headers=STRUCTURED
+        )
+        assert_json_error(response, 422, "partial")
+    assert await mesh_last_seq(gw_nc) == before
+    async with httpx.AsyncClient(base_url=gateway_node.url) as anonymous:
+        for token in ("' OR '1'='1", "../../admin.token", "ctm_" + "x" * 300):
+            response = await anonymous.get("/v1/events", params={"access_token": token})
+            assert_json_error(response, 401, "invalid")
+    for body in (
+        {"name": "tool'; --", "key": "x"},
+        {"name": "tool", "key": "'; DROP TABLE gateway.publisher_keys; --"},
+        {"name": "tool", "key": "../../../etc/passwd"},
+        {"name": "../tool", "key": NodeIdentity.generate().node_id},
+    ):
+        assert_json_error(await api.post("/v1/publishers", json=body), 400)
+    assert_json_error(await api.post("/v1/publishers", json={"name": "x"}), 422, "key")
+
+
 async def test_unknown_routes_and_methods_answer_json(api: httpx.AsyncClient) -> None:
     assert_json_error(await api.get("/v1/../../etc/passwd"), 404)
     assert_json_error(await api.get("/nothing"), 404)

@@ -49,7 +49,7 @@ class NatsIngress:
             durable_name=CONSUMER,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
-            ack_wait=30,
+            ack_wait=10,  # how soon a crashed replica's unacked messages come back
             max_deliver=_MAX_DELIVER + 1,
             filter_subject=f"{INGRESS_SUBJECT_PREFIX}.>",
         )

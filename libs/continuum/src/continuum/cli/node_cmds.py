@@ -14,6 +14,7 @@ import asyncpg
 import typer
 from rich.table import Table
 
+from continuum.api_tokens import ADMIN_TOKEN_FILE
 from continuum.cli.common import CliError, console, err_console, run, settings
 from continuum.logs import configure_logging, redact
 from continuum.node import probe
@@ -38,8 +39,14 @@ def _print_ready(state: NodeState) -> None:
         "embedded" if state.embedded_postgres else "external",
     )
     for name, pid in sorted(state.services.items()):
-        table.add_row(f"service {name}", f"pid {pid}", "supervised")
+        where = f"{state.urls[name]}  pid {pid}" if name in state.urls else f"pid {pid}"
+        table.add_row(f"service {name}", where, "supervised")
     console.print(table)
+    if "gateway" in state.urls:
+        console.print(
+            f"HTTP API: {state.urls['gateway']} (admin token in "
+            f"{settings().home / ADMIN_TOKEN_FILE})"
+        )
 
 
 def up(

@@ -31,6 +31,8 @@ class NodeState:
     embedded_nats: bool
     embedded_postgres: bool
     services: dict[str, int] = field(default_factory=dict)
+    #: What services advertise (e.g. the gateway's HTTP API), by service.
+    urls: dict[str, str] = field(default_factory=dict)
     ready: bool = False
 
     def alive(self) -> bool:

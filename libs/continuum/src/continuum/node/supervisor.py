@@ -137,6 +137,11 @@ class Node:
                     embedded_nats=self.settings.embedded_nats,
                     embedded_postgres=self.settings.embedded_postgres,
                     services={p.name: p.pid or 0 for p in self.processes},
+                    urls={
+                        service: str(reply["url"])
+                        for service, reply in health.items()
+                        if isinstance(reply.get("url"), str)
+                    },
                     ready=True,
                 )
                 write_state(home, state)

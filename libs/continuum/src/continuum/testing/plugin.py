@@ -105,6 +105,9 @@ def spawn_service(
     started: list[subprocess.Popen[bytes]] = []
 
     def start(module: str, **env: str) -> subprocess.Popen[bytes]:
+        # A service that serves HTTP (the gateway) must not take a fixed port
+        # that a developer's own node (or a parallel test) may hold.
+        env = {"CONTINUUM_GATEWAY_PORT": str(free_port()), **env}
         process = spawn(
             module,
             nats_url=nats_server.url,
