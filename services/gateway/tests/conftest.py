@@ -53,6 +53,7 @@ async def gateway_node(
             "CONTINUUM_GATEWAY_RATE_LIMIT": str(RATE_LIMIT),
             "CONTINUUM_GATEWAY_RATE_BURST": str(2 * RATE_LIMIT),
             "CONTINUUM_GATEWAY_MAX_BODY_BYTES": str(256 * 1024),
+            "CONTINUUM_GATEWAY_CORS_ORIGINS": "http://app.example, http://localhost:5173",
         },
     )
 

@@ -73,7 +73,7 @@ async def test_service_is_discovered_healthy_and_answers(
     assert "limit must be an integer" in headers["Nats-Service-Error"]
     msg = await nc.request("cmd.gateway.events.query", b"{oops", timeout=5)
     assert "not valid JSON" in (msg.headers or {})["Nats-Service-Error"]
-    _, headers = await request(nc, "cmd.projections.event-log.redrive", {"dlq_seq": 999})
+    _, headers = await request(nc, "cmd.dlq.event-log.redrive", {"dlq_seq": 999})
     assert headers["Nats-Service-Error-Code"] == "404"
 
     process.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ from cloudevents.core.v1.event import CloudEvent
 from gateway_harness import RATE_LIMIT, GatewayNode
 from httpx_ws import aconnect_ws
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
 from continuum.events.envelope import Envelope
 from continuum.identity import NodeIdentity
@@ -400,6 +401,36 @@ async def test_rate_limit_per_token(api: httpx.AsyncClient, gateway_node: Gatewa
     assert (await api.get("/v1/events/stats")).status_code == 200  # other tokens unaffected
 
 
+async def test_browsers_from_allowed_origins_may_call_the_api(
+    gateway_node: GatewayNode,
+) -> None:
+    async with httpx.AsyncClient(base_url=gateway_node.url) as browser:
+        preflight = await browser.options(
+            "/v1/events",
+            headers={
+                "Origin": "http://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "http://app.example"
+        denied = await browser.options(
+            "/v1/events",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert "access-control-allow-origin" not in denied.headers
+        answer = await browser.get(
+            "/v1/events/stats",
+            headers={
+                "Origin": "http://localhost:5173",
+                "Authorization": f"Bearer {gateway_node.admin_token}",
+            },
+        )
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
 # --- discovery and documents --------------------------------------------------------------
 
 
@@ -524,3 +555,47 @@ async def test_external_tool_publishing_straight_to_nats(
     last = await js.get_last_msg("DLQ", "dlq.gateway-ingress")
     assert "external publishers" in (last.headers or {})["Continuum-Dlq-Reason"]
     assert (await js.stream_info("INGRESS")).state.messages == 0  # all handled
+
+
+async def test_ingress_dead_letter_redrives_once_its_publisher_is_registered(
+    api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    tool = NodeIdentity.generate()
+    unsigned = event(subject="redrive1", time="2026-11-28T10:00:00Z", node=tool.node_id)
+    signed = Envelope.model_validate(unsigned).signed_by(tool).attributes()
+    js = gw_nc.jetstream()
+    await js.publish("ingress.late-tool", json.dumps(signed).encode(), headers=STRUCTURED)
+    letter = None
+    for _ in range(100):
+        try:
+            last = await js.get_last_msg("DLQ", "dlq.gateway-ingress")
+        except NotFoundError:
+            await asyncio.sleep(0.05)
+            continue
+        if json.loads(last.data or b"{}").get("id") == signed["id"]:
+            letter = last
+            break
+        await asyncio.sleep(0.05)
+    assert letter is not None
+    assert "not a registered publisher key" in (letter.headers or {})["Continuum-Dlq-Reason"]
+
+    async def redrive() -> Any:
+        return await gw_nc.request(
+            "cmd.dlq.gateway-ingress.redrive", json.dumps({"dlq_seq": letter.seq}).encode()
+        )
+
+    still = await redrive()
+    assert (still.headers or {}).get("Nats-Service-Error-Code") == "409"
+    await api.post("/v1/publishers", json={"name": "late-tool", "key": tool.node_id})
+    await asyncio.sleep(2.1)  # the gateway's key cache
+    done = await redrive()
+    assert json.loads(done.data) == {"redriven": letter.seq}, done.headers
+    stored = (await api.get("/v1/events", params={"subject": "redrive1"})).json()["events"]
+    for _ in range(50):
+        if stored:
+            break
+        await asyncio.sleep(0.1)
+        stored = (await api.get("/v1/events", params={"subject": "redrive1"})).json()["events"]
+    assert [e["id"] for e in stored] == [signed["id"]]
+    gone = await redrive()
+    assert (gone.headers or {}).get("Nats-Service-Error-Code") == "404"

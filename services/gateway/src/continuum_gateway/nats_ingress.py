@@ -4,7 +4,8 @@ The ``INGRESS`` stream (work-queue retention, declared by the bootstrap)
 holds what tools publish, in any of the CloudEvents NATS binding's modes.
 This consumer takes each message through the same ``EventIngress`` as HTTP;
 an event that is rejected sends the whole message to the DLQ (subject
-``dlq.gateway-ingress``) with the reasons, and nothing of it is appended.
+``dlq.gateway-ingress``) with the reasons, and nothing of it is appended;
+``continuum events dlq redrive N`` takes it through admission again.
 The message is acknowledged only after its events are appended, and event
 ids are ``Nats-Msg-Id``s, so a crash between the two appends nothing twice.
 """
@@ -22,8 +23,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry.trace import SpanKind
 
 from continuum import telemetry
-from continuum.projections.deadletters import DeadLetterQueue
+from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
 from continuum.store import INGRESS_STREAM, INGRESS_SUBJECT_PREFIX, EventStoreError
+from continuum_gateway.admission import Rejected
 from continuum_gateway.cloudevents import UnreadableRequest, read_events
 from continuum_gateway.ingress import EventIngress
 
@@ -105,6 +107,20 @@ class NatsIngress:
                 await self._dead_letter(msg, "; ".join(outcome.reasons))
                 return
             await msg.ack()
+
+    async def redrive(self, letter: DeadLetter) -> None:
+        """Take a dead-lettered message through admission again (say, after its
+        publisher key was registered); raises Rejected if it still fails.
+        Event ids dedupe, so a redrive that crashes half-way can be repeated."""
+        headers = {k.lower(): v for k, v in letter.headers.items()}
+        try:
+            candidates = read_events(headers, letter.data)
+        except UnreadableRequest as exc:
+            raise Rejected(str(exc)) from None
+        outcome = await self._ingress.publish(candidates, PUBLISHER, partial=False, via="nats")
+        if outcome.rejected:
+            raise Rejected("; ".join(outcome.reasons))
+        await self._dlq.remove(letter.dlq_seq)
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         log.warning("ingress message on %s rejected: %s", msg.subject, reason)

@@ -57,6 +57,7 @@ class GatewayService(Service):
         await self._register_endpoints(ctx, tokens, publishers)
         self._nats_ingress = NatsIngress(ctx.nc, ingress)
         await self._nats_ingress.start()
+        await ctx.redrive_endpoint(INGRESS_CONSUMER, self._nats_ingress.redrive)
         gateway = Gateway.build(settings, ctx.nc, ctx.pool, ctx.codec, tokens, publishers, ingress)
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()

@@ -24,9 +24,17 @@ class GatewaySettings(BaseSettings):
     require_signature: bool = Field(
         default=False, description="Accept only events signed by registered publisher keys."
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed to call the API (CORS).",
+    )
     admin_token: SecretStr = Field(
         default=SecretStr(""), description="Admin token to register at start (set by the node)."
     )
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def url(self) -> str:

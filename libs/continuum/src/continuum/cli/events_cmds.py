@@ -279,7 +279,7 @@ def redrive(
     numbers: list[int] = typer.Argument(None, help="Dead-letter numbers (the # column)."),
     all_: bool = typer.Option(False, "--all", help="Re-drive every dead letter."),
 ) -> None:
-    """Re-apply dead-lettered events to the projection that rejected them."""
+    """Process dead-lettered events again by the consumer that rejected them."""
     s = settings()
     if not numbers and not all_:
         raise CliError("name dead letters by number, or pass --all")
@@ -294,7 +294,7 @@ def redrive(
                 try:
                     await request_json(
                         nc,
-                        f"cmd.projections.{letter.consumer}.redrive",
+                        f"cmd.dlq.{letter.consumer}.redrive",
                         {"dlq_seq": letter.dlq_seq},
                         timeout=30,
                     )

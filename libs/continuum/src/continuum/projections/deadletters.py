@@ -9,7 +9,7 @@ and sees the event again does not file it twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from nats.aio.client import Client
@@ -40,6 +40,8 @@ class DeadLetter:
     attempts: int
     time: str
     data: bytes
+    #: The original message's headers (without Nats-* and the DLQ's own).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class DeadLetterQueue:
@@ -122,7 +124,10 @@ class DeadLetterQueue:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """One ASCII line: NATS header values must be, or clients parse them into
+    email.header.Header objects instead of strings."""
+    text = " ".join(text.split()).replace("…", "...")
+    return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def _from_headers(dlq_seq: int, headers: dict[str, str] | None, data: bytes) -> DeadLetter:
@@ -137,4 +142,5 @@ def _from_headers(dlq_seq: int, headers: dict[str, str] | None, data: bytes) -> 
         attempts=int(h.get(H_ATTEMPTS, "0")),
         time=h.get(H_TIME, ""),
         data=bytes(data),
+        headers={k: v for k, v in h.items() if not k.startswith(("Continuum-Dlq-", "Nats-"))},
     )

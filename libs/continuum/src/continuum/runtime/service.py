@@ -34,7 +34,7 @@ from continuum.events.codec import EventCodec, EventFactory
 from continuum.events.errors import EventError
 from continuum.identity import NodeIdentity
 from continuum.logs import configure_logging
-from continuum.projections.deadletters import DeadLetterQueue
+from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
 from continuum.projections.projection import Projection
 from continuum.projections.runner import ProjectionRunner
 from continuum.runtime.connections import connect_nats, create_pool
@@ -75,6 +75,33 @@ class ServiceContext:
         await self.micro.add_endpoint(
             EndpointConfig(name=name, subject=subject, handler=_json_endpoint(subject, handler))
         )
+
+    async def redrive_endpoint(
+        self, consumer: str, redrive: Callable[[DeadLetter], Awaitable[None]]
+    ) -> None:
+        """Answer ``cmd.dlq.<consumer>.redrive`` ({"dlq_seq": N}): hand that dead
+        letter to ``redrive``, which processes it again (at most once) and
+        removes it, or raises EventError if it is still rejected (409)."""
+        dlq = DeadLetterQueue(self.nc)
+
+        async def handle(body: dict[str, Any]) -> dict[str, Any]:
+            seq = body.get("dlq_seq")
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+                raise RequestError("dlq_seq must be a positive integer")
+            try:
+                letter = await dlq.get(seq)
+            except KeyError as exc:
+                raise RequestError(str(exc).strip("'\""), 404) from None
+            if letter.consumer != consumer:
+                raise RequestError(f"dead letter #{seq} belongs to {letter.consumer}", 409)
+            try:
+                await redrive(letter)
+            except EventError as exc:
+                raise RequestError(f"the event is still rejected: {exc}", 409) from None
+            return {"redriven": seq}
+
+        slug = consumer.replace("-", "_")
+        await self.endpoint(f"{slug}-redrive", f"cmd.dlq.{consumer}.redrive", handle)
 
 
 def _json_endpoint(subject: str, handler: JsonHandler) -> Callable[[Request], Awaitable[None]]:
@@ -156,7 +183,6 @@ async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
 
 
 async def _register_projection_endpoints(ctx: ServiceContext, runner: ProjectionRunner) -> None:
-    dlq = DeadLetterQueue(ctx.nc)
     base = f"cmd.projections.{runner.name}"
 
     async def rebuild(body: dict[str, Any]) -> dict[str, Any]:
@@ -172,27 +198,13 @@ async def _register_projection_endpoints(ctx: ServiceContext, runner: Projection
         events = await runner.rebuild(report)
         return {"projection": runner.name, "events": events, "seconds": time.monotonic() - started}
 
-    async def redrive(body: dict[str, Any]) -> dict[str, Any]:
-        seq = body.get("dlq_seq")
-        if not isinstance(seq, int) or seq < 1:
-            raise RequestError("dlq_seq must be a positive integer")
-        try:
-            letter = await dlq.get(seq)
-        except KeyError as exc:
-            raise RequestError(str(exc).strip("'\""), 404) from None
-        try:
-            await runner.redrive(letter)
-        except EventError as exc:
-            raise RequestError(f"the event is still rejected: {exc}", 409) from None
-        return {"redriven": seq}
-
     async def status(_: dict[str, Any]) -> dict[str, Any]:
         return await runner.status()
 
     slug = runner.name.replace("-", "_")
     await ctx.endpoint(f"{slug}-rebuild", f"{base}.rebuild", rebuild)
-    await ctx.endpoint(f"{slug}-redrive", f"{base}.redrive", redrive)
     await ctx.endpoint(f"{slug}-status", f"{base}.status", status)
+    await ctx.redrive_endpoint(runner.name, runner.redrive)
 
 
 async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> None:

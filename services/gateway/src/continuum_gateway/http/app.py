@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from nats.aio.client import Client
 
 from continuum import __version__
@@ -80,4 +81,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_admin.router)
     app.add_middleware(BodyLimit, limit=gateway.settings.max_body_bytes)
     app.add_middleware(Telemetry)
+    origins = gateway.settings.allowed_origins
+    if origins:  # outermost: a browser's preflight needs no token
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "ce-*"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     return app
