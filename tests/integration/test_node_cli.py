@@ -200,6 +200,18 @@ def test_port_in_use_is_named(node_env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_failing_service_is_named_with_its_reason(node_env: dict[str, str]) -> None:
+    port = int(node_env["CONTINUUM_GATEWAY_PORT"])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        result = cli(node_env, "up", "--detach")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "service gateway is not healthy" in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "CONTINUUM_GATEWAY_PORT" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_events_schema_is_asyncapi(node_env: dict[str, str]) -> None:
     result = cli(node_env, "events", "schema")
     assert result.returncode == 0

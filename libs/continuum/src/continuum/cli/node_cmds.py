@@ -47,6 +47,11 @@ def _print_ready(state: NodeState) -> None:
             f"HTTP API: {state.urls['gateway']} (admin token in "
             f"{settings().home / ADMIN_TOKEN_FILE})"
         )
+    logs = settings().home / "logs"
+    for name, reason in sorted(state.unhealthy.items()):
+        err_console.print(
+            f"[red]service {name} is not healthy[/]: {reason} (log: {logs / name}.log)"
+        )
 
 
 def up(
@@ -94,6 +99,12 @@ def _up_detached(s: Settings) -> None:
             state = read_state(s.home)
             if state is not None and state.ready and state.pid == child.pid:
                 _print_ready(state)
+                if state.unhealthy:
+                    console.print(
+                        f"[yellow]node is up with failing services[/] (pid {child.pid}); "
+                        "they keep being restarted; `continuum down` stops the node"
+                    )
+                    raise typer.Exit(1)
                 console.print(
                     f"[green]node is up[/] in the background (pid {child.pid}); "
                     f"logs in {s.home / 'logs'}; `continuum down` stops it"

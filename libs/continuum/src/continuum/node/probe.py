@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
@@ -50,8 +51,14 @@ async def health(nc: Client, service: str, timeout: float = 3.0) -> dict[str, An
 
 
 async def wait_healthy(
-    nc: Client, services: list[str], timeout: float
+    nc: Client,
+    services: list[str],
+    timeout: float,
+    given_up: Callable[[str], bool] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Health replies of ``services`` once each is ok, or at ``timeout``; a
+    service for which ``given_up`` says True (a crash loop) stops the wait
+    for it early."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     results: dict[str, dict[str, Any]] = {}
@@ -60,7 +67,7 @@ async def wait_healthy(
         for name in list(pending):
             result = await health(nc, name, timeout=1.0)
             results[name] = result
-            if result.get("status") == "ok":
+            if result.get("status") == "ok" or (given_up is not None and given_up(name)):
                 pending.remove(name)
         if pending:
             await asyncio.sleep(0.25)

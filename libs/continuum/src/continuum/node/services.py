@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -40,6 +41,24 @@ class ServiceProcess:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
+
+    def last_error(self) -> str:
+        """The last thing the service logged (its JSON ``msg`` if it logs JSON),
+        for telling a user why it is not healthy."""
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(max(0, fh.seek(0, 2) - 8192))
+                lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            return "no log yet"
+        if not lines:
+            return "no log yet"
+        last = lines[-1]
+        try:
+            message = json.loads(last).get("msg", last)
+        except (ValueError, AttributeError):
+            message = last
+        return str(message)[:400]
 
     def backoff(self) -> float:
         return float(min(0.5 * 2 ** max(self.restarts - 1, 0), self.max_backoff))

@@ -33,6 +33,8 @@ class NodeState:
     services: dict[str, int] = field(default_factory=dict)
     #: What services advertise (e.g. the gateway's HTTP API), by service.
     urls: dict[str, str] = field(default_factory=dict)
+    #: Services that were not healthy when the node came up, with the reason.
+    unhealthy: dict[str, str] = field(default_factory=dict)
     ready: bool = False
 
     def alive(self) -> bool:

@@ -38,6 +38,8 @@ from continuum.store.jetstream import JetStreamEventStore
 from continuum.store.topology import Topology
 
 log = logging.getLogger("continuum.node")
+#: Restarts during start-up after which a service counts as failing, not slow.
+_CRASH_LOOP = 3
 
 
 class AlreadyRunning(RuntimeError):
@@ -126,7 +128,20 @@ class Node:
                     process = ServiceProcess(service, module, env, home / "logs" / f"{service}.log")
                     self.processes.append(process)
                     tasks.append(asyncio.create_task(process.run(stop, on_exit)))
-                health = await wait_healthy(nc, list(services), timeout=60.0)
+                by_name = {p.name: p for p in self.processes}
+                health = await wait_healthy(
+                    nc,
+                    list(services),
+                    timeout=60.0,
+                    given_up=lambda name: by_name[name].restarts >= _CRASH_LOOP,
+                )
+                unhealthy = {
+                    name: by_name[name].last_error()
+                    for name in services
+                    if health.get(name, {}).get("status") != "ok"
+                }
+                for name, reason in unhealthy.items():
+                    log.error("service %s is not healthy: %s", name, reason)
                 state = NodeState(
                     pid=os.getpid(),
                     node_id=identity.node_id,
@@ -142,6 +157,7 @@ class Node:
                         for service, reply in health.items()
                         if isinstance(reply.get("url"), str)
                     },
+                    unhealthy=unhealthy,
                     ready=True,
                 )
                 write_state(home, state)
@@ -159,10 +175,9 @@ class Node:
                     ],
                     None,
                 )
-                unhealthy = [s for s, h in health.items() if h.get("status") != "ok"]
                 if unhealthy:
                     self.report(
-                        f"warning: not healthy yet: {', '.join(unhealthy)} "
+                        f"warning: not healthy yet: {', '.join(sorted(unhealthy))} "
                         f"(logs in {home / 'logs'})"
                     )
                 if on_ready is not None:
