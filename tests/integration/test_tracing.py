@@ -77,12 +77,7 @@ def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
                                     span.parent_span_id,
                                 )
                             )
-            payload = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self._reply(ExportTraceServiceResponse().SerializeToString())
 
         def _metrics(self, body: bytes) -> None:
             request = ExportMetricsServiceRequest.FromString(body)
@@ -102,7 +97,9 @@ def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
                                         )
                                     )
                                 )
-            payload = ExportMetricsServiceResponse().SerializeToString()
+            self._reply(ExportMetricsServiceResponse().SerializeToString())
+
+        def _reply(self, payload: bytes) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/x-protobuf")
             self.send_header("Content-Length", str(len(payload)))

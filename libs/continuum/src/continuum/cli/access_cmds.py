@@ -24,6 +24,19 @@ publisher_app = typer.Typer(
 _SCOPES = ("read", "publish", "admin")
 
 
+def _listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+def _state(revoked_at: str | None) -> str:
+    return "[red]revoked[/]" if revoked_at else "[green]active[/]"
+
+
 @token_app.command("create")
 def token_create(
     name: str = typer.Argument(..., help="What the token is for, e.g. 'ci-pipeline'."),
@@ -46,19 +59,21 @@ def token_create(
 @token_app.command("list")
 def token_list() -> None:
     """Every token (never its secret)."""
-    table = Table(title="API tokens")
-    for column in ("id", "name", "scopes", "created", "last used", "state"):
-        table.add_column(column)
-    for t in call("cmd.gateway.tokens.list", {})["tokens"]:
-        table.add_row(
-            t["id"],
-            t["name"],
-            ",".join(t["scopes"]),
-            t["created_at"][:19],
-            (t["last_used_at"] or "never")[:19],
-            "[red]revoked[/]" if t["revoked_at"] else "[green]active[/]",
-        )
-    console.print(table)
+    _listing(
+        "API tokens",
+        ("id", "name", "scopes", "created", "last used", "state"),
+        [
+            (
+                t["id"],
+                t["name"],
+                ",".join(t["scopes"]),
+                t["created_at"][:19],
+                (t["last_used_at"] or "never")[:19],
+                _state(t["revoked_at"]),
+            )
+            for t in call("cmd.gateway.tokens.list", {})["tokens"]
+        ],
+    )
 
 
 @token_app.command("revoke")
@@ -97,17 +112,14 @@ def publisher_add(
 @publisher_app.command("list")
 def publisher_list() -> None:
     """Registered publisher keys."""
-    table = Table(title="Publisher keys")
-    for column in ("key", "name", "created", "state"):
-        table.add_column(column)
-    for p in call("cmd.gateway.publishers.list", {})["publishers"]:
-        table.add_row(
-            p["key"],
-            p["name"],
-            p["created_at"][:19],
-            "[red]revoked[/]" if p["revoked_at"] else "[green]active[/]",
-        )
-    console.print(table)
+    _listing(
+        "Publisher keys",
+        ("key", "name", "created", "state"),
+        [
+            (p["key"], p["name"], p["created_at"][:19], _state(p["revoked_at"]))
+            for p in call("cmd.gateway.publishers.list", {})["publishers"]
+        ],
+    )
 
 
 @publisher_app.command("revoke")
