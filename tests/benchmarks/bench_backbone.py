@@ -52,7 +52,14 @@ from continuum.store import JetStreamEventStore, StoredEvent
 from continuum_gateway.event_log import EventLogProjection
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_common import MAX_BYTES, Servers, percentiles, start_postgres, write_section
+from bench_common import (
+    MAX_BYTES,
+    Servers,
+    percentiles,
+    start_postgres,
+    stop_postgres,
+    write_section,
+)
 
 WRITERS = 64
 #: Latency samples (seconds) of the last repetition, for the plot.
@@ -319,7 +326,7 @@ async def main(n: int, repeats: int, rate: float, seconds: float) -> dict[str, l
                     results["bb_p99"].append(p99)
                 progress.advance(task)
     finally:
-        pg.stop()
+        stop_postgres(pg)
     return results
 
 

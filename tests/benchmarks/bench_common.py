@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import tempfile
 import time
@@ -36,14 +37,21 @@ class Servers:
         await self.nc.close()
         self.nats.stop()
         self.pg.drop_database(self.db)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def start_postgres() -> PostgresServer:
+    """One PostgreSQL server for a whole benchmark run (see stop_postgres)."""
     pg = PostgresServer(
         Path(tempfile.mkdtemp(prefix="bench-pg-")), port=free_port(), database="postgres"
     )
     pg.start()
     return pg
+
+
+def stop_postgres(pg: PostgresServer) -> None:
+    pg.stop()
+    shutil.rmtree(pg.root, ignore_errors=True)
 
 
 def percentiles(latencies: list[float]) -> tuple[float, float]:

@@ -52,7 +52,14 @@ from continuum.node.ports import free_port
 from continuum.testing.processes import spawn_service, stop_service, wait_service_ready
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_common import MAX_BYTES, Servers, percentiles, start_postgres, write_section
+from bench_common import (
+    MAX_BYTES,
+    Servers,
+    percentiles,
+    start_postgres,
+    stop_postgres,
+    write_section,
+)
 
 ANNOTATION = "continuum.mesh.annotation.added.v1"
 CONNECTIONS = 16
@@ -220,7 +227,7 @@ async def main(n: int, repeats: int) -> dict[str, list[float]]:
                         results[f"batch{size}_p99"].append(p99)
                         progress.advance(task)
     finally:
-        pg.stop()
+        stop_postgres(pg)
     return results
 
 
