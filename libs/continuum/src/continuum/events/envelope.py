@@ -38,6 +38,9 @@ AGGREGATE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _EXTENSION_TYPES = (str, int, bool)
+# Built once: json.dumps builds a new encoder per call for non-default options.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_WIRE_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -151,9 +154,7 @@ class Envelope(BaseModel):
         attrs = {
             k: v for k, v in self.wire_attributes().items() if k != "signature" and v is not None
         }
-        return json.dumps(attrs, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
+        return _CANONICAL_JSON.encode(attrs).encode("utf-8")
 
     def signed_by(self, identity: NodeIdentity) -> Envelope:
         if self.node != identity.node_id:
@@ -199,9 +200,7 @@ class Envelope(BaseModel):
     def to_bytes(self, max_bytes: int) -> bytes:
         raw: bytes | None = self._private("bytes")
         if raw is None:  # immutable, so encoded once (admission, then the store)
-            raw = json.dumps(
-                self.wire_attributes(), separators=(",", ":"), ensure_ascii=False
-            ).encode()
+            raw = _WIRE_JSON.encode(self.wire_attributes()).encode()
             self._set_private(bytes=raw)
         if len(raw) > max_bytes:
             raise EventTooLarge(
