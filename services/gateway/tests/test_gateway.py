@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -18,6 +19,8 @@ from continuum.events import Envelope, EventCodec, EventFactory
 from continuum.events.builtin import AnnotationAdded, NodeStarted
 from continuum.ids import uuid7_str
 from continuum.node import probe
+from continuum.node.embedded import NatsServer
+from continuum.node.ports import free_port
 from continuum.projections import Projection
 from continuum.store import JetStreamEventStore
 from continuum.testing.contracts import ProjectionContract
@@ -201,3 +204,22 @@ async def test_nats_ingress_survives_sigkill_without_loss_or_duplicates(
     while len(seen) < total:
         seen += [json.loads(m.data)["id"] for m in await sub.fetch(500, timeout=5)]
     assert sorted(seen) == sorted(ids)
+
+
+async def test_readiness_follows_nats_while_liveness_stays_up(
+    gateway: Spawn, nc: Client, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    process = gateway(CONTINUUM_GATEWAY_PORT=str(port))
+    await wait_service_ready(nc, "gateway", process, tmp_path / "continuum_gateway.log")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+        assert (await http.get("/readyz")).status_code == 200
+        nats_server.stop()
+        for _ in range(100):
+            ready = await http.get("/readyz")
+            if ready.status_code == 503:
+                break
+            await asyncio.sleep(0.1)
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "not ready", "nats": False, "postgres": True}
+        assert (await http.get("/healthz")).status_code == 200  # alive: restarting won't help
