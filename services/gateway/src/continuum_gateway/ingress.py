@@ -80,8 +80,8 @@ class EventIngress:
         if rejected and not partial:
             outcome.results = [_unappended(a) for a in admitted]
         else:
-            accepted = [a for a in admitted if a.envelope is not None]
-            recorded = iter(await self._store.ingest([a.envelope for a in accepted if a.envelope]))
+            envelopes = [a.envelope for a in admitted if a.envelope is not None]
+            recorded = iter(await self._store.ingest(envelopes))
             for admission in admitted:
                 if admission.envelope is None:
                     outcome.results.append(_unappended(admission))

@@ -43,8 +43,9 @@ class StreamFilter:
     """What a client wants to see: event types, a context, an aggregate id."""
 
     types: frozenset[str]
-    contexts: tuple[str, ...]
     subject: str | None
+    #: (stream, NATS filter subject) for every followed stream.
+    targets: tuple[tuple[str, str], ...]
 
     @classmethod
     def parse(
@@ -56,34 +57,31 @@ class StreamFilter:
     ) -> StreamFilter:
         if len(types) > _MAX_TYPES:
             raise BadFilter(f"at most {_MAX_TYPES} type filters")
-        for event_type in types:
-            try:
-                event_catalog.spec(event_type)
-            except EventError as exc:
-                raise BadFilter(f"type: {exc}") from None
+        try:
+            specs = [event_catalog.spec(t) for t in types]
+        except EventError as exc:
+            raise BadFilter(f"type: {exc}") from None
         if context is not None and context not in CONTEXTS:
             raise BadFilter(f"context must be one of {', '.join(CONTEXTS)}")
         if subject is not None and not AGGREGATE_ID_PATTERN.match(subject):
             raise BadFilter("subject must be an aggregate id: 1-128 of A-Z a-z 0-9 _ -")
-        contexts = {event_catalog.spec(t).context for t in types}
+        contexts = {s.context for s in specs}
         if context is not None:
             if contexts and contexts != {context}:
                 raise BadFilter("the type filters name another context than `context`")
             contexts = {context}
-        chosen = tuple(sorted(contexts)) if contexts else CONTEXTS
-        return cls(frozenset(types), chosen, subject)
+        tail = subject or "*"
+        targets = []
+        for ctx in sorted(contexts) if contexts else CONTEXTS:
+            aggregates = {s.aggregate for s in specs if s.context == ctx}
+            # One aggregate: let the server filter; several: filter types here.
+            aggregate = aggregates.pop() if len(aggregates) == 1 else "*"
+            targets.append((stream_for_context(ctx), f"evt.{ctx}.{aggregate}.{tail}"))
+        return cls(frozenset(types), subject, tuple(targets))
 
     @property
     def streams(self) -> list[str]:
-        return [stream_for_context(c) for c in self.contexts]
-
-    def nats_subject(self, context: str) -> str:
-        tail = self.subject or "*"
-        specs = [catalog.spec(t) for t in self.types if catalog.spec(t).context == context]
-        aggregates = {s.aggregate for s in specs}
-        if len(aggregates) == 1:
-            return f"evt.{context}.{aggregates.pop()}.{tail}"
-        return f"evt.{context}.*.{tail}"
+        return [stream for stream, _ in self.targets]
 
     def matches(self, event_type: str) -> bool:
         return not self.types or event_type in self.types
@@ -150,7 +148,7 @@ class Follower:
 
     async def open(self) -> None:
         try:
-            for context, stream in zip(self._wanted.contexts, self._wanted.streams, strict=True):
+            for stream, nats_subject in self._wanted.targets:
                 start = self.positions.get(stream)
                 if start is None:
                     # "From now" is pinned to a sequence, so the cursor is exact for
@@ -162,7 +160,7 @@ class Follower:
                 )
                 self._subscriptions.append(
                     await self._js.subscribe(
-                        self._wanted.nats_subject(context),
+                        nats_subject,
                         stream=stream,
                         cb=self._queue.put,
                         ordered_consumer=True,

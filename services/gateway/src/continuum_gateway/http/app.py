@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from nats.aio.client import Client
+from starlette.requests import HTTPConnection
 
 from continuum import __version__
 from continuum.events.asyncapi import asyncapi_document
@@ -58,6 +59,12 @@ class Gateway:
             RateLimiter(settings.rate_limit, settings.rate_burst),
             asyncapi_document(),
         )
+
+
+def gateway_of(request: HTTPConnection) -> Gateway:
+    """The Gateway a request (or WebSocket) is served by."""
+    gateway: Gateway = request.app.state.gateway
+    return gateway
 
 
 def create_app(gateway: Gateway) -> FastAPI:

@@ -8,15 +8,12 @@ gateway never logs query strings).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from fastapi import Request
 
+from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.tokens import ApiToken
-
-if TYPE_CHECKING:
-    from continuum_gateway.http.app import Gateway
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -56,7 +53,7 @@ async def authorize(
 def require(scope: str) -> Callable[[Request], Awaitable[ApiToken]]:
     async def dependency(request: Request) -> ApiToken:
         return await authorize(
-            request.app.state.gateway,
+            gateway_of(request),
             request.headers.get("authorization"),
             request.query_params.get("access_token"),
             scope,

@@ -10,17 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from continuum.node import probe
-from continuum_gateway.http.app import Gateway
+from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.tokens import SCOPES, ApiToken, TokenError
 
 router = APIRouter()
-
-
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
 
 
 @router.get("/healthz", summary="The process is up (no token needed)")
@@ -30,7 +25,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="NATS and PostgreSQL are reachable (no token needed)")
 async def readyz(request: Request) -> JSONResponse:
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     postgres = True
     try:
         async with gateway.pool.acquire(timeout=2) as conn:
@@ -49,7 +44,7 @@ async def readyz(request: Request) -> JSONResponse:
 async def services(
     request: Request, _: Annotated[ApiToken, Depends(require("read"))]
 ) -> dict[str, Any]:
-    found = await probe.discover(_gateway(request).nc)
+    found = await probe.discover(gateway_of(request).nc)
     return {
         "services": [
             {k: s.get(k) for k in ("name", "id", "version", "description", "metadata")}
@@ -70,7 +65,7 @@ async def openapi(
 async def asyncapi(
     request: Request, _: Annotated[ApiToken, Depends(require("read"))]
 ) -> dict[str, Any]:
-    return _gateway(request).asyncapi
+    return gateway_of(request).asyncapi
 
 
 class NewToken(BaseModel):
@@ -91,7 +86,7 @@ def _client_error(exc: TokenError) -> ApiError:
 async def list_tokens(
     request: Request, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
-    return {"tokens": [t.public() for t in await _gateway(request).tokens.list()]}
+    return {"tokens": [t.public() for t in await gateway_of(request).tokens.list()]}
 
 
 @router.post("/v1/tokens", status_code=201, summary="Create a token (its secret is shown once)")
@@ -99,7 +94,7 @@ async def create_token(
     request: Request, body: NewToken, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
     try:
-        token, secret = await _gateway(request).tokens.create(body.name, body.scopes)
+        token, secret = await gateway_of(request).tokens.create(body.name, body.scopes)
     except TokenError as exc:
         raise _client_error(exc) from None
     return {**token.public(), "token": secret}
@@ -110,7 +105,7 @@ async def revoke_token(
     request: Request, token_id: str, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
     try:
-        token = await _gateway(request).tokens.revoke(token_id)
+        token = await gateway_of(request).tokens.revoke(token_id)
     except TokenError as exc:
         raise _client_error(exc) from None
     if token is None:
@@ -122,7 +117,7 @@ async def revoke_token(
 async def list_publishers(
     request: Request, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
-    return {"publishers": await _gateway(request).publishers.list()}
+    return {"publishers": await gateway_of(request).publishers.list()}
 
 
 @router.post("/v1/publishers", status_code=201, summary="Register a publisher key")
@@ -130,7 +125,7 @@ async def add_publisher(
     request: Request, body: NewPublisher, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
     try:
-        return await _gateway(request).publishers.add(body.name, body.key)
+        return await gateway_of(request).publishers.add(body.name, body.key)
     except TokenError as exc:
         raise _client_error(exc) from None
 
@@ -140,7 +135,7 @@ async def revoke_publisher(
     request: Request, key: str, _: Annotated[ApiToken, Depends(require("admin"))]
 ) -> dict[str, Any]:
     try:
-        found = await _gateway(request).publishers.revoke(key)
+        found = await gateway_of(request).publishers.revoke(key)
     except TokenError as exc:
         raise _client_error(exc) from None
     if found is None:

@@ -16,7 +16,7 @@ from continuum.store import EventStoreError
 from continuum_gateway import metrics
 from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
 from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
-from continuum_gateway.http.app import Gateway
+from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
 from continuum_gateway.streaming import BadFilter, Follower, StreamFilter, parse_cursor
@@ -47,11 +47,6 @@ _PUBLISH_BODY = {
 }
 
 
-def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
-    return gateway
-
-
 @router.post(
     "/v1/events",
     summary="Publish CloudEvents (structured, batched or binary mode)",
@@ -69,7 +64,7 @@ async def publish(
         bool, Query(description="Append the valid events even if others are rejected.")
     ] = False,
 ) -> JSONResponse:
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     headers = {k.lower(): v for k, v in request.headers.items()}
     body = await request.body()
     try:
@@ -101,7 +96,7 @@ async def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_QUERY_LIMIT)] = 100,
 ) -> dict[str, Any]:
     events = await query_events(
-        _gateway(request).pool, event_type=type, subject=subject, limit=limit
+        gateway_of(request).pool, event_type=type, subject=subject, limit=limit
     )
     return {"events": events}
 
@@ -110,7 +105,7 @@ async def list_events(
 async def event_stats(
     request: Request, _: Annotated[ApiToken, Depends(require("read"))]
 ) -> dict[str, Any]:
-    return {"types": await type_counts(_gateway(request).pool)}
+    return {"types": await type_counts(gateway_of(request).pool)}
 
 
 def _filter(types: list[str], context: str | None, subject: str | None) -> StreamFilter:
@@ -149,7 +144,7 @@ async def stream_events(
         str | None, Query(max_length=512, description="Resume after this cursor.")
     ] = None,
 ) -> StreamingResponse:
-    gateway = _gateway(request)
+    gateway = gateway_of(request)
     wanted = _filter(type or [], context, subject)
     resume = request.headers.get("last-event-id") or last_event_id
     follower = await _open(gateway, wanted, resume)
@@ -180,7 +175,7 @@ async def stream_events(
 async def stream_events_ws(websocket: WebSocket) -> None:
     """Each message is ``{"id": cursor, "event": CloudEvent}``; errors are
     ``{"error": {...}}`` followed by a close (4400 bad request, 4401, 4403, 4429)."""
-    gateway: Gateway = websocket.app.state.gateway
+    gateway = gateway_of(websocket)
     await websocket.accept()
     params = websocket.query_params
     try:
