@@ -9,6 +9,8 @@ from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum_gateway import event_log
 from continuum_gateway.admission import Admissions
+from continuum_gateway.chat import Chat
+from continuum_gateway.chat_model import ChatProjection
 from continuum_gateway.event_log import SCHEMA, EventLogProjection
 from continuum_gateway.http import Gateway, create_app
 from continuum_gateway.http.server import HttpServer
@@ -35,7 +37,7 @@ class GatewayService(Service):
         self._nats_ingress: NatsIngress | None = None
 
     def projections(self) -> Sequence[Projection]:
-        return [EventLogProjection()]
+        return [EventLogProjection(), ChatProjection()]
 
     def advertised(self) -> dict[str, str]:
         return {"url": self.settings.url}
@@ -58,7 +60,10 @@ class GatewayService(Service):
         self._nats_ingress = NatsIngress(ctx.nc, ingress)
         await self._nats_ingress.start()
         await ctx.redrive_endpoint(INGRESS_CONSUMER, self._nats_ingress.redrive)
-        gateway = Gateway.build(settings, ctx.nc, ctx.pool, ctx.codec, tokens, publishers, ingress)
+        chat = Chat(ctx.pool, ctx.store, ctx.factory, ctx.nc)
+        gateway = Gateway.build(
+            settings, ctx.nc, ctx.pool, ctx.codec, tokens, publishers, ingress, chat
+        )
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()
 

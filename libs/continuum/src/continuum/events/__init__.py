@@ -1,6 +1,8 @@
 """Events: the envelope, the catalog of types, signing and the codec."""
 
 from continuum.events import builtin as builtin
+from continuum.events import chat as chat
+from continuum.events import persona as persona
 from continuum.events.asyncapi import asyncapi_document
 from continuum.events.catalog import CONTEXTS, EventCatalog, EventSpec, catalog
 from continuum.events.codec import Event, EventCodec, EventFactory

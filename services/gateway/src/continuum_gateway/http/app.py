@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from continuum import __version__
 from continuum.events.asyncapi import asyncapi_document
 from continuum.events.codec import EventCodec
+from continuum_gateway.chat import Chat
 from continuum_gateway.http import errors
 from continuum_gateway.http.middleware import BodyLimit, Telemetry
 from continuum_gateway.ingress import EventIngress
@@ -36,6 +37,7 @@ class Gateway:
     ingress: EventIngress
     limiter: RateLimiter
     asyncapi: dict[str, Any]
+    chat: Chat | None = None
 
     @classmethod
     def build(
@@ -47,6 +49,7 @@ class Gateway:
         tokens: TokenStore,
         publishers: PublisherKeys,
         ingress: EventIngress,
+        chat: Chat | None = None,
     ) -> Gateway:
         return cls(
             settings,
@@ -58,6 +61,7 @@ class Gateway:
             ingress,
             RateLimiter(settings.rate_limit, settings.rate_burst),
             asyncapi_document(),
+            chat,
         )
 
 
@@ -68,7 +72,7 @@ def gateway_of(request: HTTPConnection) -> Gateway:
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    from continuum_gateway.http import routes_admin, routes_events
+    from continuum_gateway.http import routes_admin, routes_chat, routes_events
 
     app = FastAPI(
         title="Continuum gateway",
@@ -86,6 +90,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     errors.install(app)
     app.include_router(routes_events.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_chat.router)
     app.add_middleware(BodyLimit, limit=gateway.settings.max_body_bytes)
     app.add_middleware(Telemetry)
     origins = gateway.settings.allowed_origins
@@ -93,7 +98,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "ce-*"],
             expose_headers=["Retry-After"],
             max_age=600,

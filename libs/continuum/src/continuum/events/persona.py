@@ -1,0 +1,90 @@
+"""Events of the persona context: who a persona is, what it remembers, how it did."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from continuum.events.catalog import catalog
+
+PERSONA_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendRef(_Payload):
+    """Which inference backend a persona generates with.
+
+    ``auto`` is Ollama when one answers at OLLAMA_HOST, else the built-in
+    model. ``model`` names the model on that backend (an Ollama tag, an
+    OpenAI-compatible model or LoRA name); ``url`` overrides the server.
+    """
+
+    kind: Literal["auto", "builtin", "transformers", "ollama", "openai"] = "auto"
+    model: str = Field(default="", max_length=256)
+    url: HttpUrl | None = None
+    #: For kind=transformers: a Hugging Face model directory on this node.
+    path: str = Field(default="", max_length=1024)
+
+
+class GenomeLayerRef(_Payload):
+    layer_id: str = Field(min_length=1, max_length=128)
+    version: str = Field(default="latest", max_length=64)
+    weight: float = Field(default=1.0, ge=-10.0, le=10.0)
+
+
+class Profile(_Payload):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=200)
+    #: What the persona is good at; embedded to judge how well a message fits it.
+    domains: list[str] = Field(min_length=1, max_length=32)
+    style: str = Field(default="", max_length=500)
+    priority: int = Field(default=128, ge=0, le=255)
+
+
+@catalog.register(context="persona", aggregate="persona", name="created")
+class PersonaCreated(_Payload):
+    """A persona came into being on this node, with its public key."""
+
+    profile: Profile
+    public_key: str = Field(min_length=52, max_length=52)
+    base_model: str = Field(default="builtin", min_length=1, max_length=256)
+    backend: BackendRef = Field(default_factory=BackendRef)
+    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
+    rooms: list[str] = Field(default_factory=list, max_length=64)
+    seeded: bool = False
+
+
+@catalog.register(context="persona", aggregate="persona", name="updated")
+class PersonaUpdated(_Payload):
+    """Some of a persona's profile, backend, base model or genome changed."""
+
+    profile: Profile | None = None
+    base_model: str | None = Field(default=None, min_length=1, max_length=256)
+    backend: BackendRef | None = None
+    genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
+
+
+@catalog.register(context="persona", aggregate="persona", name="memory_added")
+class MemoryAdded(_Payload):
+    """Something the persona will remember (and bid on) from now on."""
+
+    text: str = Field(min_length=1, max_length=1000)
+    source: str = Field(default="", max_length=128)
+
+
+@catalog.register(context="persona", aggregate="persona", name="outcome_recorded")
+class OutcomeRecorded(_Payload):
+    """How one of the persona's turns went: the learn step of its cognition."""
+
+    room_id: str = Field(max_length=64)
+    turn_id: str = Field(max_length=64)
+    message_id: str | None = Field(default=None, max_length=64)
+    status: Literal["complete", "interrupted", "failed", "abandoned"]
+    tokens: int = Field(ge=0)
+    first_token_ms: float | None = Field(default=None, ge=0)
+    duration_ms: float = Field(ge=0)
+    backend: str = Field(max_length=64)

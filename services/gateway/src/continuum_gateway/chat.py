@@ -1,0 +1,184 @@
+"""Chat commands: checks against the room's state, then the events they append.
+
+Shared by the HTTP routes; the domain rules (what a valid message is, who
+may join) live here, not in the handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from typing import Any
+
+import asyncpg
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel, ConfigDict, Field
+
+from continuum.chat import find_mentions
+from continuum.events.chat import (
+    MAX_MESSAGE_CHARS,
+    ROOM_ID_PATTERN,
+    MemberJoined,
+    MemberLeft,
+    MessagePosted,
+    RoomCreated,
+    RoomPolicy,
+)
+from continuum.events.codec import EventFactory
+from continuum.store import ConcurrencyError, JetStreamEventStore
+from continuum_gateway import chat_model
+
+
+class ChatError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class CreateRoom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ROOM_ID_PATTERN)
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    topic: str = Field(default="", max_length=1000)
+    policy: RoomPolicy = Field(default_factory=RoomPolicy)
+
+
+class JoinRoom(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    member_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    kind: str = Field(default="persona", pattern=r"^(human|persona)$")
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class PostMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=MAX_MESSAGE_CHARS * 4)
+    author: str | None = Field(default=None, min_length=1, max_length=64)
+    reply_to: str | None = Field(default=None, max_length=64)
+
+
+def human_id(name: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.@-]+", "-", name).strip("-")[:100] or "someone"
+    return f"human-{slug}"
+
+
+async def service_request(
+    nc: Client, subject: str, body: dict[str, Any], timeout: float = 10
+) -> dict[str, Any]:
+    """A request to another service, its errors as ChatError with the service's status."""
+    try:
+        reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
+    except (NoRespondersError, NatsTimeout):
+        service = subject.split(".")[1]
+        raise ChatError(503, f"the {service} service is not running") from None
+    headers = reply.headers or {}
+    if "Nats-Service-Error" in headers:
+        code = int(headers.get("Nats-Service-Error-Code") or 500)
+        raise ChatError(code if 400 <= code < 600 else 500, headers["Nats-Service-Error"])
+    result: dict[str, Any] = json.loads(reply.data)
+    return result
+
+
+class Chat:
+    def __init__(
+        self, pool: asyncpg.Pool, store: JetStreamEventStore, factory: EventFactory, nc: Client
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.factory = factory
+        self.nc = nc
+
+    async def _room(self, room_id: str) -> dict[str, Any]:
+        room = await chat_model.get_room(self.pool, room_id)
+        if room is None:
+            raise ChatError(404, f"unknown room {room_id!r}")
+        return room
+
+    async def _until(self, check: Any, timeout: float = 3.0) -> None:
+        """Wait for the read model to show what was just appended (read-your-writes)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if await check():
+                return
+            await asyncio.sleep(0.02)
+
+    async def create_room(self, command: CreateRoom, by: str) -> dict[str, Any]:
+        event = RoomCreated(
+            name=command.name or command.id,
+            topic=command.topic,
+            policy=command.policy,
+            created_by=by,
+        )
+        try:
+            await self.store.append([self.factory.new(event, command.id)], 0)
+        except ConcurrencyError:
+            raise ChatError(409, f"room {command.id!r} already exists") from None
+
+        async def visible() -> bool:
+            return await chat_model.get_room(self.pool, command.id) is not None
+
+        await self._until(visible)
+        return await self._room(command.id)
+
+    async def join(self, room_id: str, command: JoinRoom, by_name: str) -> dict[str, Any]:
+        await self._room(room_id)
+        name = command.name
+        if command.kind == "persona":
+            persona = await service_request(
+                self.nc, "cmd.persona-runtime.show", {"persona": command.member_id}
+            )
+            member_id, name = persona["id"], persona["name"]
+        else:
+            member_id, name = command.member_id, name or by_name
+        event = MemberJoined(member_id=member_id, kind=command.kind, name=name)  # type: ignore[arg-type]
+        await self.store.append([self.factory.new(event, room_id)], None)
+
+        async def visible() -> bool:
+            room = await chat_model.get_room(self.pool, room_id)
+            return room is not None and any(m["member_id"] == member_id for m in room["members"])
+
+        await self._until(visible)
+        return await self._room(room_id)
+
+    async def leave(self, room_id: str, member_id: str) -> dict[str, Any]:
+        room = await self._room(room_id)
+        if not any(m["member_id"] == member_id for m in room["members"]):
+            raise ChatError(404, f"{member_id!r} is not a member of {room_id!r}")
+        await self.store.append([self.factory.new(MemberLeft(member_id=member_id), room_id)], None)
+        return {"room_id": room_id, "left": member_id}
+
+    async def post(self, room_id: str, command: PostMessage, token_name: str) -> dict[str, Any]:
+        text = command.text.strip()
+        if not text:
+            raise ChatError(422, "the message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ChatError(
+                413, f"the message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}"
+            )
+        room = await self._room(room_id)
+        author = command.author or token_name
+        members = [(m["member_id"], m["name"]) for m in room["members"]]
+        message = MessagePosted(
+            message_id=uuid.uuid4().hex,
+            author_id=human_id(author),
+            author_kind="human",
+            author_name=author,
+            text=text,
+            mentions=find_mentions(text, members),
+            reply_to=command.reply_to,
+        )
+        result = await self.store.append([self.factory.new(message, room_id)], None)
+        return {
+            "message_id": message.message_id,
+            "room_id": room_id,
+            "seq": result.version,
+            "mentions": message.mentions,
+        }

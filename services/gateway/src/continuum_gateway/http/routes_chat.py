@@ -1,0 +1,296 @@
+"""Rooms, members, messages, live room streams, `why`, and personas."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, StreamingResponse
+from nats.aio.msg import Msg
+
+from continuum.events.chat import ROOM_ID_PATTERN
+from continuum_gateway import chat_model
+from continuum_gateway.chat import (
+    Chat,
+    ChatError,
+    CreateRoom,
+    JoinRoom,
+    PostMessage,
+    service_request,
+)
+from continuum_gateway.http.app import Gateway, gateway_of
+from continuum_gateway.http.auth import authorize, require
+from continuum_gateway.http.errors import ApiError, error_body
+from continuum_gateway.streaming import Follower, StreamFilter
+from continuum_gateway.tokens import ApiToken
+
+router = APIRouter()
+KEEPALIVE_S = 15.0
+
+RoomId = Annotated[str, Path(pattern=ROOM_ID_PATTERN, description="A room id.")]
+MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+PersonaKey = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9 _.-]+$")]
+
+
+def chat_of(request: Request) -> Chat:
+    gateway = gateway_of(request)
+    assert gateway.chat is not None
+    return gateway.chat
+
+
+async def _run(coro: Any) -> Any:
+    try:
+        return await coro
+    except ChatError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@router.get("/v1/rooms", summary="List rooms")
+async def list_rooms(
+    request: Request, _: Annotated[ApiToken, Depends(require("read"))]
+) -> dict[str, Any]:
+    return {"rooms": await chat_model.list_rooms(gateway_of(request).pool)}
+
+
+@router.post("/v1/rooms", status_code=201, summary="Create a room")
+async def create_room(
+    request: Request,
+    command: Annotated[CreateRoom, Body()],
+    token: Annotated[ApiToken, Depends(require("publish"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).create_room(command, token.name))
+    return result
+
+
+@router.get("/v1/rooms/{room_id}", summary="A room, its policy and members")
+async def get_room(
+    request: Request, room_id: RoomId, _: Annotated[ApiToken, Depends(require("read"))]
+) -> dict[str, Any]:
+    room = await chat_model.get_room(gateway_of(request).pool, room_id)
+    if room is None:
+        raise ApiError(404, f"unknown room {room_id!r}")
+    return room
+
+
+@router.post("/v1/rooms/{room_id}/members", summary="Join a room (a persona or a human)")
+async def join_room(
+    request: Request,
+    room_id: RoomId,
+    command: Annotated[JoinRoom, Body()],
+    token: Annotated[ApiToken, Depends(require("publish"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).join(room_id, command, token.name))
+    return result
+
+
+@router.delete("/v1/rooms/{room_id}/members/{member_id}", summary="Leave a room")
+async def leave_room(
+    request: Request,
+    room_id: RoomId,
+    member_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")],
+    _: Annotated[ApiToken, Depends(require("publish"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).leave(room_id, member_id))
+    return result
+
+
+@router.post("/v1/rooms/{room_id}/messages", status_code=201, summary="Say something in a room")
+async def post_message(
+    request: Request,
+    room_id: RoomId,
+    command: Annotated[PostMessage, Body()],
+    token: Annotated[ApiToken, Depends(require("publish"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).post(room_id, command, token.name))
+    return result
+
+
+@router.get("/v1/rooms/{room_id}/messages", summary="A room's messages, oldest first")
+async def list_messages(
+    request: Request,
+    room_id: RoomId,
+    _: Annotated[ApiToken, Depends(require("read"))],
+    after: Annotated[int, Query(ge=0, description="Only messages after this sequence.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    pool = gateway_of(request).pool
+    if await chat_model.get_room(pool, room_id) is None:
+        raise ApiError(404, f"unknown room {room_id!r}")
+    return {"messages": await chat_model.list_messages(pool, room_id, after, limit)}
+
+
+@router.get(
+    "/v1/messages/{message_id}/why", summary="Why a persona spoke: every bid and the reasons"
+)
+async def why(
+    request: Request, message_id: MessageId, _: Annotated[ApiToken, Depends(require("read"))]
+) -> dict[str, Any]:
+    answer = await chat_model.why(gateway_of(request).pool, message_id)
+    if answer is None:
+        raise ApiError(404, f"unknown message {message_id!r}")
+    return answer
+
+
+# -- live room streams -----------------------------------------------------------
+
+
+class RoomStream:
+    """A room's events (messages, members, turn decisions) from the log, merged
+    with its live generation pieces (``live.chat.<room>``, never stored)."""
+
+    def __init__(self, gateway: Gateway, room_id: str) -> None:
+        wanted = StreamFilter.parse([], "chat", room_id)
+        self.follower = Follower(gateway.nc, gateway.codec, wanted, {})
+        self.nc = gateway.nc
+        self.room_id = room_id
+        self.live: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self.sub: Any = None
+
+    async def open(self) -> None:
+        async def on_live(msg: Msg) -> None:
+            with contextlib.suppress(ValueError, asyncio.QueueFull):
+                self.live.put_nowait(json.loads(msg.data))
+
+        self.sub = await self.nc.subscribe(f"live.chat.{self.room_id}", cb=on_live)
+        try:
+            await self.follower.open()
+        except Exception as exc:
+            await self.close()
+            raise ApiError(503, f"cannot follow the room: {exc}") from None
+
+    async def close(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+        await self.follower.close()
+
+    async def next(self, timeout: float) -> dict[str, Any] | None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            with contextlib.suppress(asyncio.QueueEmpty):
+                return self.live.get_nowait()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            item = await self.follower.next(min(remaining, 0.05))
+            if item is not None:
+                return {"kind": "event", "id": item.cursor, "event": item.event}
+
+
+async def _room_or_404(gateway: Gateway, room_id: str) -> None:
+    if await chat_model.get_room(gateway.pool, room_id) is None:
+        raise ApiError(404, f"unknown room {room_id!r}")
+
+
+@router.get(
+    "/v1/rooms/{room_id}/stream",
+    summary="Follow a room live: messages, token pieces, turn decisions (SSE; WebSocket too)",
+    response_class=StreamingResponse,
+)
+async def stream_room(
+    request: Request, room_id: RoomId, _: Annotated[ApiToken, Depends(require("read"))]
+) -> StreamingResponse:
+    gateway = gateway_of(request)
+    await _room_or_404(gateway, room_id)
+    stream = RoomStream(gateway, room_id)
+    await stream.open()
+
+    async def items() -> AsyncIterator[bytes]:
+        try:
+            yield b": following\n\n"
+            while True:
+                item = await stream.next(KEEPALIVE_S)
+                if item is None:
+                    yield b": keepalive\n\n"
+                    continue
+                yield f"data: {json.dumps(item, separators=(',', ':'))}\n\n".encode()
+        finally:
+            await stream.close()
+
+    return StreamingResponse(
+        items(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.websocket("/v1/rooms/{room_id}/stream")
+async def stream_room_ws(websocket: WebSocket, room_id: str) -> None:
+    gateway = gateway_of(websocket)
+    await websocket.accept()
+    params = websocket.query_params
+    try:
+        await authorize(
+            gateway, websocket.headers.get("authorization"), params.get("access_token"), "read"
+        )
+        await _room_or_404(gateway, room_id)
+        stream = RoomStream(gateway, room_id)
+        await stream.open()
+    except ApiError as exc:
+        await websocket.send_json(error_body(exc.status, exc.message))
+        await websocket.close(code=4000 + exc.status)
+        return
+
+    async def drain_client() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()
+
+    reader = asyncio.create_task(drain_client())
+    try:
+        while not reader.done():
+            item = await stream.next(1.0)
+            if item is not None:
+                await websocket.send_json(item)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        reader.cancel()
+        await stream.close()
+
+
+# -- personas (served by persona-runtime) ------------------------------------------
+
+
+async def _personas(request: Request, op: str, body: dict[str, Any]) -> Any:
+    try:
+        return await service_request(gateway_of(request).nc, f"cmd.persona-runtime.{op}", body)
+    except ChatError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@router.get("/v1/personas", summary="List personas")
+async def list_personas(request: Request, _: Annotated[ApiToken, Depends(require("read"))]) -> Any:
+    return await _personas(request, "list", {})
+
+
+@router.post("/v1/personas", status_code=201, summary="Create a persona")
+async def create_persona(
+    request: Request,
+    body: Annotated[dict[str, Any], Body()],
+    _: Annotated[ApiToken, Depends(require("admin"))],
+) -> Any:
+    return await _personas(request, "create", body)
+
+
+@router.get("/v1/personas/{persona}", summary="A persona")
+async def show_persona(
+    request: Request, persona: PersonaKey, _: Annotated[ApiToken, Depends(require("read"))]
+) -> Any:
+    return await _personas(request, "show", {"persona": persona})
+
+
+@router.patch("/v1/personas/{persona}", summary="Update a persona's profile, backend or genome")
+async def update_persona(
+    request: Request,
+    persona: PersonaKey,
+    body: Annotated[dict[str, Any], Body()],
+    _: Annotated[ApiToken, Depends(require("admin"))],
+) -> Any:
+    if "persona" in body:
+        return JSONResponse(error_body(422, "the persona is named by the path"), status_code=422)
+    return await _personas(request, "update", {**body, "persona": persona})

@@ -1,0 +1,1 @@
+"""persona-runtime: the personas of a node, their cognition and their inference."""

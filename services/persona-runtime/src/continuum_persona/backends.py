@@ -1,0 +1,111 @@
+"""Which backend serves a persona: one instance per distinct backend config."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from continuum_persona.inference.base import BackendError, InferenceBackend
+from continuum_persona.inference.ollama import OllamaBackend, ollama_answers
+from continuum_persona.inference.openai_compat import OpenAICompatibleBackend
+from continuum_persona.models import builtin
+from continuum_persona.personas import Persona
+from continuum_persona.settings import PersonaSettings
+
+log = logging.getLogger("continuum.persona.backends")
+
+
+class BackendPool:
+    def __init__(self, settings: PersonaSettings, home: Path) -> None:
+        self.settings = settings
+        self.home = home
+        self.ollama_up = False
+        self._backends: dict[tuple[str, str, str, str], InferenceBackend] = {}
+
+    @property
+    def builtin_dir(self) -> Path:
+        return self.settings.builtin_model_dir(self.home)
+
+    async def start(self) -> None:
+        """Probe Ollama (the default backend when it answers) and load the built-in model."""
+        self.ollama_up = await ollama_answers(self.settings.ollama_host)
+        log.info(
+            "default backend: %s",
+            f"ollama at {self.settings.ollama_host}" if self.ollama_up else "the built-in model",
+        )
+        if not builtin.is_built(self.builtin_dir) and not self.settings.model_path:
+            log.info(
+                "building the built-in model (%s) in %s",
+                self.settings.model_preset,
+                self.builtin_dir,
+            )
+            builtin.build(self.builtin_dir, self.settings.model_preset)
+        self.builtin()
+
+    def builtin(self) -> InferenceBackend:
+        return self._get(("builtin", "", "", str(self.builtin_dir)))
+
+    def kind_for(self, persona: Persona) -> str:
+        kind = persona.backend.kind
+        if kind == "auto":
+            return "ollama" if self.ollama_up else "builtin"
+        return kind
+
+    def for_persona(self, persona: Persona) -> InferenceBackend:
+        ref = persona.backend
+        kind = self.kind_for(persona)
+        if kind == "builtin":
+            return self.builtin()
+        url = str(ref.url) if ref.url is not None else ""
+        return self._get((kind, url, ref.model, ref.path))
+
+    def _get(self, key: tuple[str, str, str, str]) -> InferenceBackend:
+        backend = self._backends.get(key)
+        if backend is None:
+            backend = self._create(*key)
+            self._backends[key] = backend
+        return backend
+
+    def _create(self, kind: str, url: str, model: str, path: str) -> InferenceBackend:
+        s = self.settings
+        timeout = s.backend_timeout_s
+        if kind in ("builtin", "transformers"):
+            from continuum_persona.inference.transformers_backend import TransformersBackend
+
+            if not path:
+                raise BackendError("a transformers backend needs the path of a model directory")
+            return TransformersBackend(Path(path), name=kind, threads=s.torch_threads)
+        if kind == "ollama":
+            return OllamaBackend(url or s.ollama_host, model or s.ollama_model, timeout_s=timeout)
+        if kind == "openai":
+            if not (url or s.openai_url):
+                raise BackendError(
+                    "an openai backend needs a url (the persona's backend.url or "
+                    "CONTINUUM_PERSONA_OPENAI_URL)"
+                )
+            return OpenAICompatibleBackend(
+                url or s.openai_url,
+                model or s.openai_model,
+                s.openai_api_key.get_secret_value(),
+                timeout_s=timeout,
+            )
+        raise BackendError(f"unknown backend kind {kind!r}")
+
+    async def close(self) -> None:
+        for backend in self._backends.values():
+            await backend.close()
+
+
+def adapters_for(persona: Persona, home: Path) -> list[tuple[str, float]]:
+    """The genome as local peft adapter directories (``home/layers/<layer id>``).
+
+    The genome registry (a later issue) will fetch layers into that place;
+    until then a layer is a directory a user put there.
+    """
+    adapters = []
+    for layer in persona.genome:
+        path = home / "layers" / layer.layer_id
+        if not (path / "adapter_config.json").exists():
+            raise BackendError(f"genome layer {layer.layer_id!r} is not on this node ({path})")
+        adapters.append((str(path), layer.weight))
+    return adapters

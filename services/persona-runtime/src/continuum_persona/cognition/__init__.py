@@ -1,0 +1,1 @@
+"""The cognition pipeline: perceive -> decide -> coordinate -> generate -> act -> learn."""

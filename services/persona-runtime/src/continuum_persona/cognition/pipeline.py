@@ -1,0 +1,132 @@
+"""One pipeline for every domain: perceive -> decide -> coordinate -> generate -> act -> learn."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from continuum.events.chat import Bid
+from continuum_persona.cognition.decide import Confidence, Decider
+from continuum_persona.cognition.domains import DomainRegistry, Generation, Perception, Situation
+from continuum_persona.inference.base import BackendError, GenerationRequest, InferenceBackend
+from continuum_persona.personas import Persona
+
+#: Called with each piece of generated text.
+OnDelta = Callable[[str], Awaitable[None]]
+Bidder = Callable[[Persona, Situation, Bid], Awaitable[str]]
+Learner = Callable[[Persona, Situation, Generation], Awaitable[None]]
+
+
+class CognitionPipeline:
+    def __init__(
+        self,
+        domains: DomainRegistry,
+        decider: Decider,
+        backend_for: Callable[[Persona], InferenceBackend],
+        adapters_for: Callable[[Persona], list[tuple[str, float]]],
+        bidder: Bidder,
+        learner: Learner,
+        *,
+        max_tokens: int = 160,
+        temperature: float = 0.8,
+    ) -> None:
+        self.domains = domains
+        self.decider = decider
+        self.backend_for = backend_for
+        self.adapters_for = adapters_for
+        self.bidder = bidder
+        self.learner = learner
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+
+    def perceive(self, persona: Persona, situation: Situation) -> Perception:
+        backend = self.backend_for(persona)
+        budget = max(32, backend.context_tokens - self.max_tokens - 16)
+        return self.domains.rag_builder(situation.domain).build(
+            persona, situation, budget, backend.count_tokens
+        )
+
+    def decide(self, persona: Persona, situation: Situation) -> Confidence:
+        return self.decider.confidence(persona, situation.text, situation.mentioned)
+
+    async def coordinate(
+        self, persona: Persona, situation: Situation, confidence: Confidence
+    ) -> str:
+        bid = Bid(
+            persona_id=persona.persona_id,
+            name=persona.name,
+            priority=persona.profile.priority,
+            confidence=confidence.value,
+            expected_latency_ms=persona.expected_latency_ms,
+            expected_cost=0.0,
+            mentioned=situation.mentioned,
+            rationale=confidence.rationale[:500],
+        )
+        return await self.bidder(persona, situation, bid)
+
+    async def consider(self, persona: Persona, situation: Situation) -> str:
+        """The first half, run by every persona for every message: up to the bid."""
+        self.perceive(persona, situation)  # checks the context can be built at all
+        return await self.coordinate(persona, situation, self.decide(persona, situation))
+
+    async def generate(
+        self,
+        persona: Persona,
+        perception: Perception,
+        cancel: asyncio.Event,
+        on_delta: OnDelta,
+        max_tokens: int | None = None,
+    ) -> Generation:
+        backend = self.backend_for(persona)
+        pieces: list[str] = []
+        started = time.perf_counter()
+        first: float | None = None
+        status, error = "complete", None
+        try:
+            request = GenerationRequest(
+                messages=perception.messages,
+                max_tokens=max_tokens or self.max_tokens,
+                temperature=self.temperature,
+                model=persona.backend.model,
+                speaker=persona.name,
+                adapters=self.adapters_for(persona),
+            )
+            async for piece in backend.stream(request, cancel):
+                if first is None:
+                    first = (time.perf_counter() - started) * 1000
+                pieces.append(piece)
+                await on_delta(piece)
+                if cancel.is_set():
+                    break
+        except BackendError as exc:
+            status, error = "failed", str(exc)[:500]
+        if status == "complete" and cancel.is_set():
+            status = "interrupted"
+        text = "".join(pieces).strip()
+        return Generation(
+            text=text,
+            status=status,
+            tokens=backend.count_tokens(text) if text else 0,
+            backend=backend.name,
+            first_token_ms=first,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            error=error,
+        )
+
+    async def respond(
+        self,
+        persona: Persona,
+        situation: Situation,
+        cancel: asyncio.Event,
+        on_delta: OnDelta,
+        prepare: Callable[[Generation], None] | None = None,
+    ) -> Generation:
+        """The second half, for a persona granted the turn: generate -> act -> learn."""
+        perception = self.perceive(persona, situation)
+        generation = await self.generate(persona, perception, cancel, on_delta)
+        if prepare is not None:
+            prepare(generation)
+        await self.domains.executor(situation.domain).act(persona, situation, generation)
+        await self.learner(persona, situation, generation)
+        return generation

@@ -1,0 +1,52 @@
+"""The interface every inference backend implements."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+class BackendError(Exception):
+    """The backend failed, timed out or went away; the message says which."""
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: list[ChatMessage]
+    max_tokens: int = 160
+    temperature: float = 0.8
+    #: The model on the backend (an Ollama tag, an OpenAI model or LoRA name).
+    model: str = ""
+    #: Name the answer is spoken as (a prompt-completion model needs it).
+    speaker: str = "Assistant"
+    #: Local peft adapter directories to apply, with weights (the genome).
+    adapters: list[tuple[str, float]] = field(default_factory=list)
+
+
+class InferenceBackend(Protocol):
+    #: Short name for events and metrics ("builtin", "ollama", "openai", ...).
+    name: str
+
+    def count_tokens(self, text: str) -> int:
+        """An estimate good enough to fit a prompt into the context window."""
+        ...
+
+    @property
+    def context_tokens(self) -> int: ...
+
+    def stream(self, request: GenerationRequest, cancel: asyncio.Event) -> AsyncIterator[str]:
+        """Yield text pieces as they are generated; stop soon after ``cancel`` is set.
+
+        Raises BackendError when the backend fails, times out or dies mid-stream.
+        """
+        ...
+
+    async def close(self) -> None: ...

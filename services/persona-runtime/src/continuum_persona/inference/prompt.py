@@ -1,0 +1,30 @@
+"""Turning chat messages into a model's prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from continuum_persona.inference.base import GenerationRequest
+
+
+def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
+    """The tokenizer's chat template when it has one (instruction-tuned
+    models), else a plain transcript ending with the speaker's name (the
+    built-in model was pre-trained on transcripts of exactly this shape)."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if getattr(tokenizer, "chat_template", None):
+        rendered: str = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        return rendered
+    lines = []
+    for message in request.messages:
+        if message.role == "system":
+            lines.append(message.content)
+        elif message.role == "assistant":
+            lines.append(f"{request.speaker}: {message.content}")
+        else:
+            text = message.content
+            lines.append(text if ": " in text[:80] else f"User: {text}")
+    lines.append(f"{request.speaker}:")
+    return "\n".join(lines)

@@ -1,0 +1,172 @@
+"""Local inference with transformers (the built-in model or any Hugging Face
+model directory), with peft adapters applied when a persona has a genome.
+
+``generate`` runs in a worker thread and hands text to the event loop
+through a TextIteratorStreamer; a StoppingCriteria watches a threading.Event
+so a cancel stops the model within one token. One model serves every
+persona of the runtime, one generation at a time (a lock): on a CPU,
+interleaving two generations only makes both slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from continuum_persona.inference.base import BackendError, GenerationRequest
+from continuum_persona.inference.prompt import render_prompt
+
+log = logging.getLogger("continuum.persona.transformers")
+
+
+class _Cancelled:
+    """A transformers StoppingCriteria (duck-typed: it is called per step)."""
+
+    def __init__(self, flag: threading.Event) -> None:
+        self.flag = flag
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.flag.is_set(), dtype=torch.bool)
+
+
+class _StopAt:
+    """Stop when the generated text starts a new speaker's line."""
+
+    def __init__(self, tokenizer: Any, prompt_len: int, stops: list[str]) -> None:
+        self.tokenizer, self.prompt_len, self.stops = tokenizer, prompt_len, stops
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        tail = self.tokenizer.decode(
+            input_ids[0, self.prompt_len :][-24:], skip_special_tokens=True
+        )
+        done = any(stop in tail for stop in self.stops)
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+
+class TransformersBackend:
+    def __init__(self, model_dir: Path, name: str = "transformers", threads: int = 0) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not (model_dir / "config.json").exists():
+            raise BackendError(
+                f"{model_dir} is not a Hugging Face model directory (no config.json)"
+            )
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name
+        self.model_dir = model_dir
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        # safetensors only: never unpickle weights.
+        self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True)
+        self.base.eval()  # type: ignore[no-untyped-call]
+        self._model: Any = self.base
+        self._adapters: tuple[tuple[str, float], ...] = ()
+        self._lock = asyncio.Lock()
+        self.calls = 0
+
+    @property
+    def context_tokens(self) -> int:
+        return int(getattr(self.base.config, "max_position_embeddings", 2048))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _apply_genome(self, adapters: list[tuple[str, float]]) -> None:
+        """Wrap the base model with the persona's adapters (cached per genome)."""
+        wanted = tuple(adapters)
+        if wanted == self._adapters:
+            return
+        if self._model is not self.base:
+            self.base = self._model.unload()  # back to the plain base model
+        self._model, self._adapters = self.base, ()
+        if not wanted:
+            return
+        from peft import PeftModel
+
+        names = []
+        for i, (path, _) in enumerate(wanted):
+            name = f"layer{i}"
+            if i == 0:
+                self._model = PeftModel.from_pretrained(self.base, path, adapter_name=name)
+            else:
+                self._model.load_adapter(path, adapter_name=name)
+            names.append(name)
+        if len(names) == 1 and wanted[0][1] == 1.0:
+            self._model.set_adapter(names[0])
+        else:
+            self._model.add_weighted_adapter(
+                names, [w for _, w in wanted], adapter_name="genome", combination_type="cat"
+            )
+            self._model.set_adapter("genome")
+        self._model.eval()
+        self._adapters = wanted
+
+    async def stream(self, request: GenerationRequest, cancel: asyncio.Event) -> AsyncIterator[str]:
+        from transformers import StoppingCriteriaList, TextIteratorStreamer
+
+        async with self._lock:
+            self.calls += 1
+            try:
+                self._apply_genome(request.adapters)
+            except Exception as exc:
+                raise BackendError(f"cannot apply the genome: {exc}") from None
+            prompt = render_prompt(self.tokenizer, request)
+            inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+            prompt_len = int(inputs["input_ids"].shape[1])
+            budget = max(1, min(request.max_tokens, self.context_tokens - prompt_len))
+            streamer = TextIteratorStreamer(
+                self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=60
+            )
+            stop_flag = threading.Event()
+            criteria = StoppingCriteriaList([_Cancelled(stop_flag)])
+            if self.tokenizer.chat_template is None:
+                criteria.append(_StopAt(self.tokenizer, prompt_len, ["\n\n", "\nUser:"]))
+            failure: list[BaseException] = []
+
+            def work() -> None:
+                try:
+                    self._model.generate(
+                        **inputs,
+                        max_new_tokens=budget,
+                        do_sample=request.temperature > 0,
+                        temperature=max(request.temperature, 1e-3),
+                        top_k=50,
+                        streamer=streamer,
+                        stopping_criteria=criteria,
+                        pad_token_id=self.tokenizer.pad_token_id,
+                    )
+                except BaseException as exc:  # handed to the event loop below
+                    failure.append(exc)
+                    streamer.end()  # type: ignore[no-untyped-call]
+
+            thread = threading.Thread(target=work, name="generate", daemon=True)
+            thread.start()
+            loop = asyncio.get_running_loop()
+            watcher = loop.create_task(cancel.wait())
+            watcher.add_done_callback(lambda _: stop_flag.set())
+            try:
+                iterator = iter(streamer)
+                while True:
+                    piece = await asyncio.to_thread(next, iterator, None)
+                    if piece is None:
+                        break
+                    if piece:
+                        yield piece
+            finally:
+                stop_flag.set()
+                watcher.cancel()
+                await asyncio.to_thread(thread.join)
+            if failure:
+                raise BackendError(f"generation failed: {failure[0]}")
+
+    async def close(self) -> None:
+        return None

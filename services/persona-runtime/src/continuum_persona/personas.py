@@ -1,0 +1,170 @@
+"""Personas as this runtime knows them: folded from the persona context."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from continuum.events.persona import (
+    BackendRef,
+    GenomeLayerRef,
+    MemoryAdded,
+    OutcomeRecorded,
+    PersonaCreated,
+    PersonaUpdated,
+    Profile,
+)
+
+RECENT_OUTCOMES = 20
+
+
+def persona_id_for(name: str) -> str:
+    """ "Teacher AI" -> "teacher-ai"."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:64] or "persona"
+
+
+@dataclass
+class Persona:
+    persona_id: str
+    profile: Profile
+    public_key: str
+    base_model: str
+    backend: BackendRef
+    genome: list[GenomeLayerRef]
+    memory: list[str] = field(default_factory=list)
+    outcomes: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_OUTCOMES))
+    first_token_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_OUTCOMES))
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def success_rate(self) -> float:
+        """Share of recent turns that completed (0.5 before any)."""
+        if not self.outcomes:
+            return 0.5
+        return sum(1 for o in self.outcomes if o == "complete") / len(self.outcomes)
+
+    @property
+    def expected_latency_ms(self) -> float:
+        if not self.first_token_ms:
+            return 1000.0
+        ordered = sorted(self.first_token_ms)
+        return ordered[len(ordered) // 2]
+
+    def domain_text(self) -> str:
+        return f"{self.profile.role}. " + ", ".join(self.profile.domains)
+
+
+class PersonaRegistry:
+    def __init__(self) -> None:
+        self.personas: dict[str, Persona] = {}
+
+    def get(self, key: str) -> Persona | None:
+        """By id, or by name (case-insensitive)."""
+        if key in self.personas:
+            return self.personas[key]
+        wanted = key.strip().lower()
+        for persona in self.personas.values():
+            if persona.name.lower() == wanted or persona_id_for(persona.name) == wanted:
+                return persona
+        return None
+
+    def apply(self, persona_id: str, payload: BaseModel) -> None:
+        if isinstance(payload, PersonaCreated):
+            self.personas.setdefault(
+                persona_id,
+                Persona(
+                    persona_id,
+                    payload.profile,
+                    payload.public_key,
+                    payload.base_model,
+                    payload.backend,
+                    list(payload.genome),
+                ),
+            )
+            return
+        persona = self.personas.get(persona_id)
+        if persona is None:
+            return
+        if isinstance(payload, PersonaUpdated):
+            if payload.profile is not None:
+                persona.profile = payload.profile
+            if payload.base_model is not None:
+                persona.base_model = payload.base_model
+            if payload.backend is not None:
+                persona.backend = payload.backend
+            if payload.genome is not None:
+                persona.genome = list(payload.genome)
+        elif isinstance(payload, MemoryAdded):
+            persona.memory.append(payload.text)
+        elif isinstance(payload, OutcomeRecorded):
+            persona.outcomes.append(payload.status)
+            if payload.first_token_ms is not None:
+                persona.first_token_ms.append(payload.first_token_ms)
+
+
+SEEDS: list[Profile] = [
+    Profile(
+        name="Helper AI",
+        role="Friendly general assistant for everyday questions and getting started",
+        domains=["greetings and small talk", "everyday questions", "getting started", "help"],
+        style="warm, brief, points to a better-suited persona when there is one",
+        priority=100,
+    ),
+    Profile(
+        name="Teacher AI",
+        role="Patient teacher who explains concepts step by step",
+        domains=[
+            "explaining concepts",
+            "teaching and tutorials",
+            "operating systems and RTOS",
+            "algorithms and data structures",
+            "machine learning theory",
+        ],
+        style="clear, structured, uses small examples",
+        priority=120,
+    ),
+    Profile(
+        name="CodeReview AI",
+        role="Careful code reviewer for Python and other languages",
+        domains=[
+            "code review",
+            "Python code style and idioms",
+            "refactoring",
+            "type hints and tests",
+            "pull requests",
+        ],
+        style="direct, concrete, suggests the smallest fix",
+        priority=140,
+    ),
+    Profile(
+        name="Architect AI",
+        role="Software architect for system design",
+        domains=[
+            "system design and architecture",
+            "distributed systems",
+            "databases and scaling",
+            "event sourcing and message queues",
+        ],
+        style="weighs trade-offs, names the risks",
+        priority=130,
+    ),
+    Profile(
+        name="Debugger AI",
+        role="Debugging expert who finds the cause of errors and crashes",
+        domains=[
+            "debugging Python errors and exceptions",
+            "KeyError, TypeError, IndexError, AttributeError",
+            "stack traces and crashes",
+            "fixing bugs and failing tests",
+        ],
+        style="asks for the traceback, explains the cause, then the fix",
+        priority=150,
+    ),
+]

@@ -1,0 +1,439 @@
+"""The persona-runtime service: hosts the node's personas.
+
+It folds the persona and chat contexts into memory (replayed on start, then
+followed), runs every hosted persona's cognition for each message that opens
+a turn (perceive, decide, bid: no LLM call), and generates for the personas
+the scheduler grants, streaming pieces on ``live.chat.<room>`` and stopping
+when ``ctl.chat.<room>`` says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from continuum.chat import RoomDirectory
+from continuum.chat.signing import persona_identity, public_key, sign_message
+from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
+from continuum.events.persona import MemoryAdded, OutcomeRecorded
+from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.follow import LogFollower
+from continuum.store import ConcurrencyError
+from continuum.store.base import StoredEvent
+from continuum_persona import commands
+from continuum_persona.backends import BackendPool, adapters_for
+from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
+from continuum_persona.cognition.decide import Decider
+from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
+from continuum_persona.cognition.pipeline import CognitionPipeline
+from continuum_persona.embeddings import Embedder
+from continuum_persona.inference.base import BackendError, InferenceBackend
+from continuum_persona.inference.unavailable import UnavailableBackend
+from continuum_persona.personas import SEEDS, Persona, PersonaRegistry, persona_id_for
+from continuum_persona.settings import PersonaSettings
+
+log = logging.getLogger("continuum.persona")
+
+
+class PersonaRuntimeService(Service):
+    name = "persona-runtime"
+    description = "Personas: cognition pipeline and inference backends"
+    schema = "persona_runtime"
+
+    def __init__(self) -> None:
+        self.settings = PersonaSettings()
+        self.registry = PersonaRegistry()
+        self.rooms = RoomDirectory()
+        self._followers: list[LogFollower] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._subs: list[Any] = []
+        self._cancels: dict[tuple[str, str], asyncio.Event] = {}
+        self.pool: BackendPool | None = None
+
+    # -- start -----------------------------------------------------------------------
+
+    async def on_start(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.pool = BackendPool(self.settings, ctx.settings.home)
+        await self.pool.start()
+        embedder = await asyncio.to_thread(Embedder)
+        domains = DomainRegistry()
+        domains.register("chat", ChatRagBuilder, lambda: ChatActionExecutor(self._post))
+        self.pipeline = CognitionPipeline(
+            domains,
+            Decider(embedder),
+            self._backend_for,
+            lambda p: adapters_for(p, ctx.settings.home),
+            self._bid,
+            self._learn,
+            max_tokens=self.settings.max_new_tokens,
+            temperature=self.settings.temperature,
+        )
+        personas = LogFollower(ctx.nc, ctx.codec, "EVT_PERSONA", "evt.persona.>", self._on_persona)
+        chat = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", self._on_chat)
+        self._followers = [personas, chat]
+        for follower in self._followers:
+            await follower.start()
+            await follower.caught_up()
+        if self.settings.seed:
+            await self._seed()
+        self._subs.append(await ctx.nc.subscribe("ctl.chat.>", cb=self._on_control))
+        self._spawn(self._heartbeat())
+        await self._register_endpoints(ctx)
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def on_stop(self, ctx: ServiceContext) -> None:
+        for event in self._cancels.values():
+            event.set()
+        for task in list(self._tasks):
+            task.cancel()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for follower in self._followers:
+            await follower.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    def _backend_for(self, persona: Persona) -> InferenceBackend:
+        assert self.pool is not None
+        try:
+            return self.pool.for_persona(persona)
+        except BackendError as exc:
+            return UnavailableBackend(persona.backend.kind, str(exc))
+        except Exception as exc:
+            return UnavailableBackend(persona.backend.kind, f"backend could not start: {exc}")
+
+    # -- seeding -------------------------------------------------------------------
+
+    async def _append_new(self, payload: Any, aggregate_id: str) -> bool:
+        """Append the first event of an aggregate; False if it already exists."""
+        try:
+            await self.ctx.store.append([self.ctx.factory.new(payload, aggregate_id)], 0)
+        except ConcurrencyError:
+            return False
+        return True
+
+    async def _seed(self) -> None:
+        lobby = self.settings.lobby
+        if self.rooms.get(lobby) is None:
+            created = RoomCreated(
+                name=lobby.capitalize(),
+                topic="Ask anything: the best-suited persona answers.",
+                created_by="persona-runtime",
+            )
+            await self._append_new(created, lobby)
+        for profile in SEEDS:
+            pid = persona_id_for(profile.name)
+            if self.registry.get(pid) is None:
+                command = commands.CreatePersona(
+                    name=profile.name,
+                    role=profile.role,
+                    domains=profile.domains,
+                    style=profile.style,
+                    priority=profile.priority,
+                    rooms=[lobby],
+                )
+                await self._create(command, seeded=True)
+
+    async def _create(self, command: commands.CreatePersona, seeded: bool = False) -> str:
+        pid = persona_id_for(command.name)
+        for room_id in command.rooms:
+            if self.rooms.get(room_id) is None and room_id != self.settings.lobby:
+                raise RequestError(f"unknown room {room_id!r}", 404)
+        key = public_key(persona_identity(self.ctx.identity, pid))
+        if not await self._append_new(commands.created_event(command, key, seeded), pid):
+            raise RequestError(f"a persona with id {pid!r} already exists", 409)
+        for room_id in command.rooms:
+            room = self.rooms.get(room_id)
+            if room is None or pid not in room.members:
+                joined = commands.joined_event(pid, command.name)
+                await self.ctx.store.append([self.ctx.factory.new(joined, room_id)], None)
+        return pid
+
+    # -- the log -------------------------------------------------------------------
+
+    async def _on_persona(self, stored: StoredEvent, live: bool) -> None:
+        self.registry.apply(stored.event.envelope.subject, stored.event.payload)
+
+    async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
+        envelope, payload = stored.event.envelope, stored.event.payload
+        room_id = envelope.subject
+        if envelope.type.startswith("continuum.chat.room."):
+            room = self.rooms.apply(room_id, payload)
+            opens_turn = isinstance(payload, MessagePosted) and (
+                payload.author_kind == "human" or bool(payload.mentions)
+            )
+            if live and room is not None and opens_turn:
+                assert isinstance(payload, MessagePosted)
+                self._spawn(self._consider_all(room_id, payload))
+        elif live and isinstance(payload, TurnDecided):
+            for winner in payload.winners:
+                persona = self.registry.get(winner)
+                if persona is not None and persona.persona_id == winner:
+                    self._spawn(self._take_turn(room_id, persona, payload))
+
+    def _situation(self, room_id: str, message: MessagePosted, persona: Persona) -> Situation:
+        return Situation(
+            domain="chat",
+            text=message.text,
+            author_id=message.author_id,
+            author_name=message.author_name,
+            message_id=message.message_id,
+            room=self.rooms.get(room_id),
+            mentioned=persona.persona_id in message.mentions,
+        )
+
+    async def _consider_all(self, room_id: str, message: MessagePosted) -> None:
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        members = [
+            self.registry.personas[m.member_id]
+            for m in room.personas
+            if m.member_id in self.registry.personas and m.member_id != message.author_id
+        ]
+        results = await asyncio.gather(
+            *(self.pipeline.consider(p, self._situation(room_id, message, p)) for p in members),
+            return_exceptions=True,
+        )
+        for persona, result in zip(members, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("%s could not bid: %s", persona.persona_id, result)
+
+    async def _bid(self, persona: Persona, situation: Situation, bid: Any) -> str:
+        assert situation.room is not None
+        body = {
+            "room_id": situation.room.room_id,
+            "trigger_message_id": situation.message_id,
+            "bid": bid.model_dump(mode="json"),
+        }
+        reply = await self.ctx.nc.request("cmd.scheduler.bid", json.dumps(body).encode(), timeout=5)
+        if reply.headers and reply.headers.get("Nats-Service-Error"):
+            raise RuntimeError(reply.headers["Nats-Service-Error"])
+        return str(json.loads(reply.data).get("status"))
+
+    # -- a granted turn ---------------------------------------------------------
+
+    async def _take_turn(self, room_id: str, persona: Persona, decision: TurnDecided) -> None:
+        room = self.rooms.get(room_id)
+        trigger = None
+        if room is not None:
+            trigger = next(
+                (m for m in room.history if m.message_id == decision.trigger_message_id), None
+            )
+        if room is None or trigger is None:
+            log.warning("turn %s: trigger message is unknown here", decision.turn_id)
+            return
+        message = MessagePosted(
+            message_id=trigger.message_id,
+            author_id=trigger.author_id,
+            author_kind=trigger.author_kind,
+            author_name=trigger.author_name,
+            text=trigger.text,
+            mentions=room.mentions_in(trigger.text),
+        )
+        situation = self._situation(room_id, message, persona)
+        key = (decision.turn_id, persona.persona_id)
+        cancel = asyncio.Event()
+        self._cancels[key] = cancel
+        message_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{decision.turn_id}/{persona.persona_id}").hex
+        subject = f"live.chat.{room_id}"
+        seq = 0
+        base = {
+            "turn_id": decision.turn_id,
+            "persona_id": persona.persona_id,
+            "message_id": message_id,
+        }
+
+        async def on_delta(piece: str) -> None:
+            nonlocal seq
+            seq += 1
+            body = {**base, "kind": "delta", "seq": seq, "text": piece, "name": persona.name}
+            await self.ctx.nc.publish(subject, json.dumps(body).encode())
+
+        async def working() -> None:
+            while True:
+                await self.ctx.nc.publish(subject, json.dumps({**base, "kind": "working"}).encode())
+                await asyncio.sleep(self.settings.heartbeat_s)
+
+        def prepare(generation: Generation) -> None:
+            generation.turn_id, generation.message_id = decision.turn_id, message_id
+
+        heartbeat = self._spawn(working())
+        try:
+            await self.pipeline.respond(persona, situation, cancel, on_delta, prepare)
+        finally:
+            heartbeat.cancel()
+            self._cancels.pop(key, None)
+
+    async def _post(self, persona: Persona, situation: Situation, generation: Generation) -> None:
+        room = situation.room
+        assert room is not None
+        text = generation.text or ("(no answer)" if generation.status == "complete" else "")
+        identity = persona_identity(self.ctx.identity, persona.persona_id)
+        posted = MessagePosted(
+            message_id=generation.message_id or uuid.uuid4().hex,
+            author_id=persona.persona_id,
+            author_kind="persona",
+            author_name=persona.name,
+            text=text[:8000],
+            mentions=[m for m in room.mentions_in(text) if m != persona.persona_id],
+            reply_to=situation.message_id,
+            turn_id=generation.turn_id,
+            status=generation.status,  # type: ignore[arg-type]
+            error=generation.error,
+            tokens=generation.tokens,
+            signature=sign_message(identity, room.room_id, generation.turn_id, text[:8000]),
+        )
+        await self.ctx.store.append([self.ctx.factory.new(posted, room.room_id)], None)
+
+    async def _learn(self, persona: Persona, situation: Situation, generation: Generation) -> None:
+        assert situation.room is not None
+        events = [
+            self.ctx.factory.new(
+                OutcomeRecorded(
+                    room_id=situation.room.room_id,
+                    turn_id=generation.turn_id or "",
+                    message_id=generation.message_id,
+                    status=generation.status,  # type: ignore[arg-type]
+                    tokens=generation.tokens,
+                    first_token_ms=generation.first_token_ms,
+                    duration_ms=generation.duration_ms,
+                    backend=generation.backend,
+                ),
+                persona.persona_id,
+            )
+        ]
+        if generation.status == "complete":
+            memory = MemoryAdded(text=f"answered: {situation.text[:200]}", source="chat")
+            events.append(self.ctx.factory.new(memory, persona.persona_id))
+        await self.ctx.store.append(events, None)
+
+    async def _on_control(self, msg: Msg) -> None:
+        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+            body = json.loads(msg.data)
+            cancel = self._cancels.get((body["cancel"], body["persona_id"]))
+            if cancel is not None:
+                log.info(
+                    "turn %s of %s cancelled: %s",
+                    body["cancel"],
+                    body["persona_id"],
+                    body.get("reason"),
+                )
+                cancel.set()
+
+    async def _heartbeat(self) -> None:
+        while True:
+            ids = list(self.registry.personas)
+            await self.ctx.nc.publish("presence.personas", json.dumps({"personas": ids}).encode())
+            await asyncio.sleep(self.settings.heartbeat_s)
+
+    # -- endpoints -----------------------------------------------------------------
+
+    def _describe(self, persona: Persona) -> dict[str, Any]:
+        assert self.pool is not None
+        return {
+            "id": persona.persona_id,
+            **persona.profile.model_dump(mode="json"),
+            "public_key": persona.public_key,
+            "base_model": persona.base_model,
+            "backend": persona.backend.model_dump(mode="json"),
+            "effective_backend": self.pool.kind_for(persona),
+            "genome": [g.model_dump(mode="json") for g in persona.genome],
+            "memory": persona.memory[-20:],
+            "memory_count": len(persona.memory),
+            "success_rate": round(persona.success_rate, 3),
+            "rooms": sorted(
+                r.room_id for r in self.rooms.rooms.values() if persona.persona_id in r.members
+            ),
+        }
+
+    def _find(self, key: Any) -> Persona:
+        if not isinstance(key, str) or not key:
+            raise RequestError("persona must be a persona id or name")
+        persona = self.registry.get(key)
+        if persona is None:
+            raise RequestError(f"unknown persona {key!r}", 404)
+        return persona
+
+    async def _register_endpoints(self, ctx: ServiceContext) -> None:
+        async def create(body: dict[str, Any]) -> dict[str, Any]:
+            command = commands.parse(commands.CreatePersona, body, "persona")
+            pid = await self._create(command)
+            for _ in range(50):  # until our own follower has folded it in
+                if pid in self.registry.personas:
+                    break
+                await asyncio.sleep(0.02)
+            return self._describe(self._find(pid))
+
+        async def update(body: dict[str, Any]) -> dict[str, Any]:
+            command = commands.parse(commands.UpdatePersona, body, "update")
+            persona = self._find(command.persona)
+            event = commands.updated_event(command, persona.profile)
+            await ctx.store.append([ctx.factory.new(event, persona.persona_id)], None)
+            for _ in range(50):
+                if event.profile is None or persona.profile == event.profile:
+                    break
+                await asyncio.sleep(0.02)
+            return self._describe(persona)
+
+        async def list_(_: dict[str, Any]) -> dict[str, Any]:
+            return {"personas": [self._describe(p) for p in self.registry.personas.values()]}
+
+        async def show(body: dict[str, Any]) -> dict[str, Any]:
+            return self._describe(self._find(body.get("persona")))
+
+        async def generate(body: dict[str, Any]) -> dict[str, Any]:
+            persona = self._find(body.get("persona"))
+            prompt = body.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise RequestError("prompt must be a non-empty string")
+            if len(prompt) > 8000:
+                raise RequestError("prompt is longer than 8000 characters")
+            stream_to = body.get("stream")
+            max_tokens = body.get("max_tokens")
+            if max_tokens is not None and (
+                not isinstance(max_tokens, int) or not 1 <= max_tokens <= 8192
+            ):
+                raise RequestError("max_tokens must be an integer from 1 to 8192")
+            situation = Situation("chat", prompt, "cli", "User", uuid.uuid4().hex)
+            perception = self.pipeline.perceive(persona, situation)
+
+            async def on_delta(piece: str) -> None:
+                if isinstance(stream_to, str) and stream_to.startswith("_INBOX."):
+                    await ctx.nc.publish(stream_to, piece.encode())
+
+            generation = await self.pipeline.generate(
+                persona, perception, asyncio.Event(), on_delta, max_tokens
+            )
+            return {
+                "persona": persona.persona_id,
+                "text": generation.text,
+                "status": generation.status,
+                "error": generation.error,
+                "tokens": generation.tokens,
+                "backend": generation.backend,
+                "first_token_ms": generation.first_token_ms,
+                "duration_ms": generation.duration_ms,
+            }
+
+        for op, handler in (
+            ("create", create),
+            ("update", update),
+            ("list", list_),
+            ("show", show),
+            ("generate", generate),
+        ):
+            await ctx.endpoint(f"personas-{op}", f"cmd.persona-runtime.{op}", handler)

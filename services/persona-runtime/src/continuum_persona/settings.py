@@ -1,0 +1,38 @@
+"""persona-runtime settings: ``CONTINUUM_PERSONA_*``, and ``OLLAMA_HOST`` as Ollama's
+own tools read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PersonaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTINUUM_PERSONA_", extra="ignore")
+
+    #: A Hugging Face model directory; empty = the built-in model under the node home.
+    model_path: str = ""
+    #: Preset used when the built-in model has to be built (small, tiny).
+    model_preset: str = "small"
+    max_new_tokens: int = Field(default=160, ge=1, le=8192)
+    temperature: float = Field(default=0.8, ge=0.0, le=2.0)
+    #: Seed Helper, Teacher, CodeReview, Architect and Debugger into the lobby on first start.
+    seed: bool = True
+    lobby: str = "lobby"
+    #: Seconds a backend may stay silent before the turn is given up.
+    backend_timeout_s: float = Field(default=30.0, gt=0)
+    heartbeat_s: float = Field(default=1.0, gt=0)
+    torch_threads: int = Field(default=0, ge=0)
+    ollama_host: str = Field(
+        default="http://127.0.0.1:11434",
+        validation_alias=AliasChoices("OLLAMA_HOST", "CONTINUUM_PERSONA_OLLAMA_HOST"),
+    )
+    ollama_model: str = "llama3.2"
+    openai_url: str = ""
+    openai_model: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+
+    def builtin_model_dir(self, home: Path) -> Path:
+        return Path(self.model_path) if self.model_path else home / "models" / "builtin"

@@ -1,0 +1,1 @@
+"""The ThoughtStream scheduler service."""

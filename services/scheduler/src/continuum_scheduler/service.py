@@ -1,0 +1,112 @@
+"""The scheduler service: the ThoughtStream, wired to NATS.
+
+It replays the chat context on start (rooms, members, the turn log) and
+then follows it; bids arrive as requests on ``cmd.scheduler.bid``;
+persona-runtimes announce their personas on ``presence.personas`` and their
+generations' progress on ``live.chat.<room>``; a grant is a
+``TurnDecided`` event and a preemption is a message on ``ctl.chat.<room>``
+(plus its ``TurnPreempted`` event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from continuum.chat import RoomDirectory
+from continuum.events.chat import Bid, MessagePosted, TurnDecided, TurnEnded
+from continuum.events.envelope import describe_validation_error
+from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.follow import LogFollower
+from continuum.runtime.timestamps import event_time
+from continuum.store.base import StoredEvent
+from continuum_scheduler.thoughtstream import ThoughtStream
+from continuum_scheduler.turnlog import NatsTurnLog
+
+log = logging.getLogger("continuum.scheduler")
+
+WATCHDOG_INTERVAL_S = 0.25
+
+
+class SchedulerService(Service):
+    name = "scheduler"
+    description = "The ThoughtStream: arbitrates who speaks in each room"
+    schema = "scheduler"
+
+    def __init__(self) -> None:
+        self._follower: LogFollower | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subs: list[Any] = []
+
+    async def on_start(self, ctx: ServiceContext) -> None:
+        rooms = RoomDirectory()
+        stream = ThoughtStream(rooms, NatsTurnLog(ctx))
+        self.stream = stream
+
+        async def handle(stored: StoredEvent, live: bool) -> None:
+            envelope, payload = stored.event.envelope, stored.event.payload
+            room_id = envelope.subject
+            if envelope.type.startswith("continuum.chat.room."):
+                rooms.apply(room_id, payload)
+                if isinstance(payload, MessagePosted):
+                    await stream.message(room_id, payload, event_time(envelope), live)
+            elif not live and isinstance(payload, TurnDecided):
+                stream.replayed_decision(room_id, payload, event_time(envelope))
+            elif not live and isinstance(payload, TurnEnded):
+                stream.replayed_end(room_id, payload)
+
+        self._follower = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", handle)
+        await self._follower.start()
+        await self._follower.caught_up()
+
+        async def presence(msg: Msg) -> None:
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                personas = json.loads(msg.data)["personas"]
+                stream.seen([p for p in personas if isinstance(p, str)][:10_000])
+
+        async def activity(msg: Msg) -> None:
+            with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
+                body = json.loads(msg.data)
+                stream.activity(msg.subject.split(".", 2)[2], body["turn_id"], body["persona_id"])
+
+        self._subs.append(await ctx.nc.subscribe("presence.personas", cb=presence))
+        self._subs.append(await ctx.nc.subscribe("live.chat.>", cb=activity))
+
+        async def bid(body: dict[str, Any]) -> dict[str, Any]:
+            room_id, trigger = body.get("room_id"), body.get("trigger_message_id")
+            if not isinstance(room_id, str) or rooms.get(room_id) is None:
+                raise RequestError(f"unknown room {room_id!r}", 404)
+            if not isinstance(trigger, str) or not trigger:
+                raise RequestError("trigger_message_id must be a message id")
+            try:
+                offer = Bid.model_validate(body.get("bid"))
+            except ValidationError as exc:
+                raise RequestError(f"invalid bid: {describe_validation_error(exc)}") from None
+            return {"status": await stream.bid(room_id, trigger, offer)}
+
+        await ctx.endpoint("bid", "cmd.scheduler.bid", bid)
+        await stream.catch_up()
+        self._tasks.append(asyncio.create_task(self._watchdog(stream)))
+
+    async def _watchdog(self, stream: ThoughtStream) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            try:
+                await stream.watchdog()
+            except Exception:
+                log.exception("turn watchdog failed")
+
+    async def on_stop(self, ctx: ServiceContext) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if self._follower is not None:
+            await self._follower.stop()

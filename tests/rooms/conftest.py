@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from rooms_harness import PERSONA_ENV, RoomNode
+
+from continuum.api_tokens import generate_token
+from continuum.node.embedded import NatsServer, PostgresServer
+from continuum.node.ports import free_port
+from continuum.runtime.connections import connect_nats
+from continuum.store import Topology
+from continuum.testing.processes import stop_service, wait_service_ready
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from continuum_persona.models.builtin import build
+
+    path = tmp_path_factory.mktemp("model") / "builtin"
+    build(path, "tiny")
+    return path
+
+
+@pytest.fixture(scope="module")
+async def room_node(
+    postgres_server: PostgresServer, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RoomNode]:
+    root = tmp_path_factory.mktemp("room-node")
+    nats = NatsServer(root / "nats", port=free_port(), server_name="rooms")
+    nats.start()
+    database = f"t_{uuid.uuid4().hex[:16]}"
+    database_url = postgres_server.create_database(database)
+    port = free_port()
+    node = RoomNode(
+        f"http://127.0.0.1:{port}", generate_token(), nats.url, database_url, root, tiny_model
+    )
+    nc = await connect_nats(nats.url, name="test-bootstrap")
+    await Topology(256 * 1024).bootstrap(nc.jetstream())
+    try:
+        node.start(
+            "gateway",
+            "continuum_gateway",
+            {
+                "CONTINUUM_GATEWAY_PORT": str(port),
+                "CONTINUUM_GATEWAY_ADMIN_TOKEN": node.admin_token,
+                "CONTINUUM_GATEWAY_RATE_LIMIT": "1000",
+            },
+        )
+        node.start("scheduler", "continuum_scheduler", {})
+        node.start(
+            "persona-runtime",
+            "continuum_persona",
+            {**PERSONA_ENV, "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model)},
+        )
+        for name in ("gateway", "scheduler", "persona-runtime"):
+            await wait_service_ready(nc, name, node.processes[name], node.log(name), timeout=90)
+        yield node
+    finally:
+        await nc.close()
+        for process in node.processes.values():
+            stop_service(process)
+        nats.stop()
+        postgres_server.drop_database(database)
