@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from importlib.metadata import entry_points
 
 import typer
 
-from continuum.cli import access_cmds, events_cmds, node_cmds
+from continuum.cli import access_cmds, ai_cmds, chat_cmds, events_cmds, node_cmds, persona_cmds
 from continuum.cli.common import CliError, err_console
 from continuum.events import EventError
 from continuum.identity import IdentityError
@@ -29,6 +30,25 @@ app.command()(node_cmds.bootstrap)
 app.add_typer(events_cmds.app, name="events")
 app.add_typer(access_cmds.token_app, name="token")
 app.add_typer(access_cmds.publisher_app, name="publisher")
+app.add_typer(chat_cmds.app, name="chat")
+app.add_typer(persona_cmds.app, name="persona")
+app.add_typer(ai_cmds.app, name="ai")
+
+
+def _add_plugins() -> None:
+    """Command groups contributed by installed services (``continuum.cli`` entry
+    points), e.g. ``continuum models`` from persona-runtime. Loading one must
+    stay cheap: heavy imports belong inside its commands."""
+    for entry in entry_points(group="continuum.cli"):
+        try:
+            plugin = entry.load()
+        except Exception as exc:  # a broken plugin must not take the CLI down
+            err_console.print(f"[yellow]warning:[/] cannot load CLI plugin {entry.name}: {exc}")
+            continue
+        app.add_typer(plugin, name=entry.name)
+
+
+_add_plugins()
 
 _EXPECTED = (
     CliError,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.metadata import entry_points
 from typing import Any
 
 import asyncpg
@@ -59,6 +60,7 @@ def up(
 ) -> None:
     """Start a whole node: NATS, PostgreSQL, streams and every installed service."""
     s = settings()
+    _prepare(s)
     if detach:
         _up_detached(s)
         return
@@ -78,6 +80,15 @@ def up(
         console.print("node stopped")
 
     run(main())
+
+
+def _prepare(s: Settings) -> None:
+    """Run the installed services' first-start hooks (``continuum.up`` entry
+    points) in the foreground, where their progress bars can be seen: e.g.
+    persona-runtime builds the built-in model if there is none yet."""
+    for entry in entry_points(group="continuum.up"):
+        hook = entry.load()
+        hook(s.home)
 
 
 def _up_detached(s: Settings) -> None:

@@ -73,6 +73,9 @@ def build(
     """Create, pre-train and save the built-in model at ``path``; returns its metadata."""
     import torch
     from transformers import ByT5Tokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # ours is the one that matters
 
     if preset_name not in PRESETS:
         raise ValueError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")

@@ -1,0 +1,135 @@
+"""`continuum persona ...`: create, list, show and update personas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from continuum.cli import gateway_client
+from continuum.cli.common import CliError, console
+
+app = typer.Typer(help="Personas: profiles, backends, genomes.", no_args_is_help=True)
+
+_BACKENDS = ("auto", "builtin", "transformers", "ollama", "openai")
+
+
+def _backend(spec: str, url: str, path: str) -> dict[str, Any]:
+    """``kind[:model]`` -> a backend reference."""
+    kind, _, model = spec.partition(":")
+    if kind not in _BACKENDS:
+        raise CliError(f"unknown backend {kind!r}; backends are {', '.join(_BACKENDS)}")
+    backend: dict[str, Any] = {"kind": kind, "model": model}
+    if url:
+        backend["url"] = url
+    if path:
+        backend["path"] = path
+    return backend
+
+
+def _domains(value: str) -> list[str]:
+    return [d.strip() for d in value.split(",") if d.strip()]
+
+
+def _show(persona: dict[str, Any]) -> None:
+    table = Table(show_header=False, title=persona["name"])
+    table.add_column(style="bold")
+    table.add_column()
+    backend = persona["backend"]
+    rows = [
+        ("id", persona["id"]),
+        ("role", persona["role"]),
+        ("domains", ", ".join(persona["domains"])),
+        ("style", persona["style"]),
+        ("priority", str(persona["priority"])),
+        ("public key", persona["public_key"]),
+        ("base model", persona["base_model"]),
+        ("backend", f"{backend['kind']} ({persona['effective_backend']}) {backend['model']}"),
+        ("genome", ", ".join(f"{g['layer_id']}:{g['weight']}" for g in persona["genome"]) or "-"),
+        ("rooms", ", ".join(persona["rooms"]) or "-"),
+        ("memory", f"{persona['memory_count']} items"),
+        ("success", f"{persona['success_rate']:.0%} of recent turns"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command("ls")
+def ls() -> None:
+    """List personas."""
+    table = Table(title="personas")
+    for column in ("id", "name", "priority", "backend", "rooms", "domains"):
+        table.add_column(column)
+    for p in gateway_client.request("GET", "/v1/personas")["personas"]:
+        table.add_row(
+            p["id"],
+            p["name"],
+            str(p["priority"]),
+            p["effective_backend"],
+            ", ".join(p["rooms"]),
+            ", ".join(p["domains"])[:60],
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(persona: str = typer.Argument(..., help="Persona id or name.")) -> None:
+    """Show one persona."""
+    _show(gateway_client.request("GET", f"/v1/personas/{persona}"))
+
+
+@app.command("create")
+def create(
+    name: str,
+    role: str = typer.Option(..., help="One line: who the persona is."),
+    domains: str = typer.Option(..., help="Comma-separated: what it is good at."),
+    style: str = typer.Option("", help="How it speaks."),
+    priority: int = typer.Option(128, min=0, max=255, help="0-255; higher preempts lower."),
+    backend: str = typer.Option("auto", help="auto, builtin, ollama[:model], openai[:model]..."),
+    url: str = typer.Option("", help="Backend server URL (ollama, openai)."),
+    path: str = typer.Option("", help="Model directory (transformers backend)."),
+    room: list[str] = typer.Option(["lobby"], "--room", "-r", help="Rooms to join (repeat)."),
+) -> None:
+    """Create a persona (it gets its own Ed25519 identity) and add it to rooms."""
+    body = {
+        "name": name,
+        "role": role,
+        "domains": _domains(domains),
+        "style": style,
+        "priority": priority,
+        "backend": _backend(backend, url, path),
+        "rooms": room,
+    }
+    _show(gateway_client.request("POST", "/v1/personas", json=body))
+
+
+@app.command("update")
+def update(
+    persona: str,
+    role: str = typer.Option(None, help="New role."),
+    domains: str = typer.Option(None, help="New comma-separated domains."),
+    style: str = typer.Option(None, help="New style."),
+    priority: int = typer.Option(None, min=0, max=255, help="New priority."),
+    backend: str = typer.Option(None, help="New backend kind[:model]."),
+    url: str = typer.Option("", help="Backend server URL."),
+    path: str = typer.Option("", help="Model directory (transformers backend)."),
+) -> None:
+    """Change a persona's profile or backend; it applies from its next turn."""
+    body: dict[str, Any] = {}
+    if role is not None:
+        body["role"] = role
+    if domains is not None:
+        body["domains"] = _domains(domains)
+    if style is not None:
+        body["style"] = style
+    if priority is not None:
+        body["priority"] = priority
+    if backend is not None:
+        body["backend"] = _backend(backend, url, path)
+    if not body:
+        raise CliError(
+            "nothing to update: give --role, --domains, --style, --priority or --backend"
+        )
+    _show(gateway_client.request("PATCH", f"/v1/personas/{persona}", json=body))

@@ -1,0 +1,103 @@
+"""`continuum models ...` (a CLI plugin of persona-runtime) and the hook that
+builds the built-in model on a node's first ``continuum up``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from continuum.settings import Settings
+
+app = typer.Typer(help="The built-in model and other local models.", no_args_is_help=True)
+console = Console(highlight=False)
+
+
+def _model_dir() -> Path:
+    from continuum_persona.settings import PersonaSettings
+
+    return PersonaSettings().builtin_model_dir(Settings().home)
+
+
+def _build(path: Path, preset: str, steps: int | None) -> dict[str, object]:
+    from continuum_persona.models import builtin
+
+    with Progress(
+        TextColumn("[bold]pre-training the built-in model[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("train", total=None, loss="-")
+
+        def report(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, total=total, loss=f"{loss:.3f}")
+
+        return builtin.build(path, preset, steps=steps, progress=report)
+
+
+@app.command("build")
+def build(
+    preset: str = typer.Option("small", help="small (~3 min on 2 cores) or tiny (seconds)."),
+    steps: int = typer.Option(0, min=0, help="Training steps (0: the preset's)."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if it exists."),
+    path: Path = typer.Option(None, help="Where to save it (default: the node's model dir)."),
+) -> None:
+    """Create the built-in model from a config and pre-train it on shipped text."""
+    from continuum_persona.models import builtin
+
+    if preset not in builtin.PRESETS:
+        raise typer.BadParameter(f"unknown preset; presets: {', '.join(builtin.PRESETS)}")
+    target = path or _model_dir()
+    if builtin.is_built(target) and not force:
+        console.print(f"the built-in model is already in {target} (use --force to rebuild)")
+        return
+    meta = _build(target, preset, steps or None)
+    console.print(
+        f"saved to {target}: {meta['parameters']:,} parameters, "
+        f"final loss {meta['final_loss']}, {meta['train_seconds']} s"
+    )
+
+
+@app.command("show")
+def show() -> None:
+    """Show the configured model."""
+    target = _model_dir()
+    marker = target / "continuum-model.json"
+    if not (target / "config.json").exists():
+        console.print(f"no model in {target}; `continuum models build` creates the built-in one")
+        raise typer.Exit(1)
+    table = Table(show_header=False, title=str(target))
+    config = json.loads((target / "config.json").read_text())
+    table.add_row("architecture", ", ".join(config.get("architectures", [])))
+    for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
+        table.add_row(key, str(config.get(key)))
+    if marker.exists():
+        for key, value in json.loads(marker.read_text()).items():
+            if key != "config":
+                table.add_row(key, str(value))
+    console.print(table)
+
+
+def ensure_builtin_model(home: Path) -> None:
+    """Hook run by `continuum up` before the services start: build the built-in
+    model on first start (in the foreground, with a progress bar), unless a
+    model directory is configured."""
+    from continuum_persona.models import builtin
+    from continuum_persona.settings import PersonaSettings
+
+    settings = PersonaSettings()
+    if settings.model_path:
+        return
+    target = settings.builtin_model_dir(home)
+    if builtin.is_built(target):
+        return
+    console.print(f"first start: building the built-in model in {target}")
+    _build(target, settings.model_preset, None)
