@@ -122,6 +122,11 @@ class TransformersBackend:
             prompt = render_prompt(self.tokenizer, request)
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
             prompt_len = int(inputs["input_ids"].shape[1])
+            if prompt_len >= self.context_tokens:
+                raise BackendError(
+                    f"the prompt has {prompt_len} tokens; the model's context is "
+                    f"{self.context_tokens}"
+                )
             budget = max(1, min(request.max_tokens, self.context_tokens - prompt_len))
             streamer = TextIteratorStreamer(
                 self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=60

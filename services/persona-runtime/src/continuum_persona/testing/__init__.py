@@ -1,0 +1,1 @@
+"""Test doubles for the remote inference servers that cannot run here."""

@@ -1,0 +1,125 @@
+"""Perceive (the chat RAG builder) and decide (confidence without an LLM call)."""
+
+from __future__ import annotations
+
+import pytest
+
+from continuum.chat import RoomDirectory
+from continuum.events.chat import MessagePosted, RoomCreated
+from continuum.events.persona import BackendRef, Profile
+from continuum_persona.cognition.chat import ChatRagBuilder
+from continuum_persona.cognition.decide import Decider
+from continuum_persona.cognition.domains import DomainRegistry, Situation
+from continuum_persona.embeddings import Embedder
+from continuum_persona.personas import SEEDS, Persona, persona_id_for
+
+
+def persona(profile: Profile, memory: list[str] | None = None) -> Persona:
+    p = Persona(persona_id_for(profile.name), profile, "k" * 52, "builtin", BackendRef(), [])
+    p.memory.extend(memory or [])
+    return p
+
+
+def tokens(text: str) -> int:
+    return len(text.encode())  # the built-in model's tokenizer is byte-level
+
+
+def room_with(messages: list[tuple[str, str]]) -> RoomDirectory:
+    rooms = RoomDirectory()
+    rooms.apply("r", RoomCreated(name="R", topic="Python help", created_by="t"))
+    for i, (author, text) in enumerate(messages):
+        rooms.apply(
+            "r",
+            MessagePosted(
+                message_id=f"m{i}",
+                author_id=author,
+                author_kind="persona" if author.endswith("-ai") else "human",
+                author_name=author,
+                text=text,
+            ),
+        )
+    return rooms
+
+
+def situation(rooms: RoomDirectory, message_id: str, text: str) -> Situation:
+    return Situation("chat", text, "ada", "ada", message_id, rooms.get("r"))
+
+
+def test_context_has_profile_topic_memory_and_recent_history_in_order() -> None:
+    rooms = room_with([("ada", "first"), ("debugger-ai", "an answer"), ("ada", "a KeyError!")])
+    debugger = persona(SEEDS[4], ["answered: dict lookups"])
+    perception = ChatRagBuilder().build(
+        debugger, situation(rooms, "m2", "a KeyError!"), 1000, tokens
+    )
+    system, *history = perception.messages
+    assert "Debugger AI" in system.content and "Room topic: Python help" in system.content
+    assert "dict lookups" in system.content
+    assert [(m.role, m.content) for m in history] == [
+        ("user", "ada: first"),
+        ("assistant", "an answer"),
+        ("user", "ada: a KeyError!"),
+    ]
+    assert perception.tokens <= 1000 and perception.dropped_messages == 0
+
+
+@pytest.mark.parametrize("budget", [64, 200, 1000])
+def test_history_is_trimmed_oldest_first_to_fit_the_budget(budget: int) -> None:
+    rooms = room_with([("ada", f"message number {i} " * 5) for i in range(60)])
+    builder = ChatRagBuilder()
+    perception = builder.build(persona(SEEDS[0]), situation(rooms, "m59", ""), budget, tokens)
+    used = sum(tokens(m.content) + 4 for m in perception.messages[1:]) + tokens(
+        perception.messages[0].content
+    )
+    assert used <= budget
+    assert perception.messages[-1].content.rstrip().endswith("message number 59")
+    assert perception.dropped_messages > 0
+
+
+def test_a_message_too_long_for_the_model_is_cut_never_overflows() -> None:
+    huge = "x" * 7_000 + " the question at the end?"
+    rooms = room_with([("ada", huge)])
+    perception = ChatRagBuilder().build(
+        persona(SEEDS[0]), situation(rooms, "m0", huge), 300, tokens
+    )
+    assert perception.truncated
+    assert perception.messages[-1].content.endswith("the question at the end?")
+    assert sum(tokens(m.content) for m in perception.messages) <= 300
+
+
+def test_factories_build_the_registered_domain_and_name_a_missing_one() -> None:
+    registry = DomainRegistry()
+    registry.register("chat", ChatRagBuilder, lambda: None)  # type: ignore[arg-type,return-value]
+    assert isinstance(registry.rag_builder("chat"), ChatRagBuilder)
+    with pytest.raises(KeyError, match="no RAG builder for domain 'game'"):
+        registry.rag_builder("game")
+
+
+@pytest.fixture(scope="module")
+def decider() -> Decider:
+    return Decider(Embedder())
+
+
+@pytest.mark.parametrize(
+    ("question", "best"),
+    [
+        ("How do I fix this Python KeyError?", {"Debugger AI"}),
+        ("Can you review my pull request and suggest a refactoring?", {"CodeReview AI"}),
+        ("Explain how an RTOS scheduler works", {"Teacher AI"}),
+        ("How should I scale the database of a distributed system?", {"Architect AI"}),
+        ("Hello! How are you today?", {"Helper AI"}),
+    ],
+)
+def test_the_best_suited_persona_is_the_most_confident(
+    decider: Decider, question: str, best: set[str]
+) -> None:
+    scores = {p.name: decider.confidence(persona(p), question, False).value for p in SEEDS}
+    assert max(scores, key=scores.__getitem__) in best, scores
+
+
+def test_a_mention_is_full_confidence_and_memory_counts(decider: Decider) -> None:
+    helper = persona(SEEDS[0])
+    assert decider.confidence(helper, "anything", True).value == 1.0
+    question = "what is the capital of Burkina Faso?"
+    before = decider.confidence(helper, question, False).value
+    remembering = persona(SEEDS[0], ["answered: the capital of Burkina Faso is Ouagadougou"])
+    assert decider.confidence(remembering, question, False).value > before + 0.2
