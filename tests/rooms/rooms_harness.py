@@ -99,3 +99,62 @@ async def following(client: httpx.AsyncClient, path: str) -> AsyncIterator[list[
         yield items
     finally:
         task.cancel()
+
+
+async def wait_for(predicate: Any, timeout: float = 60, every: float = 0.1) -> Any:
+    """Poll an async predicate until it returns something truthy."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(every)
+
+
+async def post(api: httpx.AsyncClient, room: str, text: str, author: str = "Ada") -> str:
+    response = await api.post(f"/v1/rooms/{room}/messages", json={"text": text, "author": author})
+    assert response.status_code == 201, response.text
+    return str(response.json()["message_id"])
+
+
+async def replies(api: httpx.AsyncClient, room: str, message_id: str) -> list[dict[str, Any]]:
+    response = await api.get(f"/v1/rooms/{room}/messages", params={"limit": 500})
+    return [m for m in response.json()["messages"] if m["reply_to"] == message_id]
+
+
+async def make_room(api: httpx.AsyncClient, room: str, members: list[str], **policy: Any) -> None:
+    response = await api.post("/v1/rooms", json={"id": room, "topic": "tests", "policy": policy})
+    assert response.status_code == 201, response.text
+    for member in members:
+        joined = await api.post(
+            f"/v1/rooms/{room}/members", json={"member_id": member, "kind": "persona"}
+        )
+        assert joined.status_code == 200, joined.text
+
+
+async def make_remote_persona(
+    api: httpx.AsyncClient, name: str, url: str, priority: int = 128
+) -> str:
+    """A persona served by an OpenAI-compatible server (an in-test WireServer)."""
+    body = {
+        "name": name,
+        "role": "storyteller for tests",
+        "domains": ["long stories"],
+        "priority": priority,
+        "backend": {"kind": "openai", "url": url, "model": name.lower()},
+        "rooms": [],
+    }
+    response = await api.post("/v1/personas", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def events_of(items: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The data of streamed CloudEvents whose type has this event name."""
+    return [
+        i["event"]["data"]
+        for i in items
+        if i.get("kind") == "event" and i["event"]["type"].split(".")[-2] == name
+    ]

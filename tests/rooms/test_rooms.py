@@ -1,80 +1,255 @@
 """Personas in rooms, end to end: gateway, scheduler and persona-runtime as
-real processes, real NATS and Postgres, the built-in model (tiny preset)."""
+real processes, real NATS and Postgres, the built-in model (tiny preset), and
+in-test servers speaking the OpenAI streaming protocol for remote personas."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from rooms_harness import RoomNode, following
+import pytest
+from rooms_harness import (
+    RoomNode,
+    events_of,
+    following,
+    make_remote_persona,
+    make_room,
+    post,
+    replies,
+    wait_for,
+)
+
+from continuum.chat.signing import verify_message
+from continuum_persona.testing.wire import Script, WireServer
 
 SEEDED = {"helper-ai", "teacher-ai", "codereview-ai", "architect-ai", "debugger-ai"}
 
 
-async def wait_for(predicate: Any, timeout: float = 60, every: float = 0.1) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(every)
+@pytest.fixture
+async def api(room_node: RoomNode) -> AsyncIterator[httpx.AsyncClient]:
+    async with room_node.client() as client:
+        await wait_for(lambda: _lobby_ready(client))
+        yield client
 
 
-async def answers_to(api: httpx.AsyncClient, room: str, message_id: str) -> list[dict[str, Any]]:
-    response = await api.get(f"/v1/rooms/{room}/messages", params={"limit": 500})
-    return [m for m in response.json()["messages"] if m["reply_to"] == message_id]
+async def _lobby_ready(api: httpx.AsyncClient) -> bool:
+    response = await api.get("/v1/rooms/lobby")
+    return response.status_code == 200 and len(response.json()["members"]) >= 5
 
 
-async def post(api: httpx.AsyncClient, room: str, text: str) -> str:
-    response = await api.post(f"/v1/rooms/{room}/messages", json={"text": text, "author": "Ada"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["message_id"])
+@pytest.fixture
+async def wire() -> AsyncIterator[WireServer]:
+    server = await WireServer("openai").start()
+    yield server
+    await server.stop()
 
 
-async def test_seeded_personas_sit_in_the_lobby(room_node: RoomNode) -> None:
-    async with room_node.client() as api:
-        personas = (await api.get("/v1/personas")).json()["personas"]
-        assert {p["id"] for p in personas} >= SEEDED
-        assert len({p["public_key"] for p in personas}) == len(personas)
-        assert len({tuple(p["domains"]) for p in personas}) == len(personas)
-        room = await wait_for(lambda: _room(api, "lobby"))
-        members = {m["member_id"] for m in room["members"]}
-        assert members >= SEEDED
-
-
-async def _room(api: httpx.AsyncClient, room: str) -> dict[str, Any] | None:
-    response = await api.get(f"/v1/rooms/{room}")
-    if response.status_code != 200:
-        return None
-    body: dict[str, Any] = response.json()
-    return body if len(body["members"]) >= 5 else None
+async def test_seeded_personas_sit_in_the_lobby(api: httpx.AsyncClient) -> None:
+    personas = (await api.get("/v1/personas")).json()["personas"]
+    assert {p["id"] for p in personas} >= SEEDED
+    assert len({p["public_key"] for p in personas}) == len(personas)
+    assert len({tuple(p["domains"]) for p in personas}) == len(personas)
+    assert all(p["effective_backend"] == "builtin" for p in personas)
+    room = (await api.get("/v1/rooms/lobby")).json()
+    assert {m["member_id"] for m in room["members"]} >= SEEDED
 
 
 async def test_a_coding_question_gets_one_streamed_answer_from_the_right_persona(
-    room_node: RoomNode,
+    api: httpx.AsyncClient,
 ) -> None:
-    async with room_node.client() as api:
-        await wait_for(lambda: _room(api, "lobby"))
-        async with following(api, "/v1/rooms/lobby/stream") as live:
-            message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
-            answers = await wait_for(lambda: answers_to(api, "lobby", message_id))
-            await asyncio.sleep(1.5)  # room for a second answer, which must not come
-        answers = await answers_to(api, "lobby", message_id)
-        assert len(answers) == 1, answers
-        answer = answers[0]
-        assert answer["author_id"] in {"debugger-ai", "codereview-ai"}
-        assert answer["status"] == "complete" and answer["text"]
-        deltas = [
-            i for i in live if i["kind"] == "delta" and i["message_id"] == answer["message_id"]
-        ]
-        assert deltas and "".join(d["text"] for d in deltas).strip() == answer["text"]
+    async with following(api, "/v1/rooms/lobby/stream") as live:
+        message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
+        await wait_for(lambda: replies(api, "lobby", message_id))
+        await asyncio.sleep(1.5)  # room for a second answer, which must not come
+    answers = await replies(api, "lobby", message_id)
+    assert len(answers) == 1, answers
+    answer = answers[0]
+    assert answer["author_id"] in {"debugger-ai", "codereview-ai"}
+    assert answer["status"] == "complete" and answer["text"]
+    deltas = [i for i in live if i["kind"] == "delta" and i["message_id"] == answer["message_id"]]
+    assert deltas and "".join(d["text"] for d in deltas).strip() == answer["text"]
 
-        why = (await api.get(f"/v1/messages/{answer['message_id']}/why")).json()
-        decision = why["decisions"][0]
-        assert decision["winners"] == [answer["author_id"]]
-        assert {b["bid"]["persona_id"] for b in decision["bids"]} == SEEDED
-        assert all(b["reason"] for b in decision["bids"])
-        assert decision["trigger_message_id"] == message_id
+    persona = (await api.get(f"/v1/personas/{answer['author_id']}")).json()
+    assert verify_message(
+        persona["public_key"], answer["signature"], "lobby", answer["turn_id"], answer["text"]
+    )
+
+    why = (await api.get(f"/v1/messages/{answer['message_id']}/why")).json()
+    decision = why["decisions"][0]
+    assert decision["winners"] == [answer["author_id"]]
+    assert decision["trigger_message_id"] == message_id
+    assert {b["bid"]["persona_id"] for b in decision["bids"]} == SEEDED
+    assert all(b["reason"] and b["bid"]["rationale"] for b in decision["bids"])
+    assert decision["missing"] == []
+    assert [e["outcome"] for e in why["turn_events"]] == ["complete"]
+    # the human message explains itself the same way
+    asked = (await api.get(f"/v1/messages/{message_id}/why")).json()
+    assert asked["decisions"] == why["decisions"]
+
+
+async def test_an_at_mention_forces_that_persona(api: httpx.AsyncClient) -> None:
+    message_id = await post(api, "lobby", "@Teacher what does this KeyError mean?")
+    answers = await wait_for(lambda: replies(api, "lobby", message_id))
+    assert [a["author_id"] for a in answers] == ["teacher-ai"]
+    why = (await api.get(f"/v1/messages/{message_id}/why")).json()
+    assert why["decisions"][0]["reason"].startswith("mentioned")
+
+
+@pytest.mark.parametrize("preemption", ["interrupt", "queue", "reject"])
+async def test_a_human_message_preempts_a_generating_persona(
+    api: httpx.AsyncClient, wire: WireServer, preemption: str
+) -> None:
+    wire.script = Script(pieces=[f"word{i} " for i in range(60)], delay_s=0.05)
+    slow = await make_remote_persona(api, f"Slow {preemption}", wire.url, priority=90)
+    room = f"preempt-{preemption}"
+    await make_room(api, room, [slow, "helper-ai"], preemption=preemption, min_confidence=0.0)
+    async with following(api, f"/v1/rooms/{room}/stream") as live:
+        first = await post(api, room, f"@{slow} tell me a long story")
+        await wait_for(
+            lambda: _any(live, lambda i: i["kind"] == "delta" and i["persona_id"] == slow)
+        )
+        second = await post(api, room, "Stop! A different question, please.")
+        preempted = await wait_for(lambda: _async(events_of(live, "preempted")))
+        assert preempted[0]["persona_id"] == slow and preempted[0]["action"] == preemption
+        assert preempted[0]["by_message_id"] == second
+
+        story = (await wait_for(lambda: replies(api, room, first)))[0]
+        if preemption == "interrupt":
+            assert story["status"] == "interrupted"
+            assert 0 < len(story["text"].split()) < 60
+            decision = await wait_for(lambda: _decision_for(live, second))
+            # the interrupted persona bid again, and the whole bid list is there
+            assert {b["bid"]["persona_id"] for b in decision["bids"]} == {slow, "helper-ai"}
+            assert wire.disconnects >= 1
+        elif preemption == "queue":
+            assert story["status"] == "complete" and len(story["text"].split()) == 60
+            decision = await wait_for(lambda: _decision_for(live, second))
+            assert decision["winners"]
+        else:
+            assert story["status"] == "complete"
+            await asyncio.sleep(1.0)
+            assert _decision_now(live, second) is None
+
+
+def _any(items: list[dict[str, Any]], check: Any) -> Any:
+    async def probe() -> bool:
+        return any(check(i) for i in items)
+
+    return probe()
+
+
+async def _async(value: Any) -> Any:
+    return value
+
+
+def _decision_now(items: list[dict[str, Any]], trigger: str) -> dict[str, Any] | None:
+    return next(
+        (d for d in events_of(items, "decided") if d["trigger_message_id"] == trigger), None
+    )
+
+
+async def _decision_for(items: list[dict[str, Any]], trigger: str) -> dict[str, Any] | None:
+    return _decision_now(items, trigger)
+
+
+async def test_a_backend_dying_mid_stream_passes_the_turn_to_the_next_bidder(
+    api: httpx.AsyncClient, wire: WireServer
+) -> None:
+    wire.script = Script(pieces=["partial ", "answer ", "then ", "gone"], die_after=2)
+    flaky = await make_remote_persona(api, "Flaky", wire.url, priority=200)
+    await make_room(api, "flaky-room", [flaky, "helper-ai"], min_confidence=0.0)
+    message_id = await post(api, "flaky-room", f"@{flaky} say something")
+    answers = await wait_for(
+        lambda: _at_least(replies(api, "flaky-room", message_id), 2), timeout=60
+    )
+    failed, rescued = answers
+    assert failed["author_id"] == flaky and failed["status"] == "failed"
+    assert failed["text"] == "partial answer" and "openai" in failed["error"]
+    assert rescued["author_id"] == "helper-ai" and rescued["status"] == "complete"
+    why = (await api.get(f"/v1/messages/{rescued['message_id']}/why")).json()
+    regrant = why["decisions"][-1]
+    assert regrant["regrant_of"] and regrant["winners"] == ["helper-ai"]
+    assert "failed" in regrant["reason"]
+
+
+async def _at_least(coro: Any, n: int) -> Any:
+    items = await coro
+    return items if len(items) >= n else None
+
+
+async def test_a_turn_budget_stops_a_runaway_room(api: httpx.AsyncClient) -> None:
+    await make_room(api, "budget-room", ["helper-ai"], turns_per_minute=2, min_confidence=0.0)
+    reasons = []
+    async with following(api, "/v1/rooms/budget-room/stream") as live:
+        for i in range(3):
+            message_id = await post(api, "budget-room", f"question {i}")
+            decision = await wait_for(lambda mid=message_id: _decision_for(live, mid))
+            reasons.append((decision["winners"], decision["reason"]))
+            if decision["winners"]:
+                await wait_for(lambda mid=message_id: replies(api, "budget-room", mid))
+    assert [w for w, _ in reasons] == [["helper-ai"], ["helper-ai"], []]
+    assert "budget: 2 turns in the last minute" in reasons[2][1]
+
+
+async def test_a_prompt_too_long_for_the_model_is_trimmed_and_answered(
+    api: httpx.AsyncClient,
+) -> None:
+    await make_room(api, "long-room", ["helper-ai"], min_confidence=0.0)
+    message_id = await post(api, "long-room", "please read all this: " + "lorem ipsum " * 600)
+    answers = await wait_for(lambda: replies(api, "long-room", message_id))
+    assert answers[0]["status"] == "complete"
+
+
+async def test_bad_input_gets_clear_errors_and_changes_nothing(
+    api: httpx.AsyncClient,
+) -> None:
+    before = (await api.get("/v1/rooms")).json()["rooms"]
+    cases: list[tuple[str, str, Any, int, str]] = [
+        ("POST", "/v1/rooms/nowhere/messages", {"text": "hi"}, 404, "unknown room 'nowhere'"),
+        ("GET", "/v1/rooms/nowhere/messages", None, 404, "unknown room"),
+        ("GET", "/v1/rooms/nowhere/stream", None, 404, "unknown room"),
+        ("POST", "/v1/rooms/lobby/messages", {"text": "   "}, 422, "the message is empty"),
+        ("POST", "/v1/rooms/lobby/messages", {"text": "x" * 8001}, 413, "limit is 8000"),
+        ("POST", "/v1/rooms/lobby/messages", {"txt": "hi"}, 422, "text"),
+        ("POST", "/v1/rooms", {"id": "../etc"}, 422, "id"),
+        ("POST", "/v1/rooms", {"id": "lobby"}, 409, "already exists"),
+        ("POST", "/v1/rooms", {"id": "r1", "policy": {"policy": "chaos"}}, 422, "policy"),
+        (
+            "POST",
+            "/v1/rooms/lobby/members",
+            {"member_id": "ghost", "kind": "persona"},
+            404,
+            "unknown persona 'ghost'",
+        ),
+        ("GET", "/v1/personas/ghost", None, 404, "unknown persona"),
+        ("POST", "/v1/personas", {"name": "X"}, 422, "role"),
+        (
+            "POST",
+            "/v1/personas",
+            {"name": "Helper AI", "role": "again", "domains": ["x"], "rooms": []},
+            409,
+            "already exists",
+        ),
+        ("PATCH", "/v1/personas/helper-ai", {"priority": 999}, 422, "priority"),
+        ("GET", "/v1/messages/nope/why", None, 404, "unknown message"),
+    ]
+    for method, path, body, status, words in cases:
+        response = await api.request(method, path, json=body)
+        assert response.status_code == status, (path, response.text)
+        assert words in response.json()["error"]["message"], (path, response.text)
+    after = (await api.get("/v1/rooms")).json()["rooms"]
+    assert [r["room_id"] for r in after] == [r["room_id"] for r in before]
+
+
+async def test_a_persona_update_applies_from_its_next_turn(api: httpx.AsyncClient) -> None:
+    response = await api.patch("/v1/personas/architect-ai", json={"priority": 200})
+    assert response.status_code == 200 and response.json()["priority"] == 200
+    shown = (await api.get("/v1/personas/Architect AI")).json()
+    assert shown["priority"] == 200 and shown["id"] == "architect-ai"
+    message_id = await post(api, "lobby", "@Architect how do I shard a database?")
+    await wait_for(lambda: replies(api, "lobby", message_id))
+    why = (await api.get(f"/v1/messages/{message_id}/why")).json()
+    bid = next(b for b in why["decisions"][0]["bids"] if b["bid"]["persona_id"] == "architect-ai")
+    assert bid["bid"]["priority"] == 200

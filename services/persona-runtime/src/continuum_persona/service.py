@@ -18,7 +18,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
-from continuum.chat import RoomDirectory
+from continuum.chat import HistoryItem, RoomDirectory
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
 from continuum.events.persona import MemoryAdded, OutcomeRecorded
@@ -184,7 +184,9 @@ class PersonaRuntimeService(Service):
                 if persona is not None and persona.persona_id == winner:
                     self._spawn(self._take_turn(room_id, persona, payload))
 
-    def _situation(self, room_id: str, message: MessagePosted, persona: Persona) -> Situation:
+    def _situation(
+        self, room_id: str, message: MessagePosted | HistoryItem, persona: Persona
+    ) -> Situation:
         return Situation(
             domain="chat",
             text=message.text,
@@ -195,7 +197,7 @@ class PersonaRuntimeService(Service):
             mentioned=persona.persona_id in message.mentions,
         )
 
-    async def _consider_all(self, room_id: str, message: MessagePosted) -> None:
+    async def _consider_all(self, room_id: str, message: MessagePosted | HistoryItem) -> None:
         room = self.rooms.get(room_id)
         if room is None:
             return
@@ -228,23 +230,11 @@ class PersonaRuntimeService(Service):
 
     async def _take_turn(self, room_id: str, persona: Persona, decision: TurnDecided) -> None:
         room = self.rooms.get(room_id)
-        trigger = None
-        if room is not None:
-            trigger = next(
-                (m for m in room.history if m.message_id == decision.trigger_message_id), None
-            )
+        trigger = room.message(decision.trigger_message_id) if room is not None else None
         if room is None or trigger is None:
             log.warning("turn %s: trigger message is unknown here", decision.turn_id)
             return
-        message = MessagePosted(
-            message_id=trigger.message_id,
-            author_id=trigger.author_id,
-            author_kind=trigger.author_kind,
-            author_name=trigger.author_name,
-            text=trigger.text,
-            mentions=room.mentions_in(trigger.text),
-        )
-        situation = self._situation(room_id, message, persona)
+        situation = self._situation(room_id, trigger, persona)
         key = (decision.turn_id, persona.persona_id)
         cancel = asyncio.Event()
         self._cancels[key] = cancel
@@ -324,6 +314,9 @@ class PersonaRuntimeService(Service):
     async def _on_control(self, msg: Msg) -> None:
         with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
             body = json.loads(msg.data)
+            if "call" in body:
+                self._answer_call(msg.subject.split(".", 2)[2], str(body["call"]))
+                return
             cancel = self._cancels.get((body["cancel"], body["persona_id"]))
             if cancel is not None:
                 log.info(
@@ -333,6 +326,16 @@ class PersonaRuntimeService(Service):
                     body.get("reason"),
                 )
                 cancel.set()
+
+    def _answer_call(self, room_id: str, message_id: str) -> None:
+        """The scheduler asks for bids on a message (it missed ours while it was down)."""
+        room = self.rooms.get(room_id)
+        if room is None:
+            return
+        item = room.message(message_id)
+        if item is None:
+            return
+        self._spawn(self._consider_all(room_id, item))
 
     async def _heartbeat(self) -> None:
         while True:

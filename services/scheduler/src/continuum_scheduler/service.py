@@ -26,7 +26,7 @@ from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
 from continuum.runtime.timestamps import event_time
 from continuum.store.base import StoredEvent
-from continuum_scheduler.thoughtstream import ThoughtStream
+from continuum_scheduler.thoughtstream import PRESENCE_GRACE_S, ThoughtStream
 from continuum_scheduler.turnlog import NatsTurnLog
 
 log = logging.getLogger("continuum.scheduler")
@@ -91,8 +91,18 @@ class SchedulerService(Service):
             return {"status": await stream.bid(room_id, trigger, offer)}
 
         await ctx.endpoint("bid", "cmd.scheduler.bid", bid)
-        await stream.catch_up()
+        self._tasks.append(asyncio.create_task(self._catch_up(stream)))
         self._tasks.append(asyncio.create_task(self._watchdog(stream)))
+
+    async def _catch_up(self, stream: ThoughtStream) -> None:
+        """Answer what came while we were down, once we know who is present
+        (a window closes early when every present persona has bid: with
+        nobody known yet, it would close at once, empty)."""
+        await asyncio.sleep(PRESENCE_GRACE_S)
+        try:
+            await stream.catch_up()
+        except Exception:
+            log.exception("catching up on missed messages failed")
 
     async def _watchdog(self, stream: ThoughtStream) -> None:
         while True:

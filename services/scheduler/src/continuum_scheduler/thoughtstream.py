@@ -29,6 +29,8 @@ from continuum_scheduler.arbiter import Outcome, RoomLedger, Trigger, arbitrate
 log = logging.getLogger("continuum.scheduler")
 
 PRESENCE_TTL_S = 5.0
+#: After a start, who is present is not known yet: windows run to their end.
+PRESENCE_GRACE_S = 2.0
 #: A message the scheduler missed while it was down still gets a turn if it is this recent.
 CATCH_UP_S = 120.0
 
@@ -40,6 +42,7 @@ class TurnLog(Protocol):
     async def preempted(self, room_id: str, event: TurnPreempted) -> None: ...
     async def ended(self, room_id: str, event: TurnEnded) -> None: ...
     async def cancel(self, room_id: str, turn_id: str, persona_id: str, reason: str) -> None: ...
+    async def call_for_bids(self, room_id: str, message_id: str) -> None: ...
 
 
 @dataclass
@@ -83,6 +86,7 @@ class ThoughtStream:
         self._undecided: dict[tuple[str, str], tuple[Trigger, float]] = {}
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
+        self.started = time.monotonic()
         self.on_decision: Callable[[str, TurnDecided], Awaitable[None]] | None = None
 
     # -- bookkeeping -----------------------------------------------------------------
@@ -166,6 +170,9 @@ class ThoughtStream:
             if now - at <= CATCH_UP_S:
                 async with self._lock:
                     await self._open_or_preempt(room_id, self.room(room_id), trigger)
+                # The personas saw this message while we were away and their
+                # bids found nobody: ask again.
+                await self.log.call_for_bids(room_id, trigger.message_id)
 
     # -- windows -------------------------------------------------------------------
 
@@ -239,6 +246,8 @@ class ThoughtStream:
     def _maybe_close_early(self, room_id: str, rt: RoomRuntime, window: Window) -> None:
         room = self.rooms.get(room_id)
         if room is None or window.closing:
+            return
+        if time.monotonic() - self.started < PRESENCE_GRACE_S:
             return
         present = set(self.present(room)) - {window.trigger.author_id}
         if present <= set(window.bids):

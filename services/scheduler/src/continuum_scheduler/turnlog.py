@@ -30,3 +30,7 @@ class NatsTurnLog:
         body = {"cancel": turn_id, "persona_id": persona_id, "reason": reason}
         await self._ctx.nc.publish(f"ctl.chat.{room_id}", json.dumps(body).encode())
         await self._ctx.nc.flush()
+
+    async def call_for_bids(self, room_id: str, message_id: str) -> None:
+        body = {"call": message_id}
+        await self._ctx.nc.publish(f"ctl.chat.{room_id}", json.dumps(body).encode())

@@ -37,6 +37,7 @@ class HistoryItem:
     text: str
     status: str
     turn_id: str | None
+    mentions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -51,6 +52,10 @@ class RoomState:
     @property
     def personas(self) -> list[Member]:
         return [m for m in self.members.values() if m.kind == "persona"]
+
+    def message(self, message_id: str) -> HistoryItem | None:
+        """A recent message of the room, by id."""
+        return next((m for m in reversed(self.history) if m.message_id == message_id), None)
 
     def mentions_in(self, text: str) -> list[str]:
         from continuum.chat.mentions import find_mentions
@@ -93,6 +98,7 @@ class RoomDirectory:
                     payload.text,
                     payload.status,
                     payload.turn_id,
+                    tuple(payload.mentions),
                 )
             )
         return room
