@@ -29,14 +29,9 @@ def test_every_service_is_in_the_stack_with_its_dockerfile() -> None:
 
 
 def test_environment_names_are_settings_names() -> None:
-    from continuum.settings import Settings
-    from continuum_gateway.settings import GatewaySettings
+    from test_helm_chart import settings_names
 
-    known = (
-        {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
-        | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
-        | {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRIC_EXPORT_INTERVAL"}
-    )
+    known = settings_names() | {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_METRIC_EXPORT_INTERVAL"}
     for name, service in COMPOSE["services"].items():
         env = service.get("environment") or {}
         if name in SERVICES or name == "bootstrap":
@@ -45,11 +40,14 @@ def test_environment_names_are_settings_names() -> None:
 
 
 def test_dockerfiles_run_the_service_as_non_root_with_a_healthcheck() -> None:
+    from continuum.node.services import installed_services
+
+    modules = installed_services()
     for name in SERVICES:
         text = (ROOT / "services" / name / "Dockerfile").read_text()
         assert "USER 10001" in text
         assert f'"continuum.runtime.healthcheck", "{name}"' in text
-        package = "continuum_" + name.replace("-", "_")
+        package = modules[name]
         assert f'CMD ["python", "-m", "{package}"]' in text
 
 

@@ -18,6 +18,20 @@ PRODUCTION = yaml.safe_load((CHART.parent / "examples" / "production-values.yaml
 SERVICES = sorted(p.name for p in (Path(__file__).parents[2] / "services").iterdir() if p.is_dir())
 
 
+def settings_names() -> set[str]:
+    """Every environment variable a Continuum service reads."""
+    from continuum.settings import Settings
+    from continuum_gateway.settings import GatewaySettings
+    from continuum_persona.settings import PersonaSettings
+
+    return (
+        {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
+        | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
+        | {f"CONTINUUM_PERSONA_{name.upper()}" for name in PersonaSettings.model_fields}
+        | {"OLLAMA_HOST"}
+    )
+
+
 def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     files = Chart.load(str(CHART)).render(values, name="node1", namespace="continuum")
     docs = []
@@ -53,9 +67,11 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         if d["kind"] == "Deployment"
     }
     assert sorted(deployments) == SERVICES
+    values_key = {"persona-runtime": "personaRuntime"}
     for name, deployment in deployments.items():
         spec = deployment["spec"]
-        assert spec["replicas"] == 3
+        # the gateway scales out; the arbiter and the personas' host are one per node
+        assert spec["replicas"] == (3 if name == "gateway" else 1)
         pod = spec["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         container = pod["containers"][0]
@@ -63,7 +79,8 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         probes = [container[p] for p in ("startupProbe", "livenessProbe", "readinessProbe")]
         assert all(("httpGet" in p) or ("exec" in p) for p in probes)
-        assert container["resources"]["limits"] == {"cpu": "2", "memory": "1Gi"}
+        wanted = PRODUCTION[values_key.get(name, name)]["resources"]
+        assert container["resources"] == wanted
         env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container["env"]}
         assert env["CONTINUUM_DATABASE_URL"] == {"name": "continuum-db", "key": "url"}
         assert env["CONTINUUM_NODE_KEY"]["name"] == "continuum-node"
@@ -71,14 +88,7 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
 
 
 def test_settings_use_the_same_names_as_everywhere_else() -> None:
-    from continuum.settings import Settings
-    from continuum_gateway.settings import GatewaySettings
-
-    known = (
-        {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
-        | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
-        | {"OTEL_EXPORTER_OTLP_ENDPOINT"}
-    )
+    known = settings_names() | {"OTEL_EXPORTER_OTLP_ENDPOINT"}
     docs = render(PRODUCTION)
     config = next(d for d in docs if d["kind"] == "ConfigMap" and "CONTINUUM_HOME" in d["data"])
     assert set(config["data"]) <= known
@@ -94,7 +104,9 @@ def test_gateway_is_served_with_http_probes_and_an_admin_token() -> None:
         d for d in docs if d["kind"] == "Service" and d["metadata"]["name"].endswith("-gateway")
     )
     assert service["spec"]["ports"][0] == {"name": "http", "port": 8080, "targetPort": "http"}
-    gateway = next(d for d in docs if d["kind"] == "Deployment")
+    gateway = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("gateway")
+    )
     container = gateway["spec"]["template"]["spec"]["containers"][0]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -164,3 +176,36 @@ def test_missing_database_is_a_clear_error() -> None:
 def test_schema_rejects_a_bad_nats_url() -> None:
     with pytest.raises(Exception, match="nats"):
         render({**BASE, "nats": {"enabled": False, "url": "http://wrong"}})
+
+
+def test_persona_runtime_gets_its_backends_and_models() -> None:
+    docs = render(
+        {
+            **BASE,
+            "personaRuntime": {
+                "ollamaHost": "http://ollama:11434",
+                "openai": {"url": "http://vllm:8000/v1", "existingSecret": "oai"},
+                "model": {"path": "/models/llama", "existingClaim": "models"},
+            },
+        }
+    )
+    runtime = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("runtime")
+    )
+    pod = runtime["spec"]["template"]["spec"]
+    assert runtime["spec"]["strategy"] == {"type": "Recreate"}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["OLLAMA_HOST"]["value"] == "http://ollama:11434"
+    assert env["CONTINUUM_PERSONA_MODEL_PATH"]["value"] == "/models/llama"
+    assert env["CONTINUUM_PERSONA_OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "oai",
+        "key": "api-key",
+    }
+    assert pod["volumes"][-1]["persistentVolumeClaim"]["claimName"] == "models"
+    probe = pod["containers"][0]["startupProbe"]["exec"]["command"]
+    assert probe == ["python", "-m", "continuum.runtime.healthcheck", "persona-runtime"]
+
+
+def test_schema_rejects_scaling_the_arbiter() -> None:
+    with pytest.raises(Exception, match="replicas"):
+        render({**BASE, "scheduler": {"replicas": 2}})
