@@ -183,3 +183,14 @@ async def test_catch_up_answers_recent_unanswered_messages_only() -> None:
     await stream.catch_up()
     assert outbox.calls == ["recent"]
     assert set(stream.room("r").windows) == {"recent"}
+
+
+async def test_with_nobody_known_to_be_present_the_window_runs_its_course() -> None:
+    stream, outbox = stream_with(window_ms=100)
+    stream.presence.clear()
+    await stream.message("r", human("m1"), time.time(), live=True)
+    await settle()
+    assert outbox.decisions == []
+    await stream.bid("r", "m1", bid("a", 0.9))  # a persona announced late still gets in
+    await asyncio.sleep(0.2)
+    assert outbox.decisions[0].winners == ["a"]

@@ -21,7 +21,7 @@ from nats.aio.msg import Msg
 from continuum.chat import HistoryItem, RoomDirectory
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
-from continuum.events.persona import MemoryAdded, OutcomeRecorded
+from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
 from continuum.store import ConcurrencyError
@@ -166,6 +166,8 @@ class PersonaRuntimeService(Service):
 
     async def _on_persona(self, stored: StoredEvent, live: bool) -> None:
         self.registry.apply(stored.event.envelope.subject, stored.event.payload)
+        if live and isinstance(stored.event.payload, PersonaCreated):
+            await self._announce()  # present at once, not at the next heartbeat
 
     async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
         envelope, payload = stored.event.envelope, stored.event.payload
@@ -337,10 +339,13 @@ class PersonaRuntimeService(Service):
             return
         self._spawn(self._consider_all(room_id, item))
 
+    async def _announce(self) -> None:
+        ids = list(self.registry.personas)
+        await self.ctx.nc.publish("presence.personas", json.dumps({"personas": ids}).encode())
+
     async def _heartbeat(self) -> None:
         while True:
-            ids = list(self.registry.personas)
-            await self.ctx.nc.publish("presence.personas", json.dumps({"personas": ids}).encode())
+            await self._announce()
             await asyncio.sleep(self.settings.heartbeat_s)
 
     # -- endpoints -----------------------------------------------------------------

@@ -250,7 +250,9 @@ class ThoughtStream:
         if time.monotonic() - self.started < PRESENCE_GRACE_S:
             return
         present = set(self.present(room)) - {window.trigger.author_id}
-        if present <= set(window.bids):
+        # Nobody known to be present: wait for the window (a persona created
+        # a moment ago may not have been announced yet).
+        if present and present <= set(window.bids):
             self._close_soon(room_id, window.trigger.message_id)
 
     def _close_soon(self, room_id: str, trigger_message_id: str) -> None:

@@ -48,7 +48,7 @@ class Decider:
     def confidence(self, persona: Persona, text: str, mentioned: bool) -> Confidence:
         if mentioned:
             return Confidence(1.0, "mentioned")
-        message = self.embedder.encode([text])[0]
+        message = self.embedder.cached(text)  # one encode per message, however many personas
         domains = [persona.profile.role, *persona.profile.domains]
         sim_domain, domain = self._best(message, domains)
         sim_memory, _ = self._best(message, persona.memory[-MEMORY_CONSIDERED:])

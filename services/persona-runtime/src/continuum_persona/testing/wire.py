@@ -46,6 +46,8 @@ class WireServer:
     script: Script = field(default_factory=Script)
     requests: list[dict[str, Any]] = field(default_factory=list)
     disconnects: int = 0
+    #: time.perf_counter() of each client hang-up (the same clock as the test's).
+    disconnected_at: list[float] = field(default_factory=list)
     sent: int = 0
     first_piece_at: list[float] = field(default_factory=list)
     port: int = field(default_factory=free_port)
@@ -72,6 +74,7 @@ class WireServer:
                 yield i, piece
         except asyncio.CancelledError:
             self.disconnects += 1
+            self.disconnected_at.append(time.perf_counter())
             raise
 
     async def _ollama_chat(self, request: Request) -> Response:

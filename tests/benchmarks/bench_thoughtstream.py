@@ -1,0 +1,546 @@
+"""ThoughtStream benchmark: arbitration, LLM calls per turn, coordination
+overhead on the first token, and preemption latency.
+
+(a) Arbitration: ``arbitrate`` over 10, 100 and 1,000 bids (random
+    confidences and priorities), median and p99 of many turns.
+(b) LLM calls per turn, ThoughtStream vs a selector-style baseline (the way
+    AutoGen's SelectorGroupChat picks the next speaker: the model is asked
+    to name the next role, up to 3 attempts when its answer names nobody,
+    then the chosen persona generates). Both use the same built-in model on
+    the same 20 labelled questions (4 per seeded persona); every call to the
+    model is counted, and so is how often the persona the question was
+    written for was chosen.
+(c) First token through the room vs calling the model directly: a node
+    (gateway, scheduler, persona-runtime as processes; NATS; Postgres) with
+    the five seeded personas; a question is POSTed to the lobby and the time
+    to the first generated piece on the room's SSE stream is measured, next
+    to the time to the first piece of the same model called in-process with
+    the same kind of prompt, sampled alternately.
+(d) Preemption: a persona streaming from an OpenAI-compatible server (an
+    in-process test server) is interrupted by a human message; measured from
+    the POST to the moment the server sees the client hang up, and to the
+    ``TurnPreempted`` event on the room stream.
+
+Usage: python tests/benchmarks/bench_thoughtstream.py [--samples N] [--write FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+
+from continuum.api_tokens import generate_token
+from continuum.chat import RoomDirectory
+from continuum.events.chat import Bid, RoomCreated, RoomPolicy
+from continuum.events.persona import BackendRef
+from continuum.node.embedded import NatsServer
+from continuum.node.ports import free_port
+from continuum.runtime.connections import connect_nats
+from continuum.store import Topology
+from continuum.testing.processes import spawn_service, stop_service, wait_service_ready
+from continuum_persona.cognition.chat import ChatRagBuilder
+from continuum_persona.cognition.decide import Decider
+from continuum_persona.cognition.domains import Situation
+from continuum_persona.embeddings import Embedder
+from continuum_persona.inference.base import ChatMessage, GenerationRequest
+from continuum_persona.inference.transformers_backend import TransformersBackend
+from continuum_persona.models import builtin
+from continuum_persona.personas import SEEDS, Persona, persona_id_for
+from continuum_persona.testing.wire import Script, WireServer
+from continuum_scheduler.arbiter import RoomLedger, Trigger, arbitrate
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_common import start_postgres, stop_postgres, write_section
+
+console = Console()
+ROOT = Path(__file__).parents[2]
+MODEL_CACHE = ROOT / ".bench-cache" / "builtin-small"
+
+QUESTIONS = [
+    ("Hello! How are you today?", "helper-ai"),
+    ("Can you help me get started with this project?", "helper-ai"),
+    ("Thanks, that was helpful!", "helper-ai"),
+    ("Good morning, what can you do?", "helper-ai"),
+    ("Explain how an RTOS scheduler works", "teacher-ai"),
+    ("Teach me what recursion is, step by step", "teacher-ai"),
+    ("What is a hash table and how does it work?", "teacher-ai"),
+    ("Explain gradient descent to a beginner", "teacher-ai"),
+    ("Can you review my pull request?", "codereview-ai"),
+    ("Is this function idiomatic Python? How would you refactor it?", "codereview-ai"),
+    ("Should I add type hints to this module?", "codereview-ai"),
+    ("Please review this code for style problems", "codereview-ai"),
+    ("How should I design a scalable chat service?", "architect-ai"),
+    ("Should our services talk through a message queue?", "architect-ai"),
+    ("How do I shard a database that outgrew one machine?", "architect-ai"),
+    ("Event sourcing or CRUD for our order system?", "architect-ai"),
+    ("How do I fix this Python KeyError?", "debugger-ai"),
+    ("My program crashes with a TypeError, why?", "debugger-ai"),
+    ("I get IndexError: list index out of range", "debugger-ai"),
+    ("My test fails only sometimes, how do I debug it?", "debugger-ai"),
+]
+
+
+def median_p99(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def ensure_model() -> Path:
+    """The small built-in model, built once into .bench-cache (about 3 minutes)."""
+    if not builtin.is_built(MODEL_CACHE):
+        console.print(f"building the built-in model (small) into {MODEL_CACHE} ...")
+        builtin.build(MODEL_CACHE, "small")
+    return MODEL_CACHE
+
+
+# -- (a) ---------------------------------------------------------------------------
+
+
+def bench_arbitration(turns: int) -> dict[int, tuple[float, float]]:
+    rng = random.Random(7)
+    results = {}
+    for n in (10, 100, 1000):
+        ledger = RoomLedger()
+        policy = RoomPolicy(turns_per_minute=0, tokens_per_minute=0)
+        samples = []
+        for turn in range(turns):
+            bids = [
+                Bid(
+                    persona_id=f"p{i}",
+                    name=f"P{i}",
+                    priority=rng.randrange(256),
+                    confidence=rng.random(),
+                    expected_latency_ms=rng.uniform(50, 5000),
+                )
+                for i in range(n)
+            ]
+            trigger = Trigger(f"m{turn}", "human", "human", "q")
+            started = time.perf_counter()
+            outcome = arbitrate(bids, policy, ledger, trigger, now=float(turn))
+            ledger.record_grant(outcome, float(turn))
+            samples.append((time.perf_counter() - started) * 1000)
+        results[n] = median_p99(samples)
+    return results
+
+
+# -- (b) ---------------------------------------------------------------------------
+
+
+def selector_prompt(personas: list[Persona], question: str) -> str:
+    roles = "\n".join(f"{p.name}: {p.profile.role}" for p in personas)
+    names = ", ".join(p.name for p in personas)
+    return (
+        "You are in a role play game. The following roles are available:\n"
+        f"{roles}\nRead the following conversation. Then select the next role from "
+        f"[{names}] to play. Only return the role.\n\nUser: {question}"
+    )
+
+
+async def bench_llm_calls(model_dir: Path) -> dict[str, float]:
+    backend = TransformersBackend(model_dir, "builtin")
+    decider = Decider(Embedder())
+    personas = [
+        Persona(persona_id_for(p.name), p, "k" * 52, "builtin", BackendRef(), []) for p in SEEDS
+    ]
+    rooms = RoomDirectory()
+    rooms.apply("lobby", RoomCreated(name="Lobby", created_by="bench"))
+    builder = ChatRagBuilder()
+    policy = RoomPolicy(turns_per_minute=0, tokens_per_minute=0)
+    ledger = RoomLedger()
+    stats = {"ts_calls": 0, "ts_right": 0, "ts_select_ms": [], "sel_calls": 0, "sel_right": 0}
+    selector_ms: list[float] = []
+    decide_ms: list[float] = []
+
+    async def generate(persona: Persona, question: str, max_tokens: int) -> str:
+        room = rooms.get("lobby")
+        situation = Situation("chat", question, "ada", "Ada", uuid.uuid4().hex, room)
+        perception = builder.build(persona, situation, 700, backend.count_tokens)
+        request = GenerationRequest(
+            perception.messages, max_tokens=max_tokens, temperature=0.7, speaker=persona.name
+        )
+        return "".join([p async for p in backend.stream(request, asyncio.Event())])
+
+    for turn, (question, expected) in enumerate(QUESTIONS):
+        # ThoughtStream: confidence per persona from embeddings, arbitration, one generation.
+        calls_before = backend.calls
+        started = time.perf_counter()
+        bids = []
+        for p in personas:
+            confidence = decider.confidence(p, question, False)
+            bids.append(
+                Bid(
+                    persona_id=p.persona_id,
+                    name=p.name,
+                    priority=p.profile.priority,
+                    confidence=confidence.value,
+                )
+            )
+        outcome = arbitrate(bids, policy, ledger, Trigger(f"m{turn}", "ada", "human", question))
+        ledger.record_grant(outcome, float(turn))
+        decide_ms.append((time.perf_counter() - started) * 1000)
+        winner = next(p for p in personas if p.persona_id == outcome.winners[0])
+        await generate(winner, question, 24)
+        stats["ts_calls"] += backend.calls - calls_before
+        stats["ts_right"] += winner.persona_id == expected
+
+        # Selector: ask the model who speaks (up to 3 attempts), then generate.
+        calls_before = backend.calls
+        started = time.perf_counter()
+        chosen = None
+        for _ in range(3):
+            request = GenerationRequest(
+                [ChatMessage("user", selector_prompt(personas, question))],
+                max_tokens=16,
+                temperature=0.7,
+                speaker="Next role",
+            )
+            answer = "".join([p async for p in backend.stream(request, asyncio.Event())])
+            chosen = next((p for p in personas if re.search(re.escape(p.name), answer, re.I)), None)
+            if chosen is not None:
+                break
+        selector_ms.append((time.perf_counter() - started) * 1000)
+        chosen = chosen or personas[0]  # AutoGen falls back to a default speaker
+        await generate(chosen, question, 24)
+        stats["sel_calls"] += backend.calls - calls_before
+        stats["sel_right"] += chosen.persona_id == expected
+    n = len(QUESTIONS)
+    return {
+        "ts_calls": stats["ts_calls"] / n,  # type: ignore[operator]
+        "sel_calls": stats["sel_calls"] / n,  # type: ignore[operator]
+        "ts_right": stats["ts_right"] / n,  # type: ignore[operator]
+        "sel_right": stats["sel_right"] / n,  # type: ignore[operator]
+        "ts_select_ms": statistics.median(decide_ms),
+        "sel_select_ms": statistics.median(selector_ms),
+    }
+
+
+# -- (c) and (d) ------------------------------------------------------------------
+
+
+class Node:
+    def __init__(self, model_dir: Path) -> None:
+        self.model_dir = model_dir
+        self.root = ROOT / ".bench-cache" / f"node-{uuid.uuid4().hex[:8]}"
+        self.token = generate_token()
+        self.port = free_port()
+        self.processes: list[Any] = []
+
+    async def __aenter__(self) -> Node:
+        self.pg = start_postgres()
+        self.nats = NatsServer(self.root / "nats", port=free_port(), server_name="bench")
+        self.nats.start()
+        dsn = self.pg.create_database("bench")
+        nc = await connect_nats(self.nats.url, name="bench")
+        await Topology(256 * 1024).bootstrap(nc.jetstream())
+        common = {"OTEL_SDK_DISABLED": "true"}
+        for name, module, env in (
+            (
+                "gateway",
+                "continuum_gateway",
+                {
+                    "CONTINUUM_GATEWAY_PORT": str(self.port),
+                    "CONTINUUM_GATEWAY_ADMIN_TOKEN": self.token,
+                    "CONTINUUM_GATEWAY_RATE_LIMIT": "0",
+                },
+            ),
+            ("scheduler", "continuum_scheduler", {}),
+            (
+                "persona-runtime",
+                "continuum_persona",
+                {
+                    "CONTINUUM_PERSONA_MODEL_PATH": str(self.model_dir),
+                    "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "24",
+                    "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+                },
+            ),
+        ):
+            log = self.root / f"{name}.log"
+            process = spawn_service(
+                module,
+                nats_url=self.nats.url,
+                database_url=dsn,
+                home=self.root / "home",
+                log_path=log,
+                env={**common, **env},
+            )
+            self.processes.append(process)
+            await wait_service_ready(nc, name, process, log, timeout=120)
+        await nc.close()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for process in self.processes:
+            stop_service(process)
+        self.nats.stop()
+        stop_postgres(self.pg)
+        import shutil
+
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.port}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+        )
+
+
+class RoomTap:
+    """A room's SSE stream, each item stamped with its arrival time."""
+
+    def __init__(self, api: httpx.AsyncClient, room: str) -> None:
+        self.api, self.room = api, room
+        self.items: list[tuple[float, dict[str, Any]]] = []
+        self.changed = asyncio.Event()
+
+    async def __aenter__(self) -> RoomTap:
+        ready = asyncio.Event()
+
+        async def read() -> None:
+            async with self.api.stream("GET", f"/v1/rooms/{self.room}/stream") as response:
+                ready.set()
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        self.items.append((time.perf_counter(), json.loads(line[6:])))
+                        self.changed.set()
+
+        self.task = asyncio.create_task(read())
+        await ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.task.cancel()
+
+    async def first(
+        self, check: Any, after: int, timeout: float = 60
+    ) -> tuple[float, dict[str, Any]]:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            for at, item in self.items[after:]:
+                if check(item):
+                    return at, item
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), 1)
+        raise TimeoutError("nothing matching arrived")
+
+
+def _event(item: dict[str, Any], name: str) -> dict[str, Any] | None:
+    if item.get("kind") != "event" or item["event"]["type"].split(".")[-2] != name:
+        return None
+    data: dict[str, Any] = item["event"]["data"]
+    return data
+
+
+async def bench_room(model_dir: Path, samples: int) -> dict[str, Any]:
+    direct = TransformersBackend(model_dir, "builtin")
+    personas = {persona_id_for(p.name): p for p in SEEDS}
+    room_ms: list[float] = []
+    direct_ms: list[float] = []
+    async with Node(model_dir) as node, node.client() as api:
+        while True:  # the seeded personas join the lobby
+            room = await api.get("/v1/rooms/lobby")
+            if room.status_code == 200 and len(room.json()["members"]) >= 5:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2.5)  # presence known, windows may close early
+        async with RoomTap(api, "lobby") as tap:
+            for i in range(samples + 2):
+                question, _ = QUESTIONS[i % len(QUESTIONS)]
+                mark = len(tap.items)
+                started = time.perf_counter()
+                posted = await api.post("/v1/rooms/lobby/messages", json={"text": question})
+                message_id = posted.json()["message_id"]
+                at, _ = await tap.first(lambda it: it.get("kind") == "delta", mark)
+                await tap.first(
+                    lambda it, m=message_id: (
+                        (_event(it, "message_posted") or {}).get("reply_to") == m
+                    ),
+                    mark,
+                )
+                if i >= 2:  # two warm-ups
+                    room_ms.append((at - started) * 1000)
+                # the same model, called directly, with the same kind of prompt
+                situation = Situation("chat", question, "ada", "Ada", uuid.uuid4().hex, None)
+                persona = Persona("x", personas["helper-ai"], "k" * 52, "builtin", BackendRef(), [])
+                perception = ChatRagBuilder().build(persona, situation, 700, direct.count_tokens)
+                request = GenerationRequest(perception.messages, max_tokens=24, speaker="Helper AI")
+                started = time.perf_counter()
+                async for _ in direct.stream(request, asyncio.Event()):
+                    if i >= 2:
+                        direct_ms.append((time.perf_counter() - started) * 1000)
+                    break
+                await asyncio.sleep(0.3)
+
+        hangup_ms, event_ms = await bench_preemption(api, samples)
+    return {
+        "room_first_ms": statistics.median(room_ms),
+        "direct_first_ms": statistics.median(direct_ms),
+        "room_samples": room_ms,
+        "direct_samples": direct_ms,
+        "hangup_ms": median_p99(hangup_ms),
+        "preempt_event_ms": median_p99(event_ms),
+    }
+
+
+async def _ok(response: Any) -> Any:
+    response = await response
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.url}: {response.status_code} {response.text}")
+    return response.json()
+
+
+async def bench_preemption(api: httpx.AsyncClient, samples: int) -> tuple[list[float], list[float]]:
+    hangup_ms: list[float] = []
+    event_ms: list[float] = []
+    wire = await WireServer("openai").start()
+    try:
+        wire.script = Script(pieces=[f"w{i} " for i in range(5000)], delay_s=0.01)
+        body = {
+            "name": "Slowpoke",
+            "role": "talks at length",
+            "domains": ["long stories"],
+            "backend": {"kind": "openai", "url": wire.url, "model": "slow"},
+            "rooms": [],
+        }
+        await _ok(api.post("/v1/personas", json=body))
+        await _ok(api.post("/v1/rooms", json={"id": "preempt", "policy": {"min_confidence": 1.0}}))
+        await _ok(
+            api.post("/v1/rooms/preempt/members", json={"member_id": "slowpoke", "kind": "persona"})
+        )
+        async with RoomTap(api, "preempt") as tap:
+            for i in range(samples):
+                mark = len(tap.items)
+                await api.post("/v1/rooms/preempt/messages", json={"text": f"@slowpoke story {i}"})
+                await tap.first(lambda it: it.get("kind") == "delta", mark)
+                hangups = len(wire.disconnected_at)
+                started = time.perf_counter()
+                await api.post("/v1/rooms/preempt/messages", json={"text": "stop, please"})
+                at, _ = await tap.first(lambda it: _event(it, "preempted") is not None, mark)
+                event_ms.append((at - started) * 1000)
+                while len(wire.disconnected_at) == hangups:
+                    await asyncio.sleep(0.005)
+                hangup_ms.append((wire.disconnected_at[hangups] - started) * 1000)
+                await tap.first(
+                    lambda it: (_event(it, "message_posted") or {}).get("status") == "interrupted",
+                    mark,
+                )
+                await asyncio.sleep(0.3)
+    finally:
+        await wire.stop()
+    return hangup_ms, event_ms
+
+
+def render(
+    arb: dict[int, tuple[float, float]],
+    calls: dict[str, float],
+    room: dict[str, Any],
+    samples: int,
+    command: str,
+) -> str:
+    overhead = room["room_first_ms"] - room["direct_first_ms"]
+    lines = [
+        "## ThoughtStream (who speaks, and what it costs)",
+        "",
+        f"Command: `{command}`  ",
+        f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; the built-in model (small preset); medians.",
+        "",
+        "(a) Arbitration time per turn (`arbitrate`, random bids, 2,000 turns each)",
+        "",
+        "| bidding personas | p50, ms | p99, ms | / 5 ms target |",
+        "|---:|---:|---:|---:|",
+        *(f"| {n:,} | {p50:.3f} | {p99:.3f} | {p50 / 5:.3f} |" for n, (p50, p99) in arb.items()),
+        "",
+        f"Target: under 5 ms at 1,000 bidders ({'met' if arb[1000][0] < 5 else 'NOT met'}).",
+        "",
+        f"(b) LLM calls per turn over {len(QUESTIONS)} labelled questions, five seeded personas",
+        "",
+        "| who picks the speaker | LLM calls per turn | / ThoughtStream | picking, ms "
+        "| picked the persona the question was written for |",
+        "|---|---:|---:|---:|---:|",
+        f"| ThoughtStream (embeddings + bids + arbitration) | {calls['ts_calls']:.2f} | 1.00 "
+        f"| {calls['ts_select_ms']:.1f} | {calls['ts_right']:.0%} |",
+        f"| selector baseline (the model names the next role, up to 3 tries) "
+        f"| {calls['sel_calls']:.2f} | {calls['sel_calls'] / calls['ts_calls']:.2f} "
+        f"| {calls['sel_select_ms']:.1f} | {calls['sel_right']:.0%} |",
+        "",
+        "Target: exactly one call per turn, the generation itself "
+        f"({'met' if calls['ts_calls'] == 1 else 'NOT met'}). The selector's accuracy here says "
+        "more about the built-in model than about selectors: a strong model would name the "
+        "right role more often, but it would still pay its extra call(s) every turn.",
+        "",
+        f"(c) First token, through the room vs the model called directly ({samples} samples each, "
+        "alternating)",
+        "",
+        "| path | first token p50, ms | / direct |",
+        "|---|---:|---:|",
+        f"| direct: the same model in-process, same kind of prompt | "
+        f"{room['direct_first_ms']:.1f} | 1.00 |",
+        f"| room: POST /v1/rooms/lobby/messages -> first piece on the room's SSE stream | "
+        f"{room['room_first_ms']:.1f} | {room['room_first_ms'] / room['direct_first_ms']:.2f} |",
+        "",
+        f"Coordination adds {overhead:.1f} ms (target: under 50 ms, "
+        f"{'met' if overhead < 50 else 'NOT met'}): the HTTP request and its append, delivery "
+        "to persona-runtime, five personas' confidences (one embedding of the message), five "
+        "bids, the window closing once all have bid, the decision event, its delivery, the "
+        "prompt, and the piece's way back through the gateway.",
+        "",
+        f"(d) Preemption: a human message interrupting a streaming persona ({samples} samples)",
+        "",
+        "| measured from the human's POST to | p50, ms | p99, ms |",
+        "|---|---:|---:|",
+        f"| the backend server seeing the generation's connection close | "
+        f"{room['hangup_ms'][0]:.1f} | {room['hangup_ms'][1]:.1f} |",
+        f"| the TurnPreempted event on the room stream | {room['preempt_event_ms'][0]:.1f} "
+        f"| {room['preempt_event_ms'][1]:.1f} |",
+        "",
+        "Samples (c): room "
+        + ", ".join(f"{v:.0f}" for v in room["room_samples"])
+        + "; direct "
+        + ", ".join(f"{v:.0f}" for v in room["direct_samples"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def main(samples: int) -> str:
+    model_dir = ensure_model()
+    console.print("(a) arbitration ...")
+    arb = bench_arbitration(2000)
+    console.print("(b) LLM calls per turn ...")
+    calls = await bench_llm_calls(model_dir)
+    console.print("(c, d) first token and preemption through a node ...")
+    room = await bench_room(model_dir, samples)
+    command = "make bench" if "--write" in sys.argv else " ".join(["python", *sys.argv])
+    return render(arb, calls, room, samples, command)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=15)
+    parser.add_argument("--write", type=Path, help="Markdown file to write the table into.")
+    args = parser.parse_args()
+    section = asyncio.run(main(args.samples))
+    console.print(section)
+    if args.write:
+        write_section(args.write, "thoughtstream", section)
+        console.print(f"written to {args.write}")
