@@ -34,8 +34,17 @@ def cli(
     )
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from continuum_persona.models.builtin import build
+
+    path = tmp_path_factory.mktemp("model") / "builtin"
+    build(path, "tiny")
+    return path
+
+
 @pytest.fixture
-def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def node_env(tmp_path: Path, tiny_model: Path) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
     env.update(
         {
@@ -43,6 +52,8 @@ def node_env(tmp_path: Path) -> Iterator[dict[str, str]]:
             "CONTINUUM_NATS_PORT": str(free_port()),
             "CONTINUUM_POSTGRES_PORT": str(free_port()),
             "CONTINUUM_GATEWAY_PORT": str(free_port()),
+            "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model),
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",  # no Ollama: the built-in model
             "COLUMNS": "200",
         }
     )
@@ -325,3 +336,49 @@ def test_up_after_a_killed_supervisor_cleans_up_and_starts(node_env: dict[str, s
     assert "left by a node that did not stop cleanly" in log
     assert not any(psutil.pid_exists(pid) for pid in left_behind)
     assert cli(node_env, "status").returncode == 0
+
+
+def test_done_when_a_question_in_the_lobby_gets_one_streamed_answer_and_why(
+    node_env: dict[str, str],
+) -> None:
+    """The issue's "done when": after `up`, `chat send` streams one answer from
+    the best-suited persona and `chat why` explains the choice with every bid.
+    This node builds its built-in model on first `up`, as a user's would."""
+    del node_env["CONTINUUM_PERSONA_MODEL_PATH"]
+    node_env["CONTINUUM_PERSONA_MODEL_PRESET"] = "tiny"
+    up = cli(node_env, "up", "--detach", timeout=300)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "pre-training the built-in model" in up.stdout
+    assert (Path(node_env["CONTINUUM_HOME"]) / "models" / "builtin" / "config.json").exists()
+    for service in ("gateway", "scheduler", "persona-runtime"):
+        assert f"service {service}" in up.stdout
+
+    personas = cli(node_env, "persona", "ls")
+    for name in ("Helper AI", "Teacher AI", "CodeReview AI", "Architect AI", "Debugger AI"):
+        assert name in personas.stdout, personas.stdout + personas.stderr
+
+    send = cli(node_env, "chat", "send", "lobby", "How do I fix this Python KeyError?")
+    assert send.returncode == 0, send.stdout + send.stderr
+    speaker = send.stdout.strip().split(":", 1)[0]
+    assert speaker in ("Debugger AI", "CodeReview AI"), send.stdout
+    assert "turn → " in send.stderr and "5 bids" in send.stderr
+    message_id = send.stderr.split("continuum chat why ", 1)[1].split("`", 1)[0]
+
+    why = cli(node_env, "chat", "why", message_id)
+    assert why.returncode == 0, why.stdout + why.stderr
+    for name in ("Helper AI", "Teacher AI", "CodeReview AI", "Architect AI", "Debugger AI"):
+        assert name in why.stdout
+    assert "won" in why.stdout and "best score" in why.stdout
+
+    rooms = cli(node_env, "chat", "rooms")
+    assert "lobby" in rooms.stdout and "best-bid" in rooms.stdout
+
+    generated = cli(
+        node_env, "ai/generate", "--prompt=Explain RTOS", "--persona=Teacher AI", tool="jtag"
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "teacher-ai via builtin" in generated.stderr
+    remote = cli(node_env, "ai", "generate", "--prompt", "x", "--mesh", "global")
+    assert remote.returncode == 2 and "--mesh global is not available yet" in remote.stderr
+    unknown = cli(node_env, "chat", "send", "nowhere", "hi")
+    assert unknown.returncode == 2 and "unknown room 'nowhere'" in unknown.stderr

@@ -25,8 +25,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def persona_env() -> dict[str, str]:
+    """Extra environment for persona-runtime; a module overrides it to change backends."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def room_node(
-    postgres_server: PostgresServer, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
+    postgres_server: PostgresServer,
+    tiny_model: Path,
+    persona_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RoomNode]:
     root = tmp_path_factory.mktemp("room-node")
     nats = NatsServer(root / "nats", port=free_port(), server_name="rooms")
@@ -53,7 +62,7 @@ async def room_node(
         node.start(
             "persona-runtime",
             "continuum_persona",
-            {**PERSONA_ENV, "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model)},
+            {**PERSONA_ENV, "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model), **persona_env},
         )
         for name in ("gateway", "scheduler", "persona-runtime"):
             await wait_service_ready(nc, name, node.processes[name], node.log(name), timeout=90)
