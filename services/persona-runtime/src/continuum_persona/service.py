@@ -165,8 +165,12 @@ class PersonaRuntimeService(Service):
     # -- the log -------------------------------------------------------------------
 
     async def _on_persona(self, stored: StoredEvent, live: bool) -> None:
-        self.registry.apply(stored.event.envelope.subject, stored.event.payload)
-        if live and isinstance(stored.event.payload, PersonaCreated):
+        payload = stored.event.payload
+        self.registry.apply(stored.event.envelope.subject, payload)
+        if live and isinstance(payload, MemoryAdded):
+            # Learnt now, embedded now (in a worker thread): not on the next bid's path.
+            self._spawn(asyncio.to_thread(self.pipeline.decider.embedder.warm, [payload.text]))
+        if live and isinstance(payload, PersonaCreated):
             await self._announce()  # present at once, not at the next heartbeat
 
     async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
@@ -208,6 +212,7 @@ class PersonaRuntimeService(Service):
             for m in room.personas
             if m.member_id in self.registry.personas and m.member_id != message.author_id
         ]
+        self.pipeline.decider.prepare(message.text, members)
         results = await asyncio.gather(
             *(self.pipeline.consider(p, self._situation(room_id, message, p)) for p in members),
             return_exceptions=True,

@@ -61,13 +61,52 @@ class Trigger:
     mentions: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One bid as the arbiter saw it. A plain record: building the event's
+    pydantic ``ScoredBid`` for each of 1,000 bids would cost more than the
+    decision, so that happens once, in ``Outcome.bids`` (for the event)."""
+
+    bid: Bid
+    score: float
+    waited_turns: int
+    eligible: bool
+    won: bool
+    reason: str
+
+    @classmethod
+    def of(cls, scored: ScoredBid) -> Scored:
+        return cls(
+            scored.bid,
+            scored.score,
+            scored.waited_turns,
+            scored.eligible,
+            scored.won,
+            scored.reason,
+        )
+
+    def model(self) -> ScoredBid:
+        return ScoredBid.model_construct(
+            bid=self.bid,
+            score=self.score,
+            waited_turns=self.waited_turns,
+            eligible=self.eligible,
+            won=self.won,
+            reason=self.reason,
+        )
+
+
 @dataclass
 class Outcome:
     """What ``arbitrate`` decided."""
 
     winners: list[str]
-    scored: list[ScoredBid]
+    scored: list[Scored]
     reason: str
+
+    def bids(self) -> list[ScoredBid]:
+        """Every bid with its score and reason, for the decision event."""
+        return [s.model() for s in self.scored]
 
     def ranked_others(self) -> list[str]:
         """Eligible losers, best first: who gets a turn its winner gives up."""
@@ -183,13 +222,13 @@ def arbitrate(
     def finish(winners: list[str], reason: str) -> Outcome:
         chosen = set(winners)
         result = [
-            ScoredBid(
-                bid=b,
-                score=round(v, 6),
-                waited_turns=w,
-                eligible=e,
-                won=b.persona_id in chosen,
-                reason=("won: " if b.persona_id in chosen else "") + why,
+            Scored(
+                b,
+                round(v, 6),
+                w,
+                e,
+                b.persona_id in chosen,
+                ("won: " if b.persona_id in chosen else "") + why,
             )
             for b, v, w, e, why in scored
         ]

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from continuum.chat import RoomDirectory, RoomState
@@ -24,7 +24,7 @@ from continuum.events.chat import (
     TurnPreempted,
 )
 from continuum.ids import uuid7_str
-from continuum_scheduler.arbiter import Outcome, RoomLedger, Trigger, arbitrate
+from continuum_scheduler.arbiter import Outcome, RoomLedger, Scored, Trigger, arbitrate
 
 log = logging.getLogger("continuum.scheduler")
 
@@ -149,7 +149,9 @@ class ThoughtStream:
         rt = self.room(room_id)
         self.decided_triggers.add(decision.trigger_message_id)
         self._undecided.pop((room_id, decision.trigger_message_id), None)
-        outcome = Outcome(list(decision.winners), list(decision.bids), decision.reason)
+        outcome = Outcome(
+            list(decision.winners), [Scored.of(b) for b in decision.bids], decision.reason
+        )
         rt.ledger.record_grant(outcome, at)
         trigger = Trigger(decision.trigger_message_id, "", "human", "")
         for pid in decision.winners:
@@ -297,7 +299,7 @@ class ThoughtStream:
                 turn_id=uuid7_str(),
                 trigger_message_id=trigger_message_id,
                 policy=room.policy.policy,
-                bids=outcome.scored,
+                bids=outcome.bids(),
                 winners=outcome.winners,
                 reason=outcome.reason,
                 missing=sorted(present - set(window.bids)),
@@ -365,15 +367,13 @@ class ThoughtStream:
         ]
         winners = candidates[:1]
         reason = f"{why}; next bidder: {winners[0]}" if winners else f"{why}; no other bidder"
-        scored = [
-            s.model_copy(update={"won": s.bid.persona_id in winners}) for s in turn.outcome.scored
-        ]
+        scored = [replace(s, won=s.bid.persona_id in winners) for s in turn.outcome.scored]
         outcome = Outcome(winners, scored, reason)
         decision = TurnDecided(
             turn_id=uuid7_str(),
             trigger_message_id=turn.trigger.message_id,
             policy=room.policy.policy if room is not None else "best-bid",
-            bids=scored,
+            bids=outcome.bids(),
             winners=winners,
             reason=reason,
             window_ms=0,

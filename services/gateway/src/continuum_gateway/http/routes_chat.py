@@ -140,20 +140,25 @@ async def why(
 
 class RoomStream:
     """A room's events (messages, members, turn decisions) from the log, merged
-    with its live generation pieces (``live.chat.<room>``, never stored)."""
+    with its live generation pieces (``live.chat.<room>``, never stored).
+
+    Both sources feed one queue as they arrive (a pump task moves the log's
+    events), so a piece is never held back waiting for the log, or the
+    reverse."""
 
     def __init__(self, gateway: Gateway, room_id: str) -> None:
         wanted = StreamFilter.parse([], "chat", room_id)
         self.follower = Follower(gateway.nc, gateway.codec, wanted, {})
         self.nc = gateway.nc
         self.room_id = room_id
-        self.live: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
+        self.items: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
         self.sub: Any = None
+        self.pump: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         async def on_live(msg: Msg) -> None:
             with contextlib.suppress(ValueError, asyncio.QueueFull):
-                self.live.put_nowait(json.loads(msg.data))
+                self.items.put_nowait(json.loads(msg.data))
 
         self.sub = await self.nc.subscribe(f"live.chat.{self.room_id}", cb=on_live)
         try:
@@ -161,24 +166,27 @@ class RoomStream:
         except Exception as exc:
             await self.close()
             raise ApiError(503, f"cannot follow the room: {exc}") from None
+        self.pump = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            item = await self.follower.next(KEEPALIVE_S)
+            if item is not None:
+                await self.items.put({"kind": "event", "id": item.cursor, "event": item.event})
 
     async def close(self) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
         if self.sub is not None:
             with contextlib.suppress(Exception):
                 await self.sub.unsubscribe()
         await self.follower.close()
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            with contextlib.suppress(asyncio.QueueEmpty):
-                return self.live.get_nowait()
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            item = await self.follower.next(min(remaining, 0.05))
-            if item is not None:
-                return {"kind": "event", "id": item.cursor, "event": item.event}
+        try:
+            return await asyncio.wait_for(self.items.get(), timeout)
+        except TimeoutError:
+            return None
 
 
 async def _room_or_404(gateway: Gateway, room_id: str) -> None:

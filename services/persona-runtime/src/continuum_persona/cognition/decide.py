@@ -45,6 +45,22 @@ class Decider:
         i = int(np.argmax(sims))
         return float(sims[i]), texts[i]
 
+    def texts_for(self, persona: Persona) -> list[str]:
+        """What a decision compares the message with."""
+        return [
+            persona.profile.role,
+            *persona.profile.domains,
+            *persona.memory[-MEMORY_CONSIDERED:],
+        ]
+
+    def prepare(self, text: str, personas: list[Persona]) -> None:
+        """Encode, in one batch, the message and whatever the personas' decisions
+        need that is not cached yet (call before deciding for many personas)."""
+        texts = [text]
+        for persona in personas:
+            texts.extend(self.texts_for(persona))
+        self.embedder.warm(texts)
+
     def confidence(self, persona: Persona, text: str, mentioned: bool) -> Confidence:
         if mentioned:
             return Confidence(1.0, "mentioned")

@@ -65,6 +65,9 @@ class TransformersBackend:
         self.name = name
         self.model_dir = model_dir
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        # A byte-level tokenizer's count is the UTF-8 length: no need to run
+        # its (pure Python) tokenizer for every history message of every bid.
+        self._byte_level = type(self.tokenizer).__name__ == "ByT5Tokenizer"
         # safetensors only: never unpickle weights.
         self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True)
         self.base.eval()  # type: ignore[no-untyped-call]
@@ -78,6 +81,8 @@ class TransformersBackend:
         return int(getattr(self.base.config, "max_position_embeddings", 2048))
 
     def count_tokens(self, text: str) -> int:
+        if self._byte_level:
+            return len(text.encode("utf-8"))
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _apply_genome(self, adapters: list[tuple[str, float]]) -> None:
