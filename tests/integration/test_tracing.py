@@ -8,23 +8,11 @@ test, which decodes the protobuf exactly as a collector would.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import pytest
 from nats.aio.client import Client
 from opentelemetry import trace
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -35,85 +23,9 @@ from continuum.events.builtin import AnnotationAdded
 from continuum.ids import uuid7_str
 from continuum.node.ports import free_port
 from continuum.store import JetStreamEventStore
+from continuum.testing.otlp import Receiver
 from continuum.testing.plugin import SpawnService
 from continuum.testing.processes import wait_service_ready
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.spans: list[
-            tuple[str, str, bytes, bytes, bytes]
-        ] = []  # service, name, trace, span, parent
-        self.metrics: dict[str, set[tuple[tuple[str, str], ...]]] = {}  # name -> attribute sets
-        self.lock = threading.Lock()
-
-
-@pytest.fixture
-def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
-    receiver = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if self.path.endswith("/v1/metrics"):
-                self._metrics(body)
-                return
-            request = ExportTraceServiceRequest.FromString(body)
-            with receiver.lock:
-                for rs in request.resource_spans:
-                    service = next(
-                        a.value.string_value
-                        for a in rs.resource.attributes
-                        if a.key == "service.name"
-                    )
-                    for ss in rs.scope_spans:
-                        for span in ss.spans:
-                            receiver.spans.append(
-                                (
-                                    service,
-                                    span.name,
-                                    span.trace_id,
-                                    span.span_id,
-                                    span.parent_span_id,
-                                )
-                            )
-            self._reply(ExportTraceServiceResponse().SerializeToString())
-
-        def _metrics(self, body: bytes) -> None:
-            request = ExportMetricsServiceRequest.FromString(body)
-            with receiver.lock:
-                for rm in request.resource_metrics:
-                    for sm in rm.scope_metrics:
-                        for metric in sm.metrics:
-                            kind = metric.WhichOneof("data")
-                            points = getattr(metric, kind).data_points if kind else []
-                            seen = receiver.metrics.setdefault(metric.name, set())
-                            for point in points:
-                                seen.add(
-                                    tuple(
-                                        sorted(
-                                            (a.key, str(a.value.string_value or a.value.int_value))
-                                            for a in point.attributes
-                                        )
-                                    )
-                                )
-            self._reply(ExportMetricsServiceResponse().SerializeToString())
-
-        def _reply(self, payload: bytes) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", receiver
-    server.shutdown()
 
 
 async def test_one_trace_spans_publish_and_consume_across_processes(

@@ -31,10 +31,17 @@ def persona_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def service_env() -> dict[str, str]:
+    """Extra environment for every service; a module overrides it (e.g. telemetry)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def room_node(
     postgres_server: PostgresServer,
     tiny_model: Path,
     persona_env: dict[str, str],
+    service_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RoomNode]:
     root = tmp_path_factory.mktemp("room-node")
@@ -56,13 +63,19 @@ async def room_node(
                 "CONTINUUM_GATEWAY_PORT": str(port),
                 "CONTINUUM_GATEWAY_ADMIN_TOKEN": node.admin_token,
                 "CONTINUUM_GATEWAY_RATE_LIMIT": "1000",
+                **service_env,
             },
         )
-        node.start("scheduler", "continuum_scheduler", {})
+        node.start("scheduler", "continuum_scheduler", dict(service_env))
         node.start(
             "persona-runtime",
             "continuum_persona",
-            {**PERSONA_ENV, "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model), **persona_env},
+            {
+                **PERSONA_ENV,
+                "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model),
+                **service_env,
+                **persona_env,
+            },
         )
         for name in ("gateway", "scheduler", "persona-runtime"):
             await wait_service_ready(nc, name, node.processes[name], node.log(name), timeout=90)

@@ -253,3 +253,45 @@ async def test_a_persona_update_applies_from_its_next_turn(api: httpx.AsyncClien
     why = (await api.get(f"/v1/messages/{message_id}/why")).json()
     bid = next(b for b in why["decisions"][0]["bids"] if b["bid"]["persona_id"] == "architect-ai")
     assert bid["bid"]["priority"] == 200
+
+
+async def test_a_room_policy_can_be_changed_and_is_applied(api: httpx.AsyncClient) -> None:
+    await make_room(api, "policy-room", ["helper-ai", "teacher-ai"], min_confidence=0.0)
+    room = (await api.get("/v1/rooms/policy-room")).json()
+    policy = {**room["policy"], "policy": "round-robin"}
+    changed = await api.put("/v1/rooms/policy-room/policy", json=policy)
+    assert changed.status_code == 200 and changed.json()["policy"]["policy"] == "round-robin"
+    winners = []
+    for i in range(4):
+        message_id = await post(api, "policy-room", f"round {i}")
+        await wait_for(lambda mid=message_id: replies(api, "policy-room", mid))
+        why = (await api.get(f"/v1/messages/{message_id}/why")).json()
+        assert why["decisions"][0]["policy"] == "round-robin"
+        winners += why["decisions"][0]["winners"]
+    assert winners == ["helper-ai", "teacher-ai", "helper-ai", "teacher-ai"]
+    bad = await api.put("/v1/rooms/policy-room/policy", json={"window_ms": -1})
+    assert bad.status_code == 422 and "window_ms" in bad.json()["error"]["message"]
+
+
+async def test_outside_tools_cannot_forge_room_messages(api: httpx.AsyncClient) -> None:
+    """message_posted is not open to external publishers: a forged persona
+    answer could end someone's turn. Tools post through the room endpoint."""
+    event = {
+        "specversion": "1.0",
+        "id": "01a22000-0000-7000-8000-000000000001",
+        "source": "/tool",
+        "type": "continuum.chat.room.message_posted.v1",
+        "subject": "lobby",
+        "data": {
+            "message_id": "forged",
+            "author_id": "debugger-ai",
+            "author_kind": "persona",
+            "author_name": "Debugger AI",
+            "text": "I did not say this",
+        },
+    }
+    response = await api.post(
+        "/v1/events", json=event, headers={"Content-Type": "application/cloudevents+json"}
+    )
+    assert response.status_code == 422
+    assert "not open to external publishers" in response.text or "external" in response.text

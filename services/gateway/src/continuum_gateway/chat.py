@@ -27,6 +27,7 @@ from continuum.events.chat import (
     MessagePosted,
     RoomCreated,
     RoomPolicy,
+    RoomPolicyChanged,
 )
 from continuum.events.codec import EventFactory
 from continuum.store import ConcurrencyError, JetStreamEventStore
@@ -127,6 +128,18 @@ class Chat:
 
         await self._until(visible)
         return await self._room(command.id)
+
+    async def set_policy(self, room_id: str, policy: RoomPolicy, by: str) -> dict[str, Any]:
+        await self._room(room_id)
+        event = RoomPolicyChanged(policy=policy, changed_by=by)
+        await self.store.append([self.factory.new(event, room_id)], None)
+
+        async def visible() -> bool:
+            room = await chat_model.get_room(self.pool, room_id)
+            return room is not None and room["policy"] == policy.model_dump(mode="json")
+
+        await self._until(visible)
+        return await self._room(room_id)
 
     async def join(self, room_id: str, command: JoinRoom, by_name: str) -> dict[str, Any]:
         await self._room(room_id)

@@ -18,6 +18,7 @@ from typing import Any
 
 from nats.aio.msg import Msg
 
+from continuum import telemetry
 from continuum.chat import HistoryItem, RoomDirectory
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
@@ -228,7 +229,12 @@ class PersonaRuntimeService(Service):
             "trigger_message_id": situation.message_id,
             "bid": bid.model_dump(mode="json"),
         }
-        reply = await self.ctx.nc.request("cmd.scheduler.bid", json.dumps(body).encode(), timeout=5)
+        reply = await self.ctx.nc.request(
+            "cmd.scheduler.bid",
+            json.dumps(body).encode(),
+            timeout=5,
+            headers=telemetry.inject({}),  # the decision joins the message's trace
+        )
         if reply.headers and reply.headers.get("Nats-Service-Error"):
             raise RuntimeError(reply.headers["Nats-Service-Error"])
         return str(json.loads(reply.data).get("status"))

@@ -64,6 +64,42 @@ def create(
     console.print(f"room [bold]{room_id}[/] created")
 
 
+@app.command("policy")
+def policy(
+    room_id: str,
+    policy: str = typer.Option(None, help="best-bid, round-robin or top-k."),
+    k: int = typer.Option(None, help="Speakers per turn for top-k."),
+    preemption: str = typer.Option(None, help="interrupt, queue or reject."),
+    window_ms: int = typer.Option(None, help="Bid window in ms."),
+    min_confidence: float = typer.Option(None, help="Bids under this do not compete."),
+    turns_per_minute: int = typer.Option(None, help="Turn budget (0: none)."),
+    tokens_per_minute: int = typer.Option(None, help="Token budget (0: none)."),
+) -> None:
+    """Show a room's policy, or change parts of it."""
+    current = gateway_client.request("GET", f"/v1/rooms/{room_id}")["policy"]
+    changes = {
+        key: value
+        for key, value in (
+            ("policy", policy),
+            ("k", k),
+            ("preemption", preemption),
+            ("window_ms", window_ms),
+            ("min_confidence", min_confidence),
+            ("turns_per_minute", turns_per_minute),
+            ("tokens_per_minute", tokens_per_minute),
+        )
+        if value is not None
+    }
+    if changes:
+        current = gateway_client.request(
+            "PUT", f"/v1/rooms/{room_id}/policy", json={**current, **changes}
+        )["policy"]
+    table = Table(title=f"{room_id} policy", show_header=False)
+    for key, value in sorted(current.items()):
+        table.add_row(key, str(value))
+    console.print(table)
+
+
 @app.command("join")
 def join(room_id: str, persona: str = typer.Argument(..., help="Persona id or name.")) -> None:
     """Add a persona to a room."""

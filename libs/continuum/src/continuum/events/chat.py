@@ -91,7 +91,10 @@ class MemberLeft(_Payload):
     member_id: str = Field(pattern=MEMBER_ID_PATTERN)
 
 
-@catalog.register(context="chat", aggregate="room", name="message_posted", external=True)
+# Not external: a message names its author and may end a persona's turn, so
+# only the gateway (for a token holder, POST /v1/rooms/{id}/messages) and
+# persona-runtime state one.
+@catalog.register(context="chat", aggregate="room", name="message_posted")
 class MessagePosted(_Payload):
     """Someone said something in the room.
 

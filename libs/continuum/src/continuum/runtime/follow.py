@@ -19,7 +19,9 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
 
+from continuum import telemetry
 from continuum.events.codec import EventCodec
 from continuum.events.errors import EventError
 from continuum.store.base import StoredEvent
@@ -74,6 +76,21 @@ class LogFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _handle(self, event: StoredEvent, live: bool, msg: Msg) -> None:
+        """Live events are handled in a span that continues the trace the event
+        was appended in, so what a service does in reaction (a bid, a decision,
+        an answer) joins the trace of the message that caused it."""
+        if not live or not telemetry.recording():
+            await self._handler(event, live)
+            return
+        with telemetry.tracer().start_as_current_span(
+            f"react {event.event.envelope.type}",
+            context=telemetry.extract(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={"messaging.destination.name": msg.subject},
+        ):
+            await self._handler(event, live)
+
     async def _run(self) -> None:
         while True:
             msg = await self._queue.get()
@@ -88,7 +105,7 @@ class LogFollower:
                 log.warning("skipping %s #%d: %s", self._stream, seq, exc)
             else:
                 try:
-                    await self._handler(StoredEvent(event, self._stream, seq), live)
+                    await self._handle(StoredEvent(event, self._stream, seq), live, msg)
                 except Exception:
                     log.exception("handling %s #%d failed", self._stream, seq)
             if (not live and seq >= self._history_end) or live:

@@ -23,6 +23,7 @@ from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats, create_pool
 from continuum.store import JetStreamEventStore, Topology
+from continuum.testing.otlp import Receiver
 
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -122,3 +123,12 @@ def spawn_service(
     yield start
     for process in started:
         stop_service(process)
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[tuple[str, Receiver]]:
+    """A running OTLP/HTTP receiver: (endpoint, what it received)."""
+    from continuum.testing.otlp import otlp_receiver as receiver
+
+    with receiver() as running:
+        yield running

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket, W
 from fastapi.responses import JSONResponse, StreamingResponse
 from nats.aio.msg import Msg
 
-from continuum.events.chat import ROOM_ID_PATTERN
+from continuum.events.chat import ROOM_ID_PATTERN, RoomPolicy
 from continuum_gateway import chat_model
 from continuum_gateway.chat import (
     Chat,
@@ -74,6 +74,17 @@ async def get_room(
     if room is None:
         raise ApiError(404, f"unknown room {room_id!r}")
     return room
+
+
+@router.put("/v1/rooms/{room_id}/policy", summary="Replace a room's ThoughtStream policy")
+async def set_policy(
+    request: Request,
+    room_id: RoomId,
+    policy: Annotated[RoomPolicy, Body()],
+    token: Annotated[ApiToken, Depends(require("publish"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).set_policy(room_id, policy, token.name))
+    return result
 
 
 @router.post("/v1/rooms/{room_id}/members", summary="Join a room (a persona or a human)")

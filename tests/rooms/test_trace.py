@@ -1,0 +1,63 @@
+"""One trace follows a chat message through the gateway, persona-runtime
+(bids), the scheduler (the decision) and back to persona-runtime (the
+answer), exported over OTLP by all three processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from rooms_harness import RoomNode, post, replies, wait_for
+
+from continuum.testing.otlp import Receiver, otlp_receiver
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[tuple[str, Receiver]]:
+    with otlp_receiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def service_env(receiver: tuple[str, Receiver]) -> dict[str, str]:
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver[0], "OTEL_BSP_SCHEDULE_DELAY": "100"}
+
+
+async def test_a_chat_message_is_one_trace_across_three_services(
+    room_node: RoomNode, receiver: tuple[str, Receiver]
+) -> None:
+    _, received = receiver
+    async with room_node.client() as api:
+        await wait_for(lambda: _lobby(api))
+        message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
+        await wait_for(lambda: replies(api, "lobby", message_id))
+
+    def trace_of_post() -> set[tuple[str, str]]:
+        with received.lock:
+            posts = [s for s in received.spans if s[1] == "POST /v1/rooms/{room_id}/messages"]
+            if not posts:
+                return set()
+            trace_id = posts[-1][2]
+            return {(s[0], s[1]) for s in received.spans if s[2] == trace_id}
+
+    wanted = {
+        ("continuum-gateway", "POST /v1/rooms/{room_id}/messages"),
+        ("continuum-persona-runtime", "react continuum.chat.room.message_posted.v1"),
+        ("continuum-scheduler", "cmd.scheduler.bid"),
+        ("continuum-persona-runtime", "react continuum.chat.turn.decided.v1"),
+    }
+    spans: set[tuple[str, str]] = set()
+    for _ in range(100):
+        spans = trace_of_post()
+        if wanted <= spans:
+            break
+        await asyncio.sleep(0.1)
+    assert wanted <= spans, sorted(spans)
+    services = {service for service, _ in spans}
+    assert services == {"continuum-gateway", "continuum-scheduler", "continuum-persona-runtime"}
+
+
+async def _lobby(api: object) -> bool:
+    response = await api.get("/v1/rooms/lobby")  # type: ignore[attr-defined]
+    return bool(response.status_code == 200 and len(response.json()["members"]) >= 5)
