@@ -558,7 +558,7 @@ def render(
         "",
         "| path | first token p50, ms | / direct |",
         "|---|---:|---:|",
-        f"| direct: the same model in-process, same kind of prompt | "
+        f"| direct: the same model in-process, the very prompt the persona built | "
         f"{room['direct_first_ms']:.1f} | 1.00 |",
         f"| room: POST /v1/rooms/lobby/messages -> first piece on the room's SSE stream | "
         f"{room['room_first_ms']:.1f} | {room['room_first_ms'] / room['direct_first_ms']:.2f} |",

@@ -24,6 +24,7 @@ from continuum.events.chat import (
     TurnPreempted,
 )
 from continuum.ids import uuid7_str
+from continuum_scheduler import metrics
 from continuum_scheduler.arbiter import Outcome, RoomLedger, Scored, Trigger, arbitrate
 
 log = logging.getLogger("continuum.scheduler")
@@ -196,6 +197,7 @@ class ThoughtStream:
                 rt.queued.append(trigger)
                 return
             action: Preemption = room.policy.preemption
+            metrics.preemptions.add(len(preempts), {"action": action})
             for turn in preempts:
                 who = "a human message" if trigger.author_kind == "human" else "an @mention"
                 await self.log.preempted(
@@ -307,6 +309,8 @@ class ThoughtStream:
                 arbitration_ms=round(arbitration_ms, 4),
             )
             del rt.windows[trigger_message_id]
+            metrics.arbitration.record(arbitration_ms / 1000, {"policy": room.policy.policy})
+            metrics.window.record(decision.window_ms / 1000)
             await self._grant(room_id, rt, window.trigger, outcome, decision, set())
 
     async def _grant(
@@ -320,6 +324,8 @@ class ThoughtStream:
     ) -> None:
         self.decided_triggers.add(trigger.message_id)
         await self.log.decided(room_id, decision)
+        result = "granted" if outcome.winners else "nobody"
+        metrics.turns.add(1, {"policy": decision.policy, "result": result})
         rt.ledger.record_grant(outcome, time.time())
         now = time.monotonic()
         for pid in outcome.winners:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from continuum.events.chat import Bid
+from continuum_persona import metrics
 from continuum_persona.cognition.decide import Confidence, Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Perception, Situation
 from continuum_persona.inference.base import BackendError, GenerationRequest, InferenceBackend
@@ -104,6 +105,9 @@ class CognitionPipeline:
         if status == "complete" and cancel.is_set():
             status = "interrupted"
         text = "".join(pieces).strip()
+        metrics.generations.add(1, {"backend": backend.name, "status": status})
+        if first is not None:
+            metrics.first_token.record(first / 1000, {"backend": backend.name})
         return Generation(
             text=text,
             status=status,
