@@ -72,7 +72,13 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
     status = cli(node_env, "status", "--json")
     assert status.returncode == 0, status.stdout + status.stderr
     components = {c["component"]: c["healthy"] for c in json.loads(status.stdout)["components"]}
-    assert components == {"NATS": True, "PostgreSQL": True, "service gateway": True}
+    assert components == {
+        "NATS": True,
+        "PostgreSQL": True,
+        "service gateway": True,
+        "service scheduler": True,
+        "service persona-runtime": True,
+    }
 
     published = cli(
         node_env,

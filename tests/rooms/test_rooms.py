@@ -5,11 +5,13 @@ in-test servers speaking the OpenAI streaming protocol for remote personas."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
 from rooms_harness import (
     RoomNode,
     events_of,
@@ -295,3 +297,28 @@ async def test_outside_tools_cannot_forge_room_messages(api: httpx.AsyncClient) 
     )
     assert response.status_code == 422
     assert "not open to external publishers" in response.text or "external" in response.text
+
+
+async def test_a_room_streams_over_websocket_too(
+    api: httpx.AsyncClient, room_node: RoomNode
+) -> None:
+    url = f"{room_node.url.replace('http', 'ws')}/v1/rooms/lobby/stream"
+    async with httpx.AsyncClient() as plain:
+        async with aconnect_ws(url, plain) as ws:
+            refused = json.loads(await ws.receive_text())
+            assert refused["error"]["status"] == 401
+        async with aconnect_ws(f"{url}?access_token={room_node.admin_token}", plain) as ws:
+            message_id = await post(api, "lobby", "@Helper hi over a websocket")
+            kinds: list[str] = []
+            while True:
+                item = json.loads(await ws.receive_text(timeout=30))
+                kinds.append(item["kind"] if item["kind"] != "event" else item["event"]["type"])
+                data = item.get("event", {}).get("data", {})
+                if data.get("reply_to") == message_id:
+                    break
+    assert kinds[0] == "continuum.chat.room.message_posted.v1"
+    assert "continuum.chat.turn.decided.v1" in kinds and "delta" in kinds
+    ghost = f"{room_node.url.replace('http', 'ws')}/v1/rooms/ghost/stream"
+    query = f"access_token={room_node.admin_token}"
+    async with httpx.AsyncClient() as plain, aconnect_ws(f"{ghost}?{query}", plain) as ws:
+        assert json.loads(await ws.receive_text())["error"]["status"] == 404
