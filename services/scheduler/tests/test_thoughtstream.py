@@ -194,3 +194,24 @@ async def test_with_nobody_known_to_be_present_the_window_runs_its_course() -> N
     await stream.bid("r", "m1", bid("a", 0.9))  # a persona announced late still gets in
     await asyncio.sleep(0.2)
     assert outbox.decisions[0].winners == ["a"]
+
+
+async def test_a_mention_of_a_higher_priority_persona_preempts() -> None:
+    stream, outbox = stream_with(window_ms=10_000)
+    await stream.message("r", human("m0"), time.time(), live=True)
+    await stream.bid("r", "m0", bid("a", 0.9, priority=50))
+    await stream.bid("r", "m0", bid("b", 0.1, priority=200))
+    await stream.bid("r", "m0", bid("c", 0.1, priority=60))
+    await settle()
+    assert outbox.decisions[-1].winners == ["a"]
+    note = MessagePosted(
+        message_id="p1",
+        author_id="c",
+        author_kind="persona",
+        author_name="C",
+        text="@b you should take this",
+        mentions=["b"],
+    )
+    await stream.message("r", note, time.time(), live=True)
+    assert [p.persona_id for p in outbox.preemptions] == ["a"]
+    assert "an @mention" in outbox.preemptions[0].reason

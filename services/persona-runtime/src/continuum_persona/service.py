@@ -126,7 +126,7 @@ class PersonaRuntimeService(Service):
             return False
         return True
 
-    async def _seed(self) -> None:
+    async def _ensure_lobby(self) -> None:
         lobby = self.settings.lobby
         if self.rooms.get(lobby) is None:
             created = RoomCreated(
@@ -134,7 +134,15 @@ class PersonaRuntimeService(Service):
                 topic="Ask anything: the best-suited persona answers.",
                 created_by="persona-runtime",
             )
-            await self._append_new(created, lobby)
+            await self._append_new(created, lobby)  # False: someone else just made it
+            for _ in range(100):  # until our follower has folded it in
+                if self.rooms.get(lobby) is not None:
+                    break
+                await asyncio.sleep(0.02)
+
+    async def _seed(self) -> None:
+        lobby = self.settings.lobby
+        await self._ensure_lobby()
         for profile in SEEDS:
             pid = persona_id_for(profile.name)
             if self.registry.get(pid) is None:
@@ -153,6 +161,8 @@ class PersonaRuntimeService(Service):
         for room_id in command.rooms:
             if self.rooms.get(room_id) is None and room_id != self.settings.lobby:
                 raise RequestError(f"unknown room {room_id!r}", 404)
+        if self.settings.lobby in command.rooms:
+            await self._ensure_lobby()
         key = public_key(persona_identity(self.ctx.identity, pid))
         if not await self._append_new(commands.created_event(command, key, seeded), pid):
             raise RequestError(f"a persona with id {pid!r} already exists", 409)

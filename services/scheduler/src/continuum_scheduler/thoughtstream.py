@@ -30,6 +30,8 @@ from continuum_scheduler.arbiter import Outcome, RoomLedger, Scored, Trigger, ar
 log = logging.getLogger("continuum.scheduler")
 
 PRESENCE_TTL_S = 5.0
+#: A persona's priority before it has ever bid (a profile's default).
+DEFAULT_PRIORITY = 128
 #: After a start, who is present is not known yet: windows run to their end.
 PRESENCE_GRACE_S = 2.0
 #: A message the scheduler missed while it was down still gets a turn if it is this recent.
@@ -82,6 +84,8 @@ class ThoughtStream:
         self.log = turn_log
         self.runtime: dict[str, RoomRuntime] = {}
         self.presence: dict[str, float] = {}
+        #: Each persona's priority, from its latest bid (for @mention preemption).
+        self.priorities: dict[str, int] = {}
         self.decided_triggers: set[str] = set()
         self._early_bids: dict[tuple[str, str], dict[str, Bid]] = {}
         self._undecided: dict[tuple[str, str], tuple[Trigger, float]] = {}
@@ -223,14 +227,10 @@ class ThoughtStream:
         self._open(room_id, rt, trigger)
 
     def _priority(self, rt: RoomRuntime, room: RoomState, persona_id: str) -> int:
-        for window in rt.windows.values():
-            if persona_id in window.bids:
-                return window.bids[persona_id].priority
-        for turn in rt.active.values():
-            for s in turn.outcome.scored:
-                if s.bid.persona_id == persona_id:
-                    return s.bid.priority
-        return 255 if persona_id in room.members else -1
+        """A persona's priority as its latest bid stated it (-1: not a persona here)."""
+        if persona_id not in room.members or room.members[persona_id].kind != "persona":
+            return -1
+        return self.priorities.get(persona_id, DEFAULT_PRIORITY)
 
     def _open(self, room_id: str, rt: RoomRuntime, trigger: Trigger) -> None:
         if trigger.message_id in rt.windows or trigger.message_id in self.decided_triggers:
@@ -267,6 +267,7 @@ class ThoughtStream:
     async def bid(self, room_id: str, trigger_message_id: str, bid: Bid) -> str:
         """Take a bid; answers whether it arrived in time."""
         self.seen([bid.persona_id])
+        self.priorities[bid.persona_id] = bid.priority
         if trigger_message_id in self.decided_triggers:
             return "late"
         rt = self.room(room_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from continuum.chat import HistoryItem
 from continuum_persona.cognition.domains import ActFn, Generation, Perception, Situation
 from continuum_persona.inference.base import ChatMessage
 from continuum_persona.personas import Persona
@@ -49,7 +50,17 @@ class ChatRagBuilder:
         remaining = budget_tokens - system_tokens
         history = list(situation.room.history)[-HISTORY_WINDOW:] if situation.room else []
         if not any(item.message_id == situation.message_id for item in history):
-            history.append(_Current(situation))  # type: ignore[arg-type]
+            history.append(
+                HistoryItem(
+                    situation.message_id,
+                    situation.author_id,
+                    "human",
+                    situation.author_name,
+                    situation.text,
+                    "complete",
+                    None,
+                )
+            )
         kept: list[ChatMessage] = []
         dropped = 0
         truncated = False
@@ -80,16 +91,6 @@ class ChatRagBuilder:
         kept.reverse()
         messages = [ChatMessage("system", system), *kept]
         return Perception(messages, budget_tokens - remaining, dropped, truncated)
-
-
-class _Current:
-    """The message being answered, when it is not in the room history (yet)."""
-
-    def __init__(self, situation: Situation) -> None:
-        self.message_id = situation.message_id
-        self.author_id = situation.author_id
-        self.author_name = situation.author_name
-        self.text = situation.text
 
 
 class ChatActionExecutor:
