@@ -322,3 +322,51 @@ async def test_a_room_streams_over_websocket_too(
     query = f"access_token={room_node.admin_token}"
     async with httpx.AsyncClient() as plain, aconnect_ws(f"{ghost}?{query}", plain) as ws:
         assert json.loads(await ws.receive_text())["error"]["status"] == 404
+
+
+async def test_two_personas_mentioning_each_other_are_stopped(api: httpx.AsyncClient) -> None:
+    """A persona loop, deterministically: each answers only by @mentioning the other."""
+    ping_server = await WireServer("openai").start()
+    pong_server = await WireServer("openai").start()
+    try:
+        ping_server.script = Script(pieces=["@pongbot ", "your turn"])
+        pong_server.script = Script(pieces=["@pingbot ", "your turn"])
+        ping = await make_remote_persona(api, "Pingbot", ping_server.url)
+        pong = await make_remote_persona(api, "Pongbot", pong_server.url)
+        await make_room(api, "loop-room", [ping, pong])
+        async with following(api, "/v1/rooms/loop-room/stream") as live:
+            await post(api, "loop-room", "@pingbot start")
+            stopped = await wait_for(
+                lambda: _async(
+                    [d for d in events_of(live, "decided") if d["reason"].startswith("loop")]
+                )
+            )
+            await asyncio.sleep(1.0)  # nothing more may happen
+            said = [
+                m["author_id"]
+                for m in events_of(live, "message_posted")
+                if m["author_kind"] != "human"
+            ]
+        assert said == [ping, pong, ping]
+        assert stopped[0]["winners"] == [] and "repeats an earlier" in stopped[0]["reason"]
+    finally:
+        await ping_server.stop()
+        await pong_server.stop()
+
+
+async def test_top_k_lets_two_personas_answer(api: httpx.AsyncClient) -> None:
+    await make_room(
+        api,
+        "panel",
+        ["debugger-ai", "codereview-ai", "helper-ai"],
+        policy="top-k",
+        k=2,
+        min_confidence=0.0,
+    )
+    message_id = await post(api, "panel", "How do I fix this Python KeyError?")
+    answers = await wait_for(lambda: _at_least(replies(api, "panel", message_id), 2))
+    why = (await api.get(f"/v1/messages/{message_id}/why")).json()
+    decision = why["decisions"][0]
+    assert len(decision["winners"]) == 2 and decision["reason"] == "top-2 by score"
+    assert {a["author_id"] for a in answers} == set(decision["winners"])
+    assert "debugger-ai" in decision["winners"]
