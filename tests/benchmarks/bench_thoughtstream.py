@@ -160,6 +160,35 @@ def bench_arbitration(turns: int) -> dict[int, tuple[float, float, float]]:
     return results
 
 
+def bench_fairness(turns: int = 1000, personas: int = 5) -> dict[str, Any]:
+    """Turns won per persona over ``turns`` turns of nearly equal bids (each
+    0.01 less confident than the one before), with the default aging and
+    without: what keeps the weaker bidders from starving."""
+    results: dict[str, Any] = {}
+    for label, aging in (("aging", RoomPolicy().aging), ("no aging", 0.0)):
+        policy = RoomPolicy(aging=aging, turns_per_minute=0, tokens_per_minute=0)
+        ledger = RoomLedger()
+        wins = dict.fromkeys((f"p{i}" for i in range(personas)), 0)
+        last = dict.fromkeys(wins, 0)
+        longest = 0
+        for turn in range(1, turns + 1):
+            bids = [
+                Bid(persona_id=f"p{i}", name=f"P{i}", priority=128, confidence=0.7 - 0.01 * i)
+                for i in range(personas)
+            ]
+            outcome = arbitrate(bids, policy, ledger, Trigger(f"m{turn}", "h", "human", "q"), 0)
+            ledger.record_grant(outcome, 0)
+            for winner in outcome.winners:
+                wins[winner] += 1
+                longest = max(longest, turn - last[winner] - 1)
+                last[winner] = turn
+        longest = max([longest, *(turns - at for at in last.values())])
+        values = list(wins.values())
+        jain = sum(values) ** 2 / (len(values) * sum(v * v for v in values))
+        results[label] = {"wins": wins, "jain": jain, "longest_wait": longest}
+    return results
+
+
 # -- (b) ---------------------------------------------------------------------------
 
 
@@ -511,6 +540,7 @@ async def bench_preemption(api: httpx.AsyncClient, samples: int) -> tuple[list[f
 
 
 def render(
+    fair: dict[str, Any],
     arb: dict[int, tuple[float, float, float]],
     calls: dict[str, float],
     room: dict[str, Any],
@@ -536,6 +566,19 @@ def render(
         ),
         "",
         f"Target: under 5 ms at 1,000 bidders ({'met' if arb[1000][0] < 5 else 'NOT met'}).",
+        "",
+        "Fairness: 1,000 turns, five personas bidding nearly alike (each 0.01 less confident "
+        "than the one before):",
+        "",
+        "| | turns won per persona | Jain's index | longest wait, turns |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {label} | {', '.join(str(v) for v in r['wins'].values())} | {r['jain']:.3f} "
+            f"| {r['longest_wait']} |"
+            for label, r in fair.items()
+        ),
+        "",
+        "![ThoughtStream](benchmarks-thoughtstream.png)",
         "",
         f"(b) LLM calls per turn over {len(QUESTIONS)} labelled questions, five seeded personas",
         "",
@@ -591,12 +634,59 @@ async def main(samples: int) -> str:
     model_dir = ensure_model()
     console.print("(a) arbitration ...")
     arb = bench_arbitration(2000)
+    fair = bench_fairness()
     console.print("(b) LLM calls per turn ...")
     calls = await bench_llm_calls(model_dir)
     console.print("(c, d) first token and preemption through a node ...")
     room = await bench_room(model_dir, samples)
     command = "make bench" if "--write" in sys.argv else " ".join(["python", *sys.argv])
-    return render(arb, calls, room, samples, command)
+    if "--write" in sys.argv:
+        plot(Path(sys.argv[sys.argv.index("--write") + 1]).parent, arb, fair, room)
+    return render(fair, arb, calls, room, samples, command)
+
+
+def plot(
+    folder: Path,
+    arb: dict[int, tuple[float, float, float]],
+    fair: dict[str, Any],
+    room: dict[str, Any],
+) -> None:
+    """benchmarks-thoughtstream.png: arbitration time, fairness, first tokens."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.2))
+    bidders = list(arb)
+    left.loglog(bidders, [arb[n][0] for n in bidders], "o-", label="arbitration p50")
+    left.loglog(bidders, [arb[n][1] for n in bidders], "s--", label="arbitration p99")
+    left.loglog(bidders, [arb[n][2] for n in bidders], "^:", label="with the decision event")
+    left.axhline(5, color="red", lw=1, label="target 5 ms")
+    left.set(xlabel="bidding personas", ylabel="ms per turn", title="(a) arbitration")
+    left.legend(fontsize=8)
+    width = 0.38
+    for offset, (label, result) in zip((-width / 2, width / 2), fair.items(), strict=True):
+        wins = list(result["wins"].values())
+        middle.bar(
+            [i + offset for i in range(len(wins))],
+            wins,
+            width,
+            label=f"{label} (Jain {result['jain']:.2f})",
+        )
+    middle.set(
+        xlabel="persona (each 0.01 less confident)",
+        ylabel="turns won of 1,000",
+        title="fairness: aging",
+    )
+    middle.legend(fontsize=8)
+    right.boxplot(
+        [room["direct_samples"], room["room_samples"]],
+        tick_labels=["model, direct", "through the room"],
+    )
+    right.set(ylabel="ms to the first piece", title="(c) first token", ylim=(0, None))
+    fig.tight_layout()
+    fig.savefig(folder / "benchmarks-thoughtstream.png", dpi=110)
 
 
 if __name__ == "__main__":
