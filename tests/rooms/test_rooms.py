@@ -248,6 +248,8 @@ async def test_bad_input_gets_clear_errors_and_changes_nothing(
 async def test_a_persona_update_applies_from_its_next_turn(api: httpx.AsyncClient) -> None:
     response = await api.patch("/v1/personas/architect-ai", json={"priority": 200})
     assert response.status_code == 200 and response.json()["priority"] == 200
+    paid = {"backend": {"kind": "auto", "cost_per_1k_tokens": 2.0}}
+    assert (await api.patch("/v1/personas/architect-ai", json=paid)).status_code == 200
     shown = (await api.get("/v1/personas/Architect AI")).json()
     assert shown["priority"] == 200 and shown["id"] == "architect-ai"
     message_id = await post(api, "lobby", "@Architect how do I shard a database?")
@@ -255,6 +257,7 @@ async def test_a_persona_update_applies_from_its_next_turn(api: httpx.AsyncClien
     why = (await api.get(f"/v1/messages/{message_id}/why")).json()
     bid = next(b for b in why["decisions"][0]["bids"] if b["bid"]["persona_id"] == "architect-ai")
     assert bid["bid"]["priority"] == 200
+    assert bid["bid"]["expected_cost"] == pytest.approx(2.0 * 48 / 1000)  # 48 tokens at most
 
 
 async def test_a_room_policy_can_be_changed_and_is_applied(api: httpx.AsyncClient) -> None:

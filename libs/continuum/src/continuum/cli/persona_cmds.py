@@ -15,12 +15,12 @@ app = typer.Typer(help="Personas: profiles, backends, genomes.", no_args_is_help
 _BACKENDS = ("auto", "builtin", "transformers", "ollama", "openai")
 
 
-def _backend(spec: str, url: str, path: str) -> dict[str, Any]:
+def _backend(spec: str, url: str, path: str, cost: float = 0.0) -> dict[str, Any]:
     """``kind[:model]`` -> a backend reference."""
     kind, _, model = spec.partition(":")
     if kind not in _BACKENDS:
         raise CliError(f"unknown backend {kind!r}; backends are {', '.join(_BACKENDS)}")
-    backend: dict[str, Any] = {"kind": kind, "model": model}
+    backend: dict[str, Any] = {"kind": kind, "model": model, "cost_per_1k_tokens": cost}
     if url:
         backend["url"] = url
     if path:
@@ -90,6 +90,7 @@ def create(
     backend: str = typer.Option("auto", help="auto, builtin, ollama[:model], openai[:model]..."),
     url: str = typer.Option("", help="Backend server URL (ollama, openai)."),
     path: str = typer.Option("", help="Model directory (transformers backend)."),
+    cost: float = typer.Option(0.0, min=0, help="Cost of 1,000 generated tokens (paid APIs)."),
     room: list[str] = typer.Option(["lobby"], "--room", "-r", help="Rooms to join (repeat)."),
 ) -> None:
     """Create a persona (it gets its own Ed25519 identity) and add it to rooms."""
@@ -99,7 +100,7 @@ def create(
         "domains": _domains(domains),
         "style": style,
         "priority": priority,
-        "backend": _backend(backend, url, path),
+        "backend": _backend(backend, url, path, cost),
         "rooms": room,
     }
     _show(gateway_client.request("POST", "/v1/personas", json=body))
@@ -115,6 +116,7 @@ def update(
     backend: str = typer.Option(None, help="New backend kind[:model]."),
     url: str = typer.Option("", help="Backend server URL."),
     path: str = typer.Option("", help="Model directory (transformers backend)."),
+    cost: float = typer.Option(0.0, min=0, help="Cost of 1,000 generated tokens."),
 ) -> None:
     """Change a persona's profile or backend; it applies from its next turn."""
     body: dict[str, Any] = {}
@@ -127,7 +129,7 @@ def update(
     if priority is not None:
         body["priority"] = priority
     if backend is not None:
-        body["backend"] = _backend(backend, url, path)
+        body["backend"] = _backend(backend, url, path, cost)
     if not body:
         raise CliError(
             "nothing to update: give --role, --domains, --style, --priority or --backend"

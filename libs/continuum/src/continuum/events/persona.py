@@ -28,6 +28,9 @@ class BackendRef(_Payload):
     url: HttpUrl | None = None
     #: For kind=transformers: a Hugging Face model directory on this node.
     path: str = Field(default="", max_length=1024)
+    #: What 1,000 generated tokens cost on this backend (a paid API), in any
+    #: unit the node uses consistently; bids carry the expected cost of a turn.
+    cost_per_1k_tokens: float = Field(default=0.0, ge=0.0, le=1_000_000.0)
 
 
 class GenomeLayerRef(_Payload):

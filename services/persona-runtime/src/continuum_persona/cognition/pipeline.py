@@ -60,7 +60,7 @@ class CognitionPipeline:
             priority=persona.profile.priority,
             confidence=confidence.value,
             expected_latency_ms=persona.expected_latency_ms,
-            expected_cost=0.0,
+            expected_cost=persona.backend.cost_per_1k_tokens * self.max_tokens / 1000,
             mentioned=situation.mentioned,
             rationale=confidence.rationale[:500],
         )
