@@ -11,9 +11,8 @@ import os
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from continuum.cli.common import CliError, call, console, err_console
+from continuum.cli.common import CliError, call, console, err_console, print_table
 from continuum.identity import NodeIdentity
 
 token_app = typer.Typer(help="API tokens for the HTTP gateway.", no_args_is_help=True)
@@ -22,15 +21,6 @@ publisher_app = typer.Typer(
 )
 
 _SCOPES = ("read", "publish", "admin")
-
-
-def _listing(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
 
 
 def _state(revoked_at: str | None) -> str:
@@ -59,7 +49,7 @@ def token_create(
 @token_app.command("list")
 def token_list() -> None:
     """Every token (never its secret)."""
-    _listing(
+    print_table(
         "API tokens",
         ("id", "name", "scopes", "created", "last used", "state"),
         [
@@ -112,7 +102,7 @@ def publisher_add(
 @publisher_app.command("list")
 def publisher_list() -> None:
     """Registered publisher keys."""
-    _listing(
+    print_table(
         "Publisher keys",
         ("key", "name", "created", "state"),
         [

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console, err_console
+from continuum.cli.common import CliError, console, err_console, print_table
 
 app = typer.Typer(help="Chat rooms shared by humans and personas.", no_args_is_help=True)
 
@@ -19,20 +19,22 @@ app = typer.Typer(help="Chat rooms shared by humans and personas.", no_args_is_h
 @app.command("rooms")
 def rooms() -> None:
     """List rooms."""
-    table = Table(title="rooms")
-    for column in ("id", "name", "members", "messages", "policy", "topic"):
-        table.add_column(column)
-    for room in gateway_client.request("GET", "/v1/rooms")["rooms"]:
-        policy = room["policy"]
-        table.add_row(
-            room["room_id"],
-            room["name"],
-            str(room["members"]),
-            str(room["messages"]),
-            f"{policy['policy']}, {policy['preemption']}",
-            room["topic"][:50],
-        )
-    console.print(table)
+    rooms = gateway_client.request("GET", "/v1/rooms")["rooms"]
+    print_table(
+        "rooms",
+        ("id", "name", "members", "messages", "policy", "topic"),
+        [
+            (
+                room["room_id"],
+                room["name"],
+                str(room["members"]),
+                str(room["messages"]),
+                f"{room['policy']['policy']}, {room['policy']['preemption']}",
+                room["topic"][:50],
+            )
+            for room in rooms
+        ],
+    )
 
 
 @app.command("create")

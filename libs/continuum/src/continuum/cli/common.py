@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import nats.errors
 from nats.aio.client import Client
 from rich.console import Console
+from rich.table import Table
 
 from continuum.node.state import NodeNotRunning, running_state
 from continuum.settings import Settings
@@ -86,6 +87,15 @@ def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str,
             await nc.close()
 
     return run(main())
+
+
+def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console
+from continuum.cli.common import CliError, console, print_table
 
 app = typer.Typer(help="Personas: profiles, backends, genomes.", no_args_is_help=True)
 
@@ -59,19 +59,22 @@ def _show(persona: dict[str, Any]) -> None:
 @app.command("ls")
 def ls() -> None:
     """List personas."""
-    table = Table(title="personas")
-    for column in ("id", "name", "priority", "backend", "rooms", "domains"):
-        table.add_column(column)
-    for p in gateway_client.request("GET", "/v1/personas")["personas"]:
-        table.add_row(
-            p["id"],
-            p["name"],
-            str(p["priority"]),
-            p["effective_backend"],
-            ", ".join(p["rooms"]),
-            ", ".join(p["domains"])[:60],
-        )
-    console.print(table)
+    personas = gateway_client.request("GET", "/v1/personas")["personas"]
+    print_table(
+        "personas",
+        ("id", "name", "priority", "backend", "rooms", "domains"),
+        [
+            (
+                p["id"],
+                p["name"],
+                str(p["priority"]),
+                p["effective_backend"],
+                ", ".join(p["rooms"]),
+                ", ".join(p["domains"])[:60],
+            )
+            for p in personas
+        ],
+    )
 
 
 @app.command("show")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 from nats.aio.msg import Msg
 
@@ -25,11 +24,11 @@ from continuum_gateway.chat import (
 from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
+from continuum_gateway.http.live import KEEPALIVE_S, serve_websocket, sse_response
 from continuum_gateway.streaming import Follower, StreamFilter
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
-KEEPALIVE_S = 15.0
 
 RoomId = Annotated[str, Path(pattern=ROOM_ID_PATTERN, description="A room id.")]
 MessageId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -218,23 +217,7 @@ async def stream_room(
     stream = RoomStream(gateway, room_id)
     await stream.open()
 
-    async def items() -> AsyncIterator[bytes]:
-        try:
-            yield b": following\n\n"
-            while True:
-                item = await stream.next(KEEPALIVE_S)
-                if item is None:
-                    yield b": keepalive\n\n"
-                    continue
-                yield f"data: {json.dumps(item, separators=(',', ':'))}\n\n".encode()
-        finally:
-            await stream.close()
-
-    return StreamingResponse(
-        items(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse_response(stream, "following", lambda item: (None, item))
 
 
 @router.websocket("/v1/rooms/{room_id}/stream")
@@ -254,22 +237,7 @@ async def stream_room_ws(websocket: WebSocket, room_id: str) -> None:
         await websocket.close(code=4000 + exc.status)
         return
 
-    async def drain_client() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                await websocket.receive_text()
-
-    reader = asyncio.create_task(drain_client())
-    try:
-        while not reader.done():
-            item = await stream.next(1.0)
-            if item is not None:
-                await websocket.send_json(item)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        reader.cancel()
-        await stream.close()
+    await serve_websocket(websocket, stream, None, lambda item: item)
 
 
 # -- personas (served by persona-runtime) ------------------------------------------

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from continuum.events.envelope import AGGREGATE_ID_PATTERN
 from continuum.store import EventStoreError
-from continuum_gateway import metrics
 from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
 from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
 from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
+from continuum_gateway.http.live import serve_websocket, sse_response
 from continuum_gateway.streaming import BadFilter, Follower, StreamFilter, parse_cursor
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
-KEEPALIVE_S = 15.0
 
 _TYPE = Query(max_length=256, pattern=r"^[a-z0-9_.]+$", description="An event type.")
 _SUBJECT = Query(
@@ -149,25 +144,8 @@ async def stream_events(
     resume = request.headers.get("last-event-id") or last_event_id
     follower = await _open(gateway, wanted, resume)
 
-    async def events() -> AsyncIterator[bytes]:
-        metrics.open_streams.add(1, {"protocol": "sse"})
-        try:
-            yield f": following {follower.cursor}\nretry: 2000\n\n".encode()
-            while True:
-                item = await follower.next(KEEPALIVE_S)
-                if item is None:
-                    yield b": keepalive\n\n"
-                    continue
-                data = json.dumps(item.event, separators=(",", ":"))
-                yield f"id: {item.cursor}\ndata: {data}\n\n".encode()
-        finally:
-            metrics.open_streams.add(-1, {"protocol": "sse"})
-            await follower.close()
-
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return sse_response(
+        follower, f"following {follower.cursor}", lambda item: (item.cursor, item.event)
     )
 
 
@@ -192,23 +170,9 @@ async def stream_events_ws(websocket: WebSocket) -> None:
         await websocket.send_json(error_body(exc.status, exc.message))
         await websocket.close(code=4000 + exc.status if exc.status < 600 else 4500)
         return
-    metrics.open_streams.add(1, {"protocol": "websocket"})
-
-    async def drain_client() -> None:  # notice a client that goes away while we wait
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                await websocket.receive_text()
-
-    reader = asyncio.create_task(drain_client())
-    try:
-        await websocket.send_json({"following": follower.cursor})
-        while not reader.done():
-            item = await follower.next(1.0)
-            if item is not None:
-                await websocket.send_json({"id": item.cursor, "event": item.event})
-    except WebSocketDisconnect:
-        pass
-    finally:
-        reader.cancel()
-        metrics.open_streams.add(-1, {"protocol": "websocket"})
-        await follower.close()
+    await serve_websocket(
+        websocket,
+        follower,
+        {"following": follower.cursor},
+        lambda item: {"id": item.cursor, "event": item.event},
+    )

@@ -30,6 +30,10 @@ class GenerationRequest:
     #: Local peft adapter directories to apply, with weights (the genome).
     adapters: list[tuple[str, float]] = field(default_factory=list)
 
+    def wire_messages(self) -> list[dict[str, str]]:
+        """The messages as chat APIs (Ollama, OpenAI) take them."""
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
 
 class InferenceBackend(Protocol):
     #: Short name for events and metrics ("builtin", "ollama", "openai", ...).

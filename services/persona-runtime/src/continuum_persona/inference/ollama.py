@@ -44,7 +44,7 @@ class OllamaBackend(HttpStreamingBackend):
     async def stream(self, request: GenerationRequest, cancel: asyncio.Event) -> AsyncIterator[str]:
         body = {
             "model": request.model or self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": request.wire_messages(),
             "stream": True,
             "options": {"num_predict": request.max_tokens, "temperature": request.temperature},
         }
