@@ -77,6 +77,7 @@ class PersonaRuntimeService(Service):
             temperature=self.settings.temperature,
         )
         personas = LogFollower(ctx.nc, ctx.codec, "EVT_PERSONA", "evt.persona.>", self._on_persona)
+        self._persona_log = personas
         chat = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", self._on_chat)
         self._followers = [personas, chat]
         for follower in self._followers:
@@ -411,11 +412,8 @@ class PersonaRuntimeService(Service):
             command = commands.parse(commands.UpdatePersona, body, "update")
             persona = self._find(command.persona)
             event = commands.updated_event(command, persona.profile)
-            await ctx.store.append([ctx.factory.new(event, persona.persona_id)], None)
-            for _ in range(50):
-                if event.profile is None or persona.profile == event.profile:
-                    break
-                await asyncio.sleep(0.02)
+            result = await ctx.store.append([ctx.factory.new(event, persona.persona_id)], None)
+            await self._persona_log.reached(result.version)  # answer with the update applied
             return self._describe(persona)
 
         async def list_(_: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,8 @@ class LogFollower:
         self._history_end = 0
         self._caught_up = asyncio.Event()
         self.position = 0
+        #: The last stream sequence fully handled.
+        self.handled = 0
 
     async def start(self) -> None:
         info = await self._js.stream_info(self._stream)
@@ -66,6 +68,14 @@ class LogFollower:
     async def caught_up(self, timeout: float = 60.0) -> None:
         """Wait until the history that existed at ``start`` has been replayed."""
         await asyncio.wait_for(self._caught_up.wait(), timeout)
+
+    async def reached(self, seq: int, timeout: float = 5.0) -> None:
+        """Wait until the event at stream sequence ``seq`` has been handled
+        (read-your-writes for a service answering with its own state)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.handled < seq and loop.time() < deadline:
+            await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -108,5 +118,6 @@ class LogFollower:
                     await self._handle(StoredEvent(event, self._stream, seq), live, msg)
                 except Exception:
                     log.exception("handling %s #%d failed", self._stream, seq)
-            if (not live and seq >= self._history_end) or live:
+            self.handled = seq
+            if live or seq >= self._history_end:
                 self._caught_up.set()
