@@ -7,15 +7,12 @@ may join) live here, not in the handlers.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import uuid
 from typing import Any
 
 import asyncpg
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from continuum.chat import find_mentions
@@ -30,6 +27,7 @@ from continuum.events.chat import (
     RoomPolicyChanged,
 )
 from continuum.events.codec import EventFactory
+from continuum.runtime.requests import NoService, ServiceRequestError, request_json
 from continuum.store import ConcurrencyError, JetStreamEventStore
 from continuum_gateway import chat_model
 
@@ -76,16 +74,12 @@ async def service_request(
 ) -> dict[str, Any]:
     """A request to another service, its errors as ChatError with the service's status."""
     try:
-        reply = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
-    except (NoRespondersError, NatsTimeout):
+        return await request_json(nc, subject, body, timeout)
+    except NoService:
         service = subject.split(".")[1]
         raise ChatError(503, f"the {service} service is not running") from None
-    headers = reply.headers or {}
-    if "Nats-Service-Error" in headers:
-        code = int(headers.get("Nats-Service-Error-Code") or 500)
-        raise ChatError(code if 400 <= code < 600 else 500, headers["Nats-Service-Error"])
-    result: dict[str, Any] = json.loads(reply.data)
-    return result
+    except ServiceRequestError as exc:
+        raise ChatError(exc.code if 400 <= exc.code < 600 else 500, exc.message) from None
 
 
 class Chat:

@@ -25,6 +25,7 @@ from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
 from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
+from continuum.runtime.requests import request_json
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_persona import commands
@@ -240,15 +241,14 @@ class PersonaRuntimeService(Service):
             "trigger_message_id": situation.message_id,
             "bid": bid.model_dump(mode="json"),
         }
-        reply = await self.ctx.nc.request(
+        reply = await request_json(
+            self.ctx.nc,
             "cmd.scheduler.bid",
-            json.dumps(body).encode(),
+            body,
             timeout=5,
             headers=telemetry.inject({}),  # the decision joins the message's trace
         )
-        if reply.headers and reply.headers.get("Nats-Service-Error"):
-            raise RuntimeError(reply.headers["Nats-Service-Error"])
-        return str(json.loads(reply.data).get("status"))
+        return str(reply.get("status"))
 
     # -- a granted turn ---------------------------------------------------------
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -92,7 +91,6 @@ class ThoughtStream:
         self._lock = asyncio.Lock()
         self._closing: set[asyncio.Task[None]] = set()
         self.started = time.monotonic()
-        self.on_decision: Callable[[str, TurnDecided], Awaitable[None]] | None = None
 
     # -- bookkeeping -----------------------------------------------------------------
 
@@ -190,7 +188,7 @@ class ThoughtStream:
         running = [t for t in rt.active.values() if not t.cancelling]
         if running:
             mention_priority = max(
-                (self._priority(rt, room, pid) for pid in trigger.mentions), default=-1
+                (self._priority(room, pid) for pid in trigger.mentions), default=-1
             )
             preempts = [
                 t
@@ -226,7 +224,7 @@ class ThoughtStream:
                 await self.log.cancel(room_id, turn.turn_id, turn.persona_id, "preempted")
         self._open(room_id, rt, trigger)
 
-    def _priority(self, rt: RoomRuntime, room: RoomState, persona_id: str) -> int:
+    def _priority(self, room: RoomState, persona_id: str) -> int:
         """A persona's priority as its latest bid stated it (-1: not a persona here)."""
         if persona_id not in room.members or room.members[persona_id].kind != "persona":
             return -1
@@ -334,8 +332,6 @@ class ThoughtStream:
             rt.active[(decision.turn_id, pid)] = ActiveTurn(
                 decision.turn_id, pid, priority, trigger, outcome, now, tried | {pid}
             )
-        if self.on_decision is not None:
-            await self.on_decision(room_id, decision)
         if not outcome.winners:
             await self._next_queued(room_id, rt)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from continuum.node.state import NodeNotRunning, running_state
+from continuum.runtime import requests
 from continuum.settings import Settings
 
 console = Console(highlight=False)
@@ -63,17 +63,11 @@ async def request_json(
     nc: Client, subject: str, body: dict[str, Any], timeout: float = 10.0
 ) -> dict[str, Any]:
     try:
-        msg = await nc.request(subject, json.dumps(body).encode(), timeout=timeout)
-    except nats.errors.NoRespondersError:
-        raise RequestFailed(f"no service answers {subject}") from None
-    except (nats.errors.TimeoutError, TimeoutError):
-        raise RequestFailed(f"{subject} did not answer within {timeout:.0f}s") from None
-    headers = msg.headers or {}
-    if "Nats-Service-Error" in headers:
-        code = headers.get("Nats-Service-Error-Code", "")
-        raise RequestFailed(f"{headers['Nats-Service-Error']} ({code})")
-    result: dict[str, Any] = json.loads(msg.data)
-    return result
+        return await requests.request_json(nc, subject, body, timeout)
+    except requests.NoService as exc:
+        raise RequestFailed(exc.message) from None
+    except requests.ServiceRequestError as exc:
+        raise RequestFailed(f"{exc.message} ({exc.code})") from None
 
 
 def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

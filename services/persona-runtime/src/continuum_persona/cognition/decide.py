@@ -65,8 +65,7 @@ class Decider:
         if mentioned:
             return Confidence(1.0, "mentioned")
         message = self.embedder.cached(text)  # one encode per message, however many personas
-        domains = [persona.profile.role, *persona.profile.domains]
-        sim_domain, domain = self._best(message, domains)
+        sim_domain, domain = self._best(message, [persona.profile.role, *persona.profile.domains])
         sim_memory, _ = self._best(message, persona.memory[-MEMORY_CONSIDERED:])
         relevance = clamp((max(sim_domain, 0.8 * sim_memory) - 0.10) / 0.40)
         value = round(0.85 * relevance + 0.15 * persona.success_rate, 4)
