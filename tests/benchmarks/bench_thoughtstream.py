@@ -58,7 +58,7 @@ from continuum.testing.processes import spawn_service, stop_service, wait_servic
 from continuum_persona.cognition.chat import ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import Situation
-from continuum_persona.embeddings import Embedder
+from continuum.embeddings import Embedder
 from continuum_persona.inference.base import ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
 from continuum_persona.models import builtin

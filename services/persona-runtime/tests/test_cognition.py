@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from continuum.chat import RoomDirectory
+from continuum.embeddings import Embedder
 from continuum.events.chat import MessagePosted, RoomCreated
 from continuum.events.persona import BackendRef, Profile
 from continuum_persona.cognition.chat import ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Situation
-from continuum_persona.embeddings import Embedder
 from continuum_persona.personas import SEEDS, Persona, persona_id_for
 
 

@@ -1,5 +1,5 @@
 """The built-in model: built here, loaded as a Hugging Face directory,
-streamed, cancelled, and changed by a real peft LoRA genome."""
+streamed and cancelled (genomes: test_genome_cache.py)."""
 
 from __future__ import annotations
 
@@ -64,46 +64,6 @@ async def test_a_prompt_longer_than_the_context_does_not_crash(tiny_model_dir: P
     long = request(messages=[ChatMessage("user", "x" * 600)], max_tokens=8)
     with pytest.raises(BackendError, match="context is 512"):
         await generate(backend, long)  # the RAG builder trims first; the backend refuses cleanly
-
-
-def train_adapter(model_dir: Path, out: Path) -> None:
-    """A real LoRA layer: a few steps of peft training on the built-in model."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(1)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-    peft_model = get_peft_model(
-        model,
-        LoraConfig(
-            r=8,
-            lora_alpha=16,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"],
-        ),
-    )
-    batch = tokenizer(["z" * 48] * 4, return_tensors="pt")["input_ids"]
-    optimizer = torch.optim.AdamW(peft_model.parameters(), lr=3e-2)
-    for _ in range(40):
-        loss = peft_model(input_ids=batch, labels=batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    peft_model.save_pretrained(str(out))
-
-
-async def test_a_genome_layer_changes_what_the_model_says(
-    tiny_model_dir: Path, tmp_path: Path
-) -> None:
-    layer = tmp_path / "zzz-layer"
-    train_adapter(tiny_model_dir, layer)
-    assert (layer / "adapter_model.safetensors").exists()
-    backend = TransformersBackend(tiny_model_dir, "builtin")
-    plain = await generate(backend, request())
-    with_layer = await generate(backend, request(adapters=[(str(layer), 1.0)]))
-    assert with_layer != plain, (plain, with_layer)
-    assert await generate(backend, request()) == plain  # unloaded again: base behaviour back
 
 
 async def test_a_missing_model_directory_is_refused(tmp_path: Path) -> None:

@@ -17,6 +17,11 @@ class GatewaySettings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024, description="Request body limit."
     )
+    max_layer_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Body limit of genome layer uploads (PUT /v1/genome/blobs/...).",
+    )
     rate_limit: float = Field(
         default=200.0, ge=0, description="Requests per second per token (0 = unlimited)."
     )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+from continuum.events.genome import BaseModelRegistered
+from continuum_persona.genome.warm import LayerSource, WarmLayers
 from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.ollama import OllamaBackend, ollama_answers
 from continuum_persona.inference.openai_compat import OpenAICompatibleBackend
+from continuum_persona.inference.transformers_backend import TransformersBackend
 from continuum_persona.models import builtin
 from continuum_persona.personas import Persona
 from continuum_persona.settings import PersonaSettings
@@ -16,11 +20,24 @@ log = logging.getLogger("continuum.persona.backends")
 
 
 class BackendPool:
-    def __init__(self, settings: PersonaSettings, home: Path) -> None:
+    def __init__(
+        self,
+        settings: PersonaSettings,
+        home: Path,
+        source: LayerSource,
+        on_model: Callable[[TransformersBackend], object] = lambda _: None,
+    ) -> None:
         self.settings = settings
         self.home = home
         self.ollama_up = False
         self._backends: dict[tuple[str, str, str, str], InferenceBackend] = {}
+        self.pins: set[str] = set(settings.pins)
+        #: The warm tier, shared by every local model of this runtime.
+        self.layers = WarmLayers(source, settings.warm_cache_bytes, self.pins.__contains__)
+        self._on_model = on_model
+
+    def local_models(self) -> list[TransformersBackend]:
+        return [b for b in self._backends.values() if isinstance(b, TransformersBackend)]
 
     @property
     def builtin_dir(self) -> Path:
@@ -44,6 +61,19 @@ class BackendPool:
 
     def builtin(self) -> InferenceBackend:
         return self._get(("builtin", "", "", str(self.builtin_dir)))
+
+    def builtin_description(self) -> BaseModelRegistered:
+        backend = self.builtin()
+        assert isinstance(backend, TransformersBackend)
+        return backend.base_description
+
+    def local_for(self, persona: Persona) -> TransformersBackend | None:
+        """The local model a persona runs on, if it runs on one (genomes apply there)."""
+        try:
+            backend = self.for_persona(persona)
+        except BackendError:
+            return None
+        return backend if isinstance(backend, TransformersBackend) else None
 
     def kind_for(self, persona: Persona) -> str:
         kind = persona.backend.kind
@@ -70,11 +100,18 @@ class BackendPool:
         s = self.settings
         timeout = s.backend_timeout_s
         if kind in ("builtin", "transformers"):
-            from continuum_persona.inference.transformers_backend import TransformersBackend
-
             if not path:
                 raise BackendError("a transformers backend needs the path of a model directory")
-            return TransformersBackend(Path(path), name=kind, threads=s.torch_threads)
+            local = TransformersBackend(
+                Path(path),
+                name=kind,
+                threads=s.torch_threads,
+                hot_budget_bytes=s.hot_cache_bytes,
+                pinned=self.pins.__contains__,
+            )
+            local.layers = self.layers
+            self._on_model(local)
+            return local
         if kind == "ollama":
             return OllamaBackend(url or s.ollama_host, model or s.ollama_model, timeout_s=timeout)
         if kind == "openai":
@@ -94,18 +131,3 @@ class BackendPool:
     async def close(self) -> None:
         for backend in self._backends.values():
             await backend.close()
-
-
-def adapters_for(persona: Persona, home: Path) -> list[tuple[str, float]]:
-    """The genome as local peft adapter directories (``home/layers/<layer id>``).
-
-    The genome registry (a later issue) will fetch layers into that place;
-    until then a layer is a directory a user put there.
-    """
-    adapters = []
-    for layer in persona.genome:
-        path = home / "layers" / layer.layer_id
-        if not (path / "adapter_config.json").exists():
-            raise BackendError(f"genome layer {layer.layer_id!r} is not on this node ({path})")
-        adapters.append((str(path), layer.weight))
-    return adapters

@@ -101,3 +101,58 @@ def ensure_builtin_model(home: Path) -> None:
         return
     console.print(f"first start: building the built-in model in {target}")
     _build(target, settings.model_preset, None)
+
+
+def train_layer_command(
+    out: Path = typer.Argument(..., help="Directory to write the adapter to."),
+    name: str = typer.Option(..., help="Layer id for the manifest draft."),
+    description: str = typer.Option(..., help="What the layer is good at."),
+    text: list[str] = typer.Option([], "--text", help="A training text (repeat)."),
+    data: Path = typer.Option(None, help="A file of training texts, separated by blank lines."),
+    domains: str = typer.Option("", help="Comma-separated domains."),
+    rank: int = typer.Option(16, min=1, max=256, help="LoRA rank."),
+    steps: int = typer.Option(60, min=1, max=100_000, help="Training steps."),
+    model: Path = typer.Option(None, help="Base model directory (default: the node's model)."),
+) -> None:
+    """Train a LoRA layer on the local model (seconds on a CPU), ready to publish."""
+    from continuum_persona.genome.training import train_layer
+
+    texts = list(text)
+    if data is not None:
+        try:
+            texts += [t.strip() for t in data.read_text().split("\n\n") if t.strip()]
+        except OSError as exc:
+            raise typer.BadParameter(f"cannot read {data}: {exc}") from None
+    if not texts:
+        raise typer.BadParameter("give training texts with --text or --data")
+    model_dir = model or _model_dir()
+    if not (model_dir / "config.json").exists():
+        raise typer.BadParameter(f"no model in {model_dir}; run `continuum models build` first")
+    with Progress(
+        TextColumn(f"[bold]training layer {name}[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("train", total=steps, loss="-")
+
+        def report(step: int, total: int, loss: float) -> None:
+            progress.update(task, completed=step, loss=f"{loss:.3f}")
+
+        result = train_layer(
+            model_dir,
+            texts,
+            out,
+            name=name,
+            description=description,
+            domains=[d.strip() for d in domains.split(",") if d.strip()],
+            rank=rank,
+            steps=steps,
+            progress=report,
+        )
+    console.print(
+        f"layer written to {out} (final loss {result['final_loss']}, {result['seconds']} s); "
+        f"publish it with: continuum genome publish {out}"
+    )

@@ -10,6 +10,7 @@ from continuum.events.chat import MemberJoined
 from continuum.events.envelope import describe_validation_error
 from continuum.events.persona import (
     BackendRef,
+    Combination,
     GenomeLayerRef,
     PersonaCreated,
     PersonaUpdated,
@@ -29,6 +30,7 @@ class CreatePersona(BaseModel):
     base_model: str = Field(default="builtin", min_length=1, max_length=256)
     backend: BackendRef = Field(default_factory=BackendRef)
     genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
+    combination: Combination = "cat"
     rooms: list[str] = Field(default_factory=lambda: ["lobby"], max_length=64)
 
 
@@ -43,6 +45,7 @@ class UpdatePersona(BaseModel):
     base_model: str | None = Field(default=None, min_length=1, max_length=256)
     backend: BackendRef | None = None
     genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
+    combination: Combination | None = None
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,6 +72,7 @@ def created_event(command: CreatePersona, public_key: str, seeded: bool = False)
         base_model=command.base_model,
         backend=command.backend,
         genome=command.genome,
+        combination=command.combination,
         rooms=command.rooms,
         seeded=seeded,
     )
@@ -91,15 +95,18 @@ def updated_event(command: UpdatePersona, current: Profile) -> PersonaUpdated:
         and command.base_model is None
         and command.backend is None
         and command.genome is None
+        and command.combination is None
     ):
         raise RequestError(
-            "nothing to update: give role, domains, style, priority, base_model, backend or genome"
+            "nothing to update: give role, domains, style, priority, base_model, backend, "
+            "genome or combination"
         )
     return PersonaUpdated(
         profile=profile,
         base_model=command.base_model,
         backend=command.backend,
         genome=command.genome,
+        combination=command.combination,
     )
 
 

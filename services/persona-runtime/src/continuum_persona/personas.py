@@ -35,6 +35,7 @@ class Persona:
     base_model: str
     backend: BackendRef
     genome: list[GenomeLayerRef]
+    combination: str = "cat"
     memory: list[str] = field(default_factory=list)
     outcomes: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_OUTCOMES))
     first_token_ms: deque[float] = field(default_factory=lambda: deque(maxlen=RECENT_OUTCOMES))
@@ -86,6 +87,7 @@ class PersonaRegistry:
                     payload.base_model,
                     payload.backend,
                     list(payload.genome),
+                    payload.combination,
                 ),
             )
             return
@@ -101,6 +103,8 @@ class PersonaRegistry:
                 persona.backend = payload.backend
             if payload.genome is not None:
                 persona.genome = list(payload.genome)
+            if payload.combination is not None:
+                persona.combination = payload.combination
         elif isinstance(payload, MemoryAdded):
             persona.memory.append(payload.text)
         elif isinstance(payload, OutcomeRecorded):

@@ -21,20 +21,23 @@ from nats.aio.msg import Msg
 from continuum import telemetry
 from continuum.chat import HistoryItem, RoomDirectory
 from continuum.chat.signing import persona_identity, public_key, sign_message
+from continuum.embeddings import Embedder
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
+from continuum.events.genome import BaseModelRegistered
 from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
+from continuum.genome.blobs import LayerBlobs
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import request_json
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_persona import commands
-from continuum_persona.backends import BackendPool, adapters_for
+from continuum_persona.backends import BackendPool
 from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
 from continuum_persona.cognition.pipeline import CognitionPipeline
-from continuum_persona.embeddings import Embedder
+from continuum_persona.genome.runtime import GenomeRuntime
 from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.unavailable import UnavailableBackend
 from continuum_persona.personas import SEEDS, Persona, PersonaRegistry, persona_id_for
@@ -62,7 +65,13 @@ class PersonaRuntimeService(Service):
 
     async def on_start(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
-        self.pool = BackendPool(self.settings, ctx.settings.home)
+        self.pool = BackendPool(
+            self.settings,
+            ctx.settings.home,
+            LayerBlobs(ctx.nc.jetstream()),
+            on_model=lambda backend: self._spawn(self.genome.register(backend)),
+        )
+        self.genome = GenomeRuntime(self.pool, self._append_base, self._search_layers)
         await self.pool.start()
         embedder = await asyncio.to_thread(Embedder)
         domains = DomainRegistry()
@@ -71,7 +80,7 @@ class PersonaRuntimeService(Service):
             domains,
             Decider(embedder),
             self._backend_for,
-            lambda p: adapters_for(p, ctx.settings.home),
+            self.genome.genome_of,
             self._bid,
             self._learn,
             max_tokens=self.settings.max_new_tokens,
@@ -80,10 +89,16 @@ class PersonaRuntimeService(Service):
         personas = LogFollower(ctx.nc, ctx.codec, "EVT_PERSONA", "evt.persona.>", self._on_persona)
         self._persona_log = personas
         chat = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", self._on_chat)
-        self._followers = [personas, chat]
+        layers = LogFollower(ctx.nc, ctx.codec, "EVT_GENOME", "evt.genome.>", self._on_genome)
+        self._followers = [layers, personas, chat]
         for follower in self._followers:
             await follower.start()
             await follower.caught_up()
+        self.genome.caught_up()
+        for persona in list(self.registry.personas.values()):
+            if persona.genome:
+                self._spawn(self.genome.prefetch_persona(persona))
+        self._spawn(self.genome.prefetch_pins())
         if self.settings.seed:
             await self._seed()
         self._subs.append(await ctx.nc.subscribe("ctl.chat.>", cb=self._on_control))
@@ -177,9 +192,27 @@ class PersonaRuntimeService(Service):
 
     # -- the log -------------------------------------------------------------------
 
+    async def _on_genome(self, stored: StoredEvent, live: bool) -> None:
+        self.genome.apply(stored.event.envelope.subject, stored.event.payload, stored.seq)
+
+    async def _append_base(self, description: BaseModelRegistered) -> None:
+        event = self.ctx.factory.new(description, description.base_model)
+        await self.ctx.store.append([event], None)
+
+    async def _search_layers(self, topic: str, base_model: str) -> list[str]:
+        body = {"query": topic, "k": 3, "base_model": base_model, "min_score": 0.3}
+        reply = await request_json(self.ctx.nc, "cmd.genome-registry.search", body, timeout=5)
+        return [str(r["id"]) for r in reply.get("results", [])]
+
     async def _on_persona(self, stored: StoredEvent, live: bool) -> None:
         payload = stored.event.payload
         self.registry.apply(stored.event.envelope.subject, payload)
+        if live:
+            prefetch = self.genome.on_persona_event(
+                self.registry.personas.get(stored.event.envelope.subject), payload
+            )
+            if prefetch is not None:
+                self._spawn(prefetch)
         if live and isinstance(payload, MemoryAdded):
             # Learnt now, embedded now (in a worker thread): not on the next bid's path.
             self._spawn(asyncio.to_thread(self.pipeline.decider.embedder.warm, [payload.text]))
@@ -191,6 +224,8 @@ class PersonaRuntimeService(Service):
         room_id = envelope.subject
         if envelope.type.startswith("continuum.chat.room."):
             room = self.rooms.apply(room_id, payload)
+            if live and isinstance(payload, RoomCreated) and self.settings.prefetch_topics:
+                self._spawn(self.genome.prefetch_topic(payload))
             opens_turn = isinstance(payload, MessagePosted) and (
                 payload.author_kind == "human" or bool(payload.mentions)
             )
@@ -326,6 +361,8 @@ class PersonaRuntimeService(Service):
                     first_token_ms=generation.first_token_ms,
                     duration_ms=generation.duration_ms,
                     backend=generation.backend,
+                    genome=generation.genome,
+                    genome_load_ms=generation.genome_load_ms,
                 ),
                 persona.persona_id,
             )
@@ -382,6 +419,7 @@ class PersonaRuntimeService(Service):
             "backend": persona.backend.model_dump(mode="json"),
             "effective_backend": self.pool.kind_for(persona),
             "genome": [g.model_dump(mode="json") for g in persona.genome],
+            "combination": persona.combination,
             "memory": persona.memory[-20:],
             "memory_count": len(persona.memory),
             "success_rate": round(persona.success_rate, 3),
@@ -445,7 +483,21 @@ class PersonaRuntimeService(Service):
             generation = await self.pipeline.generate(
                 persona, perception, asyncio.Event(), on_delta, max_tokens
             )
+            outcome = OutcomeRecorded(  # direct generations are monitored too
+                room_id="",
+                turn_id="",
+                status=generation.status,  # type: ignore[arg-type]
+                tokens=generation.tokens,
+                first_token_ms=generation.first_token_ms,
+                duration_ms=generation.duration_ms,
+                backend=generation.backend,
+                genome=generation.genome,
+                genome_load_ms=generation.genome_load_ms,
+            )
+            await ctx.store.append([ctx.factory.new(outcome, persona.persona_id)], None)
             return {
+                "genome": [g.model_dump() for g in generation.genome],
+                "genome_load_ms": generation.genome_load_ms,
                 "persona": persona.persona_id,
                 "text": generation.text,
                 "status": generation.status,
@@ -456,7 +508,25 @@ class PersonaRuntimeService(Service):
                 "duration_ms": generation.duration_ms,
             }
 
+        async def set_genome(body: dict[str, Any]) -> dict[str, Any]:
+            persona = self._find(body.get("persona"))
+            event = self.genome.genome_update(persona, body)
+            result = await ctx.store.append([ctx.factory.new(event, persona.persona_id)], None)
+            await self._persona_log.reached(result.version)
+            return self._describe(persona)
+
+        async def cache(body: dict[str, Any]) -> dict[str, Any]:
+            for key, pinned in (("pin", True), ("unpin", False)):
+                layer_id = body.get(key)
+                if layer_id is not None:
+                    if not isinstance(layer_id, str) or not layer_id:
+                        raise RequestError(f"{key} must be a layer id")
+                    await self.genome.pin(layer_id, pinned)
+            return self.genome.cache_report()
+
         for op, handler in (
+            ("genome", set_genome),
+            ("cache", cache),
             ("create", create),
             ("update", update),
             ("list", list_),

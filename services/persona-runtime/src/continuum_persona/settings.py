@@ -34,5 +34,17 @@ class PersonaSettings(BaseSettings):
     openai_model: str = ""
     openai_api_key: SecretStr = SecretStr("")
 
+    #: Genome layer cache budgets: hot = adapters in the live model, warm = CPU tensors.
+    hot_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
+    warm_cache_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
+    #: Layer ids never evicted (comma-separated), loaded at start.
+    pinned_layers: str = ""
+    #: Prefetch the top search hits for a room's topic into the warm tier.
+    prefetch_topics: bool = True
+
+    @property
+    def pins(self) -> set[str]:
+        return {p.strip() for p in self.pinned_layers.split(",") if p.strip()}
+
     def builtin_model_dir(self, home: Path) -> Path:
         return Path(self.model_path) if self.model_path else home / "models" / "builtin"

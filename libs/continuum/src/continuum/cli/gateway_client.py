@@ -49,7 +49,7 @@ def client(timeout: float = 30.0) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
 
 
-def _check(response: httpx.Response) -> Any:
+def check(response: httpx.Response) -> Any:
     if response.status_code >= 400:
         try:
             message = response.json()["error"]["message"]
@@ -62,7 +62,7 @@ def _check(response: httpx.Response) -> Any:
 def request(method: str, path: str, **kw: Any) -> Any:
     try:
         with client() as http:
-            return _check(http.request(method, path, **kw))
+            return check(http.request(method, path, **kw))
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach the gateway: {exc}") from None
 
@@ -72,7 +72,7 @@ def sse(http: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
     with http.stream("GET", path, timeout=httpx.Timeout(30.0, read=None)) as response:
         if response.status_code >= 400:
             response.read()
-            _check(response)
+            check(response)
         for line in response.iter_lines():
             if line.startswith("data: "):
                 yield json.loads(line[6:])

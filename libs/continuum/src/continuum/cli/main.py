@@ -7,7 +7,15 @@ from importlib.metadata import entry_points
 
 import typer
 
-from continuum.cli import access_cmds, ai_cmds, chat_cmds, events_cmds, node_cmds, persona_cmds
+from continuum.cli import (
+    access_cmds,
+    ai_cmds,
+    chat_cmds,
+    events_cmds,
+    genome_cmds,
+    node_cmds,
+    persona_cmds,
+)
 from continuum.cli.common import CliError, err_console
 from continuum.events import EventError
 from continuum.identity import IdentityError
@@ -33,6 +41,7 @@ app.add_typer(access_cmds.publisher_app, name="publisher")
 app.add_typer(chat_cmds.app, name="chat")
 app.add_typer(persona_cmds.app, name="persona")
 app.add_typer(ai_cmds.app, name="ai")
+app.add_typer(genome_cmds.app, name="genome")
 
 
 def _add_plugins() -> None:
@@ -46,6 +55,12 @@ def _add_plugins() -> None:
             err_console.print(f"[yellow]warning:[/] cannot load CLI plugin {entry.name}: {exc}")
             continue
         app.add_typer(plugin, name=entry.name)
+    # Commands added to the genome group (e.g. `genome train` from persona-runtime).
+    for entry in entry_points(group="continuum.cli.genome"):
+        try:
+            genome_cmds.app.command(entry.name)(entry.load())
+        except Exception as exc:
+            err_console.print(f"[yellow]warning:[/] cannot load genome command {entry.name}: {exc}")
 
 
 _add_plugins()

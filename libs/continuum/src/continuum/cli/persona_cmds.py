@@ -32,6 +32,14 @@ def _domains(value: str) -> list[str]:
     return [d.strip() for d in value.split(",") if d.strip()]
 
 
+def _genome(persona: dict[str, Any]) -> str:
+    layers = [f"{g['layer_id']}@{g['version']}:{g['weight']}" for g in persona["genome"]]
+    if not layers:
+        return "-"
+    combination = persona.get("combination", "cat")
+    return ", ".join(layers) + (f" ({combination})" if len(layers) > 1 else "")
+
+
 def _show(persona: dict[str, Any]) -> None:
     table = Table(show_header=False, title=persona["name"])
     table.add_column(style="bold")
@@ -46,7 +54,7 @@ def _show(persona: dict[str, Any]) -> None:
         ("public key", persona["public_key"]),
         ("base model", persona["base_model"]),
         ("backend", f"{backend['kind']} ({persona['effective_backend']}) {backend['model']}"),
-        ("genome", ", ".join(f"{g['layer_id']}:{g['weight']}" for g in persona["genome"]) or "-"),
+        ("genome", _genome(persona)),
         ("rooms", ", ".join(persona["rooms"]) or "-"),
         ("memory", f"{persona['memory_count']} items"),
         ("success", f"{persona['success_rate']:.0%} of recent turns"),
@@ -138,3 +146,31 @@ def update(
             "nothing to update: give --role, --domains, --style, --priority or --backend"
         )
     _show(gateway_client.request("PATCH", f"/v1/personas/{persona}", json=body))
+
+
+genome_app = typer.Typer(
+    help="A persona's genome: its ordered, weighted layers.", no_args_is_help=True
+)
+app.add_typer(genome_app, name="genome")
+
+
+@genome_app.command("set")
+def genome_set(
+    persona: str = typer.Argument(..., help="Persona id or name."),
+    layers: list[str] = typer.Argument(
+        None, help="LAYER[@VERSION][:WEIGHT] ... (none: no layers)."
+    ),
+    combination: str = typer.Option(
+        "cat", help="cat (exact sum), linear, svd, ties, ties_svd, dare_linear, dare_ties."
+    ),
+) -> None:
+    """Replace a persona's genome; its next turn uses it (no restart)."""
+    from continuum.genome import LayerError, parse_layer_spec
+
+    for spec in layers or []:
+        try:
+            parse_layer_spec(spec)
+        except LayerError as exc:
+            raise CliError(str(exc)) from None
+    body = {"layers": layers or [], "combination": combination}
+    _show(gateway_client.request("PUT", f"/v1/personas/{persona}/genome", json=body))

@@ -39,6 +39,19 @@ class GenomeLayerRef(_Payload):
     weight: float = Field(default=1.0, ge=-10.0, le=10.0)
 
 
+#: How a genome of several layers is combined (peft's add_weighted_adapter):
+#: ``cat`` is the exact weighted sum of the updates; the others trade
+#: exactness for a smaller rank or less interference between layers.
+Combination = Literal["cat", "linear", "svd", "ties", "ties_svd", "dare_linear", "dare_ties"]
+
+
+class ActiveLayer(_Payload):
+    """A layer that was applied to a generation: the resolved version and weight."""
+
+    layer: str = Field(min_length=3, max_length=200)
+    weight: float = Field(ge=-10.0, le=10.0)
+
+
 class Profile(_Payload):
     name: str = Field(min_length=1, max_length=64)
     role: str = Field(min_length=1, max_length=200)
@@ -57,6 +70,7 @@ class PersonaCreated(_Payload):
     base_model: str = Field(default="builtin", min_length=1, max_length=256)
     backend: BackendRef = Field(default_factory=BackendRef)
     genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
+    combination: Combination = "cat"
     rooms: list[str] = Field(default_factory=list, max_length=64)
     seeded: bool = False
 
@@ -69,6 +83,7 @@ class PersonaUpdated(_Payload):
     base_model: str | None = Field(default=None, min_length=1, max_length=256)
     backend: BackendRef | None = None
     genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
+    combination: Combination | None = None
 
 
 @catalog.register(context="persona", aggregate="persona", name="memory_added")
@@ -91,3 +106,7 @@ class OutcomeRecorded(_Payload):
     first_token_ms: float | None = Field(default=None, ge=0)
     duration_ms: float = Field(ge=0)
     backend: str = Field(max_length=64)
+    #: The genome layers that were active (monitoring: usage per layer).
+    genome: list[ActiveLayer] = Field(default_factory=list, max_length=64)
+    #: Time to make the genome live for this generation (cache hit: ~0).
+    genome_load_ms: float | None = Field(default=None, ge=0)

@@ -15,6 +15,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from continuum.events.catalog import CONTEXTS
+from continuum.genome.blobs import declare_buckets
 
 DLQ_STREAM = "DLQ"
 DLQ_SUBJECT_PREFIX = "dlq"
@@ -99,4 +100,5 @@ class Topology:
             else:
                 await js.update_stream(config)
             declared.append(config.name)
+        declared.extend(await declare_buckets(js))
         return declared

@@ -72,7 +72,7 @@ def gateway_of(request: HTTPConnection) -> Gateway:
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    from continuum_gateway.http import routes_admin, routes_chat, routes_events
+    from continuum_gateway.http import routes_admin, routes_chat, routes_events, routes_genome
 
     app = FastAPI(
         title="Continuum gateway",
@@ -91,7 +91,12 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_events.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_chat.router)
-    app.add_middleware(BodyLimit, limit=gateway.settings.max_body_bytes)
+    app.include_router(routes_genome.router)
+    app.add_middleware(
+        BodyLimit,
+        limit=gateway.settings.max_body_bytes,
+        larger={routes_genome.BLOBS_PREFIX: gateway.settings.max_layer_bytes},
+    )
     app.add_middleware(Telemetry)
     origins = gateway.settings.allowed_origins
     if origins:  # outermost: a browser's preflight needs no token

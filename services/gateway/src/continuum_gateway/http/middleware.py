@@ -22,23 +22,27 @@ class BodyLimit:
     """Answers 413 for a body over ``limit`` bytes, whether the client declared
     its length or streams it chunked, before the app reads past the limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, larger: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        #: Path prefix -> a limit of its own (layer uploads are bigger than events).
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((n for p, n in self.larger.items() if path.startswith(p)), self.default)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.limit
+                too_big = int(declared) > limit
             except ValueError:
                 await _send_json(send, 400, "Content-Length is not a number")
                 return
             if too_big:
-                await _send_json(send, 413, self._message())
+                await _send_json(send, 413, self._message(limit))
                 return
         received = 0
         started = False
@@ -48,7 +52,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -62,10 +66,10 @@ class BodyLimit:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _send_json(send, 413, self._message())
+                await _send_json(send, 413, self._message(limit))
 
-    def _message(self) -> str:
-        return f"request body is larger than the limit of {self.limit} bytes"
+    def _message(self, limit: int) -> str:
+        return f"request body is larger than the limit of {limit} bytes"
 
 
 async def _send_json(send: Send, status: int, message: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from continuum_persona.embeddings import Embedder
+from continuum.embeddings import Embedder
 from continuum_persona.personas import Persona
 
 MEMORY_CONSIDERED = 50

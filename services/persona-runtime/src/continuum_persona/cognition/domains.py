@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from continuum.chat import RoomState
+from continuum.events.persona import ActiveLayer
 from continuum_persona.inference.base import ChatMessage
 from continuum_persona.personas import Persona
 
@@ -49,6 +50,9 @@ class Generation:
     error: str | None = None
     turn_id: str | None = None
     message_id: str | None = None
+    #: The layers that were active (empty when the backend applies no genome).
+    genome: list[ActiveLayer] = field(default_factory=list)
+    genome_load_ms: float | None = None
 
 
 class RagBuilder(Protocol):

@@ -7,9 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from continuum.events.chat import Bid
+from continuum.genome import LayerError
 from continuum_persona import metrics
 from continuum_persona.cognition.decide import Confidence, Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Perception, Situation
+from continuum_persona.genome.resolve import Genome
 from continuum_persona.inference.base import BackendError, GenerationRequest, InferenceBackend
 from continuum_persona.personas import Persona
 
@@ -25,7 +27,7 @@ class CognitionPipeline:
         domains: DomainRegistry,
         decider: Decider,
         backend_for: Callable[[Persona], InferenceBackend],
-        adapters_for: Callable[[Persona], list[tuple[str, float]]],
+        genome_for: Callable[[Persona], Genome],
         bidder: Bidder,
         learner: Learner,
         *,
@@ -35,7 +37,7 @@ class CognitionPipeline:
         self.domains = domains
         self.decider = decider
         self.backend_for = backend_for
-        self.adapters_for = adapters_for
+        self.genome_for = genome_for
         self.bidder = bidder
         self.learner = learner
         self.max_tokens = max_tokens
@@ -84,14 +86,19 @@ class CognitionPipeline:
         started = time.perf_counter()
         first: float | None = None
         status, error = "complete", None
+        request: GenerationRequest | None = None
         try:
+            try:
+                genome = self.genome_for(persona)
+            except LayerError as exc:
+                raise BackendError(f"genome: {exc}") from None
             request = GenerationRequest(
                 messages=perception.messages,
                 max_tokens=max_tokens or self.max_tokens,
                 temperature=self.temperature,
                 model=persona.backend.model,
                 speaker=persona.name,
-                adapters=self.adapters_for(persona),
+                genome=genome,
             )
             async for piece in backend.stream(request, cancel):
                 if first is None:
@@ -105,6 +112,8 @@ class CognitionPipeline:
         if status == "complete" and cancel.is_set():
             status = "interrupted"
         text = "".join(pieces).strip()
+        load_ms = request.stats.get("genome_load_ms") if request is not None else None
+        applied = request is not None and "genome_applied" in request.stats
         metrics.generations.add(1, {"backend": backend.name, "status": status})
         if first is not None:
             metrics.first_token.record(first / 1000, {"backend": backend.name})
@@ -116,6 +125,8 @@ class CognitionPipeline:
             first_token_ms=first,
             duration_ms=(time.perf_counter() - started) * 1000,
             error=error,
+            genome=request.genome.active() if applied and request and request.genome else [],
+            genome_load_ms=load_ms,
         )
 
     async def respond(

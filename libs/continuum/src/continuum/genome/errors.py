@@ -1,0 +1,7 @@
+"""One error type for everything wrong with a layer, its manifest or its weights."""
+
+from __future__ import annotations
+
+
+class LayerError(ValueError):
+    """A layer was refused; the message names the problem (shown to users as is)."""

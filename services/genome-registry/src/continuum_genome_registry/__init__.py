@@ -1,0 +1,1 @@
+"""The genome-registry service: publishes, verifies, stores and searches layers."""

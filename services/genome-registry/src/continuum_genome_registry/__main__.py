@@ -1,0 +1,4 @@
+from continuum.runtime import run_service
+from continuum_genome_registry.service import GenomeRegistryService
+
+run_service(GenomeRegistryService)

@@ -1,0 +1,70 @@
+"""Real layers for tests and benchmarks: trained on a local model, signed,
+and served from memory as the cold tier would serve them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nacl.signing import SigningKey
+
+from continuum.events.genome import BaseModelRegistered, LayerPublished
+from continuum.genome import build_manifest
+
+#: Every projection of the built-in (Llama-style) model.
+ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj")
+
+
+def train_test_layer(
+    model_dir: Path, out: Path, text: str = "z" * 48, seed: int = 1, rank: int = 8, steps: int = 40
+) -> Path:
+    """A layer that pulls the model hard towards ``text`` (a few seconds)."""
+    from continuum_persona.genome.training import train_layer
+
+    train_layer(
+        model_dir,
+        [text] * 4,
+        out,
+        name=out.name,
+        description=f"says {text[:20]}",
+        rank=rank,
+        alpha=2 * rank,
+        steps=steps,
+        lr=3e-2,
+        target_modules=ALL_TARGETS,
+        seed=seed,
+    )
+    return out
+
+
+def publish_locally(
+    adapter_dir: Path,
+    key: SigningKey,
+    base: BaseModelRegistered,
+    name: str,
+    version: str = "1.0.0",
+    description: str = "a test layer",
+) -> tuple[LayerPublished, bytes]:
+    """The LayerPublished event the registry would append for this directory."""
+    data = (adapter_dir / "adapter_model.safetensors").read_bytes()
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    manifest, signature = build_manifest(
+        config, data, {}, key, name=name, version=version, description=description,
+        base_model=base.base_model,
+    )  # fmt: skip
+    event = LayerPublished(
+        manifest=manifest, signature=signature, base_fingerprint=base.fingerprint
+    )
+    return event, data
+
+
+class MemorySource:
+    """The cold tier from a dict (sha256 -> bytes); counts fetches."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.fetches = 0
+
+    async def get_layer(self, sha256: str) -> bytes:
+        self.fetches += 1
+        return self.blobs[sha256]
