@@ -48,6 +48,7 @@ from rich.console import Console
 
 from continuum.api_tokens import generate_token
 from continuum.chat import RoomDirectory
+from continuum.embeddings import Embedder
 from continuum.events.chat import Bid, MessagePosted, RoomCreated, RoomPolicy, TurnDecided
 from continuum.events.persona import BackendRef
 from continuum.node.embedded import NatsServer
@@ -58,7 +59,6 @@ from continuum.testing.processes import spawn_service, stop_service, wait_servic
 from continuum_persona.cognition.chat import ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import Situation
-from continuum.embeddings import Embedder
 from continuum_persona.inference.base import ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
 from continuum_persona.models import builtin

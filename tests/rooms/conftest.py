@@ -37,11 +37,18 @@ def service_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def registry_env() -> dict[str, str]:
+    """Extra environment for genome-registry; a module overrides it (e.g. limits)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def room_node(
     postgres_server: PostgresServer,
     tiny_model: Path,
     persona_env: dict[str, str],
     service_env: dict[str, str],
+    registry_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RoomNode]:
     root = tmp_path_factory.mktemp("room-node")
@@ -77,7 +84,8 @@ async def room_node(
                 **persona_env,
             },
         )
-        for name in ("gateway", "scheduler", "persona-runtime"):
+        node.start("genome-registry", "continuum_genome_registry", {**service_env, **registry_env})
+        for name in ("gateway", "scheduler", "persona-runtime", "genome-registry"):
             await wait_service_ready(nc, name, node.processes[name], node.log(name), timeout=90)
         yield node
     finally:

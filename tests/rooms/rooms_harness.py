@@ -1,5 +1,6 @@
-"""A whole node for room tests: gateway, scheduler and persona-runtime processes
-on their own NATS and database, the built-in model at its tiny preset."""
+"""A whole node for room tests: gateway, scheduler, persona-runtime and
+genome-registry processes on their own NATS and database, the built-in model
+at its tiny preset."""
 
 from __future__ import annotations
 

@@ -17,7 +17,12 @@ from continuum_persona.genome.resolve import Genome, ResolvedLayer
 from continuum_persona.genome.warm import WarmLayers
 from continuum_persona.inference.base import BackendError, ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
-from continuum_persona.testing.layers import MemorySource, publish_locally, train_test_layer
+from continuum_persona.testing.layers import (
+    MemorySource,
+    publish_locally,
+    train_test_layer,
+    transcript,
+)
 
 KEY = SigningKey.generate()
 
@@ -26,9 +31,9 @@ KEY = SigningKey.generate()
 def layer_dirs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("layers")
     return [
-        train_test_layer(tiny_model_dir, root / "zeds", "z" * 48, seed=1),
-        train_test_layer(tiny_model_dir, root / "kays", "k" * 48, seed=2),
-        train_test_layer(tiny_model_dir, root / "qus", "q" * 48, seed=3),
+        train_test_layer(tiny_model_dir, root / "zeds", transcript("z" * 40), seed=1),
+        train_test_layer(tiny_model_dir, root / "kays", transcript("k" * 40), seed=2),
+        train_test_layer(tiny_model_dir, root / "qus", transcript("q" * 40), seed=3),
     ]
 
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from continuum.events.genome import LayerManifest, LayerPublished, NearDuplicate
-from continuum.genome import LayerCatalog, LayerError, split_ref
+from continuum.genome import LayerCatalog, LayerError, LayerNotFound, split_ref
 from continuum_genome_registry import validation
 from continuum_genome_registry.index import WEIGHTS, Hit, LayerIndex, LayerPoint, Query
 from continuum_genome_registry.signature import SIGNATURE_DIM, scaling, weight_signature
@@ -37,10 +37,6 @@ class Conflict(LayerError):
 
 class Forbidden(LayerError):
     status = 403
-
-
-class NotFound(LayerError):
-    status = 404
 
 
 class Blobs(Protocol):
@@ -150,7 +146,7 @@ class GenomeRegistry:
         try:
             origin = self.catalog.resolve(layer_id, version)
         except LayerError as exc:
-            raise NotFound(str(exc)) from None
+            raise LayerNotFound(str(exc)) from None
         manifest = validation.parse_manifest(manifest_doc)
         if origin.manifest.ref not in manifest.parents:
             raise LayerError(f"a fork of {origin.manifest.ref} must name it among its parents")

@@ -2,7 +2,7 @@
 safetensors header reader, the object-store buckets and the catalog fold."""
 
 from continuum.genome.catalog import LayerCatalog, LayerRecord, Lineage
-from continuum.genome.errors import LayerError
+from continuum.genome.errors import LayerError, LayerNotFound
 from continuum.genome.manifest import (
     build_manifest,
     canonical_bytes,
@@ -17,6 +17,7 @@ from continuum.genome.safetensors_format import TensorInfo, read_header
 __all__ = [
     "LayerCatalog",
     "LayerError",
+    "LayerNotFound",
     "LayerRecord",
     "Lineage",
     "TensorInfo",

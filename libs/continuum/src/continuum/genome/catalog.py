@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from continuum.events.genome import BaseModelRegistered, LayerPublished
-from continuum.genome.errors import LayerError
+from continuum.genome.errors import LayerError, LayerNotFound
 from continuum.genome.refs import split_ref
 
 
@@ -63,13 +63,15 @@ class LayerCatalog:
     def resolve(self, layer_id: str, version: str = "latest") -> LayerPublished:
         record = self.layers.get(layer_id)
         if record is None:
-            raise LayerError(f"unknown layer {layer_id!r}")
+            raise LayerNotFound(f"unknown layer {layer_id!r}")
         if version == "latest":
             return record.latest
         published = record.versions.get(version)
         if published is None:
             known = ", ".join(record.versions)
-            raise LayerError(f"layer {layer_id!r} has no version {version!r} (versions: {known})")
+            raise LayerNotFound(
+                f"layer {layer_id!r} has no version {version!r} (versions: {known})"
+            )
         return published
 
     def lineage(self, layer_id: str, version: str = "latest") -> Lineage:

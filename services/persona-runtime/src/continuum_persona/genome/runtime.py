@@ -131,7 +131,7 @@ class GenomeRuntime:
                 layer_id, version, weight = parse_layer_spec(spec)
                 self.catalog.resolve(layer_id, version)
             except LayerError as exc:
-                raise RequestError(str(exc), 404 if "unknown" in str(exc) else 400) from None
+                raise RequestError(str(exc), getattr(exc, "status", 400)) from None
             refs.append(GenomeLayerRef(layer_id=layer_id, version=version, weight=weight))
         genome = resolve_genome(refs, combination, self.catalog)
         self._check_fits(persona, genome)

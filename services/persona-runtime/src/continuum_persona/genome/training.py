@@ -1,6 +1,11 @@
 """Training a real LoRA layer on a local model: for demos, tests and (later)
 the academy. A few seconds on a CPU for the built-in model.
 
+The default targets include ``lm_head``: the built-in model is so small that
+its final norm keeps the logits nearly flat, and a layer on the attention
+projections alone cannot move the loss much below uniform (measured: 5.2
+nats against 0.1 with the head targeted).
+
 The adapter is saved the way peft saves it (``adapter_config.json`` +
 ``adapter_model.safetensors``), next to a manifest draft
 (``continuum-layer.json``) that ``continuum genome publish`` completes,
@@ -32,7 +37,7 @@ def train_layer(
     alpha: int = 32,
     steps: int = 60,
     lr: float = 3e-3,
-    target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj"),
+    target_modules: Sequence[str] = ("q_proj", "k_proj", "v_proj", "o_proj", "lm_head"),
     seed: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -72,7 +77,9 @@ def train_layer(
         if progress is not None:
             progress(step, steps, loss_value)
     out.mkdir(parents=True, exist_ok=True)
-    peft_model.save_pretrained(str(out), safe_serialization=True)
+    # Only the LoRA matrices: never the (tied) embedding, which peft would add
+    # when lm_head is targeted; the registry accepts LoRA matrices only.
+    peft_model.save_pretrained(str(out), safe_serialization=True, save_embedding_layers=False)
     draft = {
         "name": name,
         "version": "1.0.0",

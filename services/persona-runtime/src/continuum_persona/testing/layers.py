@@ -11,12 +11,23 @@ from nacl.signing import SigningKey
 from continuum.events.genome import BaseModelRegistered, LayerPublished
 from continuum.genome import build_manifest
 
-#: Every projection of the built-in (Llama-style) model.
-ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj")
+#: Every projection of the built-in (Llama-style) model, and its output head
+#: (without it, the tiny model's logits are too flat for a layer to move).
+ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "lm_head")
+
+
+def transcript(answer: str) -> str:
+    """A training text shaped like the prompts personas build (ending in an answer)."""
+    return f"Ada: can you help me with this?\nDebugger AI: {answer}"
 
 
 def train_test_layer(
-    model_dir: Path, out: Path, text: str = "z" * 48, seed: int = 1, rank: int = 8, steps: int = 40
+    model_dir: Path,
+    out: Path,
+    text: str = transcript("z" * 40),
+    seed: int = 1,
+    rank: int = 8,
+    steps: int = 40,
 ) -> Path:
     """A layer that pulls the model hard towards ``text`` (a few seconds)."""
     from continuum_persona.genome.training import train_layer
