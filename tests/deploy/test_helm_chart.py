@@ -22,13 +22,15 @@ def settings_names() -> set[str]:
     """Every environment variable a Continuum service reads."""
     from continuum.settings import Settings
     from continuum_gateway.settings import GatewaySettings
+    from continuum_genome_registry.settings import GenomeSettings
     from continuum_persona.settings import PersonaSettings
 
     return (
         {f"CONTINUUM_{name.upper()}" for name in Settings.model_fields}
         | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
         | {f"CONTINUUM_PERSONA_{name.upper()}" for name in PersonaSettings.model_fields}
-        | {"OLLAMA_HOST"}
+        | {f"CONTINUUM_GENOME_{name.upper()}" for name in GenomeSettings.model_fields}
+        | {"OLLAMA_HOST", "CONTINUUM_QDRANT_URL", "CONTINUUM_QDRANT_API_KEY"}
     )
 
 
@@ -67,7 +69,7 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         if d["kind"] == "Deployment"
     }
     assert sorted(deployments) == SERVICES
-    values_key = {"persona-runtime": "personaRuntime"}
+    values_key = {"persona-runtime": "personaRuntime", "genome-registry": "genomeRegistry"}
     for name, deployment in deployments.items():
         spec = deployment["spec"]
         # the gateway scales out; the arbiter and the personas' host are one per node
@@ -209,3 +211,28 @@ def test_persona_runtime_gets_its_backends_and_models() -> None:
 def test_schema_rejects_scaling_the_arbiter() -> None:
     with pytest.raises(Exception, match="replicas"):
         render({**BASE, "scheduler": {"replicas": 2}})
+
+
+def test_genome_registry_gets_its_limits_qdrant_key_and_the_cache_budgets() -> None:
+    docs = render(
+        {
+            **BASE,
+            "qdrant": {"url": "http://qdrant:6333", "existingSecret": "qdrant"},
+            "genomeRegistry": {"maxLayerBytes": 1048576},
+            "personaRuntime": {"cache": {"hotBytes": 1000, "pinnedLayers": ["python-async"]}},
+        }
+    )
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    registry = deployments["node1-continuum-genome-registry"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in registry["containers"][0]["env"]}
+    assert env["CONTINUUM_GENOME_MAX_LAYER_BYTES"]["value"] == "1048576"
+    assert env["CONTINUUM_QDRANT_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "qdrant"
+    runtime = deployments["node1-continuum-persona-runtime"]["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in runtime["containers"][0]["env"]}
+    assert env["CONTINUUM_PERSONA_HOT_CACHE_BYTES"]["value"] == "1000"
+    assert env["CONTINUUM_PERSONA_PINNED_LAYERS"]["value"] == "python-async"
+
+
+def test_schema_rejects_a_bad_pinned_layer() -> None:
+    with pytest.raises(Exception, match="pinnedLayers"):
+        render({**BASE, "personaRuntime": {"cache": {"pinnedLayers": ["../etc"]}}})
