@@ -137,15 +137,21 @@ async def test_a_layer_published_found_and_set_mid_conversation_changes_the_next
     key_file = tmp_path / "creator.key"
     key_file.write_text(base64.b64encode(bytes(KEY)).decode() + "\n")
     key_file.chmod(0o600)
-    for name, layer, description in (
-        ("python-async", "async", "Refactors Python code to async/await and asyncio coroutines"),
-        ("sql-tuning", "sql", "Tunes PostgreSQL queries, indexes and query plans"),
-    ):
-        out = cli(
-            room_node, home, "genome", "publish", str(layers[layer]), "--name", name,
-            "--description", description, "--domains", "code", "--key", str(key_file),
-        )  # fmt: skip
-        assert f"published {name}@1.0.0" in out
+    trained = cli(
+        room_node, home, "genome", "train", str(tmp_path / "async"), "--name", "python-async",
+        "--description", "Refactors Python code to async/await and asyncio coroutines",
+        "--text", "async def main():\n    await asyncio.sleep(1)", "--steps", "3", "--rank", "4",
+        "--model", str(room_node.model_dir), "--domains", "code",
+    )  # fmt: skip
+    assert "layer written to" in trained
+    out = cli(room_node, home, "genome", "publish", str(tmp_path / "async"), "--key", str(key_file))
+    assert "published python-async@1.0.0" in out and "code" in out  # the draft's fields
+    out = cli(
+        room_node, home, "genome", "publish", str(layers["sql"]), "--name", "sql-tuning",
+        "--description", "Tunes PostgreSQL queries, indexes and query plans",
+        "--domains", "code", "--key", str(key_file),
+    )  # fmt: skip
+    assert "published sql-tuning@1.0.0" in out
     published = cli(
         room_node, home, "genome", "publish", str(layers["zed"]), "--name", "zed-speak",
         "--description", "Answers in the zed dialect, all zzz", "--domains", "dialects,zed",

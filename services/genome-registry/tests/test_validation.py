@@ -152,3 +152,14 @@ def test_tensors_must_be_lora_matrices_of_targeted_modules() -> None:
     doc, signature = signed(data, KEY, config=adapter_config(targets=("q_proj",)))
     with pytest.raises(LayerError, match="not in target_modules"):
         check(doc, signature, data)
+
+
+def test_every_targeted_module_needs_its_matrices() -> None:
+    from layer_factory import lora_tensors
+    from safetensors.numpy import save
+
+    tensors = {k: v for k, v in lora_tensors().items() if ".layers.1.self_attn.v_proj." not in k}
+    data = save(tensors)
+    doc, signature = signed(data, KEY)
+    with pytest.raises(LayerError, match=r"'model\.layers\.1\.self_attn\.v_proj' has no LoRA"):
+        check(doc, signature, data)

@@ -130,11 +130,29 @@ async def test_hot_tier_evicts_least_recently_used_by_bytes_and_keeps_pins(
         await backend._activate(genome((layer, 1.0)), {})
     names = [e["adapter"] for e in backend.hot.entries()]
     assert len(names) == 2 and backend.hot.stats.evictions == 1
-    first = f"l_{layers[0].manifest.sha256[:16]}"
+    first = backend.hot.slot_of[layers[0].manifest.sha256]
     assert first in names  # pinned: the second layer went instead
     assert backend.hot.entries()[0]["pinned"] is True
     peft_adapters = set(backend.hot.peft.peft_config)
-    assert peft_adapters == set(names)  # evicted adapters are gone from the model too
+    assert peft_adapters == set(names)  # the third layer took over the evicted one's slot
+    assert set(backend.hot.slot_of) == {layers[0].manifest.sha256, layers[2].manifest.sha256}
+
+
+async def test_a_reused_slot_serves_the_new_layer_exactly(
+    tiny_model_dir: Path, layer_dirs: list[Path]
+) -> None:
+    fresh, source = make_backend(tiny_model_dir)
+    layers = [published(fresh, source, d) for d in layer_dirs]
+    await fresh._activate(genome((layers[2], 1.0)), {})
+    expected = logits(fresh)  # the third layer, loaded the plain way
+    backend, source2 = make_backend(tiny_model_dir)
+    source2.blobs = source.blobs
+    one = layers[0].manifest.size
+    backend.hot.lru.budget = int(one * 1.5)  # room for one layer: every miss reuses the slot
+    for layer in layers:
+        await backend._activate(genome((layer, 1.0)), {})
+    assert len(backend.hot.entries()) == 1 and backend.hot.stats.evictions == 2
+    assert torch.allclose(logits(backend), expected, atol=1e-5)
 
 
 async def test_warm_tier_fetches_once_for_concurrent_requests(

@@ -135,6 +135,13 @@ def check_tensors(
                 f"with rank {r} needs {list(want)}"
             )
         parts.setdefault(module, {})[match["ab"]] = info
+    expected = {m for m in shapes if m.rsplit(".", 1)[-1] in targets or m in targets}
+    missing = sorted(expected - set(parts))
+    if missing:
+        raise LayerError(
+            f"target_modules match {len(expected)} modules of {base.base_model!r} but the "
+            f"weights hold {len(parts)}: {missing[0]!r} has no LoRA matrices"
+        )
     modules = []
     for module, ab in sorted(parts.items()):
         if set(ab) != {"A", "B"}:

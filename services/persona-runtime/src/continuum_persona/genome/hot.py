@@ -4,7 +4,8 @@ Each layer becomes a peft adapter (``l_<sha>``) in the model the backend
 generates with; a genome of several layers, or of one layer at a weight
 other than 1, is assembled once with peft's ``add_weighted_adapter``
 (``g_<genome key>``) and cached like a layer. Switching genomes is then a
-pointer change.
+pointer change. A layer's adapter is a slot: when a new layer must evict
+one, it takes over the least recently used slot of the same shape.
 
 peft's own ``set_adapter`` walks every module and flips ``requires_grad``
 on every adapter of every LoRA layer: its cost grows with modules x
@@ -30,36 +31,60 @@ from continuum_persona.genome.weights import LayerWeights
 _DENSITY = 0.5  # for TIES and DARE: share of each update kept
 
 
-def layer_adapter(sha256: str) -> str:
-    return f"l_{sha256[:16]}"
-
-
-def genome_adapter(genome: Genome) -> str:
-    if not genome.layers:
-        return ""
-    return layer_adapter(genome.layers[0].sha256) if genome.single else f"g_{genome.key}"
-
-
 class HotAdapters:
     def __init__(self, base: Any, budget_bytes: int, pinned_layer: Callable[[str], bool]) -> None:
         self.base = base  # the transformers model; LoRA layers are injected into it
         self.peft: Any = None  # the PeftModel wrapping it, once a layer was loaded
         self.layers_of: dict[str, tuple[str, ...]] = {}  # adapter -> layer ids
+        self.slot_of: dict[str, str] = {}  # layer sha256 -> its adapter (a "slot")
+        self._sha_of: dict[str, str] = {}  # slot -> layer sha256
+        self._shape_of: dict[str, tuple[Any, ...]] = {}  # slot -> what it can hold
+        self._modules: dict[str, Any] = {}
+        self._slots = 0
         self.lru: LruBytes[tuple[str, ...]] = LruBytes(
-            budget_bytes, lambda name: any(pinned_layer(i) for i in self.layers_of.get(name, ()))
+            budget_bytes,
+            lambda name: any(pinned_layer(i) for i in self.layers_of.get(name, ())),
+            identity=lambda name: self._sha_of.get(name, name),  # a slot counts as its layer
         )
         self.stats = TierStats(budget_bytes)
         self.active = ""
         self._tuners: list[Any] = []
+        self._stale = False  # True when adapters were added or deleted since the walk
+
+    def adapter_for(self, genome: Genome) -> str | None:
+        """The adapter serving ``genome`` ("" for no layers; None if not loaded)."""
+        if not genome.layers:
+            return ""
+        if genome.single:
+            return self.slot_of.get(genome.layers[0].sha256)
+        return f"g_{genome.key}"
 
     def ready(self, genome: Genome) -> bool:
-        return not genome.layers or genome_adapter(genome) in self.lru
+        name = self.adapter_for(genome)
+        return name == "" or (name is not None and name in self.lru)
+
+    def quick(self, genome: Genome, weights: Mapping[str, LayerWeights]) -> bool:
+        """Would ``activate`` be a pointer switch or a slot rebind (sub-ms, fine
+        on the event loop) rather than a peft injection (worth a thread)?"""
+        if self.ready(genome):
+            return True
+        if not genome.single or self.peft is None:
+            return False
+        layer = weights[genome.layers[0].sha256]
+        shape = _shape(int(layer.config.get("r", 0)), layer)
+        return self.lru.used + layer.nbytes > self.lru.budget and any(
+            s == shape for s in self._shape_of.values()
+        )
 
     def activate(self, genome: Genome, weights: Mapping[str, LayerWeights]) -> bool:
         """Make ``genome`` the live one; True on a hit (it was loaded already)."""
         started = time.perf_counter()
-        name = genome_adapter(genome)
-        if not name or self.lru.get(name) is not None:
+        name = self.adapter_for(genome)
+        if genome.layers:
+            self.lru.frequency.record(
+                genome.layers[0].sha256 if genome.single else f"g_{genome.key}"
+            )
+        if name == "" or (name is not None and self.lru.get(name) is not None):
             self._switch(name)
             if name:
                 ms = (time.perf_counter() - started) * 1000
@@ -68,49 +93,104 @@ class HotAdapters:
             return True
         self.stats.misses += 1
         metrics.cache_lookups.add(1, {"tier": "hot", "result": "miss"})
-        keep = frozenset({name, *(layer_adapter(x.sha256) for x in genome.layers)})
+        keep: set[str] = set() if name is None else {name}
         for layer in genome.layers:
             self._ensure_layer(layer, weights[layer.sha256], keep)
+        name = self.adapter_for(genome)
+        assert name
         if not genome.single:
-            self._assemble(genome, name, keep)
-        self._tuners = self._find_tuners()
+            self._assemble(genome, name, frozenset(keep))
+        if self._stale:  # new LoRA modules: walk the model once (ms with many adapters)
+            self._tuners, self._stale = self._find_tuners(), False
         self._switch(name)
         ms = (time.perf_counter() - started) * 1000
         self.stats.loaded(ms)
         metrics.cache_load.record(ms / 1000, {"tier": "hot"})
         return False
 
-    def _ensure_layer(
-        self, layer: ResolvedLayer, weights: LayerWeights, keep: frozenset[str]
-    ) -> None:
-        name = layer_adapter(layer.sha256)
-        if self.lru.get(name) is not None:
+    def _ensure_layer(self, layer: ResolvedLayer, weights: LayerWeights, keep: set[str]) -> None:
+        slot = self.slot_of.get(layer.sha256)
+        if slot is not None and self.lru.get(slot) is not None:
+            keep.add(slot)
             return
-        from peft import LoraConfig, PeftModel
-        from peft.utils import set_peft_model_state_dict
+        from peft import LoraConfig
 
         fields = set(LoraConfig.__dataclass_fields__)
         config = LoraConfig(**{k: v for k, v in weights.config.items() if k in fields})
         config.inference_mode = True
-        if self.peft is None:
-            self.peft = PeftModel(self.base, config, adapter_name=name)
+        shape = _shape(int(config.r), weights)
+        slot = self._reusable(shape, weights.nbytes, keep)
+        if slot is not None:
+            self._rebind(slot, config, weights)
         else:
-            self.peft.add_adapter(name, config)
-        result = set_peft_model_state_dict(self.peft, weights.tensors, adapter_name=name)
-        unexpected = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-        if unexpected:
-            self.peft.delete_adapter(name)
-            raise ValueError(f"layer {layer.ref} does not fit this model: {unexpected[0]}")
-        self.layers_of[name] = (layer.layer_id,)
-        self._insert(name, weights.nbytes, keep)
+            slot = f"a{self._slots}"
+            self._slots += 1
+            self._inject(slot, config, layer, weights)
+        self.slot_of[layer.sha256], self._sha_of[slot] = slot, layer.sha256
+        self._shape_of[slot] = shape
+        self.layers_of[slot] = (layer.layer_id,)
+        keep.add(slot)
+        self._insert(slot, weights.nbytes, frozenset(keep))
+
+    def _inject(self, slot: str, config: Any, layer: ResolvedLayer, weights: LayerWeights) -> None:
+        """A new adapter in the model (peft's way: walks the model)."""
+        from peft import PeftModel
+        from peft.utils import set_peft_model_state_dict
+
+        # low_cpu_mem_usage: the new LoRA matrices start on the meta device (no
+        # random init that would be overwritten) and the warm tier's tensors are
+        # assigned, not copied: a warm load moves no weights.
+        self._stale = True
+        if self.peft is None:
+            self.peft = PeftModel(self.base, config, adapter_name=slot, low_cpu_mem_usage=True)
+        else:
+            self.peft.add_adapter(slot, config, low_cpu_mem_usage=True)
+        result = set_peft_model_state_dict(
+            self.peft, weights.tensors, adapter_name=slot, low_cpu_mem_usage=True
+        )
+        wrong = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k] + [
+            k for k in getattr(result, "missing_keys", []) if f".{slot}." in k
+        ]
+        if wrong:  # a missing matrix would stay on the meta device: never serve that
+            self.peft.delete_adapter(slot)
+            raise ValueError(f"layer {layer.ref} does not fit this model: {wrong[0]}")
+
+    def _reusable(self, shape: tuple[Any, ...], nbytes: int, keep: set[str]) -> str | None:
+        """When a layer must evict one to fit, the slot the cache policy picks
+        among those of the same shape (rank, modules, dtype) is taken over: its
+        matrices are rebound to the new layer's tensors. This is what makes a
+        miss cheap at steady state: peft's add/delete walk the whole model and
+        its state dict (which grows with every adapter loaded)."""
+        if self.peft is None or self.lru.used + nbytes <= self.lru.budget:
+            return None
+        name = self.lru.victim(keep, fits=lambda n: self._shape_of.get(n) == shape)
+        if name is None:
+            return None
+        self.lru.pop(name)
+        del self.slot_of[self._sha_of.pop(name)]
+        self.stats.evictions += 1
+        metrics.cache_evictions.add(1, {"tier": "hot"})
+        return name
+
+    def _rebind(self, slot: str, config: Any, weights: LayerWeights) -> None:
+        scale = config.lora_alpha / (config.r**0.5 if config.use_rslora else config.r)
+        for tensor_name, tensor in weights.tensors.items():
+            path, part = _split(tensor_name)
+            module = self._modules.get(path)
+            if module is None:
+                module = self._modules[path] = self.base.get_submodule(path)
+            getattr(module, part)[slot].weight.data = tensor
+            module.scaling[slot] = scale
+        self.peft.peft_config[slot] = config
 
     def _assemble(self, genome: Genome, name: str, keep: frozenset[str]) -> None:
-        names = [layer_adapter(x.sha256) for x in genome.layers]
+        names = [self.slot_of[x.sha256] for x in genome.layers]
         kwargs: dict[str, Any] = {}
         if genome.combination in ("ties", "ties_svd", "dare_ties", "dare_linear"):
             kwargs["density"] = _DENSITY
         if genome.combination.endswith("svd"):
             kwargs["svd_rank"] = max(int(self.peft.peft_config[n].r) for n in names)
+        self._stale = True
         self.peft.add_weighted_adapter(
             names,
             [x.weight for x in genome.layers],
@@ -130,7 +210,12 @@ class HotAdapters:
             with warnings.catch_warnings():  # "was active": the switch comes next anyway
                 warnings.simplefilter("ignore")
                 self.peft.delete_adapter(evicted)
+            self._stale = True
             self.layers_of.pop(evicted, None)
+            self._shape_of.pop(evicted, None)
+            sha = self._sha_of.pop(evicted, None)
+            if sha is not None:
+                self.slot_of.pop(sha, None)
             self.stats.evictions += 1
             metrics.cache_evictions.add(1, {"tier": "hot"})
 
@@ -153,3 +238,16 @@ class HotAdapters:
             {"adapter": name, "layers": list(layers), "bytes": n, "pinned": self.lru.pinned(name)}
             for name, layers, n in self.lru.items()
         ]
+
+
+def _shape(rank: int, weights: LayerWeights) -> tuple[Any, ...]:
+    """What a slot can hold: the rank, the tensor names (modules), the dtype."""
+    first = next(iter(weights.tensors.values()))
+    return (rank, frozenset(weights.tensors), str(first.dtype))
+
+
+def _split(tensor_name: str) -> tuple[str, str]:
+    """``base_model.model.<module>.lora_A.weight`` -> (``<module>``, ``lora_A``)."""
+    path = tensor_name.removeprefix("base_model.model.").removesuffix(".weight")
+    module, _, part = path.rpartition(".")
+    return module, part

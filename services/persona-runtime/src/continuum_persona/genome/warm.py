@@ -38,6 +38,8 @@ class WarmLayers:
     async def get(self, layer: ResolvedLayer, prefetch: bool = False) -> LayerWeights:
         sha = layer.sha256
         self.layer_of[sha] = layer.layer_id
+        if not prefetch:
+            self.lru.frequency.record(sha)
         cached = self.lru.get(sha)
         if cached is not None:
             if not prefetch:
@@ -78,9 +80,10 @@ class WarmLayers:
         ms = (time.perf_counter() - started) * 1000
         self.cold.loaded(ms)
         metrics.cache_load.record(ms / 1000, {"tier": "cold"})
-        for _ in self.lru.put(layer.sha256, weights, weights.nbytes):
-            self.warm.evictions += 1
-            metrics.cache_evictions.add(1, {"tier": "warm"})
+        if self.lru.admit(layer.sha256, weights.nbytes) or self.lru.pinned(layer.sha256):
+            for _ in self.lru.put(layer.sha256, weights, weights.nbytes):
+                self.warm.evictions += 1
+                metrics.cache_evictions.add(1, {"tier": "warm"})
         return weights
 
     def entries(self) -> list[dict[str, object]]:

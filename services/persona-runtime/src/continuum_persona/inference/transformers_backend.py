@@ -124,7 +124,10 @@ class TransformersBackend:
             if self.layers is None:
                 raise BackendError("this backend has no layer cache")
             weights = {x.sha256: await self.layers.get(x) for x in genome.layers}
-            await asyncio.to_thread(self.hot.activate, genome, weights)
+            if self.hot.quick(genome, weights):
+                self.hot.activate(genome, weights)  # a slot rebind: sub-millisecond
+            else:
+                await asyncio.to_thread(self.hot.activate, genome, weights)
         stats["genome_applied"] = 1.0
         if genome.layers:
             stats["genome_load_ms"] = (time.perf_counter() - started) * 1000
