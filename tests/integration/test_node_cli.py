@@ -78,6 +78,7 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
         "service gateway": True,
         "service scheduler": True,
         "service persona-runtime": True,
+        "service genome-registry": True,
     }
 
     published = cli(
@@ -204,6 +205,12 @@ def test_unknown_type_and_no_node(node_env: dict[str, str]) -> None:
     assert unknown.returncode == 2 and "unknown event type" in unknown.stderr
     tail = cli(node_env, "events", "tail", "--no-follow")
     assert tail.returncode == 2 and "no Continuum node is running" in tail.stderr
+
+
+def test_bad_configuration_is_a_clear_error(node_env: dict[str, str]) -> None:
+    bad = cli({**node_env, "CONTINUUM_NATS_PORT": "0"}, "status")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "invalid configuration: nats_port" in " ".join(bad.stderr.split())
 
 
 def test_port_in_use_is_named(node_env: dict[str, str]) -> None:

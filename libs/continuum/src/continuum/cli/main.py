@@ -6,6 +6,7 @@ import sys
 from importlib.metadata import entry_points
 
 import typer
+from pydantic import ValidationError
 
 from continuum.cli import (
     access_cmds,
@@ -18,6 +19,7 @@ from continuum.cli import (
 )
 from continuum.cli.common import CliError, err_console
 from continuum.events import EventError
+from continuum.events.envelope import describe_validation_error
 from continuum.identity import IdentityError
 from continuum.node.embedded import EmbeddedServerError
 from continuum.node.ports import PortInUseError
@@ -83,6 +85,12 @@ def run(argv: list[str] | None = None) -> None:
         app(args=argv if argv is not None else sys.argv[1:], prog_name="continuum")
     except _EXPECTED as exc:
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None
+    except ValidationError as exc:  # settings from the environment (CONTINUUM_*)
+        err_console.print(
+            f"[red]error:[/] invalid configuration: {describe_validation_error(exc)}",
+            highlight=False,
+        )
         raise SystemExit(2) from None
 
 

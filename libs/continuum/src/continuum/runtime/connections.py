@@ -39,6 +39,9 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
         reconnected_cb=reconnected,
         error_cb=error,
         allow_reconnect=True,
+        # A pull subscription waiting in a long fetch keeps a drain waiting for
+        # nats-py's 30 s default: bound the goodbye (everything was acked).
+        drain_timeout=3,
     )
     client.append(nc)
     return nc
