@@ -7,12 +7,14 @@ q_proj and v_proj:
 - hot switch: the genome's adapter is in the live model (a pointer change);
   peft's own ``set_adapter`` with the same adapters loaded, for comparison;
 - warm load: tensors in CPU memory, injected into the model;
+- disk load: the verified file on the node's disk, verified again, decoded;
 - cold load: fetched from the JetStream Object Store, sha256 and signature
   verified, decoded, injected;
 - naive baseline: ``PeftModel.from_pretrained`` from a directory per
   request (and ``unload`` after it, to serve the next request);
 - a Zipf(1.0) workload over 1,000 distinct layers with a hot budget that
-  holds 10% of them, with the warm tier at 10%, 50% and 100%.
+  holds 10% of them, the warm tier at 10% or 50%, with and without the
+  disk tier.
 
 Search: the registry's local index (in-memory copy of Qdrant local mode's
 points) against exact numpy search (recall@10) and qdrant-client's local
@@ -50,6 +52,7 @@ from continuum.node.embedded import NatsServer
 from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats
 from continuum.store import Topology
+from continuum_persona.genome.disk import DiskLayers
 from continuum_persona.genome.resolve import Genome, ResolvedLayer
 from continuum_persona.genome.warm import WarmLayers
 from continuum_persona.inference.transformers_backend import TransformersBackend
@@ -154,10 +157,11 @@ def genome_of(published: LayerPublished) -> Genome:
 
 
 def backend_for(
-    model_dir: Path, blobs: LayerBlobs, hot_bytes: int, warm_bytes: int
+    model_dir: Path, blobs: LayerBlobs, hot_bytes: int, warm_bytes: int, disk: Path | None = None
 ) -> TransformersBackend:
     backend = TransformersBackend(model_dir, "builtin", hot_budget_bytes=hot_bytes)
-    backend.layers = WarmLayers(blobs, warm_bytes, lambda _: False)
+    tier = DiskLayers(disk, 1 << 40) if disk is not None else None
+    backend.layers = WarmLayers(blobs, warm_bytes, lambda _: False, tier)
     return backend
 
 
@@ -212,26 +216,33 @@ async def bench_model(label: str, model_dir: Path, count: int, nats_dir: Path) -
         assert backend.layers is not None
         backend.layers.lru.budget = 1
         result["cold"] = [await activate(backend, genome_of(p)) for p, _ in layers[42:82]]
+        # disk load: the layer's file on this node, nothing in memory
+        disk = DiskLayers(nats_dir.parent / f"{nats_dir.name}-disk", 1 << 40)
+        for published, data in layers[82:122]:
+            disk.write(published.manifest.sha256, data)
+        backend.layers = WarmLayers(blobs, 1, lambda _: False, disk)
+        result["disk"] = [await activate(backend, genome_of(p)) for p, _ in layers[82:122]]
         del backend
 
         # the naive baseline: PeftModel.from_pretrained per request, then unload
-        result["naive"] = naive(model_dir, layers[82:112])
+        result["naive"] = naive(model_dir, layers[122:152])
 
         # Zipf over every layer, 10% of them hot
         result["zipf"] = {}
-        per_layer = size
-        for warm_share in (0.1, 0.5, 1.0):
-            name = f"hot 10%, warm {warm_share:.0%}"
-            backend = backend_for(
-                model_dir,
-                blobs,
-                int(0.1 * count * per_layer * 1.02),
-                int(warm_share * count * per_layer * 1.02),
-            )
+        hot = int(0.1 * count * size * 1.02)
+        for name, warm_share, with_disk in (
+            ("hot 10%, warm 10%", 0.1, False),
+            ("hot 10%, warm 10%, disk", 0.1, True),
+            ("hot 10%, warm 50%, disk", 0.5, True),
+        ):
+            folder = nats_dir.parent / f"{nats_dir.name}-zipf-{len(result['zipf'])}"
+            warm = int(warm_share * count * size * 1.02)
+            backend = backend_for(model_dir, blobs, hot, warm, folder if with_disk else None)
             result["zipf"][name] = await zipf(backend, layers, seed=7)
-            if warm_share == 0.1:
+            if "set_adapter" not in result:
                 result["set_adapter"] = peft_set_adapter(backend)
             del backend
+            shutil.rmtree(folder, ignore_errors=True)
         return result
     finally:
         await nc.close()
@@ -281,9 +292,14 @@ async def zipf(
         await activate(backend, genomes[i])
     assert backend.layers is not None
     hot, warm, cold = backend.hot.stats, backend.layers.warm, backend.layers.cold
-    before = (hot.hits, hot.misses, warm.hits, warm.misses, cold.loads)
+    disk = backend.layers.disk.stats if backend.layers.disk is not None else None
+
+    def counts() -> tuple[int, ...]:
+        return (hot.hits, hot.misses, warm.hits, warm.misses, cold.loads, disk.loads if disk else 0)
+
+    before = counts()
     times = [await activate(backend, genomes[i]) for i in picks[warmup:]]
-    after = (hot.hits, hot.misses, warm.hits, warm.misses, cold.loads)
+    after = counts()
     d = [x - y for x, y in zip(after, before, strict=True)]
     return {
         "mean": statistics.fmean(times),
@@ -292,6 +308,7 @@ async def zipf(
         "hot_hit": d[0] / max(1, d[0] + d[1]),
         "warm_hit": d[2] / max(1, d[2] + d[3]),
         "cold_share": d[4] / measured,
+        "disk_share": d[5] / measured,
         "hot_entries": len(backend.hot.lru),
         "warm_entries": len(backend.layers.lru),
     }
@@ -434,9 +451,9 @@ def render(models: list[dict[str, Any]], search: dict[str, Any], count: int, com
         "",
         "(a) What it costs to make a genome live, per request",
         "",
-        "| model | layer | hot switch | peft set_adapter | warm load | cold load "
-        "| naive from_pretrained | naive / hot |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | layer | hot switch | peft set_adapter | warm load | disk load "
+        "| cold load | naive from_pretrained | naive / hot |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in models:
         hot, naive_ms = median(m["hot"]), median(m["naive"])
@@ -445,30 +462,35 @@ def render(models: list[dict[str, Any]], search: dict[str, Any], count: int, com
             f"| {m['label']} ({m['parameters'] / 1e6:.1f}M parameters) "
             f"| {m['layer_bytes'] / 1e6:.2f} MB | {hot:.3f} ms "
             f"| {switch['p50']:.2f} ms ({switch['adapters']} loaded) "
-            f"| {median(m['warm']):.2f} ms | {median(m['cold']):.2f} ms | {naive_ms:.2f} ms "
+            f"| {median(m['warm']):.2f} ms | {median(m['disk']):.2f} ms "
+            f"| {median(m['cold']):.2f} ms | {naive_ms:.2f} ms "
             f"| {naive_ms / hot:,.0f}x |"
         )
     lines += [
         "",
         "Hot: the genome's adapter is in the model; switching sets each LoRA layer's active "
         "adapter (target p50 under 1 ms). Warm: tensors in CPU memory, assigned into new LoRA "
-        "modules (no copy, no random init). Cold: fetched from the JetStream Object Store, sha256 "
-        "and Ed25519 signature verified, decoded, then as warm. Naive: "
-        "`PeftModel.from_pretrained` from a local directory and `unload()`.",
+        "modules (no copy, no random init). Disk: the verified file on this node, read, verified "
+        "again (sha256, signature), decoded. Cold: fetched from the JetStream Object Store, "
+        "verified, decoded. Naive: `PeftModel.from_pretrained` from a local directory and "
+        "`unload()`.",
         "",
         f"(b) Zipf(1.0) requests over {count:,} distinct layers, the hot tier holding 10% of them "
-        "(1,500 requests of warm-up, 3,000 measured)",
+        "(1,500 requests of warm-up, 3,000 measured; the disk tier, where present, may hold "
+        "every layer)",
         "",
         "| model | budgets | mean ms / request | p50 | p99 | hot hits "
-        "| warm hits (of hot misses) | cold loads / request | naive / ours (mean) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| warm hits (of hot misses) | disk loads / request | cold loads / request "
+        "| naive / ours (mean) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in models:
         naive_mean = statistics.fmean(m["naive"])
         for name, z in m["zipf"].items():
             lines.append(
                 f"| {m['label']} | {name} | {z['mean']:.3f} | {z['p50']:.3f} | {z['p99']:.2f} "
-                f"| {z['hot_hit']:.0%} | {z['warm_hit']:.0%} | {z['cold_share']:.3f} "
+                f"| {z['hot_hit']:.0%} | {z['warm_hit']:.0%} | {z['disk_share']:.3f} "
+                f"| {z['cold_share']:.3f} "
                 f"| {naive_mean / z['mean']:.1f}x |"
             )
     lines += [
@@ -525,14 +547,14 @@ def plot(folder: Path, models: list[dict[str, Any]]) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4))
-    kinds = ["hot", "warm", "cold", "naive"]
+    kinds = ["hot", "warm", "disk", "cold", "naive"]
     width = 0.38
     for offset, m in zip((-width / 2, width / 2), models, strict=True):
         values = [median(m[k]) for k in kinds]
         left.bar([i + offset for i in range(len(kinds))], values, width, label=m["label"])
     left.set_yscale("log")
     left.set_xticks(
-        range(len(kinds)), ["hot switch", "warm load", "cold load", "naive\nfrom_pretrained"]
+        range(len(kinds)), ["hot", "warm", "disk", "cold\n(registry)", "naive\nfrom_pretrained"]
     )
     left.axhline(1, color="red", lw=1, label="1 ms")
     left.set(ylabel="ms per request (median, log)", title="making a genome live")
@@ -543,7 +565,7 @@ def plot(folder: Path, models: list[dict[str, Any]]) -> None:
         speedups = [naive_mean / m["zipf"][c]["mean"] for c in configs]
         right.bar([i + offset for i in range(len(configs))], speedups, width, label=m["label"])
     right.axhline(20, color="red", lw=1, label="target 20x")
-    right.set_xticks(range(len(configs)), configs)
+    right.set_xticks(range(len(configs)), [c.replace(", ", "\n") for c in configs])
     right.set(
         ylabel="naive mean / cached mean", title="Zipf(1.0), 1,000 layers: speed-up per request"
     )

@@ -205,3 +205,38 @@ def test_unknown_layers_in_a_genome_are_named() -> None:
 
     with pytest.raises(LayerError, match="unknown layer 'nope'"):
         resolve_genome([GenomeLayerRef(layer_id="nope")], "cat", LayerCatalog())
+
+
+async def test_the_disk_tier_survives_a_restart_and_drops_a_damaged_file(
+    tiny_model_dir: Path, layer_dirs: list[Path], tmp_path: Path
+) -> None:
+    from continuum_persona.genome.disk import DiskLayers
+
+    backend, source = make_backend(tiny_model_dir)
+    zeds = published(backend, source, layer_dirs[0])
+    layer = genome((zeds, 1.0)).layers[0]
+    first = WarmLayers(source, 1 << 30, lambda _: False, DiskLayers(tmp_path / "disk", 1 << 30))
+    await first.get(layer)
+    assert source.fetches == 1 and first.cold.loads == 1
+    file = tmp_path / "disk" / f"{zeds.manifest.sha256}.safetensors"
+    assert file.read_bytes() == source.blobs[zeds.manifest.sha256]
+
+    restarted = WarmLayers(source, 1 << 30, lambda _: False, DiskLayers(tmp_path / "disk", 1 << 30))
+    await restarted.get(layer)
+    assert source.fetches == 1 and restarted.disk is not None and restarted.disk.stats.hits == 1
+
+    file.write_bytes(file.read_bytes()[:-8] + b"\0" * 8)  # bit rot
+    again = WarmLayers(source, 1 << 30, lambda _: False, DiskLayers(tmp_path / "disk", 1 << 30))
+    weights = await again.get(layer)
+    assert weights.sha256 == zeds.manifest.sha256 and source.fetches == 2  # fetched again
+    assert file.read_bytes() == source.blobs[zeds.manifest.sha256]  # and rewritten
+
+
+def test_the_disk_tier_is_bounded_by_bytes(tmp_path: Path) -> None:
+    from continuum_persona.genome.disk import DiskLayers
+
+    disk = DiskLayers(tmp_path, 250)
+    for i in range(3):
+        disk.write(f"{i:064x}", b"x" * 100)
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2 and disk.stats.evictions == 1
+    assert disk.read(f"{0:064x}") is None and disk.read(f"{2:064x}") == b"x" * 100

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from continuum.events.genome import BaseModelRegistered
+from continuum_persona.genome.disk import DiskLayers
 from continuum_persona.genome.warm import LayerSource, WarmLayers
 from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.ollama import OllamaBackend, ollama_answers
@@ -33,7 +34,12 @@ class BackendPool:
         self._backends: dict[tuple[str, str, str, str], InferenceBackend] = {}
         self.pins: set[str] = set(settings.pins)
         #: The warm tier, shared by every local model of this runtime.
-        self.layers = WarmLayers(source, settings.warm_cache_bytes, self.pins.__contains__)
+        disk = (
+            DiskLayers(home / "genome" / "layer-cache", settings.disk_cache_bytes)
+            if settings.disk_cache_bytes
+            else None
+        )
+        self.layers = WarmLayers(source, settings.warm_cache_bytes, self.pins.__contains__, disk)
         self._on_model = on_model
 
     def local_models(self) -> list[TransformersBackend]:

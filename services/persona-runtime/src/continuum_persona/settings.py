@@ -37,6 +37,8 @@ class PersonaSettings(BaseSettings):
     #: Genome layer cache budgets: hot = adapters in the live model, warm = CPU tensors.
     hot_cache_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     warm_cache_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
+    #: Verified layer files on this node's disk (0: none; every miss fetches from the registry).
+    disk_cache_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=0)
     #: Layer ids never evicted (comma-separated), loaded at start.
     pinned_layers: str = ""
     #: Prefetch the top search hits for a room's topic into the warm tier.

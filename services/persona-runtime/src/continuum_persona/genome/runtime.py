@@ -161,6 +161,11 @@ class GenomeRuntime:
             "tiers": {
                 "hot": _merge([h.stats.report(h.lru.used, len(h.lru)) for h in hot]),
                 "warm": layers.warm.report(layers.lru.used, len(layers.lru)),
+                **(
+                    {"disk": layers.disk.stats.report(layers.disk.lru.used, len(layers.disk.lru))}
+                    if layers.disk is not None
+                    else {}
+                ),
                 "cold": layers.cold.report(0, 0),
             },
             "hot": [e for h in hot for e in h.entries()],

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from continuum.genome import LayerError
 from continuum_persona import metrics
+from continuum_persona.genome.disk import DiskLayers
 from continuum_persona.genome.lru import LruBytes, TierStats
 from continuum_persona.genome.resolve import ResolvedLayer
 from continuum_persona.genome.weights import LayerWeights, decode_layer
@@ -24,9 +25,14 @@ class LayerSource(Protocol):
 
 class WarmLayers:
     def __init__(
-        self, source: LayerSource, budget_bytes: int, pinned: Callable[[str], bool]
+        self,
+        source: LayerSource,
+        budget_bytes: int,
+        pinned: Callable[[str], bool],
+        disk: DiskLayers | None = None,
     ) -> None:
         self.source = source
+        self.disk = disk
         self.layer_of: dict[str, str] = {}  # sha256 -> layer id (for pins)
         self.lru: LruBytes[LayerWeights] = LruBytes(
             budget_bytes, lambda sha: pinned(self.layer_of.get(sha, ""))
@@ -69,6 +75,19 @@ class WarmLayers:
             self._inflight.pop(sha, None)
 
     async def _load(self, layer: ResolvedLayer) -> LayerWeights:
+        if self.disk is not None:
+            started = time.perf_counter()
+            data = await asyncio.to_thread(self.disk.read, layer.sha256)
+            if data is not None:
+                try:
+                    weights = await asyncio.to_thread(decode_layer, data, layer.published)
+                except LayerError:
+                    self.disk.drop(layer.sha256)  # damaged on disk: fetch it again
+                else:
+                    ms = (time.perf_counter() - started) * 1000
+                    self.disk.stats.loaded(ms)
+                    metrics.cache_load.record(ms / 1000, {"tier": "disk"})
+                    return self._keep(layer, weights)
         started = time.perf_counter()
         try:
             data = await self.source.get_layer(layer.sha256)
@@ -80,6 +99,11 @@ class WarmLayers:
         ms = (time.perf_counter() - started) * 1000
         self.cold.loaded(ms)
         metrics.cache_load.record(ms / 1000, {"tier": "cold"})
+        if self.disk is not None:  # verified: worth keeping on disk
+            await asyncio.to_thread(self.disk.write, layer.sha256, data)
+        return self._keep(layer, weights)
+
+    def _keep(self, layer: ResolvedLayer, weights: LayerWeights) -> LayerWeights:
         if self.lru.admit(layer.sha256, weights.nbytes) or self.lru.pinned(layer.sha256):
             for _ in self.lru.put(layer.sha256, weights, weights.nbytes):
                 self.warm.evictions += 1
