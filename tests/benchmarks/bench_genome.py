@@ -279,8 +279,8 @@ async def zipf(
     backend: TransformersBackend,
     layers: list[tuple[LayerPublished, bytes]],
     seed: int,
-    warmup: int = 1500,
-    measured: int = 3000,
+    warmup: int = 10_000,
+    measured: int = 5_000,
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     n = len(layers)
@@ -476,8 +476,8 @@ def render(models: list[dict[str, Any]], search: dict[str, Any], count: int, com
         "`unload()`.",
         "",
         f"(b) Zipf(1.0) requests over {count:,} distinct layers, the hot tier holding 10% of them "
-        "(1,500 requests of warm-up, 3,000 measured; the disk tier, where present, may hold "
-        "every layer)",
+        "(10,000 requests of warm-up to reach steady state, 5,000 measured; the disk tier, "
+        "where present, may hold every layer)",
         "",
         "| model | budgets | mean ms / request | p50 | p99 | hot hits "
         "| warm hits (of hot misses) | disk loads / request | cold loads / request "
