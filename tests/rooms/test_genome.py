@@ -192,6 +192,31 @@ async def test_a_layer_published_found_and_set_mid_conversation_changes_the_next
     assert plain["text"] == before["text"]
 
 
+async def test_a_new_room_prefetches_layers_for_its_topic_and_pins_hold(
+    api: httpx.AsyncClient,
+) -> None:
+    await wait_for(lambda: _has(api, "python-async"))
+    created = await api.post(
+        "/v1/rooms", json={"id": "async-clinic", "topic": "Refactoring Python code to async/await"}
+    )
+    assert created.status_code == 201, created.text
+
+    async def warmed() -> bool:
+        report = (await api.get("/v1/genome/cache")).json()
+        return any(e["layer"] == "python-async@1.0.0" for e in report["warm"])
+
+    await wait_for(warmed, timeout=30)
+    report = (await api.get("/v1/genome/cache")).json()
+    assert report["tiers"]["warm"]["prefetches"] >= 1
+    pinned = await api.put("/v1/genome/cache/pins/sql-tuning")
+    assert pinned.status_code == 200 and "sql-tuning" in pinned.json()["pinned"]
+    assert any(e["layer"] == "sql-tuning@1.0.0" and e["pinned"] for e in pinned.json()["warm"])
+    unknown = await api.put("/v1/genome/cache/pins/no-such-layer")
+    assert unknown.status_code == 404
+    unpinned = await api.delete("/v1/genome/cache/pins/sql-tuning")
+    assert "sql-tuning" not in unpinned.json()["pinned"]
+
+
 async def make_room_with(api: httpx.AsyncClient, room: str, members: list[str]) -> None:
     await make_room(api, room, members)
 
