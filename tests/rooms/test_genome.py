@@ -360,6 +360,9 @@ async def test_bad_genomes_and_queries_are_refused(api: httpx.AsyncClient) -> No
     assert (await api.get("/v1/genome/search", params={"q": "x", "k": 0})).status_code == 422
     assert (await api.get("/v1/genome/layers/..%2Fetc")).status_code in (404, 422)
     assert (await api.get("/v1/genome/layers/nope")).status_code == 404
+    page = (await api.get("/v1/genome/layers", params={"limit": 1, "offset": 1})).json()
+    assert len(page["layers"]) == 1 and page["count"] >= 3
+    assert (await api.get("/v1/genome/layers", params={"limit": 5000})).status_code == 422
 
 
 async def test_an_interrupted_upload_leaves_nothing_visible(

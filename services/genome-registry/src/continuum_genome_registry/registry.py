@@ -79,7 +79,6 @@ class GenomeRegistry:
         self.catalog, self.blobs, self.index = catalog, blobs, index
         self.embed, self.append, self.limits = embed, append, limits
         self.threshold = near_duplicate_threshold
-        self._signatures: dict[str, np.ndarray] = {}  # layer id -> latest signature
 
     async def publish(
         self, manifest_doc: Any, signature: str, forked_from: str | None = None
@@ -179,7 +178,6 @@ class GenomeRegistry:
             m = event.manifest
             if signature is None:
                 signature = await self._signature_of(event)
-            self._signatures[m.name] = signature
             points.append(
                 LayerPoint(
                     m.name, m.version, m.base_model, tuple(m.domains), text_vector, signature

@@ -138,13 +138,18 @@ class GenomeRegistryService(Service):
 
         async def list_(body: dict[str, Any]) -> dict[str, Any]:
             base, domain = body.get("base_model"), body.get("domain")
-            layers = [
-                describe_layer(record)
+            limit, offset = body.get("limit", 200), body.get("offset", 0)
+            for name, value, top in (("limit", limit, 1000), ("offset", offset, 10**9)):
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+                    raise RequestError(f"{name} must be an integer from 0 to {top}")
+            matching = [
+                record
                 for record in self.catalog.layers.values()
                 if (not base or record.latest.manifest.base_model == base)
                 and (not domain or domain in record.latest.manifest.domains)
             ]
-            return {"layers": layers, "count": len(layers)}
+            page = matching[offset : offset + limit]  # a reply stays under NATS' 1 MiB
+            return {"layers": [describe_layer(r) for r in page], "count": len(matching)}
 
         async def show(body: dict[str, Any]) -> dict[str, Any]:
             event = self._resolve(body)

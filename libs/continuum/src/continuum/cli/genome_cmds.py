@@ -181,10 +181,14 @@ def publish(
 def ls(
     base_model: str = typer.Option(None, "--base-model", help="Only layers for this base model."),
     domain: str = typer.Option(None, help="Only layers with this domain."),
+    limit: int = typer.Option(200, min=1, max=1000, help="At most this many."),
+    offset: int = typer.Option(0, min=0, help="Skip this many."),
 ) -> None:
     """List layers (latest versions)."""
-    params = {k: v for k, v in (("base_model", base_model), ("domain", domain)) if v}
-    layers = gateway_client.request("GET", "/v1/genome/layers", params=params)["layers"]
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    params.update({k: v for k, v in (("base_model", base_model), ("domain", domain)) if v})
+    found = gateway_client.request("GET", "/v1/genome/layers", params=params)
+    layers = found["layers"]
     print_table(
         "layers",
         ("id", "latest", "versions", "base", "rank", "domains", "description"),
@@ -201,6 +205,8 @@ def ls(
             for x in layers
         ],
     )
+    if found["count"] > offset + len(layers):
+        console.print(f"{len(layers)} of {found['count']} layers (--offset to see more)")
 
 
 @app.command("show")

@@ -243,11 +243,18 @@ async def stream_room_ws(websocket: WebSocket, room_id: str) -> None:
 # -- personas (served by persona-runtime) ------------------------------------------
 
 
-async def _personas(request: Request, op: str, body: dict[str, Any]) -> Any:
+async def call_service(
+    request: Request, service: str, op: str, body: dict[str, Any], timeout: float = 10
+) -> Any:
+    """``cmd.<service>.<op>`` for a route: the service's errors become HTTP errors."""
     try:
-        return await service_request(gateway_of(request).nc, f"cmd.persona-runtime.{op}", body)
+        return await service_request(gateway_of(request).nc, f"cmd.{service}.{op}", body, timeout)
     except ChatError as exc:
         raise ApiError(exc.status, exc.message) from None
+
+
+async def _personas(request: Request, op: str, body: dict[str, Any]) -> Any:
+    return await call_service(request, "persona-runtime", op, body)
 
 
 @router.get("/v1/personas", summary="List personas")

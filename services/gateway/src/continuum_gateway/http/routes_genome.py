@@ -21,11 +21,10 @@ from starlette.requests import ClientDisconnect
 
 from continuum.events.genome import LAYER_ID_PATTERN, SHA256_PATTERN
 from continuum.genome.blobs import LayerBlobs
-from continuum_gateway.chat import ChatError, service_request
 from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
-from continuum_gateway.http.routes_chat import PersonaKey
+from continuum_gateway.http.routes_chat import PersonaKey, call_service
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -48,17 +47,11 @@ def blobs_of(request: Request) -> LayerBlobs:
 
 
 async def _registry(request: Request, op: str, body: dict[str, Any]) -> Any:
-    try:
-        return await service_request(gateway_of(request).nc, f"cmd.genome-registry.{op}", body, 30)
-    except ChatError as exc:
-        raise ApiError(exc.status, exc.message) from None
+    return await call_service(request, "genome-registry", op, body, 30)
 
 
 async def _runtime(request: Request, op: str, body: dict[str, Any]) -> Any:
-    try:
-        return await service_request(gateway_of(request).nc, f"cmd.persona-runtime.{op}", body, 30)
-    except ChatError as exc:
-        raise ApiError(exc.status, exc.message) from None
+    return await call_service(request, "persona-runtime", op, body, 30)
 
 
 @router.put(
@@ -132,8 +125,11 @@ async def list_layers(
     _: Annotated[ApiToken, Depends(require("read"))],
     base_model: Annotated[str | None, Query(max_length=256)] = None,
     domain: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=0, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
-    return await _registry(request, "list", {"base_model": base_model, "domain": domain})
+    body = {"base_model": base_model, "domain": domain, "limit": limit, "offset": offset}
+    return await _registry(request, "list", body)
 
 
 @router.get("/v1/genome/search", summary="Find layers by what they can do")
