@@ -165,7 +165,7 @@ async def test_a_layer_published_found_and_set_mid_conversation_changes_the_next
     zed = cli(room_node, home, "genome", "search", "zed dialect", "--domain", "zed")
     assert next(line for line in zed.splitlines() if "@1.0.0" in line).count("zed-speak") == 1
 
-    await make_room_with(api, "genome-room", ["debugger-ai"])
+    await make_room(api, "genome-room", ["debugger-ai"])
     before = await answer_to(api, "genome-room", "How do I fix this Python KeyError?")
     assert "zzz" not in before["text"]
 
@@ -215,10 +215,6 @@ async def test_a_new_room_prefetches_layers_for_its_topic_and_pins_hold(
     assert unknown.status_code == 404
     unpinned = await api.delete("/v1/genome/cache/pins/sql-tuning")
     assert "sql-tuning" not in unpinned.json()["pinned"]
-
-
-async def make_room_with(api: httpx.AsyncClient, room: str, members: list[str]) -> None:
-    await make_room(api, room, members)
 
 
 async def test_pull_fork_and_lineage(

@@ -19,14 +19,18 @@ import zlib
 
 import numpy as np
 
+from continuum.genome import TensorInfo
 from continuum_genome_registry.validation import LoraModule
 
 SKETCH = 16
 SIGNATURE_DIM = SKETCH * SKETCH
 
 
-def _matrix(data: bytes, start: int, end: int, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
-    raw = memoryview(data)[start:end]
+def _tensor(data: bytes, info: TensorInfo) -> np.ndarray:
+    """A tensor of a safetensors file, as float32 (offsets count from the data section)."""
+    base = 8 + int.from_bytes(data[:8], "little")
+    raw = memoryview(data)[base + info.start : base + info.end]
+    dtype, shape = info.dtype, info.shape
     if dtype == "BF16":  # bfloat16 is the top half of a float32
         values = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
     else:
@@ -50,22 +54,8 @@ def weight_signature(
     """(unit signature of SIGNATURE_DIM floats, top singular values)."""
     sketch = np.zeros((SKETCH, SKETCH), dtype=np.float64)
     singular: list[float] = []
-    data_offset = 8 + int.from_bytes(data[:8], "little")
     for module in modules:
-        a = _matrix(
-            data,
-            data_offset + module.a.start,
-            data_offset + module.a.end,
-            module.a.dtype,
-            module.a.shape,
-        )
-        b = _matrix(
-            data,
-            data_offset + module.b.start,
-            data_offset + module.b.end,
-            module.b.dtype,
-            module.b.shape,
-        )
+        a, b = _tensor(data, module.a), _tensor(data, module.b)
         g_out = _gaussian(module.name + "/out", SKETCH, b.shape[0])
         g_in = _gaussian(module.name + "/in", SKETCH, a.shape[1])
         sketch += scale * (g_out @ b).astype(np.float64) @ (a @ g_in.T).astype(np.float64)

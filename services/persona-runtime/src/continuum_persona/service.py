@@ -46,6 +46,22 @@ from continuum_persona.settings import PersonaSettings
 log = logging.getLogger("continuum.persona")
 
 
+def outcome_of(generation: Generation, room_id: str) -> OutcomeRecorded:
+    """The learn step's record of a generation (room "" for a direct one)."""
+    return OutcomeRecorded(
+        room_id=room_id,
+        turn_id=generation.turn_id or "",
+        message_id=generation.message_id,
+        status=generation.status,  # type: ignore[arg-type]
+        tokens=generation.tokens,
+        first_token_ms=generation.first_token_ms,
+        duration_ms=generation.duration_ms,
+        backend=generation.backend,
+        genome=generation.genome,
+        genome_load_ms=generation.genome_load_ms,
+    )
+
+
 class PersonaRuntimeService(Service):
     name = "persona-runtime"
     description = "Personas: cognition pipeline and inference backends"
@@ -351,21 +367,7 @@ class PersonaRuntimeService(Service):
     async def _learn(self, persona: Persona, situation: Situation, generation: Generation) -> None:
         assert situation.room is not None
         events = [
-            self.ctx.factory.new(
-                OutcomeRecorded(
-                    room_id=situation.room.room_id,
-                    turn_id=generation.turn_id or "",
-                    message_id=generation.message_id,
-                    status=generation.status,  # type: ignore[arg-type]
-                    tokens=generation.tokens,
-                    first_token_ms=generation.first_token_ms,
-                    duration_ms=generation.duration_ms,
-                    backend=generation.backend,
-                    genome=generation.genome,
-                    genome_load_ms=generation.genome_load_ms,
-                ),
-                persona.persona_id,
-            )
+            self.ctx.factory.new(outcome_of(generation, situation.room.room_id), persona.persona_id)
         ]
         if generation.status == "complete":
             memory = MemoryAdded(text=f"answered: {situation.text[:200]}", source="chat")
@@ -483,17 +485,7 @@ class PersonaRuntimeService(Service):
             generation = await self.pipeline.generate(
                 persona, perception, asyncio.Event(), on_delta, max_tokens
             )
-            outcome = OutcomeRecorded(  # direct generations are monitored too
-                room_id="",
-                turn_id="",
-                status=generation.status,  # type: ignore[arg-type]
-                tokens=generation.tokens,
-                first_token_ms=generation.first_token_ms,
-                duration_ms=generation.duration_ms,
-                backend=generation.backend,
-                genome=generation.genome,
-                genome_load_ms=generation.genome_load_ms,
-            )
+            outcome = outcome_of(generation, "")  # direct generations are monitored too
             await ctx.store.append([ctx.factory.new(outcome, persona.persona_id)], None)
             return {
                 "genome": [g.model_dump() for g in generation.genome],

@@ -60,11 +60,10 @@ class DiskLayers:
         except OSError:
             tmp.unlink(missing_ok=True)
             return  # a full disk costs a refetch later, nothing more
-        for evicted, old in self.lru.put(sha256, path, len(data)):
+        for _, old in self.lru.put(sha256, path, len(data)):
             self.stats.evictions += 1
             with contextlib.suppress(OSError):
                 old.unlink()
-            del evicted
 
     def drop(self, sha256: str) -> None:
         path = self.lru.pop(sha256)
