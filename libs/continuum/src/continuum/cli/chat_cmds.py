@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from typing import Any
@@ -187,9 +188,12 @@ def send(
         posted = gateway_client.request("POST", f"/v1/rooms/{room_id}/messages", json=body)
         console.print(posted["message_id"])
         return
+    # The stream thread only queues what it reads; this thread prints it once it
+    # knows its own message id, so the user's message is never echoed back even
+    # when the stream delivers it before the POST returns.
     tail = _Tail()
     ready = threading.Event()
-    failure: list[BaseException] = []
+    items: queue.Queue[dict[str, Any] | BaseException | None] = queue.Queue()
 
     def follow() -> None:
         try:
@@ -197,27 +201,36 @@ def send(
                 stream = gateway_client.sse(http, f"/v1/rooms/{room_id}/stream")
                 ready.set()
                 for item in stream:
-                    tail.item(item)
-                    if tail.answered or tail.nobody:
-                        return
+                    items.put(item)
         except BaseException as exc:
-            failure.append(exc)
+            items.put(exc)
+        finally:
+            items.put(None)
             ready.set()
 
     # Subscribe first, so nothing of the answer is missed.
     gateway_client.request("GET", f"/v1/rooms/{room_id}")
-    thread = threading.Thread(target=follow, daemon=True)
-    thread.start()
+    threading.Thread(target=follow, daemon=True).start()
     ready.wait(10)
     time.sleep(0.2)
-    if failure:
-        raise CliError(str(failure[0]))
+    if not items.empty() and isinstance(first := items.queue[0], BaseException):
+        raise CliError(str(first))
     posted = gateway_client.request("POST", f"/v1/rooms/{room_id}/messages", json=body)
     tail.watch = posted["message_id"]
     err_console.print(f"[dim]sent {posted['message_id']}[/]")
-    thread.join(wait)
-    if failure and not isinstance(failure[0], httpx.RemoteProtocolError):
-        raise CliError(str(failure[0]))
+    deadline = time.monotonic() + wait
+    while not (tail.answered or tail.nobody):
+        try:
+            item = items.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if item is None:
+            break
+        if isinstance(item, BaseException):
+            if not isinstance(item, httpx.RemoteProtocolError):
+                raise CliError(str(item))
+            break
+        tail.item(item)
     if tail.nobody:
         err_console.print(f"[yellow]no persona took the turn:[/] {tail.nobody}")
     elif not tail.answered:
