@@ -4,8 +4,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := libs/continuum services/gateway services/scheduler services/persona-runtime services/genome-registry
-EDITABLE := -e libs/continuum[node] -e services/gateway -e services/scheduler -e services/persona-runtime -e services/genome-registry
+PACKAGES := libs/continuum services/gateway services/scheduler services/persona-runtime services/genome-registry services/academy
+EDITABLE := -e libs/continuum[node] -e services/gateway -e services/scheduler -e services/persona-runtime -e services/genome-registry -e services/academy
 
 .PHONY: up down status test test-fast lint typecheck bench clean
 

@@ -21,6 +21,7 @@ SERVICES = sorted(p.name for p in (Path(__file__).parents[2] / "services").iterd
 def settings_names() -> set[str]:
     """Every environment variable a Continuum service reads."""
     from continuum.settings import Settings
+    from continuum_academy.settings import AcademySettings
     from continuum_gateway.settings import GatewaySettings
     from continuum_genome_registry.settings import GenomeSettings
     from continuum_persona.settings import PersonaSettings
@@ -30,6 +31,7 @@ def settings_names() -> set[str]:
         | {f"CONTINUUM_GATEWAY_{name.upper()}" for name in GatewaySettings.model_fields}
         | {f"CONTINUUM_PERSONA_{name.upper()}" for name in PersonaSettings.model_fields}
         | {f"CONTINUUM_GENOME_{name.upper()}" for name in GenomeSettings.model_fields}
+        | {f"CONTINUUM_ACADEMY_{name.upper()}" for name in AcademySettings.model_fields}
         | {"OLLAMA_HOST", "CONTINUUM_QDRANT_URL", "CONTINUUM_QDRANT_API_KEY"}
     )
 
@@ -69,7 +71,11 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         if d["kind"] == "Deployment"
     }
     assert sorted(deployments) == SERVICES
-    values_key = {"persona-runtime": "personaRuntime", "genome-registry": "genomeRegistry"}
+    values_key = {
+        "persona-runtime": "personaRuntime",
+        "genome-registry": "genomeRegistry",
+        "academy": "academy",
+    }
     for name, deployment in deployments.items():
         spec = deployment["spec"]
         # the gateway scales out; the arbiter and the personas' host are one per node
@@ -236,3 +242,25 @@ def test_genome_registry_gets_its_limits_qdrant_key_and_the_cache_budgets() -> N
 def test_schema_rejects_a_bad_pinned_layer() -> None:
     with pytest.raises(Exception, match="pinnedLayers"):
         render({**BASE, "personaRuntime": {"cache": {"pinnedLayers": ["../etc"]}}})
+
+
+def test_the_academy_keeps_its_work_on_a_claim_and_trains_on_the_personas_model() -> None:
+    values = {
+        **PRODUCTION,
+        "personaRuntime": {
+            **PRODUCTION["personaRuntime"],
+            "model": {"path": "/models/llama", "existingClaim": "models"},
+        },
+    }
+    deployments = {d["metadata"]["name"]: d for d in render(values) if d["kind"] == "Deployment"}
+    pod = deployments["node1-continuum-academy"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["CONTINUUM_PERSONA_MODEL_PATH"] == "/models/llama"
+    assert env["CONTINUUM_ACADEMY_WORK_DIR"] == "/work"
+    assert env["CONTINUUM_ACADEMY_SANDBOX_MEMORY_MB"] == "512"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["work"]["persistentVolumeClaim"]["claimName"] == "continuum-academy-work"
+    assert volumes["models"]["persistentVolumeClaim"]["claimName"] == "models"
+    default = {d["metadata"]["name"]: d for d in render(BASE) if d["kind"] == "Deployment"}
+    pod = default["node1-continuum-academy"]["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in pod["volumes"]}["work"] == {"name": "work", "emptyDir": {}}

@@ -79,6 +79,7 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
         "service scheduler": True,
         "service persona-runtime": True,
         "service genome-registry": True,
+        "service academy": True,
     }
 
     published = cli(

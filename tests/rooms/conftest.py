@@ -43,12 +43,19 @@ def registry_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def academy_env() -> dict[str, str]:
+    """Extra environment for the academy; a module overrides it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 async def room_node(
     postgres_server: PostgresServer,
     tiny_model: Path,
     persona_env: dict[str, str],
     service_env: dict[str, str],
     registry_env: dict[str, str],
+    academy_env: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RoomNode]:
     root = tmp_path_factory.mktemp("room-node")
@@ -85,7 +92,17 @@ async def room_node(
             },
         )
         node.start("genome-registry", "continuum_genome_registry", {**service_env, **registry_env})
-        for name in ("gateway", "scheduler", "persona-runtime", "genome-registry"):
+        node.start(
+            "academy",
+            "continuum_academy",
+            {
+                "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model),
+                "CONTINUUM_ACADEMY_THREADS": "1",
+                **service_env,
+                **academy_env,
+            },
+        )
+        for name in ("gateway", "scheduler", "persona-runtime", "genome-registry", "academy"):
             await wait_service_ready(nc, name, node.processes[name], node.log(name), timeout=90)
         yield node
     finally:

@@ -1,12 +1,14 @@
-"""A whole node for room tests: gateway, scheduler, persona-runtime and
-genome-registry processes on their own NATS and database, the built-in model
+"""A whole node for room tests: gateway, scheduler, persona-runtime,
+genome-registry and academy processes on their own NATS and database, the built-in model
 at its tiny preset."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -159,3 +161,25 @@ def events_of(items: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         for i in items
         if i.get("kind") == "event" and i["event"]["type"].split(".")[-2] == name
     ]
+
+
+def cli(node: RoomNode, home: Path, *args: str, timeout: float = 120, ok: bool = True) -> str:
+    """Run ``continuum ARGS`` against the node's gateway; its stdout (asserts exit 0)."""
+    env = {
+        **os.environ,
+        "CONTINUUM_GATEWAY_URL": node.url,
+        "CONTINUUM_TOKEN": node.admin_token,
+        "CONTINUUM_HOME": str(home),
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "continuum"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if ok:
+        assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+    return done.stdout + done.stderr

@@ -10,11 +10,8 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import pickle
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +20,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 from nacl.signing import SigningKey
-from rooms_harness import RoomNode, make_room, post, replies, wait_for
+from rooms_harness import RoomNode, cli, make_room, post, replies, wait_for
 from safetensors.numpy import load, save
 
 from continuum.events.genome import LayerManifest
@@ -93,25 +90,6 @@ async def publish(
         uploaded = await upload(api, data)
         assert uploaded.status_code in (200, 201), uploaded.text
     return await api.post("/v1/genome/layers", json=body)
-
-
-def cli(node: RoomNode, home: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "CONTINUUM_GATEWAY_URL": node.url,
-        "CONTINUUM_TOKEN": node.admin_token,
-        "CONTINUUM_HOME": str(home),
-        "COLUMNS": "200",
-    }
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "continuum"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"continuum {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
 
 
 async def layer_ids(api: httpx.AsyncClient) -> set[str]:

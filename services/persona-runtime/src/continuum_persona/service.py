@@ -33,6 +33,7 @@ from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_persona import commands
 from continuum_persona.backends import BackendPool
+from continuum_persona.cognition.academy import AcademyActionExecutor, AcademyRagBuilder
 from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
@@ -92,6 +93,9 @@ class PersonaRuntimeService(Service):
         embedder = await asyncio.to_thread(Embedder)
         domains = DomainRegistry()
         domains.register("chat", ChatRagBuilder, lambda: ChatActionExecutor(self._post))
+        domains.register(
+            "academy", AcademyRagBuilder, lambda: AcademyActionExecutor(self._submit_attempt)
+        )
         self.pipeline = CognitionPipeline(
             domains,
             Decider(embedder),
@@ -364,6 +368,24 @@ class PersonaRuntimeService(Service):
         )
         await self.ctx.store.append([self.ctx.factory.new(posted, room.room_id)], None)
 
+    async def _submit_attempt(
+        self, persona: Persona, situation: Situation, generation: Generation
+    ) -> None:
+        """The academy domain's action: the answer goes to the academy as an attempt."""
+        if generation.status != "complete":
+            raise RequestError(f"the attempt could not be generated: {generation.error}", 503)
+        body = {
+            "session": situation.context["session"],
+            "exercise": situation.context["exercise"],
+            "text": generation.text,
+            "submitter": "persona",
+            "contestant": persona.persona_id,
+            "genome": [g.model_dump() for g in persona.genome],
+        }
+        situation.context["result"] = await request_json(
+            self.ctx.nc, "cmd.academy.submit", body, timeout=60
+        )
+
     async def _learn(self, persona: Persona, situation: Situation, generation: Generation) -> None:
         assert situation.room is not None
         events = [
@@ -500,6 +522,44 @@ class PersonaRuntimeService(Service):
                 "duration_ms": generation.duration_ms,
             }
 
+        async def attempt(body: dict[str, Any]) -> dict[str, Any]:
+            """Attempt an academy exercise: perceive (academy RAG), generate
+            greedily, act (submit the attempt to the academy)."""
+            persona = self._find(body.get("persona"))
+            prompt, rubric = body.get("prompt"), body.get("rubric", "")
+            examples = body.get("examples", [])
+            if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 8000:
+                raise RequestError("prompt must be a non-empty string of at most 8000 characters")
+            if not isinstance(rubric, str) or not isinstance(examples, list):
+                raise RequestError("rubric must be a string and examples a list")
+            for key in ("session", "exercise"):
+                if not isinstance(body.get(key), str):
+                    raise RequestError(f"{key} must be a string")
+            context = {
+                "session": body["session"],
+                "exercise": body["exercise"],
+                "rubric": rubric,
+                "examples": [e for e in examples if isinstance(e, list) and len(e) == 2],
+            }
+            situation = Situation(
+                "academy", prompt, "academy", "Academy", uuid.uuid4().hex, context=context
+            )
+            perception = self.pipeline.perceive(persona, situation)
+
+            async def ignore(_: str) -> None:
+                return None
+
+            max_tokens = body.get("max_tokens", 48)
+            if not isinstance(max_tokens, int) or not 1 <= max_tokens <= 1024:
+                raise RequestError("max_tokens must be an integer from 1 to 1024")
+            generation = await self.pipeline.generate(
+                persona, perception, asyncio.Event(), ignore, max_tokens, temperature=0.0
+            )
+            await self.pipeline.domains.executor("academy").act(persona, situation, generation)
+            outcome = outcome_of(generation, "")
+            await ctx.store.append([ctx.factory.new(outcome, persona.persona_id)], None)
+            return {"text": generation.text, "result": context.get("result")}
+
         async def set_genome(body: dict[str, Any]) -> dict[str, Any]:
             persona = self._find(body.get("persona"))
             event = self.genome.genome_update(persona, body)
@@ -524,5 +584,6 @@ class PersonaRuntimeService(Service):
             ("list", list_),
             ("show", show),
             ("generate", generate),
+            ("attempt", attempt),
         ):
             await ctx.endpoint(f"personas-{op}", f"cmd.persona-runtime.{op}", handler)

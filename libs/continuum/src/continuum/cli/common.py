@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 import nats.errors
@@ -83,7 +83,7 @@ def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str,
     return run(main())
 
 
-def print_table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def print_table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
     table = Table(title=title)
     for column in columns:
         table.add_column(column)

@@ -1,5 +1,6 @@
 """Events: the envelope, the catalog of types, signing and the codec."""
 
+from continuum.events import academy as academy
 from continuum.events import builtin as builtin
 from continuum.events import chat as chat
 from continuum.events import genome as genome

@@ -72,7 +72,13 @@ def gateway_of(request: HTTPConnection) -> Gateway:
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    from continuum_gateway.http import routes_admin, routes_chat, routes_events, routes_genome
+    from continuum_gateway.http import (
+        routes_academy,
+        routes_admin,
+        routes_chat,
+        routes_events,
+        routes_genome,
+    )
 
     app = FastAPI(
         title="Continuum gateway",
@@ -92,6 +98,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_chat.router)
     app.include_router(routes_genome.router)
+    app.include_router(routes_academy.router)
     app.add_middleware(
         BodyLimit,
         limit=gateway.settings.max_body_bytes,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from continuum.chat import RoomState
 from continuum.events.persona import ActiveLayer
@@ -27,6 +27,8 @@ class Situation:
     message_id: str
     room: RoomState | None = None
     mentioned: bool = False
+    #: What the domain needs besides the text (academy: the exercise's rubric and examples).
+    context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

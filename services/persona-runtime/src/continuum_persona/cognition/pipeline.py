@@ -80,6 +80,7 @@ class CognitionPipeline:
         cancel: asyncio.Event,
         on_delta: OnDelta,
         max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> Generation:
         backend = self.backend_for(persona)
         pieces: list[str] = []
@@ -95,7 +96,7 @@ class CognitionPipeline:
             request = GenerationRequest(
                 messages=perception.messages,
                 max_tokens=max_tokens or self.max_tokens,
-                temperature=self.temperature,
+                temperature=self.temperature if temperature is None else temperature,
                 model=persona.backend.model,
                 speaker=persona.name,
                 genome=genome,

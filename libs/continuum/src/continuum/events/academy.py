@@ -1,0 +1,216 @@
+"""Events of the academy context: training sessions, exercises, attempts,
+scores, training jobs, A/B tests and evolution runs.
+
+- ``evt.academy.session.<id>``: a TrainingSession aggregate. Its exercises,
+  their attempts and every score (automated grader, AI judge, human) are
+  events of the session, so a leaderboard or a grader's reputation is a
+  projection that replays to the same result.
+- ``evt.academy.training.<id>``: a self-training job (a child layer).
+- ``evt.academy.abtest.<id>``: an A/B test; its variants are registered
+  before any is evaluated.
+- ``evt.academy.evolution.<id>``: an evolution run, one event per completed
+  generation (an interrupted run resumes after the last one).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from continuum.events.catalog import catalog
+from continuum.events.persona import PERSONA_ID_PATTERN, Combination, GenomeLayerRef
+
+SKILL_PATTERN = r"^[a-z][a-z0-9-]{0,47}$"
+ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+Split = Literal["train", "heldout"]
+Submitter = Literal["persona", "human", "tool"]
+ScoreSource = Literal["grader", "ai_judge", "human"]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@catalog.register(context="academy", aggregate="session", name="created")
+class SessionCreated(_Payload):
+    """A TrainingSession: a persona takes ``exercises`` exercises of a skill."""
+
+    persona_id: str = Field(pattern=PERSONA_ID_PATTERN)
+    skill: str = Field(pattern=SKILL_PATTERN)
+    split: Split = "heldout"
+    exercises: int = Field(ge=1, le=1000)
+    seed: int = Field(ge=0)
+    created_by: str = Field(default="", max_length=128)
+    #: The persona judging free-form attempts (empty: automated graders only).
+    judge_persona: str = Field(default="", max_length=64)
+
+
+@catalog.register(context="academy", aggregate="session", name="exercise_issued")
+class ExerciseIssued(_Payload):
+    """An Exercise of the session. ``answer`` is the gold answer, never shown to solvers."""
+
+    exercise_id: str = Field(pattern=ID_PATTERN)
+    #: The problem's identity across sessions (the same key = the same problem).
+    key: str = Field(pattern=r"^[0-9a-f]{16}$")
+    prompt: str = Field(min_length=1, max_length=8000)
+    rubric: str = Field(default="", max_length=2000)
+    grader: dict[str, Any]
+    answer: str | None = Field(default=None, max_length=8000)
+    examples: list[list[str]] = Field(default_factory=list, max_length=8)
+
+
+@catalog.register(context="academy", aggregate="session", name="started")
+class SessionStarted(_Payload):
+    """The session's persona was asked to attempt its exercises."""
+
+    started_by: str = Field(default="", max_length=128)
+
+
+@catalog.register(context="academy", aggregate="session", name="attempt_submitted")
+class AttemptSubmitted(_Payload):
+    """An Attempt at an exercise, by the persona, a human or an external tool."""
+
+    attempt_id: str = Field(pattern=ID_PATTERN)
+    exercise_id: str = Field(pattern=ID_PATTERN)
+    submitter: Submitter
+    #: Who: a persona id, a human's name, a tool's name. Leaderboards rank these.
+    contestant: str = Field(min_length=1, max_length=128)
+    text: str = Field(max_length=20000)
+    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=32)
+
+
+@catalog.register(context="academy", aggregate="session", name="scored")
+class AttemptScored(_Payload):
+    """A Score of an attempt, from an automated grader, an AI judge or a human."""
+
+    attempt_id: str = Field(pattern=ID_PATTERN)
+    source: ScoreSource
+    #: The grader's identity (``exact``, ``unit_tests``, ``ai-judge:<persona>``,
+    #: ``human:<name>``); its reputation weights this score.
+    grader: str = Field(min_length=1, max_length=160)
+    score: float = Field(ge=0.0, le=1.0)
+    passed: bool
+    detail: str = Field(default="", max_length=2000)
+
+
+@catalog.register(context="academy", aggregate="session", name="closed")
+class SessionClosed(_Payload):
+    reason: str = Field(default="complete", max_length=200)
+
+
+class Hyperparameters(_Payload):
+    rank: int = Field(default=16, ge=1, le=256)
+    alpha: int = Field(default=32, ge=1, le=1024)
+    learning_rate: float = Field(default=3e-3, gt=0.0, le=1.0)
+    steps: int = Field(default=300, ge=1, le=100_000)
+    batch: int = Field(default=32, ge=1, le=1024)
+    target_modules: list[str] = Field(default_factory=list, max_length=64)
+
+
+@catalog.register(context="academy", aggregate="training", name="started")
+class TrainingStarted(_Payload):
+    """A self-training job: a child layer from graded attempts and gold answers."""
+
+    persona_id: str = Field(pattern=PERSONA_ID_PATTERN)
+    skill: str = Field(pattern=SKILL_PATTERN)
+    parent_genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=32)
+    hyperparameters: Hyperparameters
+    #: How many examples came from passed attempts and how many from gold answers.
+    from_attempts: int = Field(ge=0)
+    from_gold: int = Field(ge=0)
+    seed: int = Field(ge=0)
+    layer_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+@catalog.register(context="academy", aggregate="training", name="completed")
+class TrainingCompleted(_Payload):
+    layer: str = Field(min_length=3, max_length=200)  # the published layer@version
+    final_loss: float
+    seconds: float = Field(ge=0.0)
+    resumed_from_step: int = Field(default=0, ge=0)
+
+
+@catalog.register(context="academy", aggregate="training", name="failed")
+class TrainingFailed(_Payload):
+    error: str = Field(max_length=2000)
+
+
+class Variant(_Payload):
+    name: str = Field(min_length=1, max_length=64)
+    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=32)
+    combination: Combination = "cat"
+
+
+@catalog.register(context="academy", aggregate="abtest", name="registered")
+class AbTestRegistered(_Payload):
+    """Every variant of a test, recorded before any is evaluated (no best-of-N bias)."""
+
+    persona_id: str = Field(pattern=PERSONA_ID_PATTERN)
+    skill: str = Field(pattern=SKILL_PATTERN)
+    control: Variant
+    variants: list[Variant] = Field(min_length=1, max_length=16)
+    method: Literal["sequential", "fixed"] = "sequential"
+    alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    exercises: int = Field(ge=1, le=5000)
+    seed: int = Field(ge=0)
+    promote: bool = True
+
+
+class VariantResult(_Payload):
+    name: str
+    verdict: Literal["child", "parent", "undecided"]
+    accuracy: float
+    control_accuracy: float
+    variant_only: int
+    control_only: int
+    exercises: int
+    detail: str = Field(max_length=500)
+
+
+@catalog.register(context="academy", aggregate="abtest", name="concluded")
+class AbTestConcluded(_Payload):
+    results: list[VariantResult]
+    #: The variant swapped into the persona's genome (empty: none won significantly).
+    promoted: str = ""
+
+
+class Member(_Payload):
+    """One genome of an evolution run's population."""
+
+    member_id: str = Field(pattern=ID_PATTERN)
+    parents: list[str] = Field(default_factory=list, max_length=4)
+    origin: str = Field(max_length=200)  # how it was made: seed, mutate(...), cross(...)
+    scores: dict[str, float]
+    fitness: float
+    species: int = Field(ge=0)
+    island: int = Field(ge=0)
+    rank: int = Field(ge=0)
+
+
+@catalog.register(context="academy", aggregate="evolution", name="started")
+class EvolutionStarted(_Payload):
+    skills: list[str] = Field(min_length=1, max_length=8)
+    population: int = Field(ge=2, le=256)
+    generations: int = Field(ge=1, le=1000)
+    islands: int = Field(ge=1, le=16)
+    seed: int = Field(ge=0)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+@catalog.register(context="academy", aggregate="evolution", name="generation_completed")
+class GenerationCompleted(_Payload):
+    """A generation was evaluated; its members' weights are saved before this event."""
+
+    generation: int = Field(ge=0)
+    members: list[Member]
+    species: dict[str, int] = Field(default_factory=dict)  # species id -> best member's age
+    extinct: list[int] = Field(default_factory=list)
+    seconds: float = Field(ge=0.0)
+
+
+@catalog.register(context="academy", aggregate="evolution", name="completed")
+class EvolutionCompleted(_Payload):
+    champions: dict[str, str] = Field(default_factory=dict)  # skill -> published layer ref
+    summary: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The academy: challenges, graders, leaderboards, self-training, A/B tests, evolution."""

@@ -1,0 +1,505 @@
+"""`continuum academy ...`: sessions, attempts, ratings, leaderboards,
+self-training, A/B tests, evolution and the report (a client of the gateway)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from continuum.cli import gateway_client
+from continuum.cli.common import CliError, console, err_console, print_table
+
+app = typer.Typer(
+    help="The academy: challenges, scores, self-training, evolution.", no_args_is_help=True
+)
+session_app = typer.Typer(help="Training sessions.", no_args_is_help=True)
+exercise_app = typer.Typer(help="Exercises: submit attempts.", no_args_is_help=True)
+attempt_app = typer.Typer(help="Attempts: rate them.", no_args_is_help=True)
+app.add_typer(session_app, name="session")
+app.add_typer(exercise_app, name="exercise")
+app.add_typer(attempt_app, name="attempt")
+
+POLL = 1.0
+
+
+def _pct(value: Any) -> str:
+    return f"{100 * float(value):.0f}%" if isinstance(value, int | float) else "-"
+
+
+@app.command("skills")
+def skills() -> None:
+    """The skills the academy teaches."""
+    result = gateway_client.request("GET", "/v1/academy/skills")
+    print_table(
+        "skills",
+        ("skill", "gold answers", "description"),
+        [(s["name"], "yes" if s["gold"] else "no", s["description"]) for s in result["skills"]],
+    )
+    for problem in result.get("problems", []):
+        err_console.print(f"[yellow]skipped:[/] {problem}")
+
+
+def _session_table(sessions: list[dict[str, Any]]) -> None:
+    print_table(
+        "sessions",
+        ("id", "persona", "skill", "split", "status", "done", "passed", "accuracy"),
+        [
+            (
+                s["session_id"],
+                s["persona"],
+                s["skill"],
+                s["split"],
+                s["status"],
+                f"{s['attempted']}/{s['exercises']}",
+                str(s["passed"]),
+                _pct(s["accuracy"]),
+            )
+            for s in sessions
+        ],
+    )
+
+
+@session_app.command("create")
+def session_create(
+    persona: str = typer.Option(..., help="Persona id or name."),
+    skill: str = typer.Option(..., help="Skill name (`continuum academy skills`)."),
+    exercises: int = typer.Option(10, min=1, max=1000, help="How many exercises."),
+    split: str = typer.Option("heldout", help="train or heldout."),
+    seed: int = typer.Option(None, help="Seed for the exercises (default: random)."),
+    judge: str = typer.Option("", help="A persona that also judges each attempt (AI judge)."),
+) -> None:
+    """Create a training session: exercises of a skill for a persona."""
+    body: dict[str, Any] = {
+        "persona": persona,
+        "skill": skill,
+        "exercises": exercises,
+        "split": split,
+    }
+    if seed is not None:
+        body["seed"] = seed
+    if judge:
+        body["judge"] = judge
+    result = gateway_client.request("POST", "/v1/academy/sessions", json=body)
+    console.print(f"session [bold]{result['session_id']}[/]: {exercises} {skill} exercises")
+    print_table(
+        "exercises",
+        ("id", "prompt"),
+        [(e["exercise_id"], e["prompt"][:80]) for e in result["exercises_list"]],
+    )
+    console.print(f"start it with `continuum academy session start {result['session_id']}`")
+
+
+@session_app.command("start")
+def session_start(
+    session: str,
+    wait: bool = typer.Option(True, help="Follow the persona's attempts until it is done."),
+    timeout: float = typer.Option(1800, help="Seconds to wait."),
+) -> None:
+    """The session's persona attempts every exercise."""
+    result = gateway_client.request("POST", f"/v1/academy/sessions/{session}/start")
+    if not wait:
+        _session_table([result])
+        return
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[bold]attempts"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("passed {task.fields[passed]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("attempts", total=result["exercises"], passed=0)
+        while time.monotonic() < deadline:
+            state = gateway_client.request("GET", f"/v1/academy/sessions/{session}")
+            bar.update(task, completed=state["attempted"], passed=state["passed"])
+            if state["status"] == "closed":
+                break
+            time.sleep(POLL)
+        else:
+            raise CliError(f"the session did not finish within {timeout:g} s")
+    _show(state)
+
+
+def _show(state: dict[str, Any]) -> None:
+    _session_table([state])
+    attempts = {a["exercise_id"]: a for a in state.get("attempts_list", [])}
+    rows = []
+    for e in state.get("exercises_list", []):
+        a = attempts.get(e["exercise_id"])
+        scores = ", ".join(f"{s['grader']} {s['score']:.2f}" for s in (a["scores"] if a else []))
+        rows.append(
+            (
+                e["exercise_id"],
+                e["prompt"][:40],
+                (a["text"][:30] if a else "-"),
+                str(e.get("answer", "(hidden)"))[:30],
+                scores,
+                a["attempt_id"] if a else "",
+            )
+        )
+    print_table("exercises", ("id", "prompt", "attempt", "answer", "scores", "attempt id"), rows)
+
+
+@session_app.command("show")
+def session_show(session: str) -> None:
+    """A session with its exercises, attempts and scores."""
+    _show(gateway_client.request("GET", f"/v1/academy/sessions/{session}"))
+
+
+@app.command("show")
+def show(session: str) -> None:
+    """A session with its exercises, attempts and scores."""
+    session_show(session)
+
+
+@app.command("sessions")
+def sessions() -> None:
+    """Every training session."""
+    _session_table(gateway_client.request("GET", "/v1/academy/sessions")["sessions"])
+
+
+@exercise_app.command("submit")
+def exercise_submit(
+    session: str,
+    exercise: str,
+    text: str,
+    tool: str = typer.Option("", help="Submit as this external tool (default: as a human)."),
+) -> None:
+    """Submit an attempt at an exercise (as a human or an external tool)."""
+    body: dict[str, Any] = {"text": text, "submitter": "tool" if tool else "human"}
+    if tool:
+        body["contestant"] = tool
+    result = gateway_client.request(
+        "POST", f"/v1/academy/sessions/{session}/exercises/{exercise}/attempts", json=body
+    )
+    verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
+    console.print(
+        f"attempt {result['attempt_id']}: {verdict} ({result['score']:.2f}, {result['detail']})"
+    )
+
+
+@attempt_app.command("rate")
+def attempt_rate(attempt: str, rating: str = typer.Argument(..., help="up, down or 1-5")) -> None:
+    """Rate an attempt as a human."""
+    value: Any = int(rating) if rating.isdigit() else rating
+    result = gateway_client.request(
+        "POST", f"/v1/academy/attempts/{attempt}/rating", json={"rating": value}
+    )
+    console.print(f"{result['grader']} rated {attempt}: {result['score']:.2f}")
+
+
+@app.command("leaderboard")
+def leaderboard(
+    skill: str, bootstrap: int = typer.Option(200, min=0, max=2000, help="Bootstrap samples.")
+) -> None:
+    """Contestants of a skill ranked by a Bradley-Terry fit, with 95% intervals."""
+    result = gateway_client.request(
+        "GET", f"/v1/academy/leaderboards/{skill}", params={"bootstrap": bootstrap}
+    )
+    print_table(
+        f"{skill} leaderboard",
+        ("#", "contestant", "rating", "95% interval", "wins", "exercises"),
+        [
+            (
+                str(i),
+                s["contestant"],
+                f"{s['rating']:.0f}",
+                f"{s['low']:.0f} - {s['high']:.0f}",
+                f"{s['wins']:g}",
+                str(s["exercises"]),
+            )
+            for i, s in enumerate(result["standings"], start=1)
+        ],
+    )
+    print_table(
+        "graders",
+        ("grader", "agreed", "judged", "reputation"),
+        [
+            (g["grader"], str(g["agreed"]), str(g["judged"]), f"{g['reputation']:.2f}")
+            for g in result["graders"]
+        ],
+    )
+
+
+def _follow(path: str, done: Any, describe: Any, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("working", total=None, note="")
+        while time.monotonic() < deadline:
+            state: dict[str, Any] = gateway_client.request("GET", path)
+            description, completed, total, note = describe(state)
+            bar.update(task, description=description, completed=completed, total=total, note=note)
+            if done(state):
+                return state
+            time.sleep(POLL)
+    raise CliError(f"not finished within {timeout:g} s; see `{path}`")
+
+
+@app.command("train")
+def train(
+    persona: str = typer.Option(..., help="Persona id or name."),
+    skill: str = typer.Option(..., help="Skill name."),
+    steps: int = typer.Option(300, min=1, max=100_000),
+    rank: int = typer.Option(16, min=1, max=256),
+    learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
+    batch: int = typer.Option(32, min=1, max=1024),
+    gold: int = typer.Option(
+        None, help="Gold answers to add (default: 2000 if the skill has them)."
+    ),
+    seed: int = typer.Option(None),
+    wait: bool = typer.Option(True, help="Follow the job with a progress bar."),
+    timeout: float = typer.Option(3600),
+) -> None:
+    """Self-train a child layer from passed attempts and gold answers, and publish it."""
+    body: dict[str, Any] = {
+        "persona": persona,
+        "skill": skill,
+        "steps": steps,
+        "rank": rank,
+        "alpha": rank,
+        "learning_rate": learning_rate,
+        "batch": batch,
+    }
+    if gold is not None:
+        body["gold"] = gold
+    if seed is not None:
+        body["seed"] = seed
+    job = gateway_client.request("POST", "/v1/academy/training", json=body)
+    console.print(f"training job [bold]{job['job']}[/]")
+    if not wait:
+        return
+
+    def describe(state: dict[str, Any]) -> tuple[str, int, int | None, str]:
+        p = state.get("progress") or {}
+        note = f"loss {p['loss']:.3f}" if "loss" in p else state["status"]
+        return "training", p.get("step", 0), p.get("steps"), note
+
+    state = _follow(
+        f"/v1/academy/training/{job['job']}",
+        lambda s: s["status"] != "running",
+        describe,
+        timeout,
+    )
+    if state["status"] == "failed":
+        raise CliError(f"training failed: {state.get('error')}")
+    p = state.get("progress") or {}
+    console.print(
+        f"published [bold]{state['layer']}[/] (loss {state['final_loss']:.3f}, "
+        f"{state['seconds']:.0f} s, dev accuracy {_pct(p.get('before'))} -> {_pct(p.get('after'))}"
+        + (
+            f", resumed from step {state['resumed_from_step']}"
+            if state["resumed_from_step"]
+            else ""
+        )
+        + ")"
+    )
+
+
+@app.command("abtest")
+def abtest(
+    persona: str = typer.Option(..., help="Persona id or name (its genome is the control)."),
+    skill: str = typer.Option(..., help="Skill name."),
+    variant: list[str] = typer.Option(..., help="A variant genome: LAYER[@VER][:W],... (repeat)."),
+    exercises: int = typer.Option(200, min=1, max=5000),
+    method: str = typer.Option("sequential", help="sequential (peeking-safe) or fixed."),
+    alpha: float = typer.Option(0.05, min=0.0001, max=0.49),
+    promote: bool = typer.Option(True, help="Swap a significant winner into the genome."),
+    seed: int = typer.Option(None),
+    timeout: float = typer.Option(3600),
+) -> None:
+    """A/B test genomes against the persona's own on held-out exercises."""
+    body: dict[str, Any] = {
+        "persona": persona,
+        "skill": skill,
+        "variants": [v.split(",") for v in variant],
+        "exercises": exercises,
+        "method": method,
+        "alpha": alpha,
+        "promote": promote,
+    }
+    if seed is not None:
+        body["seed"] = seed
+    test = gateway_client.request("POST", "/v1/academy/abtests", json=body)
+    console.print(f"A/B test [bold]{test['test']}[/]: {', '.join(test['variants'])} vs control")
+    state = _follow(
+        f"/v1/academy/abtests/{test['test']}",
+        lambda s: s["status"] == "concluded",
+        lambda s: (f"evaluating {s['progress'].get('evaluating', '')}", 0, None, ""),
+        timeout,
+    )
+    print_table(
+        f"A/B test {state['test']} ({state['method']}, alpha {state['alpha']:g})",
+        ("variant", "accuracy", "control", "only variant", "only control", "verdict", "test"),
+        [
+            (
+                r["name"],
+                _pct(r["accuracy"]),
+                _pct(r["control_accuracy"]),
+                str(r["variant_only"]),
+                str(r["control_only"]),
+                r["verdict"],
+                r["detail"],
+            )
+            for r in state["results"]
+        ],
+    )
+    console.print(
+        f"promoted {state['promoted']} into the genome"
+        if state["promoted"]
+        else "nothing promoted (no significant win)"
+    )
+
+
+def generation_table(run: dict[str, Any]) -> Table:
+    """The live table: one row per generation, the best per skill and the species."""
+    skills = run["skills"]
+    table = Table(title=f"evolution {run['run']} ({run['status']})")
+    table.add_column("gen")
+    for skill in skills:
+        table.add_column(f"best {skill}")
+    table.add_column("mean fitness")
+    table.add_column("species")
+    table.add_column("extinct")
+    table.add_column("s")
+    for g in run.get("history", []):
+        members = g["members"]
+        row = [str(g["generation"])]
+        for skill in skills:
+            row.append(_pct(max(m["scores"].get(skill, 0.0) for m in members)))
+        row.append(f"{sum(m['fitness'] for m in members) / len(members):.2f}")
+        row.append(" ".join(f"{s}:{n}" for s, n in g["species"].items()))
+        row.append(",".join(str(s) for s in g["extinct"]) or "-")
+        row.append(f"{g['seconds']:.0f}")
+        table.add_row(*row)
+    doing = (run.get("progress") or {}).get("doing")
+    if doing and run["status"] == "running":
+        table.caption = doing
+    return table
+
+
+@app.command("evolve")
+def evolve(
+    skills: str = typer.Option(..., help="Comma-separated skills, e.g. arithmetic,strings."),
+    population: int = typer.Option(16, min=2, max=256),
+    generations: int = typer.Option(10, min=1, max=1000),
+    islands: int = typer.Option(2, min=1, max=16),
+    train_steps: int = typer.Option(60, min=1, max=10_000, help="Steps of a train mutation."),
+    dev_exercises: int = typer.Option(48, min=4, max=1000, help="Exercises per skill per member."),
+    learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
+    seed: int = typer.Option(None),
+    detach: bool = typer.Option(False, help="Start the run and return."),
+    timeout: float = typer.Option(24 * 3600),
+) -> None:
+    """Evolve a population of genomes over generations, with a live table."""
+    body: dict[str, Any] = {
+        "skills": skills,
+        "population": population,
+        "generations": generations,
+        "islands": islands,
+        "train_steps": train_steps,
+        "dev_exercises": dev_exercises,
+        "learning_rate": learning_rate,
+    }
+    if seed is not None:
+        body["seed"] = seed
+    run = gateway_client.request("POST", "/v1/academy/evolutions", json=body)
+    console.print(f"evolution run [bold]{run['run']}[/] (seed {run['seed']})")
+    if detach:
+        return
+    watch(run["run"], timeout)
+
+
+@app.command("watch")
+def watch(run: str, timeout: float = typer.Option(24 * 3600)) -> None:
+    """Follow an evolution run's live table."""
+    deadline = time.monotonic() + timeout
+    state = gateway_client.request("GET", f"/v1/academy/evolutions/{run}")
+    with Live(generation_table(state), console=console, refresh_per_second=2) as live:
+        while state["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(POLL)
+            state = gateway_client.request("GET", f"/v1/academy/evolutions/{run}")
+            live.update(generation_table(state))
+    if state["status"] == "running":
+        raise CliError(f"still running after {timeout:g} s")
+    summary = state.get("summary", {})
+    for skill in state["skills"]:
+        s = summary.get(skill, {})
+        console.print(
+            f"{skill}: champion {s.get('champion')} (species {s.get('species')}) "
+            f"{_pct(s.get('score'))}, best generalist {_pct(s.get('generalist_score'))}; "
+            f"published {state.get('champions', {}).get(skill, '-')}"
+        )
+
+
+@app.command("report")
+def report(
+    out: Path = typer.Option(Path("academy-report"), help="Directory for the PNG plots."),
+    run: str = typer.Option("", help="Evolution run (default: the latest completed)."),
+) -> None:
+    """Tables and plots of self-training, A/B tests and evolution runs."""
+    from continuum_academy.report import evolution_plots
+
+    jobs = gateway_client.request("GET", "/v1/academy/training")["jobs"]
+    print_table(
+        "self-training",
+        ("job", "persona", "skill", "data (attempts+gold)", "dev before", "after", "s", "layer"),
+        [
+            (
+                j["job"],
+                j["persona"],
+                j["skill"],
+                f"{j['from_attempts']}+{j['from_gold']}",
+                _pct(j["progress"].get("before")),
+                _pct(j["progress"].get("after")),
+                f"{j.get('seconds', 0):.0f}",
+                j.get("layer", j["status"]),
+            )
+            for j in jobs
+        ],
+    )
+    tests = gateway_client.request("GET", "/v1/academy/abtests")["tests"]
+    rows = []
+    for t in tests:
+        for r in t.get("results", []):
+            rows.append(
+                (
+                    t["test"],
+                    t["skill"],
+                    r["name"],
+                    _pct(r["accuracy"]),
+                    _pct(r["control_accuracy"]),
+                    r["verdict"],
+                    t.get("promoted") or "-",
+                )
+            )
+    print_table(
+        "A/B tests",
+        ("test", "skill", "variant", "accuracy", "control", "verdict", "promoted"),
+        rows,
+    )
+    runs = [
+        r
+        for r in gateway_client.request("GET", "/v1/academy/evolutions")["runs"]
+        if r["status"] == "completed" and (not run or r["run"] == run)
+    ]
+    if not runs:
+        console.print("no completed evolution run yet")
+        return
+    state = gateway_client.request("GET", f"/v1/academy/evolutions/{runs[-1]['run']}")
+    console.print(generation_table(state))
+    for path in evolution_plots(state, out):
+        console.print(f"wrote {path}")

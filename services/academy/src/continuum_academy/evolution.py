@@ -1,0 +1,438 @@
+"""Evolution of genomes: evaluate -> select -> mutate / cross over -> replace.
+
+A member's genome is a stack of LoRA layers (at most ``max_layers``), each
+with a weight. One generation:
+
+1. evaluate every new member on each skill's dev exercises (train split:
+   the held-out split is for reports only);
+2. speciate by behaviour and weight signature (``species``); a species
+   whose best has not improved for ``patience`` generations goes extinct
+   (unless it holds the best member of some skill);
+3. keep each species' best (elitism); fill the rest of every island with
+   children of tournament winners (``species.tournament``: judged on one
+   random skill each time): with probability ``crossover`` two winners'
+   stacks are merged into one layer by peft (TIES, DARE or cat), then one
+   mutation: train a few steps on the tournament's skill (learning rate
+   and rank mutate with it), Gaussian noise, add a layer from another
+   member, or remove a layer;
+4. every ``migrate_every`` generations each island's best moves on.
+
+Members' weights are saved (safetensors) before the generation's event is
+appended, so an interrupted run resumes from its last completed generation.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from continuum_academy.lab.merge import merge
+from continuum_academy.lab.model import Lab
+from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.weights import LoraWeights, concat, load, perturb
+from continuum_academy.render import max_answer_tokens, render
+from continuum_academy.skills import Exercise, Skill, draw, stream
+from continuum_academy.species import (
+    Profile,
+    migrate,
+    speciate,
+    stagnant_species,
+    tournament,
+)
+
+
+@dataclass(frozen=True)
+class EvolutionConfig:
+    skills: tuple[str, ...]
+    population: int = 16
+    generations: int = 10
+    islands: int = 2
+    seed: int = 0
+    dev_exercises: int = 48
+    train_steps: int = 60
+    batch: int = 32
+    learning_rate: float = 3e-3
+    rank: int = 8
+    max_layers: int = 3
+    crossover: float = 0.3
+    species_threshold: float = 0.2
+    patience: int = 4
+    migrate_every: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Genome:
+    member_id: str
+    layers: list[tuple[LoraWeights, float]] = field(default_factory=list)
+    parents: list[str] = field(default_factory=list)
+    origin: str = "seed"
+    learning_rate: float = 3e-3
+    rank: int = 8
+    island: int = 0
+    scores: dict[str, float] = field(default_factory=dict)
+    signature: list[float] = field(default_factory=list)
+    species: int = -1
+    age: int = 0
+
+    @property
+    def fitness(self) -> float:
+        return sum(self.scores.values()) / max(1, len(self.scores))
+
+    def weights(self) -> LoraWeights | None:
+        return concat(self.layers) if self.layers else None
+
+
+@dataclass
+class GenerationReport:
+    generation: int
+    members: list[Genome]
+    extinct: list[int]
+    seconds: float
+
+
+def signature(weights: LoraWeights | None, size: int = 64, seed: int = 7) -> list[float]:
+    """A seeded random sketch of the layer's whole update (ΔW = B·A per module)."""
+    import torch
+
+    if weights is None:
+        return [0.0] * size
+    generator = torch.Generator().manual_seed(seed)
+    sketch = torch.zeros(size)
+    scale = weights.alpha / weights.rank
+    for module in weights.modules():
+        a = weights.tensors[f"{module}.lora_A.weight"].float()
+        b = weights.tensors[f"{module}.lora_B.weight"].float()
+        probe = torch.randn(a.shape[1], size, generator=generator)
+        out = torch.randn(size, b.shape[0], generator=generator)
+        sketch += torch.diagonal(out @ (b @ (a @ probe))) * scale
+    return [float(v) for v in sketch]
+
+
+class Evolution:
+    def __init__(
+        self,
+        lab: Lab,
+        skills: dict[str, Skill],
+        config: EvolutionConfig,
+        workdir: Path,
+        on_generation: Callable[[GenerationReport], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.lab, self.config, self.workdir = lab, config, workdir
+        self.skills = {name: skills[name] for name in config.skills}
+        self.on_generation = on_generation
+        self.progress = progress or (lambda _: None)
+        self.rng = random.Random(config.seed)
+        self.dev: dict[str, list[Exercise]] = {
+            name: draw(skill, "train", config.dev_exercises, seed=10_000 + config.seed)
+            for name, skill in self.skills.items()
+        }
+        dev_keys = {e.key for exercises in self.dev.values() for e in exercises}
+        self.training: dict[str, list[tuple[str, str]]] = {}
+        for name, skill in self.skills.items():
+            pairs: list[tuple[str, str]] = []
+            for exercise in stream(skill, "train", seed=config.seed):
+                if exercise.key not in dev_keys and exercise.answer is not None:
+                    pairs.append((render(lab.tokenizer, exercise), exercise.answer))
+                if len(pairs) >= 2000:
+                    break
+            self.training[name] = pairs
+        self.counter = 0
+        self.representatives: dict[int, Profile] = {}
+        self.next_species = 0
+        self.best_history: dict[int, list[float]] = {}
+
+    # -- members ------------------------------------------------------------------------
+
+    def _new_id(self, generation: int) -> str:
+        self.counter += 1
+        return f"g{generation}-m{self.counter}"
+
+    def seed_population(self) -> list[Genome]:
+        c = self.config
+        return [
+            Genome(
+                self._new_id(0),
+                learning_rate=c.learning_rate * self.rng.choice((0.5, 1.0, 2.0)),
+                rank=c.rank,
+                island=i % c.islands,
+                origin="seed (base model)",
+            )
+            for i in range(c.population)
+        ]
+
+    def evaluate(self, member: Genome) -> None:
+        weights = member.weights()
+        for name, exercises in self.dev.items():
+            prompts = [render(self.lab.tokenizer, e) for e in exercises]
+            answers = self.lab.answers(weights, prompts, max_answer_tokens(exercises))
+            right = sum(a == (e.answer or "") for a, e in zip(answers, exercises, strict=True))
+            member.scores[name] = right / len(exercises)
+        member.signature = signature(weights)
+
+    # -- variation ----------------------------------------------------------------------
+
+    def _train(self, member: Genome, skill: str, seed: int) -> None:
+        plan = TrainingPlan(
+            rank=member.rank,
+            alpha=2.0 * member.rank,
+            learning_rate=member.learning_rate,
+            steps=self.config.train_steps,
+            batch=self.config.batch,
+            seed=seed,
+        )
+        init = member.weights()
+        if init is not None and init.rank != member.rank:
+            init = None if member.rank < 1 else init
+        result = train(self.lab, self.training[skill], plan, init=init)
+        member.layers = [(result.weights, 1.0)]
+
+    def mutate(self, child: Genome, skill: str, pool: Sequence[Genome], generation: int) -> str:
+        roll = self.rng.random()
+        if roll < 0.6 or not child.layers:
+            if self.rng.random() < 0.3:
+                child.learning_rate = min(
+                    3e-2, max(3e-4, child.learning_rate * self.rng.choice((0.5, 2.0)))
+                )
+            if self.rng.random() < 0.2 and not child.layers:
+                child.rank = self.rng.choice((4, 8, 16))
+            self._train(child, skill, seed=self.rng.randrange(2**31))
+            return f"train({skill}, lr={child.learning_rate:.0e}, r={child.rank})"
+        if roll < 0.75:
+            index = self.rng.randrange(len(child.layers))
+            layer, weight = child.layers[index]
+            child.layers[index] = (perturb(layer, 0.05, self.rng.randrange(2**31)), weight)
+            return "noise(0.05)"
+        if roll < 0.9 and len(child.layers) < self.config.max_layers:
+            donors = [g for g in pool if g.layers and g.member_id != child.member_id]
+            if donors:
+                donor = self.rng.choice(donors)
+                child.layers.append((donor.layers[-1][0], 0.5))
+                return f"add-layer(from {donor.member_id})"
+        if len(child.layers) > 1:
+            child.layers.pop(self.rng.randrange(len(child.layers)))
+            return "remove-layer"
+        self._train(child, skill, seed=self.rng.randrange(2**31))
+        return f"train({skill})"
+
+    def crossover(
+        self, a: Genome, b: Genome, generation: int
+    ) -> tuple[list[tuple[LoraWeights, float]], str]:
+        wa, wb = a.weights(), b.weights()
+        if wa is None or wb is None:
+            source = a if wa is not None else b
+            return list(source.layers), "copy"
+        combination = self.rng.choice(("ties", "dare_ties", "cat"))
+        merged = merge(self.lab, [wa, wb], [1.0, 1.0], combination, density=0.7)
+        return [(merged, 1.0)], f"cross({combination})"
+
+    # -- one generation -----------------------------------------------------------------
+
+    def step(self, generation: int, members: list[Genome]) -> list[Genome]:
+        """Evaluate and speciate ``members``; return the next generation."""
+        started = time.perf_counter()
+        c = self.config
+        for index, member in enumerate(members):
+            if not member.scores:
+                self.progress(f"generation {generation}: evaluating {index + 1}/{len(members)}")
+                self.evaluate(member)
+        profiles = [
+            Profile(m.member_id, m.scores, m.signature, m.island, parents=m.parents)
+            for m in members
+        ]
+        self.representatives, self.next_species = speciate(
+            profiles, self.representatives, c.species_threshold, self.next_species
+        )
+        for member, profile in zip(members, profiles, strict=True):
+            member.species = profile.species
+        for species in {m.species for m in members}:
+            best = max(m.fitness for m in members if m.species == species)
+            self.best_history.setdefault(species, []).append(best)
+        protect = {max(members, key=lambda m: m.scores.get(s, 0.0)).species for s in c.skills}
+        living = {m.species for m in members}
+        extinct = [
+            s
+            for s in stagnant_species(
+                {s: h for s, h in self.best_history.items() if s in living}, c.patience, protect
+            )
+        ]
+        if self.on_generation is not None:
+            self.on_generation(
+                GenerationReport(generation, members, extinct, time.perf_counter() - started)
+            )
+        if generation + 1 >= c.generations:
+            return members
+        return self.reproduce(generation + 1, members, set(extinct))
+
+    def reproduce(self, generation: int, members: list[Genome], extinct: set[int]) -> list[Genome]:
+        c = self.config
+        alive = [m for m in members if m.species not in extinct] or members
+        if generation % c.migrate_every == 0:
+            for member_id, island in migrate(
+                [Profile(m.member_id, m.scores, [], m.island) for m in alive], c.islands
+            ):
+                next(m for m in alive if m.member_id == member_id).island = island
+        elites: list[Genome] = []
+        for species in sorted({m.species for m in alive}):
+            best = max((m for m in alive if m.species == species), key=lambda m: m.fitness)
+            elites.append(best)
+        for skill in c.skills:  # and the best at each skill, whatever its species
+            best = max(alive, key=lambda m: m.scores.get(skill, 0.0))
+            if best not in elites:
+                elites.append(best)
+        elites = elites[: max(1, c.population // 2)]
+        survivors = [self._survivor(e) for e in elites]
+        children: list[Genome] = []
+        by_island = {i: [m for m in alive if m.island == i] for i in range(c.islands)}
+        while len(survivors) + len(children) < c.population:
+            island = (len(children)) % c.islands
+            pool = by_island[island] or alive
+            profiles = [Profile(m.member_id, m.scores, [], m.island) for m in pool]
+            winner, skill = tournament(profiles, c.skills, self.rng)
+            parent = next(m for m in pool if m.member_id == winner.member_id)
+            child = Genome(
+                self._new_id(generation),
+                layers=list(parent.layers),
+                parents=[parent.member_id],
+                learning_rate=parent.learning_rate,
+                rank=parent.rank,
+                island=island,
+            )
+            origin = []
+            if self.rng.random() < c.crossover and len(pool) > 1:
+                other_profile, _ = tournament(profiles, c.skills, self.rng)
+                other = next(m for m in pool if m.member_id == other_profile.member_id)
+                if other is not parent:
+                    child.layers, how = self.crossover(parent, other, generation)
+                    child.parents.append(other.member_id)
+                    origin.append(how)
+            self.progress(f"generation {generation}: breeding {len(children) + 1}")
+            origin.append(self.mutate(child, skill, alive, generation))
+            child.origin = " + ".join(origin)
+            children.append(child)
+        return survivors + children
+
+    def _survivor(self, member: Genome) -> Genome:
+        member.age += 1
+        return member
+
+    # -- persistence --------------------------------------------------------------------
+
+    def save(self, generation: int, members: list[Genome]) -> Path:
+        directory = self.workdir / f"generation-{generation:04d}"
+        tmp = directory.with_suffix(".tmp")
+        for member in members:
+            for index, (layer, _) in enumerate(member.layers):
+                layer.save(tmp / member.member_id / f"layer-{index}")
+        state = {
+            "generation": generation,
+            "counter": self.counter,
+            "next_species": self.next_species,
+            "best_history": {str(k): v for k, v in self.best_history.items()},
+            "representatives": {
+                str(k): {"member_id": p.member_id, "scores": p.scores, "signature": p.signature}
+                for k, p in self.representatives.items()
+            },
+            "rng": _encode_rng(self.rng),
+            "members": [
+                {
+                    "member_id": m.member_id,
+                    "weights": [w for _, w in m.layers],
+                    "parents": m.parents,
+                    "origin": m.origin,
+                    "learning_rate": m.learning_rate,
+                    "rank": m.rank,
+                    "island": m.island,
+                    "scores": m.scores,
+                    "signature": m.signature,
+                    "species": m.species,
+                    "age": m.age,
+                }
+                for m in members
+            ],
+        }
+        tmp.mkdir(parents=True, exist_ok=True)
+        (tmp / "state.json").write_text(json.dumps(state))
+        if directory.exists():
+            import shutil
+
+            shutil.rmtree(directory)
+        tmp.rename(directory)
+        return directory
+
+    def restore(self, generation: int) -> list[Genome]:
+        directory = self.workdir / f"generation-{generation:04d}"
+        state = json.loads((directory / "state.json").read_text())
+        self.counter = int(state["counter"])
+        self.next_species = int(state["next_species"])
+        self.best_history = {int(k): list(v) for k, v in state["best_history"].items()}
+        self.representatives = {
+            int(k): Profile(v["member_id"], v["scores"], v["signature"])
+            for k, v in state["representatives"].items()
+        }
+        self.rng = _decode_rng(state["rng"])
+        members = []
+        for m in state["members"]:
+            layers = [
+                (load(directory / m["member_id"] / f"layer-{i}"), float(w))
+                for i, w in enumerate(m["weights"])
+            ]
+            members.append(
+                Genome(
+                    m["member_id"],
+                    layers,
+                    m["parents"],
+                    m["origin"],
+                    m["learning_rate"],
+                    m["rank"],
+                    m["island"],
+                    m["scores"],
+                    m["signature"],
+                    m["species"],
+                    m["age"],
+                )
+            )
+        return members
+
+    def run(self, start_after: int | None = None) -> list[Genome]:
+        """Run (or resume after generation ``start_after``) to the last generation."""
+        if start_after is None:
+            members, first = self.seed_population(), 0
+        else:
+            members = self.restore(start_after)
+            if start_after + 1 >= self.config.generations:
+                return members
+            members = self.reproduce(start_after + 1, members, set())
+            first = start_after + 1
+        for generation in range(first, self.config.generations):
+            members = self.step(generation, members)
+        return members
+
+
+def _encode_rng(rng: random.Random) -> list[Any]:
+    version, internal, gauss = rng.getstate()
+    return [version, list(internal), gauss]
+
+
+def _decode_rng(state: list[Any]) -> random.Random:
+    rng = random.Random()
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+    return rng
+
+
+def best_generalist(members: Sequence[Genome]) -> Genome:
+    """The member with the best worst skill (ties: the best mean)."""
+    return max(members, key=lambda m: (min(m.scores.values(), default=0.0), m.fitness))
+
+
+def isclose(a: float, b: float) -> bool:
+    return math.isclose(a, b, abs_tol=1e-9)

@@ -1,0 +1,406 @@
+"""The academy's long work: self-training, A/B tests and evolution runs.
+
+Each starts with an event that fixes everything the work depends on (its
+seed, hyperparameters, variants), so after a crash the same work is done
+again from the same inputs, resuming where its files say it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from continuum.events.academy import (
+    AbTestConcluded,
+    AbTestRegistered,
+    EvolutionCompleted,
+    EvolutionStarted,
+    GenerationCompleted,
+    Hyperparameters,
+    Member,
+    TrainingCompleted,
+    TrainingFailed,
+    TrainingStarted,
+    Variant,
+    VariantResult,
+)
+from continuum.runtime import RequestError
+from continuum.runtime.requests import request_json
+from continuum_academy import abtest as stats
+from continuum_academy.evolution import (
+    Evolution,
+    EvolutionConfig,
+    GenerationReport,
+    best_generalist,
+)
+from continuum_academy.exams import accuracy, passes
+from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.render import render
+from continuum_academy.skills import Exercise, SkillError, draw
+
+if TYPE_CHECKING:
+    from continuum_academy.service import AcademyService
+
+
+def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = body.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RequestError(f"{key} must be an integer from {low} to {high}")
+    return value
+
+
+def _float(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low < value <= high:
+        raise RequestError(f"{key} must be a number above {low:g} and at most {high:g}")
+    return float(value)
+
+
+def _skill(academy: AcademyService, name: Any) -> Any:
+    try:
+        return academy.curriculum.get(str(name))
+    except SkillError as exc:
+        raise RequestError(str(exc), 404) from None
+
+
+# -- self-training ------------------------------------------------------------------------
+
+
+async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[str, Any]:
+    persona = await academy.persona(str(body.get("persona") or ""))
+    skill = _skill(academy, body.get("skill"))
+    hp = Hyperparameters(
+        rank=_int(body, "rank", 16, 1, 256),
+        alpha=_int(body, "alpha", 2 * int(body.get("rank", 16) or 16), 1, 1024),
+        learning_rate=_float(body, "learning_rate", 3e-3, 0.0, 1.0),
+        steps=_int(body, "steps", 300, 1, 100_000),
+        batch=_int(body, "batch", 32, 1, 1024),
+    )
+    gold = _int(body, "gold", 2000 if skill.has_gold else 0, 0, 100_000)
+    seed = _int(body, "seed", random.randrange(2**31), 0, 2**31)
+    passed = _passed_attempts(academy, persona["id"], skill.name)
+    if not passed and not gold:
+        raise RequestError(
+            f"nothing to train on: {persona['name']} has no passed {skill.name} attempts "
+            "in train-split sessions and the skill has no gold answers"
+        )
+    job_id = uuid.uuid4().hex[:12]
+    started = TrainingStarted(
+        persona_id=persona["id"],
+        skill=skill.name,
+        parent_genome=persona.get("genome") or [],
+        hyperparameters=hp,
+        from_attempts=len(passed),
+        from_gold=gold,
+        seed=seed,
+        layer_name=f"{persona['id']}-{skill.name}"[:64],
+    )
+    workdir = academy.work_dir / "training" / job_id
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "attempts.json").write_text(json.dumps(passed))  # the data, fixed for a resume
+    await academy.append(job_id, [started], 0)
+    academy._spawn(f"training:{job_id}", self_train(academy, job_id))
+    return {"job": job_id, "persona": persona["id"], "skill": skill.name, "status": "running"}
+
+
+def _passed_attempts(academy: AcademyService, persona_id: str, skill: str) -> list[list[str]]:
+    """(exercise prompt, rubric, attempt text) of the persona's passed train-split attempts."""
+    out = []
+    for state in academy.book.sessions.values():
+        if state.created.skill != skill or state.created.split != "train":
+            continue
+        for exercise_id, attempt in state.attempts_of(persona_id).items():
+            if attempt.passed:
+                exercise = state.exercises[exercise_id]
+                out.append([exercise.prompt, exercise.rubric, attempt.submitted.text])
+    return out
+
+
+async def self_train(academy: AcademyService, job_id: str) -> None:
+    job = academy.runs.training[job_id]
+    started = job.started
+    try:
+        persona = await academy.persona(started.persona_id)
+        lab = await academy.lab()
+        skill = academy.curriculum.get(started.skill)
+        parents, init = await academy.workshop.genome(started.parent_genome)
+        speaker = persona["name"]
+        workdir = academy.work_dir / "training" / job_id
+        attempts = json.loads((workdir / "attempts.json").read_text())
+        examples: list[tuple[str, str]] = []
+        for prompt, rubric, text in attempts:
+            exercise = Exercise(skill.name, prompt, prompt, {}, text, rubric)
+            examples.append((render(lab.tokenizer, exercise, speaker), text))
+        if started.from_gold:
+            for exercise in draw(skill, "train", started.from_gold, started.seed):
+                examples.append((render(lab.tokenizer, exercise, speaker), exercise.answer or ""))
+        dev = draw(skill, "train", 64, started.seed + 1)
+        before = accuracy(await asyncio.to_thread(passes, lab, init, dev, speaker, academy.limits))
+        hp = started.hyperparameters
+        plan = TrainingPlan(
+            rank=init.rank if init is not None else hp.rank,
+            alpha=init.alpha if init is not None else float(hp.alpha),
+            learning_rate=hp.learning_rate,
+            steps=hp.steps,
+            batch=hp.batch,
+            seed=started.seed,
+            checkpoint_every=max(10, hp.steps // 20),
+        )
+
+        def progress(step: int, total: int, loss: float) -> None:
+            job.progress = {"step": step, "steps": total, "loss": round(loss, 4)}
+
+        result = await asyncio.to_thread(
+            train, lab, examples, plan, init=init, workdir=workdir, progress=progress
+        )
+        after = accuracy(
+            await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
+        )
+        versions = academy.catalog.layers.get(started.layer_name)
+        count = len(versions.versions) if versions is not None else 0
+        description = (
+            f"{skill.description} Self-trained by the academy for {speaker} on "
+            f"{started.from_attempts} passed attempts and {started.from_gold} gold answers "
+            f"(rank {plan.rank}, lr {hp.learning_rate:g}, {hp.steps} steps, seed {started.seed}); "
+            f"dev accuracy {before:.0%} -> {after:.0%}."
+        )
+        ref = await academy.workshop.publish(
+            result.weights,
+            name=started.layer_name,
+            version=f"1.0.{count}",
+            description=description[:2000],
+            domains=[skill.name, "academy"],
+            parents=parents,
+        )
+        job.progress.update(before=before, after=after)
+        await academy.append(
+            job_id,
+            [
+                TrainingCompleted(
+                    layer=ref,
+                    final_loss=result.final_loss,
+                    seconds=round(result.seconds, 2),
+                    resumed_from_step=result.resumed_from_step,
+                )
+            ],
+            None,
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        await academy.append(job_id, [TrainingFailed(error=str(exc)[:2000])], None)
+        raise
+
+
+# -- A/B tests ----------------------------------------------------------------------------
+
+
+async def start_ab_test(academy: AcademyService, body: dict[str, Any]) -> dict[str, Any]:
+    from continuum_academy.service import parse_genome
+
+    persona = await academy.persona(str(body.get("persona") or ""))
+    skill = _skill(academy, body.get("skill"))
+    raw = body.get("variants")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 16:
+        raise RequestError("variants must be a list of 1 to 16 genomes (lists of layer specs)")
+    variants = []
+    for index, specs in enumerate(raw, start=1):
+        genome = parse_genome(specs if isinstance(specs, list) else [specs])
+        for ref in genome:
+            try:
+                academy.catalog.resolve(ref.layer_id, ref.version)
+            except Exception as exc:
+                raise RequestError(str(exc), 404) from None
+        variants.append(Variant(name=f"variant-{index}", genome=genome))
+    method = body.get("method", "sequential")
+    if method not in ("sequential", "fixed"):
+        raise RequestError("method must be sequential or fixed")
+    registered = AbTestRegistered(
+        persona_id=persona["id"],
+        skill=skill.name,
+        control=Variant(
+            name="control", genome=persona.get("genome") or [], combination=persona["combination"]
+        ),
+        variants=variants,
+        method=method,
+        alpha=_float(body, "alpha", 0.05, 0.0, 0.49),
+        exercises=_int(body, "exercises", 200, 1, 5000),
+        seed=_int(body, "seed", random.randrange(2**31), 0, 2**31),
+        promote=bool(body.get("promote", True)),
+    )
+    test_id = uuid.uuid4().hex[:12]
+    await academy.append(test_id, [registered], 0)  # every variant, before any is tried
+    academy._spawn(f"abtest:{test_id}", ab_test(academy, test_id))
+    return {"test": test_id, "variants": [v.name for v in variants], "status": "running"}
+
+
+async def ab_test(academy: AcademyService, test_id: str) -> None:
+    test = academy.runs.abtests[test_id]
+    r = test.registered
+    persona = await academy.persona(r.persona_id)
+    lab = await academy.lab()
+    skill = academy.curriculum.get(r.skill)
+    exercises = draw(skill, "heldout", r.exercises, r.seed)
+    _, control_weights = await academy.workshop.genome(r.control.genome)
+    test.progress = {"evaluating": "control"}
+    control = await asyncio.to_thread(
+        passes, lab, control_weights, exercises, persona["name"], academy.limits
+    )
+    results, winners = [], []
+    for variant in r.variants:
+        test.progress = {"evaluating": variant.name}
+        _, weights = await academy.workshop.genome(variant.genome)
+        outcome = await asyncio.to_thread(
+            passes, lab, weights, exercises, persona["name"], academy.limits
+        )
+        verdict = stats.evaluate(
+            outcome, control, method=r.method, alpha=r.alpha, variants=len(r.variants), seed=r.seed
+        )
+        results.append(
+            VariantResult(
+                name=variant.name,
+                verdict=verdict.verdict,
+                accuracy=round(verdict.child_accuracy, 4),
+                control_accuracy=round(verdict.parent_accuracy, 4),
+                variant_only=verdict.child_only,
+                control_only=verdict.parent_only,
+                exercises=verdict.exercises,
+                detail=verdict.detail[:500],
+            )
+        )
+        if verdict.verdict == "child":
+            winners.append((verdict.child_accuracy, variant))
+    promoted = ""
+    if winners and r.promote:
+        _, best = max(winners, key=lambda w: w[0])
+        specs = [f"{g.layer_id}@{g.version}:{g.weight:g}" for g in best.genome]
+        await request_json(
+            academy.ctx.nc,
+            "cmd.persona-runtime.genome",
+            {"persona": r.persona_id, "layers": specs, "combination": best.combination},
+            timeout=30,
+        )
+        promoted = best.name
+    await academy.append(test_id, [AbTestConcluded(results=results, promoted=promoted)], None)
+
+
+# -- evolution ----------------------------------------------------------------------------
+
+
+async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict[str, Any]:
+    names = body.get("skills")
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not isinstance(names, list) or not 1 <= len(names) <= 8:
+        raise RequestError("skills must be a list of 1 to 8 skill names")
+    for name in names:
+        skill = _skill(academy, name)
+        if not skill.has_gold:
+            raise RequestError(f"skill {name!r} has no gold answers to train on")
+    config = EvolutionConfig(
+        skills=tuple(str(n) for n in names),
+        population=_int(body, "population", 16, 2, 256),
+        generations=_int(body, "generations", 10, 1, 1000),
+        islands=_int(body, "islands", 2, 1, 16),
+        seed=_int(body, "seed", random.randrange(2**31), 0, 2**31),
+        dev_exercises=_int(body, "dev_exercises", 48, 4, 1000),
+        train_steps=_int(body, "train_steps", 60, 1, 10_000),
+        learning_rate=_float(body, "learning_rate", 3e-3, 0.0, 1.0),
+        rank=_int(body, "rank", 8, 1, 256),
+    )
+    run_id = uuid.uuid4().hex[:12]
+    settings = config.to_dict()
+    started = EvolutionStarted(
+        skills=list(config.skills),
+        population=config.population,
+        generations=config.generations,
+        islands=config.islands,
+        seed=config.seed,
+        settings=settings,
+    )
+    await academy.append(run_id, [started], 0)
+    academy._spawn(f"evolution:{run_id}", evolve(academy, run_id))
+    return {"run": run_id, "status": "running", **settings}
+
+
+def _config_of(started: EvolutionStarted) -> EvolutionConfig:
+    settings = dict(started.settings)
+    settings["skills"] = tuple(settings.get("skills", started.skills))
+    known = EvolutionConfig.__dataclass_fields__
+    return EvolutionConfig(**{k: v for k, v in settings.items() if k in known})
+
+
+async def evolve(academy: AcademyService, run_id: str) -> None:
+    run = academy.runs.evolutions[run_id]
+    config = _config_of(run.started)
+    lab = await academy.lab()
+    loop = asyncio.get_running_loop()
+    workdir = academy.work_dir / "evolution" / run_id
+    skills = {name: academy.curriculum.get(name) for name in config.skills}
+
+    def on_generation(report: GenerationReport) -> None:
+        evolution.save(report.generation, report.members)  # weights first, then the event
+        event = GenerationCompleted(
+            generation=report.generation,
+            members=[
+                Member(
+                    member_id=m.member_id,
+                    parents=m.parents[:4],
+                    origin=m.origin[:200],
+                    scores={k: round(v, 4) for k, v in m.scores.items()},
+                    fitness=round(m.fitness, 4),
+                    species=m.species,
+                    island=m.island,
+                    rank=sum(w.rank for w, _ in m.layers),
+                )
+                for m in report.members
+            ],
+            species={
+                str(s): sum(1 for m in report.members if m.species == s)
+                for s in sorted({m.species for m in report.members})
+            },
+            extinct=report.extinct,
+            seconds=round(report.seconds, 2),
+        )
+        asyncio.run_coroutine_threadsafe(academy.append(run_id, [event], None), loop).result()
+
+    def progress(text: str) -> None:
+        run.progress = {"doing": text}
+
+    evolution = Evolution(lab, skills, config, workdir, on_generation, progress)
+    done = [g.generation for g in run.generations]
+    start_after = max(done) if done else None
+    if start_after is not None and not (workdir / f"generation-{start_after:04d}").exists():
+        start_after = None  # the files are gone (another pod): start again
+    members = await asyncio.to_thread(evolution.run, start_after)
+    champions: dict[str, str] = {}
+    summary: dict[str, Any] = {}
+    generalist = best_generalist(members)
+    for skill in config.skills:
+        best = max(members, key=lambda m: m.scores.get(skill, 0.0))
+        summary[skill] = {
+            "champion": best.member_id,
+            "species": best.species,
+            "score": best.scores.get(skill, 0.0),
+            "generalist_score": generalist.scores.get(skill, 0.0),
+        }
+        weights = best.weights()
+        if weights is not None:
+            champions[skill] = await academy.workshop.publish(
+                weights,
+                name=f"evo-{run_id}-{skill}"[:64],
+                version="1.0.0",
+                description=(
+                    f"{skills[skill].description} Evolved by the academy (run {run_id}, "
+                    f"member {best.member_id}, {best.origin}); dev accuracy "
+                    f"{best.scores.get(skill, 0.0):.0%}."
+                )[:2000],
+                domains=[skill, "academy", "evolved"],
+                parents=[],
+            )
+    summary["generalist"] = {"member": generalist.member_id, "scores": generalist.scores}
+    summary["species"] = sorted({m.species for m in members})
+    await academy.append(run_id, [EvolutionCompleted(champions=champions, summary=summary)], None)

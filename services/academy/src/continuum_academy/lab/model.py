@@ -1,0 +1,122 @@
+"""The base model in the academy's process: batched greedy answers under a LoRA.
+
+One base model is loaded once. Answering under a LoRA wraps it with peft,
+loads the weights, generates a whole batch greedily, and unwraps it again,
+so the base is never changed by an evaluation.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from continuum_academy.lab.weights import LoraWeights
+
+DEFAULT_TARGETS = (
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "lm_head",
+)
+
+
+class Lab:
+    def __init__(self, model_dir: Path, threads: int | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model_dir = model_dir
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(model_dir))
+        self.model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), use_safetensors=True)
+        self.model.eval()  # type: ignore[no-untyped-call]
+        self.eos = self.tokenizer.eos_token_id
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        newline = self.encode("\n")
+        self.stop_ids = [self.eos, *newline[-1:]]  # an answer ends with its line
+        self.lock = threading.Lock()  # one user of the model at a time
+        linear = {
+            name.rsplit(".", 1)[-1]
+            for name, module in self.model.named_modules()
+            if isinstance(module, torch.nn.Linear)
+        }
+        self.targets = [t for t in DEFAULT_TARGETS if t in linear] or sorted(linear)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def wrap(
+        self,
+        weights: LoraWeights | None,
+        *,
+        trainable: bool = False,
+        rank: int = 16,
+        alpha: float = 32.0,
+        targets: Sequence[str] | None = None,
+    ) -> Any:
+        """The base model under a fresh LoRA (``weights`` loaded when given)."""
+        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+        config = LoraConfig(
+            r=weights.rank if weights else rank,
+            lora_alpha=round(weights.alpha if weights else alpha),
+            target_modules=list(weights.target_modules if weights else (targets or self.targets)),
+            lora_dropout=0.0,
+            inference_mode=not trainable,
+        )
+        peft_model = get_peft_model(self.model, config)
+        if weights is not None:
+            result = set_peft_model_state_dict(peft_model, weights.tensors)
+            unexpected = getattr(result, "unexpected_keys", [])
+            if unexpected:
+                peft_model.unload()
+                raise ValueError(f"the layer does not fit this model: {unexpected[:3]}")
+        return peft_model
+
+    def unwrap(self, peft_model: Any) -> None:
+        self.model = peft_model.unload()
+        self.model.eval()
+
+    def answers(
+        self,
+        weights: LoraWeights | None,
+        prompts: Sequence[str],
+        max_new_tokens: int = 16,
+        batch: int = 64,
+    ) -> list[str]:
+        """Greedy answers, the first line of each."""
+        import torch
+
+        with self.lock:
+            model = self.wrap(weights) if weights is not None else self.model
+            model.eval()
+            try:
+                out: list[str] = []
+                for start in range(0, len(prompts), batch):
+                    chunk = [self.encode(p) for p in prompts[start : start + batch]]
+                    width = max(map(len, chunk))
+                    ids = torch.tensor([[self.pad] * (width - len(c)) + c for c in chunk])
+                    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
+                    with torch.no_grad():
+                        generated = model.generate(
+                            input_ids=ids,
+                            attention_mask=mask,
+                            max_new_tokens=max_new_tokens,
+                            do_sample=False,
+                            pad_token_id=self.pad,
+                            eos_token_id=self.stop_ids,
+                        )
+                    for row in generated[:, width:]:
+                        text = self.tokenizer.decode(row, skip_special_tokens=True)
+                        out.append(text.strip().split("\n", 1)[0].strip())
+                return out
+            finally:
+                if weights is not None:
+                    self.unwrap(model)

@@ -1,0 +1,126 @@
+"""LoRA weights as plain tensors: combine exactly, perturb, save as a peft directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+@dataclass
+class LoraWeights:
+    """peft's LoRA state dict (keys without the adapter name) and its shape.
+
+    ``scale`` multiplies every update (alpha / rank in peft's terms).
+    """
+
+    tensors: dict[str, torch.Tensor]
+    rank: int
+    alpha: float
+    target_modules: list[str]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+    def modules(self) -> list[str]:
+        return sorted({k.rsplit(".lora_", 1)[0] for k in self.tensors})
+
+    def clone(self) -> LoraWeights:
+        return LoraWeights(
+            {k: v.detach().clone() for k, v in self.tensors.items()},
+            self.rank,
+            self.alpha,
+            list(self.target_modules),
+        )
+
+    def adapter_config(self, base_model_path: str = "") -> dict[str, object]:
+        return {
+            "peft_type": "LORA",
+            "task_type": "CAUSAL_LM",
+            "base_model_name_or_path": base_model_path,
+            "r": self.rank,
+            "lora_alpha": self.alpha,
+            "lora_dropout": 0.0,
+            "bias": "none",
+            "target_modules": sorted(self.target_modules),
+            "fan_in_fan_out": False,
+            "inference_mode": True,
+        }
+
+    def save(self, directory: Path, base_model_path: str = "") -> Path:
+        from safetensors.torch import save_file
+
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = directory / (ADAPTER_WEIGHTS + ".tmp")
+        save_file({k: v.contiguous() for k, v in self.tensors.items()}, str(tmp))
+        tmp.replace(directory / ADAPTER_WEIGHTS)
+        config = json.dumps(self.adapter_config(base_model_path), indent=2) + "\n"
+        (directory / ADAPTER_CONFIG).write_text(config)
+        return directory
+
+
+def load(directory: Path) -> LoraWeights:
+    """A peft LoRA directory (safetensors only; pickles are never read)."""
+    from safetensors.torch import load_file
+
+    config = json.loads((directory / ADAPTER_CONFIG).read_text())
+    tensors = load_file(str(directory / ADAPTER_WEIGHTS))
+    targets = config.get("target_modules") or []
+    return LoraWeights(tensors, int(config["r"]), float(config["lora_alpha"]), sorted(targets))
+
+
+def concat(stack: list[tuple[LoraWeights, float]]) -> LoraWeights:
+    """One LoRA whose update is exactly Σ weight·update of the stack (peft's ``cat``).
+
+    A's are stacked along the rank, each scaled by weight·alpha/rank; the
+    result has alpha = rank, i.e. scale 1.
+    """
+    import torch
+
+    if not stack:
+        raise ValueError("an empty stack has no weights")
+    if len(stack) == 1 and stack[0][1] == 1.0:
+        return stack[0][0]
+    modules = sorted({m for layer, _ in stack for m in layer.modules()})
+    tensors: dict[str, torch.Tensor] = {}
+    rank = sum(layer.rank for layer, _ in stack)
+    for module in modules:
+        a_parts, b_parts = [], []
+        for layer, weight in stack:
+            a = layer.tensors.get(f"{module}.lora_A.weight")
+            b = layer.tensors.get(f"{module}.lora_B.weight")
+            if a is None or b is None:
+                reference = next(x for x, _ in stack if f"{module}.lora_A.weight" in x.tensors)
+                a_shape = reference.tensors[f"{module}.lora_A.weight"].shape
+                b_shape = reference.tensors[f"{module}.lora_B.weight"].shape
+                a = torch.zeros(layer.rank, a_shape[1])
+                b = torch.zeros(b_shape[0], layer.rank)
+            a_parts.append(a * (weight * layer.alpha / layer.rank))
+            b_parts.append(b)
+        tensors[f"{module}.lora_A.weight"] = torch.cat(a_parts, dim=0)
+        tensors[f"{module}.lora_B.weight"] = torch.cat(b_parts, dim=1)
+    targets = sorted({t for layer, _ in stack for t in layer.target_modules})
+    return LoraWeights(tensors, rank, float(rank), targets)
+
+
+def perturb(weights: LoraWeights, sigma: float, seed: int) -> LoraWeights:
+    """Gaussian noise relative to each tensor's own scale: a mutation."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    out = weights.clone()
+    for key, tensor in out.tensors.items():
+        scale = float(tensor.std()) if tensor.numel() > 1 else 0.0
+        if scale == 0.0:
+            continue
+        noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+        out.tensors[key] = tensor + sigma * scale * noise
+    return out

@@ -1,0 +1,25 @@
+"""Exercises rendered exactly as a persona sees them (the academy RAG builder's
+messages, through the model's prompt format), for the lab's bulk work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from continuum_academy.skills import Exercise
+from continuum_persona.cognition.academy import exercise_messages
+from continuum_persona.inference.base import GenerationRequest
+from continuum_persona.inference.prompt import render_prompt
+
+#: The speaker a population member answers as in an evolution run.
+STUDENT = "Student"
+
+
+def render(tokenizer: Any, exercise: Exercise, speaker: str = STUDENT) -> str:
+    messages = exercise_messages(exercise.prompt, exercise.rubric, exercise.examples)
+    return render_prompt(tokenizer, GenerationRequest(messages=messages, speaker=speaker))
+
+
+def max_answer_tokens(exercises: list[Exercise]) -> int:
+    """Enough new tokens for the longest gold answer, plus a little slack."""
+    longest = max((len((e.answer or "").encode()) for e in exercises), default=16)
+    return min(256, longest + 4)

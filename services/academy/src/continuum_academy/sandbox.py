@@ -1,0 +1,193 @@
+"""Running untrusted code attempts: a subprocess with limits, never the node.
+
+Each run gets a fresh temporary directory as its working directory, an empty
+environment, Python in isolated mode, and:
+
+- CPU seconds (RLIMIT_CPU) and a wall-clock timeout; on either the whole
+  process group is killed, so a loop or anything it left behind dies;
+- an address-space cap (RLIMIT_AS) so unbounded allocation fails inside
+  the child, plus a file-size cap and no core dumps;
+- an audit hook (PEP 578), installed before the attempt's code is even
+  compiled, that refuses sockets, fork/exec/spawn/subprocess, signals to
+  other processes, ctypes, and any file opened outside the temporary
+  directory except Python's own standard library, read-only.
+
+Rlimits and the process group are enforced by the kernel; the audit hook is
+in-process and covers what rlimits cannot (the network and files) on a host
+without namespaces. The verdict of a refused or killed run is a failed
+attempt with the reason, never an exception in the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    cpu_seconds: int = 2
+    wall_seconds: float = 5.0
+    memory_bytes: int = 512 * 1024 * 1024
+    file_bytes: int = 1024 * 1024
+    output_bytes: int = 64 * 1024
+    max_code_chars: int = 20_000
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    passed: int
+    total: int
+    detail: str
+    killed: bool = False
+
+
+BOOTSTRAP = r"""
+import io, json, sys
+request = json.loads(sys.stdin.readline())
+marker, workdir, stdlib = request["marker"], request["workdir"], tuple(request["stdlib"])
+BLOCKED = ("socket.", "os.fork", "os.forkpty", "os.system", "os.exec", "os.spawn",
+           "os.posix_spawn", "subprocess.", "os.kill", "os.killpg", "signal.pthread_kill",
+           "ctypes.", "os.chdir", "os.chroot", "shutil.rmtree", "os.symlink", "os.link")
+WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.chmod",
+                "os.chown", "os.utime")
+
+def inside(path, roots):
+    import os.path
+    try:
+        real = os.path.realpath(path if isinstance(path, str) else path.decode())
+    except Exception:
+        return False
+    return any(real == r or real.startswith(r + "/") for r in roots)
+
+def hook(event, args):
+    if event.startswith(BLOCKED) or event == "import" and args[0] in ("_ctypes", "_socket"):
+        raise PermissionError(f"sandbox: {event} is not allowed")
+    if event == "open":
+        path, mode = args[0], args[1] or "r"
+        if isinstance(path, int):
+            return
+        writing = any(c in str(mode) for c in "wax+")
+        if inside(path, (workdir,)) or (not writing and inside(path, stdlib)):
+            return
+        raise PermissionError(f"sandbox: opening {path!r} is not allowed")
+    if event in WRITE_EVENTS and args and not inside(args[0], (workdir,)):
+        raise PermissionError(f"sandbox: {event} outside the working directory")
+
+sys.addaudithook(hook)
+result = {"passed": 0, "total": len(request["tests"]), "detail": ""}
+real_stdout = sys.stdout
+sys.stdout = io.StringIO()
+try:
+    namespace = {"__name__": "attempt"}
+    exec(compile(request["code"], "<attempt>", "exec"), namespace)
+    function = namespace.get(request["function"])
+    if not callable(function):
+        result["detail"] = f"no function named {request['function']}"
+    else:
+        failures = []
+        for args, expected in request["tests"]:
+            try:
+                got = function(*args)
+            except BaseException as exc:
+                failures.append(f"f{tuple(args)!r} raised {type(exc).__name__}: {exc}"[:200])
+                continue
+            if got == expected:
+                result["passed"] += 1
+            else:
+                failures.append(f"f{tuple(args)!r} returned {got!r}, expected {expected!r}"[:200])
+        result["detail"] = failures[0] if failures else "all tests passed"
+except BaseException as exc:
+    result["detail"] = f"{type(exc).__name__}: {exc}"[:300]
+real_stdout.write("\n" + marker + json.dumps(result) + "\n")
+real_stdout.flush()
+"""
+
+
+def _limit(limits: SandboxLimits) -> None:  # runs in the child, before exec
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
+    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def run_unit_tests(
+    code: str, function: str, tests: list[Any], limits: SandboxLimits | None = None
+) -> SandboxResult:
+    """Run ``code`` and call ``function`` on each ``[args, expected]`` test."""
+    limits = limits or SandboxLimits()
+    total = len(tests)
+    if len(code) > limits.max_code_chars:
+        return SandboxResult(0, total, f"code longer than {limits.max_code_chars} characters")
+    code = _strip_fence(code)
+    marker = f"@@continuum-sandbox-{secrets.token_hex(8)}@@"
+    stdlib = sorted({os.path.realpath(p) for p in sysconfig.get_paths().values()} - {""})
+    stdlib = [p for p in stdlib if "site-packages" not in p and "dist-packages" not in p]
+    with tempfile.TemporaryDirectory(prefix="continuum-sandbox-") as workdir:
+        request = {
+            "marker": marker,
+            "workdir": os.path.realpath(workdir),
+            "stdlib": stdlib,
+            "code": code,
+            "function": function,
+            "tests": tests,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", BOOTSTRAP],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=workdir,
+            env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
+            start_new_session=True,
+            preexec_fn=lambda: _limit(limits),
+        )
+        started = time.monotonic()
+        try:
+            out, _ = proc.communicate(json.dumps(request).encode() + b"\n", limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            return SandboxResult(
+                0, total, f"killed: ran longer than {limits.wall_seconds:g} s", True
+            )
+        finally:
+            _kill_group(proc)  # whatever the attempt may have left running
+        elapsed = time.monotonic() - started
+    text = out[-limits.output_bytes :].decode(errors="replace")
+    if marker not in text:
+        if proc.returncode is not None and proc.returncode < 0:
+            name = signal.Signals(-proc.returncode).name
+            why = "CPU limit" if name in ("SIGXCPU", "SIGKILL") else name
+            return SandboxResult(0, total, f"killed by {name} ({why}) after {elapsed:.1f} s", True)
+        return SandboxResult(0, total, f"the attempt crashed (exit code {proc.returncode})", True)
+    result = json.loads(text.rsplit(marker, 1)[1].splitlines()[0])
+    return SandboxResult(int(result["passed"]), total, str(result["detail"]))
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(1)
+
+
+def _strip_fence(code: str) -> str:
+    """Models like to wrap code in a Markdown fence; the fence is not code."""
+    stripped = code.strip()
+    if stripped.startswith("```"):
+        lines = stripped.splitlines()[1:]
+        if lines and lines[-1].strip().startswith("```"):
+            lines = lines[:-1]
+        return "\n".join(lines)
+    return code

@@ -1,0 +1,24 @@
+"""academy settings: ``CONTINUUM_ACADEMY_*``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AcademySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONTINUUM_ACADEMY_", extra="ignore")
+
+    #: A directory of YAML skill files (empty: <home>/academy/skills).
+    skills_dir: str = ""
+    #: Where training checkpoints and evolution populations live (empty: <home>/academy).
+    work_dir: str = ""
+    #: Torch threads for the lab (0: torch's default).
+    threads: int = Field(default=0, ge=0, le=256)
+    max_exercises: int = Field(default=500, ge=1, le=1000)
+    #: Code attempts: CPU seconds, wall seconds and address space per run.
+    sandbox_cpu_seconds: int = Field(default=2, ge=1, le=60)
+    sandbox_wall_seconds: float = Field(default=5.0, gt=0, le=120)
+    sandbox_memory_mb: int = Field(default=512, ge=64, le=16384)
+    #: Seconds a persona may take to answer one exercise.
+    attempt_timeout: float = Field(default=120.0, gt=0, le=3600)

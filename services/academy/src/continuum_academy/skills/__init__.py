@@ -1,0 +1,100 @@
+"""Skills: exercise generators with graders.
+
+A skill makes exercises from a seeded random generator. Every exercise has a
+canonical *key* (what makes two exercises the same problem); the key's hash
+puts it in the ``train`` or the ``heldout`` split, so the two splits never
+share a problem however many exercises are drawn, on any node, with any seed.
+
+Skills ship with the project (arithmetic, strings, extraction, code) and a
+user adds one as a Python entry point in the ``continuum.academy.skills``
+group or as a YAML file of exercises (see ``yaml_skill``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Split = Literal["train", "heldout"]
+SPLITS: tuple[Split, ...] = ("train", "heldout")
+#: One problem in five is held out.
+HELDOUT_SHARE = 5
+
+
+class SkillError(ValueError):
+    """A skill, exercise or skill file is not usable; the message says why."""
+
+
+def split_of(skill: str, key: str) -> Split:
+    digest = hashlib.sha256(f"{skill}\x00{key}".encode()).digest()
+    return "heldout" if int.from_bytes(digest[:4], "big") % HELDOUT_SHARE == 0 else "train"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One problem: what the solver sees, and how an answer is graded.
+
+    ``grader`` is a plain dict (kind plus parameters) so it can travel in an
+    event; ``answer`` is the gold answer when the skill knows one (it is
+    never shown to the solver).
+    """
+
+    skill: str
+    key: str
+    prompt: str
+    grader: dict[str, Any]
+    answer: str | None = None
+    rubric: str = ""
+    examples: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def split(self) -> Split:
+        return split_of(self.skill, self.key)
+
+    @property
+    def exercise_key(self) -> str:
+        """A short id for the problem, shared by everyone who attempts it."""
+        return hashlib.sha256(f"{self.skill}\x00{self.key}".encode()).hexdigest()[:16]
+
+
+class Skill(Protocol):
+    name: str
+    description: str
+    #: Whether ``answer`` is always the exact expected output (gold data to train on).
+    has_gold: bool
+
+    def generate(self, rng: random.Random) -> Exercise: ...
+
+
+def draw(skill: Skill, split: Split, count: int, seed: int) -> list[Exercise]:
+    """``count`` distinct exercises of ``split``, the same for the same seed."""
+    if count < 1:
+        raise SkillError("count must be at least 1")
+    rng = random.Random(f"{skill.name}:{split}:{seed}")
+    seen: set[str] = set()
+    out: list[Exercise] = []
+    tries = 0
+    while len(out) < count:
+        tries += 1
+        if tries > count * 200 + 1000:
+            raise SkillError(
+                f"skill {skill.name!r} has fewer than {count} distinct {split} exercises"
+            )
+        exercise = skill.generate(rng)
+        if exercise.split != split or exercise.key in seen:
+            continue
+        seen.add(exercise.key)
+        out.append(exercise)
+    return out
+
+
+def stream(skill: Skill, split: Split, seed: int) -> Iterator[Exercise]:
+    """An endless stream of ``split`` exercises (repeats allowed): training data."""
+    rng = random.Random(f"{skill.name}:{split}:stream:{seed}")
+    while True:
+        exercise = skill.generate(rng)
+        if exercise.split == split:
+            yield exercise

@@ -1,0 +1,34 @@
+"""Multi-digit addition and subtraction (non-negative results), graded exactly."""
+
+from __future__ import annotations
+
+import random
+
+from continuum_academy.skills import Exercise
+
+
+class Arithmetic:
+    name = "arithmetic"
+    description = "Add or subtract two whole numbers of up to three digits."
+    has_gold = True
+    rubric = "Answer with the number only."
+
+    def __init__(self, max_value: int = 999) -> None:
+        self.max_value = max_value
+
+    def generate(self, rng: random.Random) -> Exercise:
+        a, b = rng.randint(0, self.max_value), rng.randint(0, self.max_value)
+        if rng.random() < 0.5:
+            key, answer = f"{a}+{b}=", a + b
+        else:
+            a, b = max(a, b), min(a, b)
+            key, answer = f"{a}-{b}=", a - b
+        return Exercise(
+            skill=self.name,
+            key=key,
+            prompt=key,
+            answer=str(answer),
+            grader={"kind": "exact"},
+            rubric=self.rubric,
+            examples=(("12+30=", "42"),),
+        )

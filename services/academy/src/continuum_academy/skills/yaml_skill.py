@@ -1,0 +1,103 @@
+"""A skill from a YAML file of exercises.
+
+```yaml
+name: capitals
+description: Name the capital of a country.
+exercises:
+  - prompt: "capital of France:"
+    answer: Paris
+  - prompt: "capital of Peru:"
+    answer: Lima
+    grader: {kind: regex, pattern: "^\\s*Lima\\s*$"}
+```
+
+The grader defaults to ``exact`` against ``answer``. Splits come from each
+prompt's hash, like every other skill's.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from continuum_academy.graders import GRADER_KINDS
+from continuum_academy.skills import Exercise, SkillError
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,47}$")
+MAX_BYTES = 4 * 1024 * 1024
+
+
+class YamlSkill:
+    has_gold = True
+
+    def __init__(self, name: str, description: str, exercises: list[Exercise]) -> None:
+        self.name, self.description, self.exercises = name, description, exercises
+        self.has_gold = all(e.answer is not None for e in exercises)
+
+    def generate(self, rng: random.Random) -> Exercise:
+        return rng.choice(self.exercises)
+
+
+def load_yaml_skill(path: Path) -> YamlSkill:
+    where = str(path)
+    try:
+        if path.stat().st_size > MAX_BYTES:
+            raise SkillError(f"{where}: larger than {MAX_BYTES} bytes")
+        document = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SkillError(f"{where}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise SkillError(f"{where}: not valid YAML: {exc}") from None
+    return parse_skill_document(document, where)
+
+
+def parse_skill_document(document: Any, where: str) -> YamlSkill:
+    if not isinstance(document, dict):
+        raise SkillError(f"{where}: a skill file is a mapping with name, description, exercises")
+    name, description = document.get("name"), document.get("description", "")
+    if not isinstance(name, str) or not NAME.match(name):
+        raise SkillError(f"{where}: name must be lower-case letters, digits and '-' (got {name!r})")
+    if not isinstance(description, str):
+        raise SkillError(f"{where}: description must be a string")
+    items = document.get("exercises")
+    if not isinstance(items, list) or not items:
+        raise SkillError(f"{where}: exercises must be a non-empty list")
+    exercises: list[Exercise] = []
+    for index, item in enumerate(items):
+        at = f"{where}: exercise {index + 1}"
+        if not isinstance(item, dict):
+            raise SkillError(f"{at}: must be a mapping with prompt and answer")
+        prompt, answer = item.get("prompt"), item.get("answer")
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 4000:
+            raise SkillError(f"{at}: prompt must be a non-empty string of at most 4000 characters")
+        if answer is not None and not isinstance(answer, str | int | float):
+            raise SkillError(f"{at}: answer must be a string or a number")
+        grader = item.get("grader", {"kind": "exact"})
+        if not isinstance(grader, dict) or grader.get("kind") not in GRADER_KINDS:
+            raise SkillError(f"{at}: grader.kind must be one of {', '.join(GRADER_KINDS)}")
+        if grader["kind"] == "exact" and answer is None:
+            raise SkillError(f"{at}: an exact grader needs an answer")
+        if grader["kind"] == "regex":
+            try:
+                re.compile(str(grader.get("pattern", "")))
+            except re.error as exc:
+                raise SkillError(
+                    f"{at}: grader.pattern is not a regular expression: {exc}"
+                ) from None
+        exercises.append(
+            Exercise(
+                skill=name,
+                key=prompt,
+                prompt=prompt,
+                answer=None if answer is None else str(answer),
+                grader=dict(grader),
+                rubric=str(item.get("rubric", document.get("rubric", ""))),
+            )
+        )
+    if len({e.key for e in exercises}) != len(exercises):
+        raise SkillError(f"{where}: two exercises have the same prompt")
+    return YamlSkill(name, description, exercises)

@@ -1,0 +1,194 @@
+"""What the academy's endpoints answer: plain JSON views of its state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from continuum_academy.curriculum import Curriculum
+from continuum_academy.leaderboard import Standing
+from continuum_academy.reputation import Reputation
+from continuum_academy.runs import RunBook
+from continuum_academy.sessions import SessionState
+
+
+def skills(curriculum: Curriculum) -> dict[str, Any]:
+    return {
+        "skills": [
+            {"name": s.name, "description": s.description, "gold": s.has_gold}
+            for s in sorted(curriculum.skills.values(), key=lambda s: s.name)
+        ],
+        "problems": curriculum.problems,
+    }
+
+
+def session(state: SessionState, detail: bool = False) -> dict[str, Any]:
+    out = state.summary()
+    out["seed"] = state.created.seed
+    out["judge"] = state.created.judge_persona
+    if not detail:
+        out["exercises_list"] = [
+            {"exercise_id": e.exercise_id, "prompt": e.prompt} for e in state.exercises.values()
+        ]
+        return out
+    closed = state.closed is not None
+    exercises = []
+    for e in state.exercises.values():
+        item: dict[str, Any] = {
+            "exercise_id": e.exercise_id,
+            "key": e.key,
+            "prompt": e.prompt,
+            "rubric": e.rubric,
+            "grader": e.grader.get("kind"),
+        }
+        if closed:  # gold answers are shown once nobody can attempt any more
+            item["answer"] = e.answer
+        exercises.append(item)
+    out["exercises_list"] = exercises
+    out["attempts_list"] = [
+        {
+            "attempt_id": a.submitted.attempt_id,
+            "exercise_id": a.submitted.exercise_id,
+            "contestant": a.submitted.contestant,
+            "submitter": a.submitted.submitter,
+            "text": a.submitted.text[:500],
+            "scores": [
+                {
+                    "grader": s.grader,
+                    "source": s.source,
+                    "score": s.score,
+                    "passed": s.passed,
+                    "detail": s.detail,
+                }
+                for s in a.scores.values()
+            ],
+        }
+        for a in state.attempts.values()
+    ]
+    return out
+
+
+def leaderboard(
+    skill: str, table: Sequence[Standing], reputation: Mapping[str, Reputation]
+) -> dict[str, Any]:
+    return {
+        "skill": skill,
+        "standings": [
+            {
+                "contestant": s.contestant,
+                "rating": round(s.rating, 1),
+                "low": round(s.low, 1),
+                "high": round(s.high, 1),
+                "wins": s.wins,
+                "exercises": s.games,
+            }
+            for s in table
+        ],
+        "graders": [
+            {
+                "grader": r.grader,
+                "agreed": r.agreed,
+                "judged": r.judged,
+                "reputation": round(r.value, 3),
+            }
+            for r in reputation.values()
+        ],
+    }
+
+
+def training(runs: RunBook, job_id: Any) -> dict[str, Any]:
+    def one(job: Any) -> dict[str, Any]:
+        s = job.started
+        out: dict[str, Any] = {
+            "job": job.job_id,
+            "status": job.status,
+            "persona": s.persona_id,
+            "skill": s.skill,
+            "from_attempts": s.from_attempts,
+            "from_gold": s.from_gold,
+            "hyperparameters": s.hyperparameters.model_dump(),
+            "seed": s.seed,
+            "parents": [f"{g.layer_id}@{g.version}" for g in s.parent_genome],
+            "progress": job.progress,
+        }
+        if job.completed:
+            out.update(job.completed.model_dump())
+        if job.failed:
+            out["error"] = job.failed
+        return out
+
+    if isinstance(job_id, str) and job_id:
+        job = runs.training.get(job_id)
+        if job is None:
+            from continuum.runtime import RequestError
+
+            raise RequestError(f"unknown training job {job_id!r}", 404)
+        return one(job)
+    return {"jobs": [one(j) for j in runs.training.values()]}
+
+
+def abtests(runs: RunBook, test_id: Any) -> dict[str, Any]:
+    def one(test: Any) -> dict[str, Any]:
+        r = test.registered
+        out: dict[str, Any] = {
+            "test": test.test_id,
+            "status": test.status,
+            "persona": r.persona_id,
+            "skill": r.skill,
+            "method": r.method,
+            "alpha": r.alpha,
+            "exercises": r.exercises,
+            "seed": r.seed,
+            "control": [f"{g.layer_id}@{g.version}:{g.weight:g}" for g in r.control.genome],
+            "variants": {
+                v.name: [f"{g.layer_id}@{g.version}:{g.weight:g}" for g in v.genome]
+                for v in r.variants
+            },
+            "progress": test.progress,
+        }
+        if test.concluded:
+            out["results"] = [x.model_dump() for x in test.concluded.results]
+            out["promoted"] = test.concluded.promoted
+        return out
+
+    if isinstance(test_id, str) and test_id:
+        test = runs.abtests.get(test_id)
+        if test is None:
+            from continuum.runtime import RequestError
+
+            raise RequestError(f"unknown A/B test {test_id!r}", 404)
+        return one(test)
+    return {"tests": [one(t) for t in runs.abtests.values()]}
+
+
+def evolution(runs: RunBook, run_id: Any) -> dict[str, Any]:
+    def one(run: Any, full: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run": run.run_id,
+            "status": run.status,
+            "skills": run.started.skills,
+            "population": run.started.population,
+            "generations": run.started.generations,
+            "islands": run.started.islands,
+            "seed": run.started.seed,
+            "settings": run.started.settings,
+            "completed_generations": len(run.generations),
+            "progress": run.progress,
+        }
+        if full:
+            out["history"] = [
+                g.model_dump() for g in sorted(run.generations, key=lambda g: g.generation)
+            ]
+        if run.completed:
+            out["champions"] = run.completed.champions
+            out["summary"] = run.completed.summary
+        return out
+
+    if isinstance(run_id, str) and run_id:
+        run = runs.evolutions.get(run_id)
+        if run is None:
+            from continuum.runtime import RequestError
+
+            raise RequestError(f"unknown evolution run {run_id!r}", 404)
+        return one(run, True)
+    return {"runs": [one(r, False) for r in runs.evolutions.values()]}

@@ -1,0 +1,163 @@
+"""The academy's pure parts: skills and splits, graders, YAML skills, the
+Bradley-Terry leaderboard, A/B statistics, grader reputation and speciation."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from continuum_academy import abtest
+from continuum_academy.curriculum import Curriculum
+from continuum_academy.graders import grade
+from continuum_academy.leaderboard import fit, pairwise, standings
+from continuum_academy.reputation import ScoreRow, reputations, results_by_exercise, weighted_scores
+from continuum_academy.sandbox import SandboxLimits
+from continuum_academy.skills import SkillError, draw, split_of
+from continuum_academy.skills.yaml_skill import load_yaml_skill
+from continuum_academy.species import Profile, distance, speciate, stagnant_species, tournament
+
+LIMITS = SandboxLimits()
+SHIPPED = ("arithmetic", "strings", "extraction", "code")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_train_and_heldout_never_share_a_problem(name: str) -> None:
+    skill = Curriculum.load().get(name)
+    train = draw(skill, "train", 300, seed=1)
+    heldout = draw(skill, "heldout", 100, seed=1)
+    assert {e.key for e in train}.isdisjoint({e.key for e in heldout})
+    assert all(split_of(name, e.key) == "heldout" for e in heldout)
+    assert draw(skill, "heldout", 100, seed=1) == heldout  # the same for the same seed
+    assert draw(skill, "heldout", 100, seed=2) != heldout
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_gold_answer_passes_its_own_grader(name: str) -> None:
+    skill = Curriculum.load().get(name)
+    for exercise in draw(skill, "train", 20 if name == "code" else 200, seed=3):
+        verdict = grade(exercise.grader, exercise.answer, exercise.answer or "", LIMITS)
+        assert verdict.passed, (exercise, verdict)
+        assert "\n" not in (exercise.answer or "")  # an answer is one line
+
+
+def test_graders_fail_wrong_answers_with_a_reason() -> None:
+    assert grade({"kind": "exact"}, "42", "42\nUser: more", LIMITS).passed
+    assert grade({"kind": "exact"}, "42", "43", LIMITS).detail == "expected '42'"
+    assert grade({"kind": "regex", "pattern": r"^\s*Lima"}, None, " Lima!", LIMITS).passed
+    spec = Curriculum.load().get("extraction").generate(random.Random(1)).grader
+    assert grade(spec, None, "not json", LIMITS).detail == "not JSON"
+    wrong = dict(spec["expected"], age=1)
+    verdict = grade(spec, None, json.dumps(wrong), LIMITS)
+    assert not verdict.passed and verdict.detail == "wrong or missing: age"
+    assert "schema" in grade(spec, None, '{"name": 1}', LIMITS).detail
+
+
+def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "name: capitals\ndescription: Capitals.\nexercises:\n"
+        "  - {prompt: 'capital of France:', answer: Paris}\n"
+        "  - {prompt: 'capital of Peru:', grader: {kind: regex, pattern: Lima}}\n"
+    )
+    skill = load_yaml_skill(good)
+    assert skill.name == "capitals" and not skill.has_gold
+    for text, message in (
+        ("name: [", "not valid YAML"),
+        ("- a list", "a skill file is a mapping"),
+        ("name: Bad Name\nexercises: [{prompt: x, answer: y}]", "name must be"),
+        ("name: ok\nexercises: []", "exercises must be a non-empty list"),
+        ("name: ok\nexercises: [{prompt: x}]", "an exact grader needs an answer"),
+        ("name: ok\nexercises: [{prompt: x, grader: {kind: pickle}}]", "grader.kind must be"),
+        ("name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: '('}}]", "pattern"),
+        ("name: ok\nexercises: [{prompt: x, answer: 1}, {prompt: x, answer: 2}]", "same prompt"),
+    ):
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(text)
+        with pytest.raises(SkillError, match=message):
+            load_yaml_skill(bad)
+    curriculum = Curriculum.load(tmp_path)  # bad.yaml is skipped and reported
+    assert "capitals" in curriculum.skills and any("bad.yaml" in p for p in curriculum.problems)
+
+
+def test_bradley_terry_recovers_the_order_of_known_strengths() -> None:
+    rng = random.Random(0)
+    truth = {"a": 4.0, "b": 2.0, "c": 1.0, "d": 0.5}
+    results = {}
+    for k in range(400):
+        scores = {}
+        for name, strength in truth.items():
+            scores[name] = 1.0 if rng.random() < strength / (strength + 1.0) else 0.0
+        results[f"e{k}"] = scores
+    table = standings(results, bootstrap=100)
+    assert [s.contestant for s in table] == ["a", "b", "c", "d"]
+    for s in table:
+        assert s.low <= s.rating <= s.high
+    strengths = fit(list(truth), pairwise(results))
+    assert strengths["a"] > strengths["b"] > strengths["c"] > strengths["d"]
+    assert standings({}) == []
+
+
+def test_the_sequential_test_is_safe_to_peek_at_and_finds_real_wins() -> None:
+    rng = random.Random(1)
+    false_wins = 0
+    for _ in range(300):  # no difference at all: a win is a false positive
+        child = [rng.random() < 0.5 for _ in range(300)]
+        parent = [rng.random() < 0.5 for _ in range(300)]
+        false_wins += abtest.evaluate(child, parent, alpha=0.05).verdict == "child"
+    assert false_wins / 300 <= 0.05
+    child = [rng.random() < 0.8 for _ in range(200)]
+    parent = [rng.random() < 0.4 for _ in range(200)]
+    result = abtest.evaluate(child, parent, alpha=0.05)
+    assert result.verdict == "child" and "after" in result.detail
+    fixed = abtest.evaluate(child, parent, method="fixed", alpha=0.05)
+    assert fixed.verdict == "child" and fixed.statistic > 0
+    assert abtest.evaluate(parent, child, alpha=0.05).verdict == "parent"
+    # Ten variants share alpha: a marginal win for one of them is not enough.
+    marginal_child = [True] * 8 + [False] * 92
+    marginal_parent = [False] * 100
+    assert abtest.evaluate(marginal_child, marginal_parent, alpha=0.05).verdict == "child"
+    assert abtest.evaluate(marginal_child, marginal_parent, alpha=0.05, variants=10).verdict == (
+        "undecided"
+    )
+    with pytest.raises(ValueError, match="same, non-empty"):
+        abtest.evaluate([True], [True, False])
+
+
+def test_grader_reputation_is_learned_from_known_answers_and_weights_scores() -> None:
+    rows = []
+    for k in range(20):
+        truth = k % 2 == 0
+        attempt = f"a{k}"
+        rows.append(ScoreRow(attempt, f"e{k}", True, "p", "exact", "grader", float(truth), truth))
+        rows.append(ScoreRow(attempt, f"e{k}", True, "p", "ai-judge:x", "ai_judge", 1.0, True))
+    rep = reputations(rows)
+    assert rep["exact"].value == pytest.approx(21 / 22)
+    assert rep["ai-judge:x"].value == pytest.approx(11 / 22)  # says yes to everything
+    weighted = weighted_scores(rows, rep)
+    wrong = weighted["a1"][2]
+    assert 0.3 < wrong < 0.4  # the judge's "yes" counts, but for little
+    assert results_by_exercise(weighted)["e0"] == {"p": pytest.approx(1.0)}
+
+
+def test_species_form_by_behaviour_and_keep_their_ids() -> None:
+    def member(name: str, a: float, s: float) -> Profile:
+        return Profile(name, {"arithmetic": a, "strings": s}, [1.0, 0.0])
+
+    first = [member("m1", 0.9, 0.0), member("m2", 0.85, 0.0), member("m3", 0.0, 0.9)]
+    reps, next_id = speciate(first, {}, 0.2, 0)
+    assert first[0].species == first[1].species != first[2].species and next_id == 2
+    second = [member("m4", 0.0, 0.95), member("m5", 0.5, 0.5)]
+    reps, next_id = speciate(second, reps, 0.2, next_id)
+    assert second[0].species == first[2].species and second[1].species == 2
+    assert distance(first[0], first[0]) == 0.0
+    rng = random.Random(0)
+    wins = {"m1": 0, "m2": 0, "m3": 0}
+    for _ in range(300):
+        wins[tournament(first, ["arithmetic", "strings"], rng, size=3)[0].member_id] += 1
+    # The best at something wins; the runner-up only when the best was not drawn.
+    assert wins["m2"] < min(wins["m1"], wins["m3"])
+    history = {0: [0.1, 0.5, 0.5, 0.5, 0.5], 1: [0.1, 0.2, 0.3, 0.4, 0.5], 2: [0.9] * 5}
+    assert stagnant_species(history, patience=3, protect={2}) == [0]

@@ -1,0 +1,376 @@
+"""The academy end to end, through the gateway, the CLI and real processes
+(gateway, persona-runtime, genome-registry, academy), NATS, Postgres and the
+tiny built-in model: sessions a persona sits, attempts by humans and tools,
+graders, an AI judge, human ratings, leaderboards that replay to the same
+result, self-training that resumes after a kill, A/B tests, and evolution
+runs that resume after a kill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rooms_harness import RoomNode, cli, wait_for
+
+from continuum.runtime.connections import connect_nats
+from continuum.runtime.requests import request_json
+from continuum.testing.processes import wait_service_ready
+
+
+@pytest.fixture(scope="module")
+def persona_env() -> dict[str, str]:
+    return {"CONTINUUM_PERSONA_TEMPERATURE": "0"}
+
+
+@pytest.fixture(scope="module")
+def academy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    skills = tmp_path_factory.mktemp("skills")
+    (skills / "capitals.yaml").write_text(
+        "name: capitals\ndescription: Name a capital.\nexercises:\n"
+        + "".join(f"  - prompt: 'capital of {c}:'\n    answer: {a}\n" for c, a in CAPITALS)
+    )
+    (skills / "broken.yaml").write_text("name: Broken Name\nexercises: []\n")
+    return {"CONTINUUM_ACADEMY_SKILLS_DIR": str(skills)}
+
+
+CAPITALS = [
+    ("France", "Paris"), ("Peru", "Lima"), ("Japan", "Tokyo"), ("Norway", "Oslo"),
+    ("Italy", "Rome"), ("Egypt", "Cairo"), ("Latvia", "Riga"), ("Mali", "Bamako"),
+    ("Chile", "Santiago"), ("Cuba", "Havana"),
+]  # fmt: skip
+
+
+async def session_done(api: httpx.AsyncClient, session: str, timeout: float = 120) -> Any:
+    async def closed() -> Any:
+        state = (await api.get(f"/v1/academy/sessions/{session}")).json()
+        return state if state["status"] == "closed" else None
+
+    return await wait_for(closed, timeout=timeout, every=0.3)
+
+
+async def create(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
+    response = await api.post("/v1/academy/sessions", json=body)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def first_line(text: str) -> str:
+    return text.strip().split("\n", 1)[0].strip()
+
+
+async def test_a_persona_sits_a_session_through_the_cli(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    skills = cli(room_node, tmp_path, "academy", "skills")
+    for name in ("arithmetic", "strings", "extraction", "code", "capitals"):
+        assert name in skills
+    assert "broken.yaml" in cli(room_node, tmp_path, "academy", "skills", ok=False)
+
+    created = cli(
+        room_node, tmp_path, "academy", "session", "create",
+        "--persona", "Helper AI", "--skill", "arithmetic", "--exercises", "3", "--seed", "1",
+    )  # fmt: skip
+    session = re.search(r"session (\w+):", created).group(1)  # type: ignore[union-attr]
+    started = cli(room_node, tmp_path, "academy", "session", "start", session)
+    assert "closed" in started and "3/3" in started
+
+    async with room_node.client() as api:
+        state = (await api.get(f"/v1/academy/sessions/{session}")).json()
+    assert state["persona"] == "helper-ai" and state["attempted"] == 3
+    answers = {e["exercise_id"]: e["answer"] for e in state["exercises_list"]}
+    for attempt in state["attempts_list"]:
+        assert attempt["contestant"] == "helper-ai" and attempt["submitter"] == "persona"
+        (score,) = attempt["scores"]
+        assert score["grader"] == "exact"
+        # The grader's verdict is the truth about the persona's text.
+        assert score["passed"] == (first_line(attempt["text"]) == answers[attempt["exercise_id"]])
+    listed = cli(room_node, tmp_path, "academy", "sessions")
+    assert session in listed and "closed" in listed
+    shown = cli(room_node, tmp_path, "academy", "show", session)
+    assert all(answer in shown for answer in answers.values())
+
+
+async def test_humans_tools_judges_ratings_and_a_leaderboard_that_replays(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    async with room_node.client() as api:
+        state = await create(
+            api,
+            persona="Helper AI",
+            skill="capitals",
+            exercises=4,
+            split="train",
+            seed=3,
+            judge="Teacher AI",
+        )
+        session = state["session_id"]
+        prompts = {e["exercise_id"]: e["prompt"] for e in state["exercises_list"]}
+        right = {f"capital of {c}:": a for c, a in CAPITALS}
+        attempts = {}
+        for index, (exercise, prompt) in enumerate(sorted(prompts.items())):
+            path = f"/v1/academy/sessions/{session}/exercises/{exercise}/attempts"
+            tool = await api.post(path, json={"text": right[prompt], "submitter": "tool",
+                                              "contestant": "atlas-bot"})  # fmt: skip
+            assert tool.status_code == 201 and tool.json()["passed"], tool.text
+            human = await api.post(path, json={"text": right[prompt] if index < 2 else "Atlantis"})
+            assert human.status_code == 201
+            assert human.json()["passed"] == (index < 2)
+            attempts[exercise] = human.json()["attempt_id"]
+            again = await api.post(path, json={"text": "again"})
+            assert (
+                again.status_code == 409 and "already attempted" in again.json()["error"]["message"]
+            )
+        assert (await api.post(f"/v1/academy/sessions/{session}/start")).status_code == 200
+        done = await session_done(api, session)
+
+        async def judged() -> Any:
+            state = (await api.get(f"/v1/academy/sessions/{session}")).json()
+            sources = [{s["source"] for s in a["scores"]} for a in state["attempts_list"]]
+            return state if all("ai_judge" in s for s in sources) and len(sources) == 12 else None
+
+        state = await wait_for(judged, timeout=120)
+        assert done["attempted"] == 4
+        for attempt in state["attempts_list"]:
+            judge = next(s for s in attempt["scores"] if s["source"] == "ai_judge")
+            assert judge["grader"] == "ai-judge:teacher-ai" and judge["detail"]
+
+        first = sorted(attempts)[0]
+        rated = await api.post(f"/v1/academy/attempts/{attempts[first]}/rating", json={"rating": 5})
+        assert rated.status_code == 200 and rated.json()["grader"] == "human:node admin"
+        for bad in ("meh", 0, 6, None):
+            response = await api.post(
+                f"/v1/academy/attempts/{attempts[first]}/rating", json={"rating": bad}
+            )
+            assert response.status_code == 400, bad
+        missing = await api.post("/v1/academy/attempts/nope/rating", json={"rating": "up"})
+        assert missing.status_code == 404
+
+        async def board() -> Any:
+            result = (await api.get("/v1/academy/leaderboards/capitals?bootstrap=100")).json()
+            graders = {g["grader"] for g in result["graders"]}
+            complete = "human:node admin" in graders and len(result["standings"]) == 3
+            return result if complete else None
+
+        before = await wait_for(board, timeout=30)
+        standings = before["standings"]
+        assert standings[0]["contestant"] == "atlas-bot"  # always right
+        assert standings[0]["low"] <= standings[0]["rating"] <= standings[0]["high"]
+        exact = next(g for g in before["graders"] if g["grader"] == "exact")
+        assert exact["reputation"] > 0.9 and exact["judged"] == 12
+
+        table = cli(room_node, tmp_path, "academy", "leaderboard", "capitals", "--bootstrap", "100")
+        assert "atlas-bot" in table and "ai-judge:teacher-ai" in table
+
+        # Scores and leaderboards are projections: drop them, replay the log, same result.
+        nc = await connect_nats(room_node.nats_url, name="test-replay")
+        try:
+            rebuilt = await request_json(
+                nc, "cmd.projections.academy-scores.rebuild", {}, timeout=120
+            )
+        finally:
+            await nc.close()
+        assert rebuilt["events"] > 0
+        after = (await api.get("/v1/academy/leaderboards/capitals?bootstrap=100")).json()
+        assert after == before
+
+
+async def test_bad_attempts_and_sessions_are_refused_with_a_reason(room_node: RoomNode) -> None:
+    async with room_node.client() as api:
+        state = await create(api, persona="Helper AI", skill="code", exercises=2, seed=5)
+        session = state["session_id"]
+        path = f"/v1/academy/sessions/{session}/exercises"
+        nowhere = "/v1/academy/sessions/nope/exercises"
+        hostile = {
+            "import socket\nsocket.create_connection(('127.0.0.1', 4222))": "not allowed",
+            "def f(x): return open('/etc/passwd').read()": "not allowed",
+            "import os\nos.fork()": "not allowed",
+            "def f(x):\n    while True:\n        pass": "killed",
+            "def f(xs):\n    a = []\n    while True:\n        a.append(' ' * 10**7)": "",
+        }
+        for index, (code, reason) in enumerate(hostile.items()):
+            response = await api.post(
+                f"{path}/e1/attempts", json={"text": code, "contestant": f"mallory-{index}"}
+            )
+            assert response.status_code == 201, response.text
+            result = response.json()
+            assert not result["passed"] and reason in result["detail"], (code, result)
+        cases = [
+            (f"{path}/e9/attempts", {"text": "x"}, 404, "no exercise 'e9'"),
+            (f"{nowhere}/e1/attempts", {"text": "x"}, 404, "unknown session"),
+            (f"{path}/e1/attempts", {"text": "x", "submitter": "persona"}, 400, "submitter"),
+            (f"{path}/e1/attempts", {"text": 5}, 400, "text must be"),
+        ]  # fmt: skip
+        for url, body, status, message in cases:
+            response = await api.post(url, json=body)
+            assert response.status_code == status, (url, response.text)
+            assert message in response.json()["error"]["message"]
+        for body, message in (
+            ({"persona": "Helper AI", "skill": "juggling"}, "unknown skill 'juggling'"),
+            ({"persona": "Nobody", "skill": "code"}, "unknown persona"),
+            ({"persona": "Helper AI", "skill": "code", "exercises": 0}, "exercises must be"),
+            ({"persona": "Helper AI", "skill": "code", "split": "test"}, "split must be"),
+        ):
+            response = await api.post("/v1/academy/sessions", json=body)
+            assert response.status_code in (400, 404), response.text
+            assert message in response.json()["error"]["message"]
+        closed = await api.post(f"/v1/academy/sessions/{session}/close")
+        assert closed.json()["status"] == "closed"
+        late = await api.post(f"{path}/e2/attempts", json={"text": "def f(x): return x"})
+        assert late.status_code == 409 and "closed" in late.json()["error"]["message"]
+        restart = await api.post(f"/v1/academy/sessions/{session}/start")
+        assert restart.status_code == 409
+
+
+async def restart_academy(room_node: RoomNode) -> None:
+    room_node.stop("academy")  # SIGKILL: a crash, not a shutdown
+    room_node.start(
+        "academy",
+        "continuum_academy",
+        {
+            "CONTINUUM_PERSONA_MODEL_PATH": str(room_node.model_dir),
+            "CONTINUUM_ACADEMY_THREADS": "1",
+            **ACADEMY_ENV,
+        },
+    )
+    nc = await connect_nats(room_node.nats_url, name="test-restart")
+    try:
+        await wait_service_ready(
+            nc, "academy", room_node.processes["academy"], room_node.log("academy"), timeout=90
+        )
+    finally:
+        await nc.close()
+
+
+ACADEMY_ENV: dict[str, str] = {}
+
+
+async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
+    room_node: RoomNode, academy_env: dict[str, str]
+) -> None:
+    ACADEMY_ENV.update(academy_env)
+    async with room_node.client() as api:
+        body = {"persona": "Debugger AI", "skill": "strings", "steps": 300, "gold": 300,
+                "rank": 4, "alpha": 4, "learning_rate": 0.001, "batch": 8, "seed": 2}  # fmt: skip
+        response = await api.post("/v1/academy/training", json=body)
+        assert response.status_code == 202, response.text
+        job = response.json()["job"]
+
+        async def progressed() -> Any:
+            state = (await api.get(f"/v1/academy/training/{job}")).json()
+            return state if state["progress"].get("step", 0) >= 40 else None
+
+        await wait_for(progressed, timeout=120, every=0.05)
+        await restart_academy(room_node)
+
+        async def finished() -> Any:
+            state = (await api.get(f"/v1/academy/training/{job}")).json()
+            return state if state["status"] != "running" else None
+
+        state = await wait_for(finished, timeout=180)
+        assert state["status"] == "completed", state
+        assert state["resumed_from_step"] >= 15, state  # from the checkpoint, not from 0
+        layer_id, version = state["layer"].split("@")
+        layer = (await api.get(f"/v1/genome/layers/{layer_id}")).json()
+        assert layer_id == "debugger-ai-strings" and version == "1.0.0"
+        assert "Self-trained by the academy" in layer["description"]
+        assert "300 gold answers" in layer["description"]
+
+        bad = await api.post("/v1/academy/training", json={**body, "skill": "nope"})
+        assert bad.status_code == 404
+        bad = await api.post("/v1/academy/training", json={**body, "steps": 0})
+        assert bad.status_code == 400
+
+        test = await api.post(
+            "/v1/academy/abtests",
+            json={
+                "persona": "Debugger AI",
+                "skill": "strings",
+                "variants": [[state["layer"]]],
+                "exercises": 40,
+                "seed": 4,
+                "method": "fixed",
+            },
+        )
+        assert test.status_code == 202, test.text
+        test_id = test.json()["test"]
+
+        async def concluded() -> Any:
+            state = (await api.get(f"/v1/academy/abtests/{test_id}")).json()
+            return state if state["status"] == "concluded" else None
+
+        result = await wait_for(concluded, timeout=180)
+        (variant,) = result["results"]
+        assert variant["exercises"] == 40 and variant["verdict"] in ("child", "parent", "undecided")
+        persona = (await api.get("/v1/personas/debugger-ai")).json()
+        if result["promoted"]:
+            assert [g["layer_id"] for g in persona["genome"]] == [layer_id]
+        else:  # no significant win: the genome is untouched
+            assert persona["genome"] == []
+        unknown = await api.post(
+            "/v1/academy/abtests",
+            json={"persona": "Debugger AI", "skill": "strings", "variants": [["nope@1.0.0"]]},
+        )
+        assert unknown.status_code == 404
+
+
+async def test_evolution_runs_resumes_after_a_kill_and_reports(
+    room_node: RoomNode, tmp_path: Path, academy_env: dict[str, str]
+) -> None:
+    ACADEMY_ENV.update(academy_env)
+    async with room_node.client() as api:
+        body = {"skills": ["arithmetic", "strings"], "population": 4, "generations": 4,
+                "islands": 2, "train_steps": 8, "dev_exercises": 6, "seed": 11}  # fmt: skip
+        response = await api.post("/v1/academy/evolutions", json=body)
+        assert response.status_code == 202, response.text
+        run = response.json()["run"]
+
+        async def generations(n: int) -> Any:
+            state = (await api.get(f"/v1/academy/evolutions/{run}")).json()
+            return state if state["completed_generations"] >= n else None
+
+        await wait_for(lambda: generations(1), timeout=180)
+        await restart_academy(room_node)
+
+        async def completed() -> Any:
+            state = (await api.get(f"/v1/academy/evolutions/{run}")).json()
+            return state if state["status"] == "completed" else None
+
+        state = await wait_for(completed, timeout=300)
+        assert [g["generation"] for g in state["history"]] == [0, 1, 2, 3]
+        for generation in state["history"]:
+            assert len(generation["members"]) == 4
+            for member in generation["members"]:
+                assert set(member["scores"]) == {"arithmetic", "strings"}
+        assert set(state["summary"]["species"]) <= {
+            m["species"] for m in state["history"][-1]["members"]
+        }
+        for ref in state["champions"].values():
+            layer_id = ref.split("@")[0]
+            assert (await api.get(f"/v1/genome/layers/{layer_id}")).status_code == 200
+
+        for bad, message in (
+            ({**body, "skills": ["juggling"]}, "unknown skill"),
+            ({**body, "population": 1}, "population must be"),
+            ({**body, "skills": "x" * 0}, "skills must be"),
+        ):
+            response = await api.post("/v1/academy/evolutions", json=bad)
+            assert response.status_code in (400, 404) and message in response.text, response.text
+
+    report = cli(room_node, tmp_path, "academy", "report", "--out", str(tmp_path / "report"))
+    assert "self-training" in report and "evolution" in report
+    pngs = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
+    assert pngs == [f"evolution-{run}-family.png", f"evolution-{run}-species.png"]
+    live = cli(
+        room_node, tmp_path, "academy", "evolve", "--skills", "arithmetic,strings",
+        "--population", "2", "--generations", "1", "--train-steps", "2", "--dev-exercises", "4",
+        "--seed", "3", timeout=300,
+    )  # fmt: skip
+    assert "best arithmetic" in live and "champion" in live
+    json.dumps(state)  # the whole run is plain JSON
+    await asyncio.sleep(0)
