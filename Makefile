@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_gateway.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_thoughtstream.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_genome.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_academy.py --write docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +32,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from continuum_academy.curriculum import Curriculum
+from continuum_academy.evolution import (
+    Evolution,
+    EvolutionConfig,
+    GenerationReport,
+    best_generalist,
+)
 from continuum_academy.exams import accuracy, passes
+from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.weights import load
 from continuum_academy.render import render
 from continuum_academy.skills import draw
 
@@ -99,24 +109,270 @@ def self_train(lab: Lab, skill_name: str, budget: float, steps: int) -> dict[str
     }
 
 
+def crossover(lab: Lab) -> dict[str, Any]:
+    """Merge the arithmetic and strings specialists; score child and parents on a mixed set."""
+    curriculum = Curriculum.load()
+    parents = {
+        name: load(CACHE / "academy" / f"specialist-{name}") for name in ("arithmetic", "strings")
+    }
+    mixed = draw(curriculum.get("arithmetic"), "heldout", HELDOUT // 2, SEED + 7) + draw(
+        curriculum.get("strings"), "heldout", HELDOUT // 2, SEED + 7
+    )
+    rows = {name: accuracy(passes(lab, w, mixed)) for name, w in parents.items()}
+    best_parent = max(rows.values())
+    children = {}
+    for combination, density in (("cat", 1.0), ("linear", 1.0), ("ties", 0.7), ("dare_ties", 0.7)):
+        child = merge(
+            lab,
+            [parents["arithmetic"], parents["strings"]],
+            [1.0, 1.0],
+            combination,
+            density=density,
+        )
+        children[combination] = accuracy(passes(lab, child, mixed))
+    return {
+        "parents": rows,
+        "children": children,
+        "best_parent": best_parent,
+        "mixed": len(mixed),
+    }
+
+
+def evolution(lab: Lab, generations: int, population: int) -> dict[str, Any]:
+    curriculum = Curriculum.load()
+    skills = {name: curriculum.get(name) for name in ("arithmetic", "strings")}
+    config = EvolutionConfig(
+        skills=("arithmetic", "strings"),
+        population=population,
+        generations=generations,
+        islands=2,
+        seed=SEED,
+        dev_exercises=32,
+        train_steps=60,
+        batch=32,
+        learning_rate=1e-3,
+        rank=16,
+    )
+    history: list[dict[str, Any]] = []
+    workdir = CACHE / "academy" / "evolution"
+
+    def on_generation(report: GenerationReport) -> None:
+        history.append(
+            {
+                "generation": report.generation,
+                "seconds": report.seconds,
+                "members": [
+                    {
+                        "member_id": m.member_id,
+                        "parents": m.parents,
+                        "species": m.species,
+                        "scores": dict(m.scores),
+                        "fitness": m.fitness,
+                        "origin": m.origin,
+                    }
+                    for m in report.members
+                ],
+                "extinct": report.extinct,
+            }
+        )
+        best = {s: max(m.scores[s] for m in report.members) for s in config.skills}
+        species = sorted({m.species for m in report.members})
+        console.print(
+            f"generation {report.generation}: best {best}, species {species}, "
+            f"{report.seconds:.0f} s"
+        )
+
+    seeds = [
+        (f"specialist-{name}", load(CACHE / "academy" / f"specialist-{name}"))
+        for name in ("arithmetic", "strings")
+    ]
+    started = time.perf_counter()
+    evo = Evolution(lab, skills, config, workdir, on_generation, seed_layers=seeds)
+    members = evo.run()
+    generalist = best_generalist(members)
+    species: dict[int, dict[str, Any]] = {}
+    for m in members:
+        entry = species.setdefault(m.species, {"members": 0, "best": {}})
+        entry["members"] += 1
+        for skill in config.skills:
+            entry["best"][skill] = max(entry["best"].get(skill, 0.0), m.scores[skill])
+    # Each species is judged on the skill it is best at.
+    verdicts = {}
+    for sid, entry in species.items():
+        skill = max(config.skills, key=lambda s: entry["best"][s])
+        verdicts[sid] = {
+            "skill": skill,
+            "best": entry["best"][skill],
+            "generalist": generalist.scores[skill],
+            "beats_generalist": entry["best"][skill] > generalist.scores[skill],
+        }
+    # Held-out scores of the final champions (dev scores drive selection only).
+    heldout = {}
+    for skill in config.skills:
+        exercises = draw(skills[skill], "heldout", HELDOUT, SEED)
+        champion = max(members, key=lambda m: m.scores[skill])
+        heldout[skill] = {
+            "champion": accuracy(passes(lab, champion.weights(), exercises)),
+            "generalist": accuracy(passes(lab, generalist.weights(), exercises)),
+        }
+    return {
+        "history": history,
+        "species": {str(k): v for k, v in species.items()},
+        "verdicts": {str(k): v for k, v in verdicts.items()},
+        "generalist": {"member": generalist.member_id, "scores": generalist.scores},
+        "heldout": heldout,
+        "seconds": time.perf_counter() - started,
+        "config": config.to_dict(),
+    }
+
+
+def plot(results: dict[str, Any], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [k for k in ("selftrain", "crossover", "evolution") if k in results]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    for axis, panel in zip(axes[0], panels, strict=True):
+        if panel == "selftrain":
+            rows = results["selftrain"]
+            xs = range(len(rows))
+            axis.bar([x - 0.2 for x in xs], [100 * r["before"] for r in rows], 0.4, label="before")
+            axis.bar([x + 0.2 for x in xs], [100 * r["after"] for r in rows], 0.4, label="after")
+            axis.set_xticks(list(xs), [r["skill"] for r in rows])
+            axis.set_title("self-training: held-out exact match (%)")
+            axis.axhline(90, color="grey", linestyle="--", linewidth=0.8)
+            axis.legend()
+        elif panel == "crossover":
+            c = results["crossover"]
+            names = [*c["parents"], *(f"child ({k})" for k in c["children"])]
+            values = [*c["parents"].values(), *c["children"].values()]
+            colours = ["tab:grey"] * len(c["parents"]) + ["tab:green"] * len(c["children"])
+            axis.bar(range(len(names)), [100 * v for v in values], color=colours)
+            axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
+            axis.set_title("crossover: mixed held-out set (%)")
+        else:
+            history = results["evolution"]["history"]
+            species = sorted({m["species"] for g in history for m in g["members"]})
+            for sid in species:
+                xs, ys = [], []
+                for g in history:
+                    fit = [m["fitness"] for m in g["members"] if m["species"] == sid]
+                    if fit:
+                        xs.append(g["generation"])
+                        ys.append(max(fit))
+                axis.plot(xs, ys, marker="o", label=f"species {sid}")
+            axis.set_title("evolution: best fitness per species")
+            axis.set_xlabel("generation")
+            axis.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def section(results: dict[str, Any], command: str) -> str:
+    lines = [
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
+        f"{platform.python_version()}; built-in model (small preset), seed {SEED}. "
+        f"Rerun: `{command}`.",
+        "",
+    ]
+    if "selftrain" in results:
+        lines += [
+            "Self-training (LoRA rank 16 on the gold answers of the train split, rendered as a "
+            "persona sees the exercise; held-out exact match on "
+            f"{HELDOUT} exercises):",
+            "",
+            "| skill | before | after | training wall s | CPU s | steps |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in results["selftrain"]:
+            lines.append(
+                f"| {r['skill']} | {100 * r['before']:.1f}% | {100 * r['after']:.1f}% | "
+                f"{r['seconds']:.0f} | {r['cpu_seconds']:.0f} | {r['steps']} |"
+            )
+        lines.append("")
+    if "crossover" in results:
+        c = results["crossover"]
+        lines += [
+            f"Crossover (the two specialists merged with peft, weights 1 and 1; {c['mixed']} "
+            "held-out exercises, half of each skill):",
+            "",
+            "| genome | mixed accuracy | vs best parent |",
+            "|---|---|---|",
+        ]
+        for name, value in c["parents"].items():
+            lines.append(f"| parent: {name} specialist | {100 * value:.1f}% | |")
+        for name, value in c["children"].items():
+            delta = 100 * (value - c["best_parent"])
+            lines.append(f"| child: {name} | {100 * value:.1f}% | {delta:+.1f} points |")
+        lines.append("")
+    if "evolution" in results:
+        e = results["evolution"]
+        lines += [
+            f"Speciation (population {e['config']['population']}, "
+            f"{e['config']['generations']} generations, 2 islands, arithmetic + strings; the "
+            "first generation is the bare base model and the two specialists in turn; "
+            f"{e['seconds'] / 60:.0f} minutes). Species at the end, each judged on the skill "
+            "it is best at against the best generalist (the member with the best worst skill, "
+            f"{e['generalist']['member']}):",
+            "",
+            "| species | members | its skill | its best (dev) | best generalist (dev) | beats it |",
+            "|---|---|---|---|---|---|",
+        ]
+        for sid, v in e["verdicts"].items():
+            lines.append(
+                f"| {sid} | {e['species'][sid]['members']} | {v['skill']} | "
+                f"{100 * v['best']:.0f}% | {100 * v['generalist']:.0f}% | "
+                f"{'yes' if v['beats_generalist'] else 'no'} |"
+            )
+        lines.append("")
+        lines.append(
+            "Held-out accuracy of the final champions: "
+            + "; ".join(
+                f"{skill} {100 * h['champion']:.1f}% (generalist {100 * h['generalist']:.1f}%)"
+                for skill, h in e["heldout"].items()
+            )
+            + "."
+        )
+        lines.append("")
+    lines.append("![academy](benchmarks-academy.png)")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--part", default="selftrain,crossover,evolution")
     parser.add_argument("--skills", default="arithmetic,strings,extraction")
     parser.add_argument("--budget", type=float, default=600.0, help="Seconds per skill.")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--population", type=int, default=16)
+    parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     lab = Lab(ensure_small())
-    results: dict[str, Any] = {}
+    store = CACHE / "academy" / "results.json"
+    results: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     if "selftrain" in args.part:
         results["selftrain"] = []
         for skill in args.skills.split(","):
             r = self_train(lab, skill, args.budget, args.steps)
             console.print(r)
             results["selftrain"].append(r)
-    (CACHE / "academy").mkdir(parents=True, exist_ok=True)
-    (CACHE / "academy" / "results.json").write_text(json.dumps(results, indent=2))
+    if "crossover" in args.part:
+        results["crossover"] = crossover(lab)
+        console.print(results["crossover"])
+    if "evolution" in args.part:
+        results["evolution"] = evolution(lab, args.generations, args.population)
+        console.print(results["evolution"]["verdicts"], results["evolution"]["heldout"])
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(json.dumps(results, indent=2))
+    if args.write:
+        from bench_common import write_section
+
+        plot(results, args.write.parent / "benchmarks-academy.png")
+        write_section(args.write, "academy", section(results, "make bench"))
 
 
 if __name__ == "__main__":

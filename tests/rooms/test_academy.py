@@ -164,10 +164,30 @@ async def test_humans_tools_judges_ratings_and_a_leaderboard_that_replays(
         exact = next(g for g in before["graders"] if g["grader"] == "exact")
         assert exact["reputation"] > 0.9 and exact["judged"] == 12
 
+        # The same through the CLI: a tool's attempt at a fresh session, and a human's rating.
+        other = await create(api, persona="Helper AI", skill="capitals", exercises=2, split="train")
+        exercise = other["exercises_list"][0]
+        submitted = cli(
+            room_node, tmp_path, "academy", "exercise", "submit", other["session_id"],
+            exercise["exercise_id"], right[exercise["prompt"]], "--tool", "atlas-bot",
+        )  # fmt: skip
+        assert "passed" in submitted
+        attempt_id = re.search(r"attempt (\w+):", submitted).group(1)  # type: ignore[union-attr]
+        assert "rated" in cli(room_node, tmp_path, "academy", "attempt", "rate", attempt_id, "up")
+        refused = cli(room_node, tmp_path, "academy", "attempt", "rate", attempt_id, "7", ok=False)
+        assert "rating must be up, down or an integer from 1 to 5" in refused
+
         table = cli(room_node, tmp_path, "academy", "leaderboard", "capitals", "--bootstrap", "100")
         assert "atlas-bot" in table and "ai-judge:teacher-ai" in table
 
         # Scores and leaderboards are projections: drop them, replay the log, same result.
+        async def settled() -> Any:
+            first = (await api.get("/v1/academy/leaderboards/capitals?bootstrap=100")).json()
+            await asyncio.sleep(0.5)
+            second = (await api.get("/v1/academy/leaderboards/capitals?bootstrap=100")).json()
+            return first if first == second else None
+
+        before = await wait_for(settled, timeout=30)
         nc = await connect_nats(room_node.nats_url, name="test-replay")
         try:
             rebuilt = await request_json(

@@ -123,3 +123,25 @@ def test_a_mention_is_full_confidence_and_memory_counts(decider: Decider) -> Non
     before = decider.confidence(helper, question, False).value
     remembering = persona(SEEDS[0], ["answered: the capital of Burkina Faso is Ouagadougou"])
     assert decider.confidence(remembering, question, False).value > before + 0.2
+
+
+def test_the_academy_context_is_rubric_examples_and_exercise_and_always_fits() -> None:
+    from continuum_persona.cognition.academy import AcademyRagBuilder
+
+    p = persona(SEEDS[0])
+    context = {"rubric": "Answer with the number only.", "examples": [["1+1=", "2"], ["2+2=", "4"]]}
+    situation = Situation("academy", "12+30=", "academy", "Academy", "m1", context=context)
+    roomy = AcademyRagBuilder().build(p, situation, 500, len)
+    assert [(m.role, m.content) for m in roomy.messages] == [
+        ("system", "Answer with the number only."),
+        ("user", "1+1="),
+        ("assistant", "2"),
+        ("user", "2+2="),
+        ("assistant", "4"),
+        ("user", "12+30="),
+    ]
+    tight = AcademyRagBuilder().build(p, situation, 36, len)  # worked examples go first
+    assert tight.dropped_messages == 2 and tight.messages[-1].content == "12+30="
+    long = Situation("academy", "x" * 5000, "academy", "Academy", "m2", context=context)
+    cut = AcademyRagBuilder().build(p, long, 200, len)
+    assert cut.truncated and cut.tokens <= 200

@@ -126,8 +126,11 @@ class Evolution:
         workdir: Path,
         on_generation: Callable[[GenerationReport], None] | None = None,
         progress: Callable[[str], None] | None = None,
+        seed_layers: Sequence[tuple[str, LoraWeights]] = (),
     ) -> None:
         self.lab, self.config, self.workdir = lab, config, workdir
+        #: Layers the first generation starts from (name, weights), in turn with the bare base.
+        self.seed_layers = list(seed_layers)
         self.skills = {name: skills[name] for name in config.skills}
         self.on_generation = on_generation
         self.progress = progress or (lambda _: None)
@@ -158,17 +161,23 @@ class Evolution:
         return f"g{generation}-m{self.counter}"
 
     def seed_population(self) -> list[Genome]:
+        """The first generation: the bare base model, and each seed layer, in turn."""
         c = self.config
-        return [
-            Genome(
-                self._new_id(0),
-                learning_rate=c.learning_rate * self.rng.choice((0.5, 1.0, 2.0)),
-                rank=c.rank,
-                island=i % c.islands,
-                origin="seed (base model)",
+        starts: list[tuple[str, LoraWeights | None]] = [("base model", None), *self.seed_layers]
+        members = []
+        for i in range(c.population):
+            name, weights = starts[i % len(starts)]
+            members.append(
+                Genome(
+                    self._new_id(0),
+                    layers=[(weights, 1.0)] if weights is not None else [],
+                    learning_rate=c.learning_rate * self.rng.choice((0.5, 1.0, 2.0)),
+                    rank=weights.rank if weights is not None else c.rank,
+                    island=i % c.islands,
+                    origin=f"seed ({name})",
+                )
             )
-            for i in range(c.population)
-        ]
+        return members
 
     def evaluate(self, member: Genome) -> None:
         weights = member.weights()
@@ -190,9 +199,7 @@ class Evolution:
             batch=self.config.batch,
             seed=seed,
         )
-        init = member.weights()
-        if init is not None and init.rank != member.rank:
-            init = None if member.rank < 1 else init
+        init = member.weights()  # the whole stack, trained on as one layer (its rank)
         result = train(self.lab, self.training[skill], plan, init=init)
         member.layers = [(result.weights, 1.0)]
 

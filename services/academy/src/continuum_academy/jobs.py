@@ -311,8 +311,17 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
         learning_rate=_float(body, "learning_rate", 3e-3, 0.0, 1.0),
         rank=_int(body, "rank", 8, 1, 256),
     )
+    seeds = body.get("seed_layers") or []
+    if not isinstance(seeds, list) or len(seeds) > 16 or not all(isinstance(x, str) for x in seeds):
+        raise RequestError("seed_layers must be a list of at most 16 layer@version strings")
+    refs = []
+    for spec in seeds:
+        try:
+            refs.append(academy.catalog.resolve(*_split_ref(spec)).manifest.ref)
+        except Exception as exc:
+            raise RequestError(f"seed layer {spec!r}: {exc}", 404) from None
     run_id = uuid.uuid4().hex[:12]
-    settings = config.to_dict()
+    settings = {**config.to_dict(), "seed_layers": refs}
     started = EvolutionStarted(
         skills=list(config.skills),
         population=config.population,
@@ -324,6 +333,11 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
     await academy.append(run_id, [started], 0)
     academy._spawn(f"evolution:{run_id}", evolve(academy, run_id))
     return {"run": run_id, "status": "running", **settings}
+
+
+def _split_ref(spec: str) -> tuple[str, str]:
+    layer_id, _, version = spec.partition("@")
+    return layer_id, version or "latest"
 
 
 def _config_of(started: EvolutionStarted) -> EvolutionConfig:
@@ -370,7 +384,10 @@ async def evolve(academy: AcademyService, run_id: str) -> None:
     def progress(text: str) -> None:
         run.progress = {"doing": text}
 
-    evolution = Evolution(lab, skills, config, workdir, on_generation, progress)
+    seeds = []
+    for ref in run.started.settings.get("seed_layers", []):
+        seeds.append(await academy.workshop.layer(*_split_ref(ref)))
+    evolution = Evolution(lab, skills, config, workdir, on_generation, progress, seeds)
     done = [g.generation for g in run.generations]
     start_after = max(done) if done else None
     if start_after is not None and not (workdir / f"generation-{start_after:04d}").exists():

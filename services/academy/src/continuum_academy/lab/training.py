@@ -51,12 +51,62 @@ class TrainingResult:
     steps_done: int = 0
 
 
-def _batch(lab: Lab, pairs: Sequence[tuple[str, str]]) -> tuple[Any, Any, Any]:
+#: A prompt prefix shared by every example is computed once per step when it
+#: is at least this long (the rubric and worked examples of a skill's exercises).
+MIN_SHARED_PREFIX = 8
+
+
+def shared_prefix(lab: Lab, examples: Sequence[tuple[str, str]]) -> list[int]:
+    """The longest token prefix common to every example's prompt."""
+    prefix = lab.encode(examples[0][0])
+    for prompt, _ in examples[1:]:
+        ids = lab.encode(prompt)
+        n = 0
+        while n < min(len(prefix), len(ids)) and prefix[n] == ids[n]:
+            n += 1
+        prefix = prefix[:n]
+        if not prefix:
+            break
+    # Keep at least one token of every prompt out of the prefix.
+    return prefix if len(prefix) >= MIN_SHARED_PREFIX else []
+
+
+def _loss(model: Any, lab: Lab, pairs: Sequence[tuple[str, str]], prefix: list[int]) -> Any:
+    """The answer-token loss of a batch.
+
+    With a shared prefix (a skill's rubric and worked examples: most of each
+    prompt), the prefix is run once and its keys and values are repeated
+    across the batch, so a step costs about the answers' share of the
+    tokens instead of every prompt in full. The loss is the same (checked
+    against the full sequence in the tests); gradients flow through the
+    cache into the LoRA weights.
+    """
+    import torch
+
+    x, y, mask = _batch(lab, pairs, len(prefix))
+    if not prefix:
+        return model(input_ids=x, attention_mask=mask, labels=y).loss
+    batch, width = x.shape
+    out = model(input_ids=torch.tensor([prefix]), use_cache=True)
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(batch)
+    full_mask = torch.cat([torch.ones(batch, len(prefix), dtype=mask.dtype), mask], dim=1)
+    positions = torch.arange(len(prefix), len(prefix) + width).unsqueeze(0).expand(batch, width)
+    return model(
+        input_ids=x,
+        attention_mask=full_mask,
+        cache=cache,
+        position_ids=positions,
+        labels=y,
+    ).loss
+
+
+def _batch(lab: Lab, pairs: Sequence[tuple[str, str]], skip: int = 0) -> tuple[Any, Any, Any]:
     import torch
 
     ids, labels = [], []
     for prompt, answer in pairs:
-        p, a = lab.encode(prompt), lab.encode(answer + "\n")
+        p, a = lab.encode(prompt)[skip:], lab.encode(answer + "\n")
         ids.append(p + a)
         labels.append([-100] * len(p) + a)
     width = max(map(len, ids))
@@ -109,7 +159,12 @@ def train(
             first = 0
             if workdir is not None and (workdir / CHECKPOINT_META).exists():
                 first = _restore(model, optimizer, scheduler, params, workdir, load_file)
+                # The schedule continues where it was (no replayed steps, no warning).
+                scheduler.last_epoch = first
+                for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+                    group["lr"] = base * lr_at(first)
             resumed_from = first
+            prefix = shared_prefix(lab, examples)
             loss_value = float("nan")
             done = first
             for step in range(first, plan.steps):
@@ -117,8 +172,7 @@ def train(
                     break  # a budget ran out: the weights so far are the result
                 rng = random.Random(plan.seed * 1_000_003 + step)
                 chosen = [examples[rng.randrange(len(examples))] for _ in range(plan.batch)]
-                x, y, mask = _batch(lab, chosen)
-                loss = model(input_ids=x, attention_mask=mask, labels=y).loss
+                loss = _loss(model, lab, chosen, prefix)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
                 optimizer.step()
@@ -183,6 +237,4 @@ def _restore(
                     "exp_avg": tensors[f"exp_avg/{name}"],
                     "exp_avg_sq": tensors[f"exp_avg_sq/{name}"],
                 }
-    for _ in range(step):
-        scheduler.step()
     return step

@@ -9,11 +9,11 @@ from continuum_academy.skills import Exercise
 
 class Arithmetic:
     name = "arithmetic"
-    description = "Add or subtract two whole numbers of up to three digits."
+    description = "Add or subtract two whole numbers of up to two digits."
     has_gold = True
     rubric = "Answer with the number only."
 
-    def __init__(self, max_value: int = 999) -> None:
+    def __init__(self, max_value: int = 99) -> None:
         self.max_value = max_value
 
     def generate(self, rng: random.Random) -> Exercise:

@@ -14,7 +14,7 @@ class Strings:
     has_gold = True
     rubric = "Answer with the transformed letters only."
 
-    def __init__(self, min_length: int = 3, max_length: int = 7) -> None:
+    def __init__(self, min_length: int = 3, max_length: int = 6) -> None:
         self.min_length, self.max_length = min_length, max_length
 
     def generate(self, rng: random.Random) -> Exercise:

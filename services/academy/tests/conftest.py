@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from continuum_persona.models.builtin import build
+
+    path = tmp_path_factory.mktemp("model") / "builtin"
+    build(path, "tiny")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lab(tiny_model_dir: Path):  # type: ignore[no-untyped-def]
+    from continuum_academy.lab.model import Lab
+
+    return Lab(tiny_model_dir, threads=1)

@@ -1,0 +1,141 @@
+"""The lab on a real (tiny) model: exact stacking, peft merges, training that
+resumes to exactly where an uninterrupted run gets, and an evolution run
+that resumes from its last generation to the same population."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from continuum_academy.curriculum import Curriculum
+from continuum_academy.evolution import Evolution, EvolutionConfig
+from continuum_academy.lab.merge import merge
+from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.weights import LoraWeights, concat, load, perturb
+from continuum_academy.render import render
+from continuum_academy.skills import draw
+
+PLAN = TrainingPlan(rank=4, alpha=8, learning_rate=3e-3, steps=12, batch=4, checkpoint_every=5)
+
+
+def examples(lab: Any, skill: str = "arithmetic", n: int = 32) -> list[tuple[str, str]]:
+    exercises = draw(Curriculum.load().get(skill), "train", n, seed=0)
+    return [(render(lab.tokenizer, e), e.answer or "") for e in exercises]
+
+
+def logits(lab: Any, weights: LoraWeights | None, text: str = "User: 12+30=\nStudent:") -> Any:
+    ids = torch.tensor([lab.encode(text)])
+    with lab.lock:
+        model = lab.wrap(weights) if weights is not None else lab.model
+        try:
+            with torch.no_grad():
+                return model(input_ids=ids).logits
+        finally:
+            if weights is not None:
+                lab.unwrap(model)
+
+
+@pytest.fixture(scope="module")
+def layers(lab: Any) -> tuple[LoraWeights, LoraWeights]:
+    a = train(lab, examples(lab, "arithmetic"), PLAN).weights
+    b = train(lab, examples(lab, "strings"), TrainingPlan(**{**PLAN.__dict__, "seed": 1})).weights
+    return a, b
+
+
+def test_a_stack_is_the_exact_weighted_sum_and_peft_cat_agrees(lab: Any, layers: Any) -> None:
+    a, b = layers
+    base = logits(lab, None)
+    stacked = concat([(a, 1.0), (b, 0.5)])
+    assert stacked.rank == a.rank + b.rank
+    # Exact sum: the update of the stack is the sum of the updates.
+    delta = logits(lab, stacked) - base
+    assert not torch.allclose(logits(lab, a), base)
+    merged = merge(lab, [a, b], [1.0, 0.5], "cat")
+    assert torch.allclose(logits(lab, merged), logits(lab, stacked), atol=1e-5)
+    assert torch.allclose(logits(lab, concat([(a, 0.0), (b, 0.0)])), base, atol=1e-6)
+    assert delta.abs().max() > 0
+    for combination in ("ties", "dare_ties", "linear", "svd"):
+        child = merge(lab, [a, b], [1.0, 1.0], combination, density=0.7)
+        assert child.tensors and logits(lab, child).shape == base.shape
+
+
+def test_weights_round_trip_through_a_peft_directory(lab: Any, layers: Any, tmp_path: Path) -> None:
+    a, _ = layers
+    loaded = load(a.save(tmp_path / "layer"))
+    assert torch.allclose(logits(lab, loaded), logits(lab, a))
+    assert (tmp_path / "layer" / "adapter_model.safetensors").exists()
+    noisy = perturb(a, 0.5, seed=3)
+    assert not torch.allclose(logits(lab, noisy), logits(lab, a))
+
+
+def test_a_killed_training_resumes_to_exactly_the_uninterrupted_result(
+    lab: Any, tmp_path: Path
+) -> None:
+    data = examples(lab)
+    straight = train(lab, data, PLAN).weights
+    calls = {"n": 0}
+
+    def crash_after_seven() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 7
+
+    first = train(lab, data, PLAN, workdir=tmp_path, should_stop=crash_after_seven)
+    assert first.steps_done == 7
+    resumed = train(lab, data, PLAN, workdir=tmp_path)
+    assert resumed.resumed_from_step == 5  # the last checkpoint before the "crash"
+    for key, tensor in straight.tensors.items():
+        assert torch.allclose(resumed.weights.tensors[key], tensor, atol=1e-6), key
+
+
+def test_an_evolution_run_resumes_from_its_last_generation(lab: Any, tmp_path: Path) -> None:
+    skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
+    config = EvolutionConfig(
+        skills=("arithmetic", "strings"),
+        population=3,
+        generations=2,
+        islands=1,
+        dev_exercises=4,
+        train_steps=3,
+        batch=4,
+        seed=5,
+    )
+    reports: list[Any] = []
+
+    def record(evolution: Evolution) -> Any:
+        def on_generation(report: Any) -> None:
+            evolution.save(report.generation, report.members)
+            reports.append([(m.member_id, m.origin, m.scores) for m in report.members])
+
+        return on_generation
+
+    whole = Evolution(lab, skills, config, tmp_path / "whole")
+    whole.on_generation = record(whole)
+    whole.run()
+    assert len(reports) == 2 and all(len(r) == 3 for r in reports)
+    # A fresh process resumes after generation 0 from the files alone.
+    resumed = Evolution(lab, skills, config, tmp_path / "whole")
+    resumed.on_generation = record(resumed)
+    resumed.run(start_after=0)
+    assert reports[2] == reports[1]
+
+
+def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
+    lab: Any, layers: Any
+) -> None:
+    from continuum_academy.lab.training import _loss, shared_prefix
+
+    data = examples(lab)[:6]
+    prefix = shared_prefix(lab, data)
+    assert len(prefix) >= 8  # the rubric and the worked example
+    assert lab.tokenizer.decode(prefix).startswith("Answer with the number only.")
+    with lab.lock:
+        model = lab.wrap(layers[0])
+        try:
+            with torch.no_grad():
+                full, shared = _loss(model, lab, data, []), _loss(model, lab, data, prefix)
+        finally:
+            lab.unwrap(model)
+    assert torch.allclose(full, shared, atol=1e-5)
