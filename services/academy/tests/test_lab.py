@@ -139,3 +139,18 @@ def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
         finally:
             lab.unwrap(model)
     assert torch.allclose(full, shared, atol=1e-5)
+
+
+def test_a_rank_mutation_keeps_the_update_or_its_best_approximation(lab: Any, layers: Any) -> None:
+    from continuum_academy.lab.weights import rerank
+
+    a, _ = layers
+    wider = rerank(a, a.rank * 2)
+    assert wider.rank == 8 and torch.allclose(logits(lab, wider), logits(lab, a), atol=1e-4)
+    narrower = rerank(a, 1)
+    assert narrower.rank == 1
+    base = logits(lab, None)
+    full_change = (logits(lab, a) - base).norm()
+    kept = (logits(lab, narrower) - base).norm()
+    assert kept > 0 and not torch.allclose(logits(lab, narrower), logits(lab, a))
+    assert full_change > 0

@@ -35,7 +35,7 @@ from typing import Any
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
-from continuum_academy.lab.weights import LoraWeights, concat, load, perturb
+from continuum_academy.lab.weights import LoraWeights, concat, load, perturb, rerank
 from continuum_academy.render import max_answer_tokens, render
 from continuum_academy.skills import Exercise, Skill, draw, stream
 from continuum_academy.species import (
@@ -210,10 +210,16 @@ class Evolution:
                 child.learning_rate = min(
                     3e-2, max(3e-4, child.learning_rate * self.rng.choice((0.5, 2.0)))
                 )
-            if self.rng.random() < 0.2 and not child.layers:
-                child.rank = self.rng.choice((4, 8, 16))
+            note = ""
+            if self.rng.random() < 0.2:
+                child.rank = self.rng.choice((4, 8, 16, 32))
+                if child.layers:  # the stack, re-factored at the new rank before training
+                    stacked = child.weights()
+                    assert stacked is not None
+                    child.layers = [(rerank(stacked, child.rank), 1.0)]
+                note = f", rank {child.rank}"
             self._train(child, skill, seed=self.rng.randrange(2**31))
-            return f"train({skill}, lr={child.learning_rate:.0e}, r={child.rank})"
+            return f"train({skill}, lr {child.learning_rate:.0e}{note})"
         if roll < 0.75:
             index = self.rng.randrange(len(child.layers))
             layer, weight = child.layers[index]

@@ -124,3 +124,31 @@ def perturb(weights: LoraWeights, sigma: float, seed: int) -> LoraWeights:
         noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
         out.tensors[key] = tensor + sigma * scale * noise
     return out
+
+
+def rerank(weights: LoraWeights, rank: int) -> LoraWeights:
+    """The same update re-factored at ``rank`` (a mutation of the rank).
+
+    Each module's update scale·B·A is factored by SVD: a lower rank keeps its
+    largest directions (the best approximation); a higher rank keeps the
+    update exactly and adds directions with zero weight, room for training.
+    """
+    import torch
+
+    if rank < 1:
+        raise ValueError("rank must be at least 1")
+    scale = weights.alpha / weights.rank
+    tensors: dict[str, torch.Tensor] = {}
+    for module in weights.modules():
+        a = weights.tensors[f"{module}.lora_A.weight"].float()
+        b = weights.tensors[f"{module}.lora_B.weight"].float()
+        u, s, vh = torch.linalg.svd(scale * (b @ a), full_matrices=False)
+        keep = min(rank, s.shape[0])
+        root = s[:keep].sqrt()
+        new_b = torch.zeros(b.shape[0], rank)
+        new_a = torch.zeros(rank, a.shape[1])
+        new_b[:, :keep] = u[:, :keep] * root
+        new_a[:keep] = root[:, None] * vh[:keep]
+        tensors[f"{module}.lora_A.weight"] = new_a.to(a.dtype)
+        tensors[f"{module}.lora_B.weight"] = new_b.to(b.dtype)
+    return LoraWeights(tensors, rank, float(rank), list(weights.target_modules))
