@@ -69,6 +69,12 @@ def test_files_outside_the_temporary_directory_are_refused(tmp_path: Path) -> No
     assert passed == 0 and "not allowed" in detail
     passed, detail, _ = run("open('/etc/passwd').read()")
     assert "not allowed" in detail
+    import continuum_academy
+
+    package = Path(continuum_academy.__file__)  # installed code is not the stdlib
+    assert "not allowed" in run(f"open({str(package)!r}).read()")[1]
+    # The standard library is importable (read-only).
+    assert run("import json, collections\ndef f(x):\n    return json.loads(str(x)) + 1")[0] == 2
     victim = tmp_path / "victim"
     victim.write_text("keep")
     run(f"import os\nos.remove({str(victim)!r})")

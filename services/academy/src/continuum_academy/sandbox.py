@@ -132,8 +132,10 @@ def run_unit_tests(
         return SandboxResult(0, total, f"code longer than {limits.max_code_chars} characters")
     code = _strip_fence(code)
     marker = f"@@continuum-sandbox-{secrets.token_hex(8)}@@"
-    stdlib = sorted({os.path.realpath(p) for p in sysconfig.get_paths().values()} - {""})
-    stdlib = [p for p in stdlib if "site-packages" not in p and "dist-packages" not in p]
+    # Python's own standard library only (not the environment's prefix, which
+    # would let an attempt read every installed package and script).
+    paths = sysconfig.get_paths()
+    stdlib = sorted({os.path.realpath(paths[k]) for k in ("stdlib", "platstdlib") if paths.get(k)})
     with tempfile.TemporaryDirectory(prefix="continuum-sandbox-") as workdir:
         request = {
             "marker": marker,
