@@ -27,9 +27,11 @@ from continuum.events.academy import (
     Variant,
     VariantResult,
 )
+from continuum.genome.refs import parse_layer_spec, split_ref
 from continuum.runtime import RequestError
 from continuum.runtime.requests import request_json
 from continuum_academy import abtest as stats
+from continuum_academy import params
 from continuum_academy.evolution import (
     Evolution,
     EvolutionConfig,
@@ -43,20 +45,6 @@ from continuum_academy.skills import Exercise, SkillError, draw
 
 if TYPE_CHECKING:
     from continuum_academy.service import AcademyService
-
-
-def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = body.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise RequestError(f"{key} must be an integer from {low} to {high}")
-    return value
-
-
-def _float(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = body.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low < value <= high:
-        raise RequestError(f"{key} must be a number above {low:g} and at most {high:g}")
-    return float(value)
 
 
 def _skill(academy: AcademyService, name: Any) -> Any:
@@ -73,14 +61,14 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
     persona = await academy.persona(str(body.get("persona") or ""))
     skill = _skill(academy, body.get("skill"))
     hp = Hyperparameters(
-        rank=_int(body, "rank", 16, 1, 256),
-        alpha=_int(body, "alpha", 2 * int(body.get("rank", 16) or 16), 1, 1024),
-        learning_rate=_float(body, "learning_rate", 3e-3, 0.0, 1.0),
-        steps=_int(body, "steps", 300, 1, 100_000),
-        batch=_int(body, "batch", 32, 1, 1024),
+        rank=params.integer(body, "rank", 16, 1, 256),
+        alpha=params.integer(body, "alpha", 2 * int(body.get("rank", 16) or 16), 1, 1024),
+        learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
+        steps=params.integer(body, "steps", 300, 1, 100_000),
+        batch=params.integer(body, "batch", 32, 1, 1024),
     )
-    gold = _int(body, "gold", 2000 if skill.has_gold else 0, 0, 100_000)
-    seed = _int(body, "seed", random.randrange(2**31), 0, 2**31)
+    gold = params.integer(body, "gold", 2000 if skill.has_gold else 0, 0, 100_000)
+    seed = params.integer(body, "seed", random.randrange(2**31), 0, 2**31)
     passed = _passed_attempts(academy, persona["id"], skill.name)
     if not passed and not gold:
         raise RequestError(
@@ -226,9 +214,9 @@ async def start_ab_test(academy: AcademyService, body: dict[str, Any]) -> dict[s
         ),
         variants=variants,
         method=method,
-        alpha=_float(body, "alpha", 0.05, 0.0, 0.49),
-        exercises=_int(body, "exercises", 200, 1, 5000),
-        seed=_int(body, "seed", random.randrange(2**31), 0, 2**31),
+        alpha=params.number(body, "alpha", 0.05, 0.0, 0.49),
+        exercises=params.integer(body, "exercises", 200, 1, 5000),
+        seed=params.integer(body, "seed", random.randrange(2**31), 0, 2**31),
         promote=bool(body.get("promote", True)),
     )
     test_id = uuid.uuid4().hex[:12]
@@ -302,14 +290,14 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
             raise RequestError(f"skill {name!r} has no gold answers to train on")
     config = EvolutionConfig(
         skills=tuple(str(n) for n in names),
-        population=_int(body, "population", 16, 2, 256),
-        generations=_int(body, "generations", 10, 1, 1000),
-        islands=_int(body, "islands", 2, 1, 16),
-        seed=_int(body, "seed", random.randrange(2**31), 0, 2**31),
-        dev_exercises=_int(body, "dev_exercises", 48, 4, 1000),
-        train_steps=_int(body, "train_steps", 60, 1, 10_000),
-        learning_rate=_float(body, "learning_rate", 3e-3, 0.0, 1.0),
-        rank=_int(body, "rank", 8, 1, 256),
+        population=params.integer(body, "population", 16, 2, 256),
+        generations=params.integer(body, "generations", 10, 1, 1000),
+        islands=params.integer(body, "islands", 2, 1, 16),
+        seed=params.integer(body, "seed", random.randrange(2**31), 0, 2**31),
+        dev_exercises=params.integer(body, "dev_exercises", 48, 4, 1000),
+        train_steps=params.integer(body, "train_steps", 60, 1, 10_000),
+        learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
+        rank=params.integer(body, "rank", 8, 1, 256),
     )
     seeds = body.get("seed_layers") or []
     if not isinstance(seeds, list) or len(seeds) > 16 or not all(isinstance(x, str) for x in seeds):
@@ -317,7 +305,8 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
     refs = []
     for spec in seeds:
         try:
-            refs.append(academy.catalog.resolve(*_split_ref(spec)).manifest.ref)
+            layer_id, version, _ = parse_layer_spec(spec)
+            refs.append(academy.catalog.resolve(layer_id, version).manifest.ref)
         except Exception as exc:
             raise RequestError(f"seed layer {spec!r}: {exc}", 404) from None
     run_id = uuid.uuid4().hex[:12]
@@ -333,11 +322,6 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
     await academy.append(run_id, [started], 0)
     academy._spawn(f"evolution:{run_id}", evolve(academy, run_id))
     return {"run": run_id, "status": "running", **settings}
-
-
-def _split_ref(spec: str) -> tuple[str, str]:
-    layer_id, _, version = spec.partition("@")
-    return layer_id, version or "latest"
 
 
 def _config_of(started: EvolutionStarted) -> EvolutionConfig:
@@ -386,7 +370,7 @@ async def evolve(academy: AcademyService, run_id: str) -> None:
 
     seeds = []
     for ref in run.started.settings.get("seed_layers", []):
-        seeds.append(await academy.workshop.layer(*_split_ref(ref)))
+        seeds.append(await academy.workshop.layer(*split_ref(ref)))
     evolution = Evolution(lab, skills, config, workdir, on_generation, progress, seeds)
     done = [g.generation for g in run.generations]
     start_after = max(done) if done else None

@@ -36,7 +36,7 @@ from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import ServiceRequestError, request_json
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
-from continuum_academy import jobs, views
+from continuum_academy import jobs, params, views
 from continuum_academy.curriculum import Curriculum
 from continuum_academy.graders import grade
 from continuum_academy.lab.model import Lab
@@ -57,20 +57,6 @@ from continuum_academy.workshop import Workshop
 from continuum_persona.settings import PersonaSettings
 
 log = logging.getLogger("continuum.academy")
-
-
-def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = body.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise RequestError(f"{key} must be an integer from {low} to {high}")
-    return value
-
-
-def _str(body: dict[str, Any], key: str, default: str | None = None) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise RequestError(f"{key} must be a non-empty string")
-    return value
 
 
 class AcademyService(Service):
@@ -246,14 +232,14 @@ class AcademyService(Service):
                 await self.append(session_id, [SessionClosed(reason="complete")], state.version)
 
     async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        session_id, exercise_id = _str(body, "session"), _str(body, "exercise")
+        session_id, exercise_id = params.text(body, "session"), params.text(body, "exercise")
         text = body.get("text")
         if not isinstance(text, str) or len(text) > 20000:
             raise RequestError("text must be a string of at most 20000 characters")
         submitter = body.get("submitter", "human")
         if submitter not in ("persona", "human", "tool"):
             raise RequestError("submitter must be persona, human or tool")
-        contestant = _str(body, "contestant", "")[:128]
+        contestant = params.text(body, "contestant", "")[:128]
         genome = []
         for item in body.get("genome") or []:
             try:
@@ -356,16 +342,16 @@ class AcademyService(Service):
             return views.skills(self.curriculum)
 
         async def create(body: dict[str, Any]) -> dict[str, Any]:
-            persona = await self.persona(_str(body, "persona"))
+            persona = await self.persona(params.text(body, "persona"))
             try:
-                skill = self.curriculum.get(_str(body, "skill"))
+                skill = self.curriculum.get(params.text(body, "skill"))
             except SkillError as exc:
                 raise RequestError(str(exc), 404) from None
-            count = _int(body, "exercises", 10, 1, self.settings.max_exercises)
+            count = params.integer(body, "exercises", 10, 1, self.settings.max_exercises)
             split = body.get("split", "heldout")
             if split not in SPLITS:
                 raise RequestError("split must be train or heldout")
-            seed = _int(body, "seed", random.randrange(2**31), 0, 2**31)
+            seed = params.integer(body, "seed", random.randrange(2**31), 0, 2**31)
             judge = body.get("judge") or ""
             if judge:
                 judge = (await self.persona(str(judge)))["id"]
@@ -401,7 +387,7 @@ class AcademyService(Service):
             return views.session(self.book.get(session_id))
 
         async def start(body: dict[str, Any]) -> dict[str, Any]:
-            state = self._session(_str(body, "session"))
+            state = self._session(params.text(body, "session"))
             if state.closed is not None:
                 raise RequestError(f"session {state.session_id} is closed", 409)
             if not state.started:
@@ -420,7 +406,10 @@ class AcademyService(Service):
             return await self.submit(body)
 
         async def rate(body: dict[str, Any]) -> dict[str, Any]:
-            attempt_id, rater = _str(body, "attempt"), _str(body, "rater", "human")[:120]
+            attempt_id, rater = (
+                params.text(body, "attempt"),
+                params.text(body, "rater", "human")[:120],
+            )
             rating = body.get("rating")
             if rating in ("up", "down"):
                 score = 1.0 if rating == "up" else 0.0
@@ -444,7 +433,7 @@ class AcademyService(Service):
             return {"attempt_id": attempt_id, "grader": event.grader, "score": score}
 
         async def close(body: dict[str, Any]) -> dict[str, Any]:
-            state = self._session(_str(body, "session"))
+            state = self._session(params.text(body, "session"))
             if state.closed is None:
                 await self.append(
                     state.session_id, [SessionClosed(reason="closed by request")], None
@@ -455,11 +444,11 @@ class AcademyService(Service):
             return {"sessions": [s.summary() for s in self.book.sessions.values()]}
 
         async def show(body: dict[str, Any]) -> dict[str, Any]:
-            return views.session(self._session(_str(body, "session")), detail=True)
+            return views.session(self._session(params.text(body, "session")), detail=True)
 
         async def leaderboard(body: dict[str, Any]) -> dict[str, Any]:
-            skill = _str(body, "skill")
-            samples = _int(body, "bootstrap", 200, 0, 2000)
+            skill = params.text(body, "skill")
+            samples = params.integer(body, "bootstrap", 200, 0, 2000)
             async with ctx.pool.acquire() as conn:
                 records = await load_scores(conn, skill)
             rows = [ScoreRow(**dict(r)) for r in records]

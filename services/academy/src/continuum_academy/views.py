@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from continuum.runtime import RequestError
 from continuum_academy.curriculum import Curriculum
 from continuum_academy.leaderboard import Standing
 from continuum_academy.reputation import Reputation
 from continuum_academy.runs import RunBook
 from continuum_academy.sessions import SessionState
+
+
+def _known(items: Mapping[str, Any], key: str, what: str) -> Any:
+    if key not in items:
+        raise RequestError(f"unknown {what} {key!r}", 404)
+    return items[key]
 
 
 def skills(curriculum: Curriculum) -> dict[str, Any]:
@@ -118,11 +125,7 @@ def training(runs: RunBook, job_id: Any) -> dict[str, Any]:
         return out
 
     if isinstance(job_id, str) and job_id:
-        job = runs.training.get(job_id)
-        if job is None:
-            from continuum.runtime import RequestError
-
-            raise RequestError(f"unknown training job {job_id!r}", 404)
+        job = _known(runs.training, job_id, "training job")
         return one(job)
     return {"jobs": [one(j) for j in runs.training.values()]}
 
@@ -152,11 +155,7 @@ def abtests(runs: RunBook, test_id: Any) -> dict[str, Any]:
         return out
 
     if isinstance(test_id, str) and test_id:
-        test = runs.abtests.get(test_id)
-        if test is None:
-            from continuum.runtime import RequestError
-
-            raise RequestError(f"unknown A/B test {test_id!r}", 404)
+        test = _known(runs.abtests, test_id, "A/B test")
         return one(test)
     return {"tests": [one(t) for t in runs.abtests.values()]}
 
@@ -185,10 +184,6 @@ def evolution(runs: RunBook, run_id: Any) -> dict[str, Any]:
         return out
 
     if isinstance(run_id, str) and run_id:
-        run = runs.evolutions.get(run_id)
-        if run is None:
-            from continuum.runtime import RequestError
-
-            raise RequestError(f"unknown evolution run {run_id!r}", 404)
+        run = _known(runs.evolutions, run_id, "evolution run")
         return one(run, True)
     return {"runs": [one(r, False) for r in runs.evolutions.values()]}

@@ -1,0 +1,28 @@
+"""Reading a request body's fields, with errors that name the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from continuum.runtime import RequestError
+
+
+def integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = body.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RequestError(f"{key} must be an integer from {low} to {high}")
+    return value
+
+
+def number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = body.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low < value <= high:
+        raise RequestError(f"{key} must be a number above {low:g} and at most {high:g}")
+    return float(value)
+
+
+def text(body: dict[str, Any], key: str, default: str | None = None) -> str:
+    value = body.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise RequestError(f"{key} must be a non-empty string")
+    return value
