@@ -24,7 +24,6 @@ appended, so an interrupted run resumes from its last completed generation.
 from __future__ import annotations
 
 import json
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -203,7 +202,7 @@ class Evolution:
         result = train(self.lab, self.training[skill], plan, init=init)
         member.layers = [(result.weights, 1.0)]
 
-    def mutate(self, child: Genome, skill: str, pool: Sequence[Genome], generation: int) -> str:
+    def mutate(self, child: Genome, skill: str, pool: Sequence[Genome]) -> str:
         roll = self.rng.random()
         if roll < 0.6 or not child.layers:
             if self.rng.random() < 0.3:
@@ -237,9 +236,7 @@ class Evolution:
         self._train(child, skill, seed=self.rng.randrange(2**31))
         return f"train({skill})"
 
-    def crossover(
-        self, a: Genome, b: Genome, generation: int
-    ) -> tuple[list[tuple[LoraWeights, float]], str]:
+    def crossover(self, a: Genome, b: Genome) -> tuple[list[tuple[LoraWeights, float]], str]:
         wa, wb = a.weights(), b.weights()
         if wa is None or wb is None:
             source = a if wa is not None else b
@@ -303,7 +300,9 @@ class Evolution:
             if best not in elites:
                 elites.append(best)
         elites = elites[: max(1, c.population // 2)]
-        survivors = [self._survivor(e) for e in elites]
+        for elite in elites:
+            elite.age += 1
+        survivors = elites
         children: list[Genome] = []
         by_island = {i: [m for m in alive if m.island == i] for i in range(c.islands)}
         while len(survivors) + len(children) < c.population:
@@ -325,18 +324,14 @@ class Evolution:
                 other_profile, _ = tournament(profiles, c.skills, self.rng)
                 other = next(m for m in pool if m.member_id == other_profile.member_id)
                 if other is not parent:
-                    child.layers, how = self.crossover(parent, other, generation)
+                    child.layers, how = self.crossover(parent, other)
                     child.parents.append(other.member_id)
                     origin.append(how)
             self.progress(f"generation {generation}: breeding {len(children) + 1}")
-            origin.append(self.mutate(child, skill, alive, generation))
+            origin.append(self.mutate(child, skill, alive))
             child.origin = " + ".join(origin)
             children.append(child)
         return survivors + children
-
-    def _survivor(self, member: Genome) -> Genome:
-        member.age += 1
-        return member
 
     # -- persistence --------------------------------------------------------------------
 
@@ -445,7 +440,3 @@ def _decode_rng(state: list[Any]) -> random.Random:
 def best_generalist(members: Sequence[Genome]) -> Genome:
     """The member with the best worst skill (ties: the best mean)."""
     return max(members, key=lambda m: (min(m.scores.values(), default=0.0), m.fitness))
-
-
-def isclose(a: float, b: float) -> bool:
-    return math.isclose(a, b, abs_tol=1e-9)
