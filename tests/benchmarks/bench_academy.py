@@ -24,7 +24,9 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,10 @@ from continuum_academy.evolution import (
     best_generalist,
 )
 from continuum_academy.exams import accuracy, passes
+from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
 from continuum_academy.lab.weights import load
 from continuum_academy.render import render
 from continuum_academy.skills import draw
@@ -63,15 +66,34 @@ def ensure_small() -> Path:
     return path
 
 
-def self_train(lab: Lab, skill_name: str, budget: float, steps: int) -> dict[str, Any]:
+def self_train(
+    lab: Lab, skill_name: str, budget: float, steps: int, precision: str
+) -> dict[str, Any]:
+    """Train within ``budget`` seconds: a cosine schedule sized to the budget.
+
+    The step time is measured first (40 steps, counted in the budget), and
+    the schedule is laid out over the steps that fit, so the learning rate
+    has decayed when the time is up; the deadline still stops it.
+    """
     skill = Curriculum.load().get(skill_name)
     heldout = draw(skill, "heldout", HELDOUT, SEED)
     before = accuracy(passes(lab, None, heldout))
-    gold = draw(skill, "train", 4000, SEED)
-    examples = [(render(lab.tokenizer, e), e.answer or "") for e in gold]
-    plan = TrainingPlan(rank=16, alpha=16, learning_rate=1e-3, steps=steps, batch=32, seed=SEED)
+    examples = SkillExamples([], skill, partial(render, lab.tokenizer))
+    plan = TrainingPlan(
+        rank=16,
+        alpha=16,
+        learning_rate=1e-3,
+        steps=steps,
+        batch=32,
+        seed=SEED,
+        schedule="cosine",
+        precision=precision,
+    )
     started, cpu = time.perf_counter(), time.process_time()
     deadline = started + budget
+    probe = train(lab, examples, replace(plan, steps=40, gradient_init_batches=0))
+    per_step = probe.seconds / 40
+    plan = replace(plan, steps=min(steps, int(0.97 * (deadline - time.perf_counter()) / per_step)))
     with Progress(
         TextColumn(f"[bold]{skill_name}"),
         BarColumn(),
@@ -81,7 +103,7 @@ def self_train(lab: Lab, skill_name: str, budget: float, steps: int) -> dict[str
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("train", total=steps, loss=float("nan"))
+        task = bar.add_task("train", total=plan.steps, loss=float("nan"))
 
         def progress(step: int, total: int, loss: float) -> None:
             bar.update(task, completed=step, loss=loss)
@@ -105,8 +127,15 @@ def self_train(lab: Lab, skill_name: str, budget: float, steps: int) -> dict[str
         "cpu_seconds": time.process_time() - cpu,
         "steps": result.steps_done,
         "loss": result.final_loss,
-        "examples": len(examples),
+        "examples": result.steps_done * plan.batch,
+        "planned_steps": plan.steps,
+        "precision": precision,
     }
+
+
+COMBINATIONS = ("cat", "ties", "dare_ties", "linear")
+#: The (arithmetic, strings) coefficients searched for each combination.
+COEFFICIENTS = [(a, b) for a in (0.5, 0.75, 1.0) for b in (0.5, 0.75, 1.0)]
 
 
 def crossover(lab: Lab) -> dict[str, Any]:
@@ -130,28 +159,25 @@ def crossover(lab: Lab) -> dict[str, Any]:
     dev, heldout = mixed("train", SEED + 9, 100), mixed("heldout", SEED + 7, HELDOUT)
     rows = {name: accuracy(passes(lab, w, heldout)) for name, w in parents.items()}
     searched = []
-    for combination in ("cat", "ties", "dare_ties", "linear"):
-        for weight in (0.3, 0.5, 0.7, 1.0):
+    for combination in COMBINATIONS:
+        for pair in COEFFICIENTS:
             child = merge(
-                lab,
-                [parents["arithmetic"], parents["strings"]],
-                [weight, weight],
-                combination,
-                density=0.7,
+                lab, [parents["arithmetic"], parents["strings"]], pair, combination, density=0.7
             )
-            searched.append((accuracy(passes(lab, child, dev)), combination, weight, child))
+            searched.append((accuracy(passes(lab, child, dev)), combination, pair, child))
     children = {}
-    for combination in ("cat", "ties", "dare_ties", "linear"):
-        _, _, weight, child = max(
-            (s for s in searched if s[1] == combination), key=lambda s: (s[0], -s[2])
+    for combination in COMBINATIONS:
+        _, _, pair, child = max(
+            (s for s in searched if s[1] == combination), key=lambda s: (s[0], -sum(s[2]))
         )
-        children[f"{combination} x{weight:g}"] = accuracy(passes(lab, child, heldout))
+        name = f"{combination} ({pair[0]:g}, {pair[1]:g})"
+        children[name] = accuracy(passes(lab, child, heldout))
     return {
         "parents": rows,
         "children": children,
         "best_parent": max(rows.values()),
         "mixed": len(heldout),
-        "search": [(c, w, round(d, 3)) for d, c, w, _ in searched],
+        "search": [(c, list(w), round(d, 3)) for d, c, w, _ in searched],
     }
 
 
@@ -222,6 +248,7 @@ def evolution(lab: Lab, generations: int, population: int) -> dict[str, Any]:
             "best": entry["best"][skill],
             "generalist": generalist.scores[skill],
             "beats_generalist": entry["best"][skill] > generalist.scores[skill],
+            "generalists_species": sid == generalist.species,
         }
     # Held-out scores of the final champions (dev scores drive selection only).
     heldout = {}
@@ -317,8 +344,8 @@ def section(results: dict[str, Any], command: str) -> str:
         c = results["crossover"]
         lines += [
             "Crossover (the two specialists merged with peft's add_weighted_adapter; for each "
-            "combination the coefficient, the same for both parents, is chosen from 0.3, 0.5, "
-            f"0.7 and 1.0 on a mixed dev set of 100 train-split exercises; {c['mixed']} "
+            "combination the two parents' coefficients are chosen from 0.5, 0.75 and 1.0 each "
+            f"on a mixed dev set of 100 train-split exercises; {c['mixed']} "
             "held-out exercises, half of each skill):",
             "",
             "| genome | mixed accuracy | vs best parent |",
@@ -344,11 +371,18 @@ def section(results: dict[str, Any], command: str) -> str:
             "|---|---|---|---|---|---|",
         ]
         for sid, v in e["verdicts"].items():
+            own = " (the generalist's)" if v.get("generalists_species") else ""
             lines.append(
-                f"| {sid} | {e['species'][sid]['members']} | {v['skill']} | "
+                f"| {sid}{own} | {e['species'][sid]['members']} | {v['skill']} | "
                 f"{100 * v['best']:.0f}% | {100 * v['generalist']:.0f}% | "
                 f"{'yes' if v['beats_generalist'] else 'no'} |"
             )
+        winners = sum(v["beats_generalist"] for v in e["verdicts"].values())
+        lines.append("")
+        lines.append(
+            f"{len(e['verdicts'])} species at the end; {winners} of them beat the best "
+            "generalist on their own skill (target: at least two)."
+        )
         lines.append("")
         lines.append(
             "Held-out accuracy of the final champions: "
@@ -368,7 +402,8 @@ def main() -> None:
     parser.add_argument("--part", default="selftrain,crossover,evolution")
     parser.add_argument("--skills", default="arithmetic,strings,extraction")
     parser.add_argument("--budget", type=float, default=600.0, help="Seconds per skill.")
-    parser.add_argument("--steps", type=int, default=6000)
+    parser.add_argument("--steps", type=int, default=100_000, help="At most (the budget stops it).")
+    parser.add_argument("--precision", default=fastest_precision(), help="float32 or bfloat16")
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--write", type=Path)
@@ -380,11 +415,11 @@ def main() -> None:
     else:
         lab = Lab(ensure_small())
     if "selftrain" in args.part:
-        results["selftrain"] = []
+        rows = {r["skill"]: r for r in results.get("selftrain", [])}
         for skill in args.skills.split(","):
-            r = self_train(lab, skill, args.budget, args.steps)
-            console.print(r)
-            results["selftrain"].append(r)
+            rows[skill] = self_train(lab, skill, args.budget, args.steps, args.precision)
+            console.print(rows[skill])
+        results["selftrain"] = list(rows.values())
     if "crossover" in args.part:
         results["crossover"] = crossover(lab)
         console.print(results["crossover"])

@@ -274,7 +274,7 @@ async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
 ) -> None:
     ACADEMY_ENV.update(academy_env)
     async with room_node.client() as api:
-        body = {"persona": "Debugger AI", "skill": "strings", "steps": 300, "gold": 300,
+        body = {"persona": "Debugger AI", "skill": "strings", "steps": 300, "gold_share": 1.0,
                 "rank": 4, "alpha": 4, "learning_rate": 0.001, "batch": 8, "seed": 2}  # fmt: skip
         response = await api.post("/v1/academy/training", json=body)
         assert response.status_code == 202, response.text
@@ -298,12 +298,16 @@ async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
         layer = (await api.get(f"/v1/genome/layers/{layer_id}")).json()
         assert layer_id == "debugger-ai-strings" and version == "1.0.0"
         assert "Self-trained by the academy" in layer["description"]
-        assert "300 gold answers" in layer["description"]
+        assert "fresh gold answers as 100% of each batch" in layer["description"]
 
         bad = await api.post("/v1/academy/training", json={**body, "skill": "nope"})
         assert bad.status_code == 404
         bad = await api.post("/v1/academy/training", json={**body, "steps": 0})
         assert bad.status_code == 400
+        bad = await api.post("/v1/academy/training", json={**body, "gold_share": 1.5})
+        assert bad.status_code == 400 and "gold_share" in bad.json()["error"]["message"]
+        bad = await api.post("/v1/academy/training", json={**body, "schedule": "zigzag"})
+        assert bad.status_code == 400 and "schedule" in bad.json()["error"]["message"]
 
         test = await api.post(
             "/v1/academy/abtests",

@@ -4,6 +4,7 @@ that resumes from its last generation to the same population."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +129,15 @@ def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
     from continuum_academy.lab.training import _loss, shared_prefix
 
     data = examples(lab)[:6]
-    prefix = shared_prefix(lab, data)
+    prefix = shared_prefix([lab.encode(prompt) for prompt, _ in data])
     assert len(prefix) >= 8  # the rubric and the worked example
     assert lab.tokenizer.decode(prefix).startswith("Answer with the number only.")
     with lab.lock:
         model = lab.wrap(layers[0])
         try:
             with torch.no_grad():
-                full, shared = _loss(model, lab, data, []), _loss(model, lab, data, prefix)
+                full = _loss(model, lab, data, share_prefix=False)
+                shared = _loss(model, lab, data)
         finally:
             lab.unwrap(model)
     assert torch.allclose(full, shared, atol=1e-5)
@@ -154,3 +156,34 @@ def test_a_rank_mutation_keeps_the_update_or_its_best_approximation(lab: Any, la
     kept = (logits(lab, narrower) - base).norm()
     assert kept > 0 and not torch.allclose(logits(lab, narrower), logits(lab, a))
     assert full_change > 0
+
+
+def test_gradient_init_points_a_at_the_gradient_and_leaves_the_model_unchanged(lab: Any) -> None:
+    from continuum_academy.lab.training import FixedExamples, _align_to_gradient, _loss
+    from peft.tuners.lora import LoraLayer
+
+    data = FixedExamples(examples(lab))
+    plan = TrainingPlan(rank=4, alpha=4, batch=8, gradient_init_batches=2)
+    ids = torch.tensor([lab.encode("User: 12+30=\nStudent:")])
+    with lab.lock:
+        model = lab.wrap(None, trainable=True, rank=4, alpha=4)
+        try:
+            with torch.no_grad():
+                before = model(input_ids=ids).logits
+            _align_to_gradient(model, lab, data, plan)
+            with torch.no_grad():
+                after = model(input_ids=ids).logits
+            layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+            assert all(not m.base_layer.weight.requires_grad for m in layers)
+            assert all(m.base_layer.weight.grad is None for m in layers)
+            # A's rows are orthogonal directions (singular vectors) at peft's row norm,
+            # and the layer is still trainable.
+            a = layers[0].lora_A["default"].weight
+            rows = a / a.norm(dim=1, keepdim=True)
+            assert torch.allclose(rows @ rows.T, torch.eye(4), atol=1e-4)
+            assert all(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)
+            _loss(model, lab, data.batch(random.Random(0), 8)).backward()
+            assert layers[0].lora_B["default"].weight.grad.abs().sum() > 0
+        finally:
+            lab.unwrap(model)
+    assert torch.allclose(before, after)

@@ -257,9 +257,14 @@ def train(
     rank: int = typer.Option(16, min=1, max=256),
     learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
     batch: int = typer.Option(32, min=1, max=1024),
-    gold: int = typer.Option(
-        None, help="Gold answers to add (default: 2000 if the skill has them)."
+    gold_share: float = typer.Option(
+        None,
+        min=0.0,
+        max=1.0,
+        help="Share of each batch drawn fresh from the skill's gold answers "
+        "(default: 0.5 with passed attempts, 1 without; 0 if the skill has none).",
     ),
+    schedule: str = typer.Option("constant", help="Learning-rate schedule: constant or cosine."),
     seed: int = typer.Option(None),
     wait: bool = typer.Option(True, help="Follow the job with a progress bar."),
     timeout: float = typer.Option(3600),
@@ -274,8 +279,9 @@ def train(
         "learning_rate": learning_rate,
         "batch": batch,
     }
-    if gold is not None:
-        body["gold"] = gold
+    if gold_share is not None:
+        body["gold_share"] = gold_share
+    body["schedule"] = schedule
     if seed is not None:
         body["seed"] = seed
     job = gateway_client.request("POST", "/v1/academy/training", json=body)
@@ -456,13 +462,14 @@ def report(
     jobs = gateway_client.request("GET", "/v1/academy/training")["jobs"]
     print_table(
         "self-training",
-        ("job", "persona", "skill", "data (attempts+gold)", "dev before", "after", "s", "layer"),
+        ("job", "persona", "skill", "attempts", "gold", "dev before", "after", "s", "layer"),
         [
             (
                 j["job"],
                 j["persona"],
                 j["skill"],
-                f"{j['from_attempts']}+{j['from_gold']}",
+                str(j["from_attempts"]),
+                str(j["from_gold"]) if j["from_gold"] else f"{j['gold_share']:.0%} fresh",
                 _pct(j["progress"].get("before")),
                 _pct(j["progress"].get("after")),
                 f"{j.get('seconds', 0):.0f}",

@@ -28,15 +28,17 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
 from continuum_academy.lab.weights import LoraWeights, concat, load, perturb, rerank
 from continuum_academy.render import max_answer_tokens, render
-from continuum_academy.skills import Exercise, Skill, draw, stream
+from continuum_academy.skills import Exercise, Skill, draw
 from continuum_academy.species import (
     Profile,
     migrate,
@@ -138,16 +140,15 @@ class Evolution:
             name: draw(skill, "train", config.dev_exercises, seed=10_000 + config.seed)
             for name, skill in self.skills.items()
         }
-        dev_keys = {e.key for exercises in self.dev.values() for e in exercises}
-        self.training: dict[str, list[tuple[str, str]]] = {}
-        for name, skill in self.skills.items():
-            pairs: list[tuple[str, str]] = []
-            for exercise in stream(skill, "train", seed=config.seed):
-                if exercise.key not in dev_keys and exercise.answer is not None:
-                    pairs.append((render(lab.tokenizer, exercise), exercise.answer))
-                if len(pairs) >= 2000:
-                    break
-            self.training[name] = pairs
+        self.training = {
+            name: SkillExamples(
+                [],
+                skill,
+                partial(render, lab.tokenizer),
+                exclude=frozenset(e.key for e in self.dev[name]),
+            )
+            for name, skill in self.skills.items()
+        }
         self.counter = 0
         self.representatives: dict[int, Profile] = {}
         self.next_species = 0
@@ -197,6 +198,7 @@ class Evolution:
             steps=self.config.train_steps,
             batch=self.config.batch,
             seed=seed,
+            precision=fastest_precision(),
         )
         init = member.weights()  # the whole stack, trained on as one layer (its rank)
         result = train(self.lab, self.training[skill], plan, init=init)

@@ -39,7 +39,8 @@ from continuum_academy.evolution import (
     best_generalist,
 )
 from continuum_academy.exams import accuracy, passes
-from continuum_academy.lab.training import TrainingPlan, train
+from continuum_academy.lab.data import SkillExamples
+from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
 from continuum_academy.render import render
 from continuum_academy.skills import Exercise, SkillError, draw
 
@@ -66,14 +67,19 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
         learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
         steps=params.integer(body, "steps", 300, 1, 100_000),
         batch=params.integer(body, "batch", 32, 1, 1024),
+        schedule=params.choice(body, "schedule", "constant", ("constant", "cosine")),
     )
-    gold = params.integer(body, "gold", 2000 if skill.has_gold else 0, 0, 100_000)
     seed = params.integer(body, "seed", random.randrange(2**31), 0, 2**31)
     passed = _passed_attempts(academy, persona["id"], skill.name)
-    if not passed and not gold:
+    default_share = (0.5 if passed else 1.0) if skill.has_gold else 0.0
+    gold_share = params.share(body, "gold_share", default_share)
+    if gold_share and not skill.has_gold:
+        raise RequestError(f"skill {skill.name} has no gold answers: gold_share must be 0")
+    if not passed and not gold_share:
         raise RequestError(
             f"nothing to train on: {persona['name']} has no passed {skill.name} attempts "
-            "in train-split sessions and the skill has no gold answers"
+            "in train-split sessions"
+            + (" and gold_share is 0" if skill.has_gold else " and the skill has no gold answers")
         )
     job_id = uuid.uuid4().hex[:12]
     started = TrainingStarted(
@@ -82,7 +88,7 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
         parent_genome=persona.get("genome") or [],
         hyperparameters=hp,
         from_attempts=len(passed),
-        from_gold=gold,
+        gold_share=gold_share,
         seed=seed,
         layer_name=f"{persona['id']}-{skill.name}"[:64],
     )
@@ -118,13 +124,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         speaker = persona["name"]
         workdir = academy.work_dir / "training" / job_id
         attempts = json.loads((workdir / "attempts.json").read_text())
-        examples: list[tuple[str, str]] = []
-        for prompt, rubric, text in attempts:
-            exercise = Exercise(skill.name, prompt, prompt, {}, text, rubric)
-            examples.append((render(lab.tokenizer, exercise, speaker), text))
-        if started.from_gold:
-            for exercise in draw(skill, "train", started.from_gold, started.seed):
-                examples.append((render(lab.tokenizer, exercise, speaker), exercise.answer or ""))
+        examples = _examples(lab, skill, started, attempts, speaker)
         dev = draw(skill, "train", 64, started.seed + 1)
         before = accuracy(await asyncio.to_thread(passes, lab, init, dev, speaker, academy.limits))
         hp = started.hyperparameters
@@ -136,6 +136,8 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             batch=hp.batch,
             seed=started.seed,
             checkpoint_every=max(10, hp.steps // 20),
+            schedule=hp.schedule,
+            precision=fastest_precision(),
         )
 
         def progress(step: int, total: int, loss: float) -> None:
@@ -149,11 +151,16 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         )
         versions = academy.catalog.layers.get(started.layer_name)
         count = len(versions.versions) if versions is not None else 0
+        gold = (
+            f"{started.from_gold} gold answers"
+            if started.from_gold
+            else f"fresh gold answers as {started.gold_share:.0%} of each batch"
+        )
         description = (
             f"{skill.description} Self-trained by the academy for {speaker} on "
-            f"{started.from_attempts} passed attempts and {started.from_gold} gold answers "
-            f"(rank {plan.rank}, lr {hp.learning_rate:g}, {hp.steps} steps, seed {started.seed}); "
-            f"dev accuracy {before:.0%} -> {after:.0%}."
+            f"{started.from_attempts} passed attempts and {gold} (rank {plan.rank}, "
+            f"lr {hp.learning_rate:g}, {hp.schedule} schedule, {hp.steps} steps, "
+            f"seed {started.seed}); dev accuracy {before:.0%} -> {after:.0%}."
         )
         ref = await academy.workshop.publish(
             result.weights,
@@ -181,6 +188,25 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
     except Exception as exc:
         await academy.append(job_id, [TrainingFailed(error=str(exc)[:2000])], None)
         raise
+
+
+def _examples(
+    lab: Any, skill: Any, started: TrainingStarted, attempts: list[list[str]], speaker: str
+) -> Any:
+    """The job's data: its passed attempts, and gold answers drawn fresh per batch
+    (or, for jobs recorded before that, a fixed draw of ``from_gold``)."""
+
+    def rendered(exercise: Exercise) -> str:
+        return render(lab.tokenizer, exercise, speaker)
+
+    pairs = [
+        (rendered(Exercise(skill.name, prompt, prompt, {}, text, rubric)), text)
+        for prompt, rubric, text in attempts
+    ]
+    if started.from_gold:
+        gold = draw(skill, "train", started.from_gold, started.seed)
+        return pairs + [(rendered(e), e.answer or "") for e in gold]
+    return SkillExamples(pairs, skill, rendered, started.gold_share)
 
 
 # -- A/B tests ----------------------------------------------------------------------------

@@ -21,6 +21,20 @@ def number(body: dict[str, Any], key: str, default: float, low: float, high: flo
     return float(value)
 
 
+def share(body: dict[str, Any], key: str, default: float) -> float:
+    value = body.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise RequestError(f"{key} must be a number from 0 to 1")
+    return float(value)
+
+
+def choice(body: dict[str, Any], key: str, default: str, options: tuple[str, ...]) -> str:
+    value = body.get(key, default)
+    if value not in options:
+        raise RequestError(f"{key} must be one of {', '.join(options)}")
+    return str(value)
+
+
 def text(body: dict[str, Any], key: str, default: str | None = None) -> str:
     value = body.get(key, default)
     if not isinstance(value, str) or not value:

@@ -113,6 +113,7 @@ def training(runs: RunBook, job_id: Any) -> dict[str, Any]:
             "skill": s.skill,
             "from_attempts": s.from_attempts,
             "from_gold": s.from_gold,
+            "gold_share": s.gold_share,
             "hyperparameters": s.hyperparameters.model_dump(),
             "seed": s.seed,
             "parents": [f"{g.layer_id}@{g.version}" for g in s.parent_genome],

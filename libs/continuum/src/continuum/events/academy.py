@@ -107,6 +107,8 @@ class Hyperparameters(_Payload):
     steps: int = Field(default=300, ge=1, le=100_000)
     batch: int = Field(default=32, ge=1, le=1024)
     target_modules: list[str] = Field(default_factory=list, max_length=64)
+    #: The learning-rate schedule after warmup (jobs recorded before it existed used cosine).
+    schedule: Literal["constant", "cosine"] = "cosine"
 
 
 @catalog.register(context="academy", aggregate="training", name="started")
@@ -117,9 +119,12 @@ class TrainingStarted(_Payload):
     skill: str = Field(pattern=SKILL_PATTERN)
     parent_genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=32)
     hyperparameters: Hyperparameters
-    #: How many examples came from passed attempts and how many from gold answers.
+    #: How many passed attempts the job trains on.
     from_attempts: int = Field(ge=0)
-    from_gold: int = Field(ge=0)
+    #: The share of each batch drawn fresh from the skill's train-split gold answers.
+    gold_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    #: A fixed number of gold answers (jobs started before gold was drawn fresh).
+    from_gold: int = Field(default=0, ge=0)
     seed: int = Field(ge=0)
     layer_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
 

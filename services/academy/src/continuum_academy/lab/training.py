@@ -1,9 +1,10 @@
 """Fine-tuning a LoRA layer on (prompt, answer) pairs, resumable after a crash.
 
-The loss covers the answer tokens and the newline after them only: an
-answer ends the way a turn ends in the transcripts the model was
-pre-trained on (it never saw an end-of-text token, so asking it to learn
-one costs most of a short training run).
+The loss covers the answer's tokens only, written the way the model writes
+a turn after the prompt (``reply_text``: in a plain transcript a space after
+the speaker's name, and the newline that ends a turn in the transcripts the
+built-in model was pre-trained on; it never saw an end-of-text token, so
+asking it to learn one costs most of a short training run).
 Batches are a pure function of (seed, step), so a resumed job sees exactly
 the batches it would have seen. Every ``checkpoint_every`` steps the LoRA
 weights and AdamW's moments are written with safetensors (never pickle)
@@ -20,12 +21,37 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.weights import LoraWeights
+from continuum_persona.inference.prompt import reply_text
 
 Progress = Callable[[int, int, float], None]
+Pair = tuple[str, str]
+
+
+class Examples(Protocol):
+    """Where a step's (prompt, answer) pairs come from: a function of an RNG.
+
+    The RNG is seeded from (plan seed, step), so whatever the source (a fixed
+    list, or a skill generating fresh problems), a resumed job sees exactly
+    the batches the uninterrupted one would have.
+    """
+
+    def batch(self, rng: random.Random, size: int) -> list[Pair]: ...
+
+
+@dataclass(frozen=True)
+class FixedExamples:
+    """Uniform draws, with replacement, from a fixed list of pairs."""
+
+    pairs: Sequence[Pair]
+
+    def batch(self, rng: random.Random, size: int) -> list[Pair]:
+        return [self.pairs[rng.randrange(len(self.pairs))] for _ in range(size)]
+
+
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
 
@@ -40,6 +66,13 @@ class TrainingPlan:
     seed: int = 0
     checkpoint_every: int = 50
     target_modules: tuple[str, ...] = ()
+    #: "constant" (after a short warmup) or "cosine" (decay to 5%).
+    schedule: str = "constant"
+    #: Batches whose full gradient orients a new layer's A matrices (0: peft's random A).
+    gradient_init_batches: int = 8
+    #: "bfloat16" runs the matrix products under CPU autocast (weights, the optimizer and
+    #: the checkpoints stay float32); worth it only where the CPU has bf16 instructions.
+    precision: str = "float32"
 
 
 @dataclass(frozen=True)
@@ -56,11 +89,10 @@ class TrainingResult:
 MIN_SHARED_PREFIX = 8
 
 
-def shared_prefix(lab: Lab, examples: Sequence[tuple[str, str]]) -> list[int]:
-    """The longest token prefix common to every example's prompt."""
-    prefix = lab.encode(examples[0][0])
-    for prompt, _ in examples[1:]:
-        ids = lab.encode(prompt)
+def shared_prefix(prompts: Sequence[list[int]]) -> list[int]:
+    """The longest token prefix common to every prompt (token ids)."""
+    prefix = prompts[0]
+    for ids in prompts[1:]:
         n = 0
         while n < min(len(prefix), len(ids)) and prefix[n] == ids[n]:
             n += 1
@@ -71,7 +103,7 @@ def shared_prefix(lab: Lab, examples: Sequence[tuple[str, str]]) -> list[int]:
     return prefix if len(prefix) >= MIN_SHARED_PREFIX else []
 
 
-def _loss(model: Any, lab: Lab, pairs: Sequence[tuple[str, str]], prefix: list[int]) -> Any:
+def _loss(model: Any, lab: Lab, pairs: Sequence[Pair], share_prefix: bool = True) -> Any:
     """The answer-token loss of a batch.
 
     With a shared prefix (a skill's rubric and worked examples: most of each
@@ -83,7 +115,9 @@ def _loss(model: Any, lab: Lab, pairs: Sequence[tuple[str, str]], prefix: list[i
     """
     import torch
 
-    x, y, mask = _batch(lab, pairs, len(prefix))
+    prompts = [lab.encode(prompt) for prompt, _ in pairs]
+    prefix = shared_prefix(prompts) if share_prefix else []
+    x, y, mask = _batch(lab, prompts, [answer for _, answer in pairs], len(prefix))
     if not prefix:
         return model(input_ids=x, attention_mask=mask, labels=y).loss
     batch, width = x.shape
@@ -101,12 +135,14 @@ def _loss(model: Any, lab: Lab, pairs: Sequence[tuple[str, str]], prefix: list[i
     ).loss
 
 
-def _batch(lab: Lab, pairs: Sequence[tuple[str, str]], skip: int = 0) -> tuple[Any, Any, Any]:
+def _batch(
+    lab: Lab, prompts: Sequence[list[int]], answers: Sequence[str], skip: int = 0
+) -> tuple[Any, Any, Any]:
     import torch
 
     ids, labels = [], []
-    for prompt, answer in pairs:
-        p, a = lab.encode(prompt)[skip:], lab.encode(answer + "\n")
+    for prompt, answer in zip(prompts, answers, strict=True):
+        p, a = prompt[skip:], lab.encode(reply_text(lab.tokenizer, answer))
         ids.append(p + a)
         labels.append([-100] * len(p) + a)
     width = max(map(len, ids))
@@ -118,7 +154,7 @@ def _batch(lab: Lab, pairs: Sequence[tuple[str, str]], skip: int = 0) -> tuple[A
 
 def train(
     lab: Lab,
-    examples: Sequence[tuple[str, str]],
+    examples: Sequence[Pair] | Examples,
     plan: TrainingPlan,
     *,
     init: LoraWeights | None = None,
@@ -131,8 +167,10 @@ def train(
     from peft import get_peft_model_state_dict
     from safetensors.torch import load_file, save_file
 
-    if not examples:
-        raise ValueError("training needs at least one example")
+    if isinstance(examples, Sequence):
+        if not examples:
+            raise ValueError("training needs at least one example")
+        examples = FixedExamples(examples)
     torch.manual_seed(plan.seed)
     started = time.perf_counter()
     with lab.lock:
@@ -147,11 +185,13 @@ def train(
             model.train()
             params = {n: p for n, p in model.named_parameters() if p.requires_grad}
             optimizer = torch.optim.AdamW(list(params.values()), lr=plan.learning_rate)
-            warmup = max(1, plan.steps // 20)
+            warmup = max(1, min(100, plan.steps // 20))
 
             def lr_at(step: int) -> float:
                 if step < warmup:
                     return (step + 1) / warmup
+                if plan.schedule == "constant":
+                    return 1.0
                 done = (step - warmup) / max(1, plan.steps - warmup)
                 return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
 
@@ -164,15 +204,16 @@ def train(
                 for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
                     group["lr"] = base * lr_at(first)
             resumed_from = first
-            prefix = shared_prefix(lab, examples)
+            if init is None and first == 0 and plan.gradient_init_batches:
+                _align_to_gradient(model, lab, examples, plan)
             loss_value = float("nan")
             done = first
             for step in range(first, plan.steps):
                 if should_stop is not None and should_stop():
                     break  # a budget ran out: the weights so far are the result
                 rng = random.Random(plan.seed * 1_000_003 + step)
-                chosen = [examples[rng.randrange(len(examples))] for _ in range(plan.batch)]
-                loss = _loss(model, lab, chosen, prefix)
+                with torch.autocast("cpu", torch.bfloat16, enabled=plan.precision == "bfloat16"):
+                    loss = _loss(model, lab, examples.batch(rng, plan.batch))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
                 optimizer.step()
@@ -197,6 +238,55 @@ def train(
         finally:
             lab.unwrap(model)
     return TrainingResult(weights, loss_value, time.perf_counter() - started, resumed_from, done)
+
+
+def fastest_precision() -> str:
+    """bfloat16 where the CPU multiplies bf16 natively (AVX512-BF16, AMX), else float32."""
+    import torch
+
+    return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+
+
+def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingPlan) -> None:
+    """Point each new LoRA's A at the directions the task's gradient wants.
+
+    A new LoRA starts with B = 0 (the model is unchanged) and a random A, so
+    early on B only sees the gradient's projection onto a random rank-r
+    subspace, and the layer learns slowly until A has turned. Here A's rows
+    are set to the top right singular vectors of the base weight's full
+    gradient over a few batches (as in LoRA-GA and LoRA-One), at peft's own
+    row norm; B stays zero, so the model is still exactly the base model.
+    The batches come from the plan's seed, so the start is reproducible.
+    """
+    import torch
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    bases = [m.base_layer.weight for m in layers]
+    for param in trainable:
+        param.requires_grad_(False)
+    try:
+        for base in bases:
+            base.requires_grad_(True)
+        for i in range(plan.gradient_init_batches):
+            rng = random.Random(f"gradient-init:{plan.seed}:{i}")
+            _loss(model, lab, examples.batch(rng, plan.batch)).backward()
+        with torch.no_grad():
+            for layer, base in zip(layers, bases, strict=True):
+                a = layer.lora_A["default"].weight
+                if base.grad is None or a.shape[1] != base.shape[1]:
+                    continue
+                _, _, vh = torch.linalg.svd(base.grad.float(), full_matrices=False)
+                rows = min(a.shape[0], vh.shape[0])
+                norm = a.norm(dim=1).mean()
+                a[:rows].copy_(vh[:rows] * norm)
+    finally:
+        for base in bases:
+            base.grad = None
+            base.requires_grad_(False)
+        for param in trainable:
+            param.requires_grad_(True)
 
 
 def _checkpoint(

@@ -28,3 +28,16 @@ def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
             lines.append(text if ": " in text[:80] else f"User: {text}")
     lines.append(f"{request.speaker}:")
     return "\n".join(lines)
+
+
+def reply_text(tokenizer: Any, text: str) -> str:
+    """What a model must write after ``render_prompt``'s prompt for ``text`` to be its turn.
+
+    In a plain transcript the speaker's name is followed by a space, then the
+    turn, then the end of the line; training a layer on the turn without the
+    space would fight what pre-training taught the model about that format.
+    A chat template's generation prompt already ends where the turn starts.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        return f"{text}\n"
+    return f" {text}\n"
