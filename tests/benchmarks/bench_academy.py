@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 from dataclasses import replace
@@ -44,7 +45,7 @@ from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
+from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.lab.weights import load
 from continuum_academy.render import render
 from continuum_academy.skills import draw
@@ -117,7 +118,7 @@ def self_train(
         )
     seconds = time.perf_counter() - started
     after = accuracy(passes(lab, result.weights, heldout))
-    out_dir = CACHE / "academy" / f"specialist-{skill_name}"
+    out_dir = CACHE / "academy" / f"specialist-{skill_name}-{precision}"
     result.weights.save(out_dir)
     return {
         "skill": skill_name,
@@ -138,7 +139,17 @@ COMBINATIONS = ("cat", "ties", "dare_ties", "linear")
 COEFFICIENTS = [(a, b) for a in (0.5, 0.75, 1.0) for b in (0.5, 0.75, 1.0)]
 
 
-def crossover(lab: Lab) -> dict[str, Any]:
+def specialist(results: dict[str, Any], skill: str) -> tuple[str, Any]:
+    """The skill's best self-trained layer (held-out accuracy), whatever its precision."""
+    rows = [r for r in results.get("selftrain", []) if r["skill"] == skill]
+    if not rows:
+        raise SystemExit(f"no {skill} specialist yet: run --part selftrain first")
+    best = max(rows, key=lambda r: r["after"])
+    name = f"specialist-{skill}-{best['precision']}"
+    return name, load(CACHE / "academy" / name)
+
+
+def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
     """Merge the arithmetic and strings specialists; score child and parents on a mixed set.
 
     As in evolutionary model merging, the merge's coefficients are searched:
@@ -147,9 +158,7 @@ def crossover(lab: Lab) -> dict[str, Any]:
     mixed set.
     """
     curriculum = Curriculum.load()
-    parents = {
-        name: load(CACHE / "academy" / f"specialist-{name}") for name in ("arithmetic", "strings")
-    }
+    parents = {name: specialist(results, name)[1] for name in ("arithmetic", "strings")}
 
     def mixed(split: Any, seed: int, n: int) -> list[Any]:
         return draw(curriculum.get("arithmetic"), split, n // 2, seed) + draw(
@@ -181,7 +190,9 @@ def crossover(lab: Lab) -> dict[str, Any]:
     }
 
 
-def evolution(lab: Lab, generations: int, population: int) -> dict[str, Any]:
+def evolution(
+    lab: Lab, results: dict[str, Any], generations: int, population: int
+) -> dict[str, Any]:
     curriculum = Curriculum.load()
     skills = {name: curriculum.get(name) for name in ("arithmetic", "strings")}
     config = EvolutionConfig(
@@ -198,6 +209,7 @@ def evolution(lab: Lab, generations: int, population: int) -> dict[str, Any]:
     )
     history: list[dict[str, Any]] = []
     workdir = CACHE / "academy" / "evolution"
+    shutil.rmtree(workdir, ignore_errors=True)  # a new run, not a resume of the last one
 
     def on_generation(report: GenerationReport) -> None:
         history.append(
@@ -225,10 +237,7 @@ def evolution(lab: Lab, generations: int, population: int) -> dict[str, Any]:
             f"{report.seconds:.0f} s"
         )
 
-    seeds = [
-        (f"specialist-{name}", load(CACHE / "academy" / f"specialist-{name}"))
-        for name in ("arithmetic", "strings")
-    ]
+    seeds = [specialist(results, name) for name in ("arithmetic", "strings")]
     started = time.perf_counter()
     evo = Evolution(lab, skills, config, workdir, on_generation, seed_layers=seeds)
     members = evo.run()
@@ -284,7 +293,7 @@ def plot(results: dict[str, Any], out: Path) -> None:
             xs = list(range(len(rows)))
             axis.bar([x - 0.2 for x in xs], [100 * r["before"] for r in rows], 0.4, label="before")
             axis.bar([x + 0.2 for x in xs], [100 * r["after"] for r in rows], 0.4, label="after")
-            axis.set_xticks(xs, [r["skill"] for r in rows])
+            axis.set_xticks(xs, [f"{r['skill']}\n{r['precision']}" for r in rows])
             axis.set_title("self-training: held-out exact match (%)")
             axis.axhline(90, color="grey", linestyle="--", linewidth=0.8)
             axis.legend()
@@ -329,15 +338,17 @@ def section(results: dict[str, Any], command: str) -> str:
         lines += [
             "Self-training (LoRA rank 16 on the gold answers of the train split, rendered as a "
             "persona sees the exercise; held-out exact match on "
-            f"{HELDOUT} exercises):",
+            f"{HELDOUT} exercises; the crossover and the evolution start from the better "
+            "layer of each skill):",
             "",
-            "| skill | before | after | training wall s | CPU s | steps |",
-            "|---|---|---|---|---|---|",
+            "| skill | precision | before | after | training wall s | CPU s | steps |",
+            "|---|---|---|---|---|---|---|",
         ]
         for r in results["selftrain"]:
             lines.append(
-                f"| {r['skill']} | {100 * r['before']:.1f}% | {100 * r['after']:.1f}% | "
-                f"{r['seconds']:.0f} | {r['cpu_seconds']:.0f} | {r['steps']} |"
+                f"| {r['skill']} | {r['precision']} | {100 * r['before']:.1f}% | "
+                f"{100 * r['after']:.1f}% | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} | "
+                f"{r['steps']} |"
             )
         lines.append("")
     if "crossover" in results:
@@ -403,7 +414,7 @@ def main() -> None:
     parser.add_argument("--skills", default="arithmetic,strings,extraction")
     parser.add_argument("--budget", type=float, default=600.0, help="Seconds per skill.")
     parser.add_argument("--steps", type=int, default=100_000, help="At most (the budget stops it).")
-    parser.add_argument("--precision", default=fastest_precision(), help="float32 or bfloat16")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--write", type=Path)
@@ -415,16 +426,17 @@ def main() -> None:
     else:
         lab = Lab(ensure_small())
     if "selftrain" in args.part:
-        rows = {r["skill"]: r for r in results.get("selftrain", [])}
+        rows = {(r["skill"], r["precision"]): r for r in results.get("selftrain", [])}
         for skill in args.skills.split(","):
-            rows[skill] = self_train(lab, skill, args.budget, args.steps, args.precision)
-            console.print(rows[skill])
-        results["selftrain"] = list(rows.values())
+            row = self_train(lab, skill, args.budget, args.steps, args.precision)
+            rows[skill, args.precision] = row
+            console.print(row)
+        results["selftrain"] = sorted(rows.values(), key=lambda r: (r["skill"], r["precision"]))
     if "crossover" in args.part:
-        results["crossover"] = crossover(lab)
+        results["crossover"] = crossover(lab, results)
         console.print(results["crossover"])
     if "evolution" in args.part:
-        results["evolution"] = evolution(lab, args.generations, args.population)
+        results["evolution"] = evolution(lab, results, args.generations, args.population)
         console.print(results["evolution"]["verdicts"], results["evolution"]["heldout"])
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(results, indent=2))

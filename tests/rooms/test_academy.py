@@ -308,6 +308,8 @@ async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
         assert bad.status_code == 400 and "gold_share" in bad.json()["error"]["message"]
         bad = await api.post("/v1/academy/training", json={**body, "schedule": "zigzag"})
         assert bad.status_code == 400 and "schedule" in bad.json()["error"]["message"]
+        bad = await api.post("/v1/academy/training", json={**body, "precision": "int4"})
+        assert bad.status_code == 400 and "precision" in bad.json()["error"]["message"]
 
         test = await api.post(
             "/v1/academy/abtests",

@@ -159,8 +159,9 @@ def test_a_rank_mutation_keeps_the_update_or_its_best_approximation(lab: Any, la
 
 
 def test_gradient_init_points_a_at_the_gradient_and_leaves_the_model_unchanged(lab: Any) -> None:
-    from continuum_academy.lab.training import FixedExamples, _align_to_gradient, _loss
     from peft.tuners.lora import LoraLayer
+
+    from continuum_academy.lab.training import FixedExamples, _align_to_gradient, _loss
 
     data = FixedExamples(examples(lab))
     plan = TrainingPlan(rank=4, alpha=4, batch=8, gradient_init_batches=2)

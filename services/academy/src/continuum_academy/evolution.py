@@ -35,7 +35,7 @@ from typing import Any
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
+from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.lab.weights import LoraWeights, concat, load, perturb, rerank
 from continuum_academy.render import max_answer_tokens, render
 from continuum_academy.skills import Exercise, Skill, draw
@@ -198,7 +198,6 @@ class Evolution:
             steps=self.config.train_steps,
             batch=self.config.batch,
             seed=seed,
-            precision=fastest_precision(),
         )
         init = member.weights()  # the whole stack, trained on as one layer (its rank)
         result = train(self.lab, self.training[skill], plan, init=init)

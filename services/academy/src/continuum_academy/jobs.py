@@ -40,7 +40,7 @@ from continuum_academy.evolution import (
 )
 from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import SkillExamples
-from continuum_academy.lab.training import TrainingPlan, fastest_precision, train
+from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.render import render
 from continuum_academy.skills import Exercise, SkillError, draw
 
@@ -67,7 +67,8 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
         learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
         steps=params.integer(body, "steps", 300, 1, 100_000),
         batch=params.integer(body, "batch", 32, 1, 1024),
-        schedule=params.choice(body, "schedule", "constant", ("constant", "cosine")),
+        schedule=params.choice(body, "schedule", "constant", ("constant", "cosine")),  # type: ignore[arg-type]
+        precision=params.choice(body, "precision", "float32", ("float32", "bfloat16")),  # type: ignore[arg-type]
     )
     seed = params.integer(body, "seed", random.randrange(2**31), 0, 2**31)
     passed = _passed_attempts(academy, persona["id"], skill.name)
@@ -137,7 +138,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             seed=started.seed,
             checkpoint_every=max(10, hp.steps // 20),
             schedule=hp.schedule,
-            precision=fastest_precision(),
+            precision=hp.precision,
         )
 
         def progress(step: int, total: int, loss: float) -> None:
@@ -159,7 +160,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         description = (
             f"{skill.description} Self-trained by the academy for {speaker} on "
             f"{started.from_attempts} passed attempts and {gold} (rank {plan.rank}, "
-            f"lr {hp.learning_rate:g}, {hp.schedule} schedule, {hp.steps} steps, "
+            f"lr {hp.learning_rate:g}, {hp.schedule} schedule, {hp.precision}, {hp.steps} steps, "
             f"seed {started.seed}); dev accuracy {before:.0%} -> {after:.0%}."
         )
         ref = await academy.workshop.publish(

@@ -109,6 +109,8 @@ class Hyperparameters(_Payload):
     target_modules: list[str] = Field(default_factory=list, max_length=64)
     #: The learning-rate schedule after warmup (jobs recorded before it existed used cosine).
     schedule: Literal["constant", "cosine"] = "cosine"
+    #: float32, or bfloat16 autocast (faster where the CPU has bf16; see docs/benchmarks.md).
+    precision: Literal["float32", "bfloat16"] = "float32"
 
 
 @catalog.register(context="academy", aggregate="training", name="started")

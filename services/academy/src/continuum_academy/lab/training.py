@@ -71,7 +71,9 @@ class TrainingPlan:
     #: Batches whose full gradient orients a new layer's A matrices (0: peft's random A).
     gradient_init_batches: int = 8
     #: "bfloat16" runs the matrix products under CPU autocast (weights, the optimizer and
-    #: the checkpoints stay float32); worth it only where the CPU has bf16 instructions.
+    #: the checkpoints stay float32): about 1.2x the steps a second where the CPU has bf16
+    #: instructions, but on two-digit arithmetic it learned less in the same time
+    #: (docs/benchmarks.md), so float32 is the default.
     precision: str = "float32"
 
 
@@ -240,13 +242,6 @@ def train(
     return TrainingResult(weights, loss_value, time.perf_counter() - started, resumed_from, done)
 
 
-def fastest_precision() -> str:
-    """bfloat16 where the CPU multiplies bf16 natively (AVX512-BF16, AMX), else float32."""
-    import torch
-
-    return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
-
-
 def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingPlan) -> None:
     """Point each new LoRA's A at the directions the task's gradient wants.
 
@@ -261,9 +256,9 @@ def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingP
     import torch
     from peft.tuners.lora import LoraLayer
 
-    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    layers: list[Any] = [m for m in model.modules() if isinstance(m, LoraLayer)]
     trainable = [p for p in model.parameters() if p.requires_grad]
-    bases = [m.base_layer.weight for m in layers]
+    bases: list[Any] = [m.base_layer.weight for m in layers]
     for param in trainable:
         param.requires_grad_(False)
     try:
