@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -89,12 +88,3 @@ def draw(skill: Skill, split: Split, count: int, seed: int) -> list[Exercise]:
         seen.add(exercise.key)
         out.append(exercise)
     return out
-
-
-def stream(skill: Skill, split: Split, seed: int) -> Iterator[Exercise]:
-    """An endless stream of ``split`` exercises (repeats allowed): training data."""
-    rng = random.Random(f"{skill.name}:{split}:stream:{seed}")
-    while True:
-        exercise = skill.generate(rng)
-        if exercise.split == split:
-            yield exercise
