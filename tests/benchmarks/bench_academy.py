@@ -414,11 +414,18 @@ def main() -> None:
     parser.add_argument("--skills", default="arithmetic,strings,extraction")
     parser.add_argument("--budget", type=float, default=600.0, help="Seconds per skill.")
     parser.add_argument("--steps", type=int, default=100_000, help="At most (the budget stops it).")
-    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    parser.add_argument(
+        "--precision",
+        default="float32,bfloat16",
+        help="Comma-separated: each skill is trained at each (the better layer seeds the rest).",
+    )
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
+    unknown = set(args.precision.split(",")) - {"float32", "bfloat16"}
+    if unknown:
+        parser.error(f"--precision takes float32 and/or bfloat16, not {', '.join(sorted(unknown))}")
     store = CACHE / "academy" / "results.json"
     results: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     if args.part == "report":  # only rewrite the section and plot from the stored results
@@ -428,9 +435,10 @@ def main() -> None:
     if "selftrain" in args.part:
         rows = {(r["skill"], r["precision"]): r for r in results.get("selftrain", [])}
         for skill in args.skills.split(","):
-            row = self_train(lab, skill, args.budget, args.steps, args.precision)
-            rows[skill, args.precision] = row
-            console.print(row)
+            for precision in args.precision.split(","):
+                row = self_train(lab, skill, args.budget, args.steps, precision)
+                rows[skill, precision] = row
+                console.print(row)
         results["selftrain"] = sorted(rows.values(), key=lambda r: (r["skill"], r["precision"]))
     if "crossover" in args.part:
         results["crossover"] = crossover(lab, results)
