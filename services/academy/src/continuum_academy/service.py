@@ -98,7 +98,11 @@ class AcademyService(Service):
             return await request_json(ctx.nc, subject, body, timeout=timeout)
 
         self.workshop = Workshop(
-            self.catalog, LayerBlobs(ctx.nc.jetstream()), ctx.identity.signing_key, request
+            self.catalog,
+            LayerBlobs(ctx.nc.jetstream()),
+            ctx.identity.signing_key,
+            request,
+            cache_bytes=s.layer_cache_mb * 1024 * 1024,
         )
         genome = LogFollower(ctx.nc, ctx.codec, "EVT_GENOME", "evt.genome.>", self._on_genome)
         academy = LogFollower(ctx.nc, ctx.codec, "EVT_ACADEMY", "evt.academy.>", self._on_academy)

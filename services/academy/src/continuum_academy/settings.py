@@ -20,5 +20,7 @@ class AcademySettings(BaseSettings):
     sandbox_cpu_seconds: int = Field(default=2, ge=1, le=60)
     sandbox_wall_seconds: float = Field(default=5.0, gt=0, le=120)
     sandbox_memory_mb: int = Field(default=512, ge=64, le=16384)
+    #: Decoded genome layers the academy keeps in memory, in MiB (least used go first).
+    layer_cache_mb: int = Field(default=512, ge=1, le=1_048_576)
     #: Seconds a persona may take to answer one exercise.
     attempt_timeout: float = Field(default=120.0, gt=0, le=3600)
