@@ -1,0 +1,312 @@
+"""One-off academy experiments behind the numbers docs/benchmarks.md quotes
+outside the headline table (learning curves, what merges do to specialists).
+
+Not part of ``make bench``: each answers one question, on the built-in model
+(small preset, built by bench_academy.py into .bench-cache), seed 0 unless
+given. Run with ``--threads 1`` to run two side by side on two cores; the
+accuracies do not depend on it, the seconds do.
+
+  curve        train a skill and print held-out accuracy every N steps
+               (one JSON line each): learning rate, batch, precision,
+               schedule, weight decay, LoRA+ ratio, LoRA targets, or a
+               starting layer (``--init``) varied one at a time
+  norms        each module's update (|B A| * alpha / r) in two layers against
+               the base weight it changes
+  interpolate  two layers merged exactly (cat) at (1-l, l), per skill
+  coefficients one merge coefficient per module and parent, learned on both
+               skills' train-split gold (LoRA Soups' "CAT"), per skill
+  breakdown    a layer's held-out accuracy on a skill by kind of problem
+               (arithmetic: + or -; strings: reverse or sort)
+
+Usage: python tests/benchmarks/academy_experiments.py curve --skill arithmetic
+           --steps 4000 --every 500 [--precision bfloat16] [--save DIR] ...
+       python tests/benchmarks/academy_experiments.py norms A B
+       python tests/benchmarks/academy_experiments.py interpolate A B --at 0.25,0.5,0.75
+       python tests/benchmarks/academy_experiments.py coefficients A B --steps 150
+       python tests/benchmarks/academy_experiments.py breakdown A --skill arithmetic
+(A and B are layer directories, e.g. .bench-cache/academy/specialist-strings-bfloat16.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from continuum_academy.curriculum import Curriculum
+from continuum_academy.exams import accuracy, passes
+from continuum_academy.lab.data import SkillExamples
+from continuum_academy.lab.merge import merge
+from continuum_academy.lab.model import Lab
+from continuum_academy.lab.training import TrainingPlan, _align_to_gradient, _loss
+from continuum_academy.lab.weights import LoraWeights, load
+from continuum_academy.render import max_answer_tokens, render
+from continuum_academy.skills import draw
+
+CACHE = Path(__file__).parents[2] / ".bench-cache"
+SKILLS = ("arithmetic", "strings")
+
+
+def _weights(model: Any) -> LoraWeights:
+    from peft import get_peft_model_state_dict
+
+    state = get_peft_model_state_dict(model, save_embedding_layers=False)
+    config = model.peft_config["default"]
+    return LoraWeights(
+        {k: v.detach().clone() for k, v in state.items()},
+        int(config.r),
+        float(config.lora_alpha),
+        sorted(config.target_modules),
+    )
+
+
+def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> float:
+    """Held-out accuracy of the model being trained (the lab's lock is not taken)."""
+    import torch
+
+    from continuum_academy.graders import grade
+    from continuum_academy.sandbox import SandboxLimits
+
+    model.eval()
+    answers = []
+    with torch.no_grad():
+        for start in range(0, len(exercises), 100):
+            chunk = [lab.encode(render(lab.tokenizer, e)) for e in exercises[start : start + 100]]
+            width = max(map(len, chunk))
+            out = model.generate(
+                input_ids=torch.tensor([[lab.pad] * (width - len(c)) + c for c in chunk]),
+                attention_mask=torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk]),
+                max_new_tokens=max_answer_tokens(exercises),
+                do_sample=False,
+                pad_token_id=lab.pad,
+                eos_token_id=lab.stop_ids,
+            )
+            for row in out[:, width:]:
+                text = lab.tokenizer.decode(row, skip_special_tokens=True)
+                answers.append(text.strip().split("\n", 1)[0].strip())
+    model.train()
+    limits = SandboxLimits()
+    right = [
+        grade(e.grader, e.answer, a, limits).passed for e, a in zip(exercises, answers, strict=True)
+    ]
+    return sum(right) / len(right)
+
+
+def curve(lab: Lab, args: argparse.Namespace) -> None:
+    import torch
+
+    skill = Curriculum.load().get(args.skill)
+    heldout = draw(skill, "heldout", 200, 0)
+    examples = SkillExamples([], skill, partial(render, lab.tokenizer))
+    plan = TrainingPlan(
+        rank=args.rank,
+        alpha=args.alpha,
+        learning_rate=args.lr,
+        steps=args.steps,
+        batch=args.batch,
+        seed=args.seed,
+    )
+    torch.manual_seed(args.seed)
+    init = load(Path(args.init)) if args.init else None
+    targets = args.targets.split(",") if args.targets else None
+    model = lab.wrap(init, trainable=True, rank=args.rank, alpha=args.alpha, targets=targets)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if "lora_B" not in n], "lr": args.lr},
+        {"params": [p for n, p in named if "lora_B" in n], "lr": args.lr * args.b_ratio},
+    ]
+    optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
+    warmup = max(1, min(100, args.steps // 20))
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        if args.schedule == "constant":
+            return 1.0
+        done = (step - warmup) / max(1, args.steps - warmup)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    started = time.perf_counter()
+    if init is None:
+        _align_to_gradient(model, lab, examples, plan)
+    seconds = time.perf_counter() - started
+    model.train()
+    params = [p for _, p in named]
+    losses: list[float] = []
+    for step in range(args.steps):
+        tick = time.perf_counter()
+        rng = random.Random(args.seed * 1_000_003 + step)
+        with torch.autocast("cpu", torch.bfloat16, enabled=args.precision == "bfloat16"):
+            loss = _loss(model, lab, examples.batch(rng, args.batch))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds += time.perf_counter() - tick
+        losses.append(float(loss.item()))
+        if (step + 1) % args.every == 0 or step + 1 == args.steps:
+            row = {
+                "step": step + 1,
+                "examples": (step + 1) * args.batch,
+                "train_seconds": round(seconds, 1),
+                "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+                "heldout": _greedy_accuracy(lab, model, heldout),
+            }
+            print(json.dumps(row), flush=True)
+            if args.save:
+                _weights(model).save(Path(args.save) / f"step-{step + 1}")
+    lab.unwrap(model)
+
+
+def _per_skill(lab: Lab, weights: LoraWeights | None, n: int = 100) -> dict[str, float]:
+    curriculum = Curriculum.load()
+    return {
+        s: accuracy(passes(lab, weights, draw(curriculum.get(s), "heldout", n, 3))) for s in SKILLS
+    }
+
+
+def norms(lab: Lab, a: LoraWeights, b: LoraWeights) -> None:
+    base = dict(lab.model.named_parameters())
+    print(f"{'module':40} {'|W|':>7} {'|dW a|':>7} {'|dW b|':>7}")
+    for module in a.modules():
+        name = module.removeprefix("base_model.model.")
+        weight = base.get(f"{name}.weight")
+        if weight is None and name == "lm_head":
+            weight = lab.model.get_output_embeddings().weight
+        row = [float(weight.detach().norm()) if weight is not None else float("nan")]
+        for layer in (a, b):
+            down = layer.tensors[f"{module}.lora_A.weight"]
+            up = layer.tensors[f"{module}.lora_B.weight"]
+            row.append(float((up @ down).norm()) * layer.alpha / layer.rank)
+        print(f"{name:40} " + " ".join(f"{x:7.2f}" for x in row))
+
+
+def interpolate(lab: Lab, a: LoraWeights, b: LoraWeights, at: list[float]) -> None:
+    print("A", _per_skill(lab, a))
+    print("B", _per_skill(lab, b))
+    for share in at:
+        child = merge(lab, [a, b], [1 - share, share], "cat")
+        print(f"cat({1 - share:.2f}, {share:.2f})", _per_skill(lab, child))
+
+
+def coefficients(lab: Lab, a: LoraWeights, b: LoraWeights, steps: int, lr: float) -> None:
+    """Two scalars per module scale A's and B's halves of the exact (cat) merge."""
+    import torch
+    import torch.nn.utils.parametrize as parametrize
+    from peft.tuners.lora import LoraLayer
+
+    rank_a = a.rank
+
+    class Scale(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = torch.nn.Parameter(torch.full((2,), 0.5))
+
+        def forward(self, up: Any) -> Any:
+            return up * torch.cat(
+                [self.c[0].expand(rank_a), self.c[1].expand(up.shape[1] - rank_a)]
+            )
+
+    curriculum = Curriculum.load()
+    model = lab.wrap(merge(lab, [a, b], [1.0, 1.0], "cat"), trainable=True)
+    for param in model.parameters():
+        param.requires_grad_(False)
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    scales = [Scale() for _ in layers]
+    for layer, scale in zip(layers, scales, strict=True):
+        parametrize.register_parametrization(layer.lora_B["default"], "weight", scale)
+    optimizer = torch.optim.Adam([s.c for s in scales], lr=lr)
+    sources = [SkillExamples([], curriculum.get(s), partial(render, lab.tokenizer)) for s in SKILLS]
+    model.train()
+    for step in range(steps):
+        rng = random.Random(step)
+        loss = sum(_loss(model, lab, source.batch(rng, 16)) for source in sources)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if step % 50 == 0 or step + 1 == steps:
+            print(f"step {step + 1}: loss (sum over skills) {loss.item():.3f}", flush=True)
+    for layer in layers:
+        parametrize.remove_parametrizations(layer.lora_B["default"], "weight")
+    child = _weights(model)
+    lab.unwrap(model)
+    print("learned", _per_skill(lab, child))
+
+
+def _kind(skill: str, key: str) -> str:
+    if skill == "arithmetic":
+        return "addition" if "+" in key else "subtraction"
+    return key.split(" ", 1)[0]
+
+
+def breakdown(lab: Lab, layer: LoraWeights, skill_name: str) -> None:
+    exercises = draw(Curriculum.load().get(skill_name), "heldout", 200, 0)
+    results = passes(lab, layer, exercises)
+    kinds: dict[str, list[bool]] = {}
+    for exercise, passed in zip(exercises, results, strict=True):
+        kinds.setdefault(_kind(skill_name, exercise.key), []).append(passed)
+    for kind, rows in sorted(kinds.items()):
+        print(f"{kind:12} {sum(rows):4d} / {len(rows):<4d} {accuracy(rows):6.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2)
+    sub = parser.add_subparsers(dest="what", required=True)
+    c = sub.add_parser("curve")
+    c.add_argument("--skill", default="arithmetic", choices=(*SKILLS, "extraction"))
+    c.add_argument("--steps", type=int, default=4000)
+    c.add_argument("--every", type=int, default=500)
+    c.add_argument("--batch", type=int, default=32)
+    c.add_argument("--lr", type=float, default=1e-3)
+    c.add_argument("--rank", type=int, default=16)
+    c.add_argument("--alpha", type=float, default=16.0)
+    c.add_argument("--precision", default="float32", choices=("float32", "bfloat16"))
+    c.add_argument("--schedule", default="constant", choices=("constant", "cosine"))
+    c.add_argument("--weight-decay", type=float, default=0.01)
+    c.add_argument("--b-ratio", type=float, default=1.0, help="B's learning rate / A's (LoRA+)")
+    c.add_argument("--targets", default="", help="comma-separated modules (default: all)")
+    c.add_argument("--init", default="", help="a layer directory to start from")
+    c.add_argument("--save", default="", help="save the layer at every evaluation here")
+    c.add_argument("--seed", type=int, default=0)
+    b = sub.add_parser("breakdown")
+    b.add_argument("a", type=Path)
+    b.add_argument("--skill", default="arithmetic", choices=SKILLS)
+    for name in ("norms", "interpolate", "coefficients"):
+        p = sub.add_parser(name)
+        p.add_argument("a", type=Path)
+        p.add_argument("b", type=Path)
+        if name == "interpolate":
+            p.add_argument("--at", default="0.25,0.5,0.75")
+        if name == "coefficients":
+            p.add_argument("--steps", type=int, default=150)
+            p.add_argument("--lr", type=float, default=0.02)
+    args = parser.parse_args()
+    model_dir = CACHE / "builtin-small"
+    if not model_dir.exists():
+        raise SystemExit("no built-in model yet: run python tests/benchmarks/bench_academy.py")
+    lab = Lab(model_dir, threads=args.threads)
+    if args.what == "curve":
+        curve(lab, args)
+        return
+    if args.what == "breakdown":
+        breakdown(lab, load(args.a), args.skill)
+        return
+    a, b = load(args.a), load(args.b)
+    if args.what == "norms":
+        norms(lab, a, b)
+    elif args.what == "interpolate":
+        interpolate(lab, a, b, [float(x) for x in args.at.split(",")])
+    else:
+        coefficients(lab, a, b, args.steps, args.lr)
+
+
+if __name__ == "__main__":
+    main()
