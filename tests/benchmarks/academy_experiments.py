@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from continuum_academy.curriculum import Curriculum
-from continuum_academy.exams import accuracy, passes
+from continuum_academy.exams import accuracy, accuracy_by_kind, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
@@ -240,20 +240,12 @@ def coefficients(lab: Lab, a: LoraWeights, b: LoraWeights, steps: int, lr: float
     print("learned", _per_skill(lab, child))
 
 
-def _kind(skill: str, key: str) -> str:
-    if skill == "arithmetic":
-        return "addition" if "+" in key else "subtraction"
-    return key.split(" ", 1)[0]
-
-
 def breakdown(lab: Lab, layer: LoraWeights, skill_name: str) -> None:
     exercises = draw(Curriculum.load().get(skill_name), "heldout", 200, 0)
     results = passes(lab, layer, exercises)
-    kinds: dict[str, list[bool]] = {}
-    for exercise, passed in zip(exercises, results, strict=True):
-        kinds.setdefault(_kind(skill_name, exercise.key), []).append(passed)
-    for kind, rows in sorted(kinds.items()):
-        print(f"{kind:12} {sum(rows):4d} / {len(rows):<4d} {accuracy(rows):6.1%}")
+    for kind, value in accuracy_by_kind(exercises, results).items():
+        count = sum(e.kind == kind for e in exercises)
+        print(f"{kind:12} {round(value * count):4d} / {count:<4d} {value:6.1%}")
 
 
 def main() -> None:

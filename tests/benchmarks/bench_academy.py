@@ -41,7 +41,7 @@ from continuum_academy.evolution import (
     GenerationReport,
     best_generalist,
 )
-from continuum_academy.exams import accuracy, passes
+from continuum_academy.exams import accuracy, accuracy_by_kind, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
@@ -117,13 +117,14 @@ def self_train(
             should_stop=lambda: time.perf_counter() > deadline,
         )
     seconds = time.perf_counter() - started
-    after = accuracy(passes(lab, result.weights, heldout))
+    results = passes(lab, result.weights, heldout)
     out_dir = CACHE / "academy" / f"specialist-{skill_name}-{precision}"
     result.weights.save(out_dir)
     return {
         "skill": skill_name,
         "before": before,
-        "after": after,
+        "after": accuracy(results),
+        "after_by_kind": accuracy_by_kind(heldout, results),
         "seconds": seconds,
         "cpu_seconds": time.process_time() - cpu,
         "steps": result.steps_done,
@@ -132,6 +133,16 @@ def self_train(
         "planned_steps": plan.steps,
         "precision": precision,
     }
+
+
+def by_kind(lab: Lab, row: dict[str, Any]) -> dict[str, float]:
+    """The per-kind split of a row measured before rows recorded it (its layer is cached)."""
+    layer = CACHE / "academy" / f"specialist-{row['skill']}-{row['precision']}"
+    heldout = draw(Curriculum.load().get(row["skill"]), "heldout", HELDOUT, SEED)
+    results = passes(lab, load(layer), heldout)
+    if accuracy(results) != row["after"]:
+        raise SystemExit(f"{layer} is not the layer its row measured: rerun --part selftrain")
+    return accuracy_by_kind(heldout, results)
 
 
 COMBINATIONS = ("cat", "ties", "dare_ties", "linear")
@@ -341,14 +352,22 @@ def section(results: dict[str, Any], command: str) -> str:
             f"{HELDOUT} exercises; the crossover and the evolution start from the better "
             "layer of each skill):",
             "",
-            "| skill | precision | before | after | training wall s | CPU s | steps |",
-            "|---|---|---|---|---|---|---|",
+            "| skill | precision | before | after | after, by kind | training wall s | CPU s "
+            "| steps |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for r in results["selftrain"]:
+            kinds = (
+                ", ".join(
+                    f"{kind} {100 * value:.1f}%"
+                    for kind, value in r.get("after_by_kind", {}).items()
+                )
+                or "(one kind)"
+            )
             lines.append(
                 f"| {r['skill']} | {r['precision']} | {100 * r['before']:.1f}% | "
-                f"{100 * r['after']:.1f}% | {r['seconds']:.0f} | {r['cpu_seconds']:.0f} | "
-                f"{r['steps']} |"
+                f"{100 * r['after']:.1f}% | {kinds} | {r['seconds']:.0f} | "
+                f"{r['cpu_seconds']:.0f} | {r['steps']} |"
             )
         lines.append("")
     if "crossover" in results:
@@ -430,8 +449,10 @@ def main() -> None:
     results: dict[str, Any] = json.loads(store.read_text()) if store.exists() else {}
     if args.part == "report":  # only rewrite the section and plot from the stored results
         args.part = ""
-    else:
-        lab = Lab(ensure_small())
+    lab = Lab(ensure_small())
+    for row in results.get("selftrain", []):
+        if "after_by_kind" not in row:
+            row["after_by_kind"] = by_kind(lab, row)
     if "selftrain" in args.part:
         rows = {(r["skill"], r["precision"]): r for r in results.get("selftrain", [])}
         for skill in args.skills.split(","):

@@ -11,6 +11,7 @@ import pytest
 
 from continuum_academy import abtest
 from continuum_academy.curriculum import Curriculum
+from continuum_academy.exams import accuracy_by_kind
 from continuum_academy.graders import grade
 from continuum_academy.leaderboard import fit, pairwise, standings
 from continuum_academy.reputation import ScoreRow, reputations, results_by_exercise, weighted_scores
@@ -43,6 +44,24 @@ def test_every_gold_answer_passes_its_own_grader(name: str) -> None:
         assert "\n" not in (exercise.answer or "")  # an answer is one line
 
 
+def test_exercises_say_their_kind_and_accuracy_splits_by_it() -> None:
+    kinds = {
+        name: {e.kind for e in draw(Curriculum.load().get(name), "train", 100, seed=4)}
+        for name in SHIPPED
+    }
+    assert kinds["arithmetic"] == {"addition", "subtraction"}
+    assert kinds["strings"] == {"reverse", "sort"}
+    assert kinds["extraction"] == {""} and len(kinds["code"]) == 4
+    exercises = draw(Curriculum.load().get("arithmetic"), "heldout", 40, seed=4)
+    passed = [e.kind == "subtraction" or e.key.startswith("1") for e in exercises]
+    split = accuracy_by_kind(exercises, passed)
+    additions = [p for e, p in zip(exercises, passed, strict=True) if e.kind == "addition"]
+    assert split == {"addition": sum(additions) / len(additions), "subtraction": 1.0}
+    assert 0 < split["addition"] < 1
+    one_kind = draw(Curriculum.load().get("extraction"), "heldout", 5, seed=4)
+    assert accuracy_by_kind(one_kind, [True] * 5) == {}  # nothing to split
+
+
 def test_graders_fail_wrong_answers_with_a_reason() -> None:
     assert grade({"kind": "exact"}, "42", "42\nUser: more", LIMITS).passed
     assert grade({"kind": "exact"}, "42", "43", LIMITS).detail == "expected '42'"
@@ -59,11 +78,12 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
     good = tmp_path / "good.yaml"
     good.write_text(
         "name: capitals\ndescription: Capitals.\nexercises:\n"
-        "  - {prompt: 'capital of France:', answer: Paris}\n"
+        "  - {prompt: 'capital of France:', answer: Paris, kind: europe}\n"
         "  - {prompt: 'capital of Peru:', grader: {kind: regex, pattern: Lima}}\n"
     )
     skill = load_yaml_skill(good)
     assert skill.name == "capitals" and not skill.has_gold
+    assert [e.kind for e in skill.exercises] == ["europe", ""]
     for text, message in (
         ("name: [", "not valid YAML"),
         ("- a list", "a skill file is a mapping"),
@@ -73,6 +93,7 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
         ("name: ok\nexercises: [{prompt: x, grader: {kind: pickle}}]", "grader.kind must be"),
         ("name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: '('}}]", "pattern"),
         ("name: ok\nexercises: [{prompt: x, answer: 1}, {prompt: x, answer: 2}]", "same prompt"),
+        ("name: ok\nexercises: [{prompt: x, answer: 1, kind: [a]}]", "kind must be a string"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)

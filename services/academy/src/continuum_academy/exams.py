@@ -33,3 +33,14 @@ def passes(
 
 def accuracy(results: Sequence[bool]) -> float:
     return sum(results) / len(results) if results else 0.0
+
+
+def accuracy_by_kind(exercises: Sequence[Exercise], results: Sequence[bool]) -> dict[str, float]:
+    """Accuracy per kind of problem (``Exercise.kind``), sorted by kind; empty
+    when the exercises are all of one kind (the overall accuracy says it all)."""
+    kinds: dict[str, list[bool]] = {}
+    for exercise, passed in zip(exercises, results, strict=True):
+        kinds.setdefault(exercise.kind, []).append(passed)
+    if len(kinds) < 2:
+        return {}
+    return {kind or "other": accuracy(rows) for kind, rows in sorted(kinds.items())}

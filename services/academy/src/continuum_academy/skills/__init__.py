@@ -48,6 +48,9 @@ class Exercise:
     answer: str | None = None
     rubric: str = ""
     examples: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: The kind of problem within the skill (arithmetic: addition or subtraction),
+    #: so a report can say which kind a layer has learned; empty: the skill has one.
+    kind: str = ""
 
     @property
     def split(self) -> Split:

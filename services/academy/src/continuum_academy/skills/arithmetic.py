@@ -19,10 +19,10 @@ class Arithmetic:
     def generate(self, rng: random.Random) -> Exercise:
         a, b = rng.randint(0, self.max_value), rng.randint(0, self.max_value)
         if rng.random() < 0.5:
-            key, answer = f"{a}+{b}=", a + b
+            key, answer, kind = f"{a}+{b}=", a + b, "addition"
         else:
             a, b = max(a, b), min(a, b)
-            key, answer = f"{a}-{b}=", a - b
+            key, answer, kind = f"{a}-{b}=", a - b, "subtraction"
         return Exercise(
             skill=self.name,
             key=key,
@@ -31,4 +31,5 @@ class Arithmetic:
             grader={"kind": "exact"},
             rubric=self.rubric,
             examples=(("12+30=", "42"),),
+            kind=kind,
         )

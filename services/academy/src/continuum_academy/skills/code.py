@@ -68,4 +68,5 @@ class Code:
             examples=(
                 ("Write a Python function f(x) that returns x + 1.", "def f(x): return x + 1"),
             ),
+            kind=text.format(k="k"),
         )

@@ -21,9 +21,9 @@ class Strings:
         length = rng.randint(self.min_length, self.max_length)
         word = "".join(rng.choice(string.ascii_lowercase) for _ in range(length))
         if rng.random() < 0.5:
-            key, answer = f"reverse {word}:", word[::-1]
+            key, answer, kind = f"reverse {word}:", word[::-1], "reverse"
         else:
-            key, answer = f"sort {word}:", "".join(sorted(word))
+            key, answer, kind = f"sort {word}:", "".join(sorted(word)), "sort"
         return Exercise(
             skill=self.name,
             key=key,
@@ -32,4 +32,5 @@ class Strings:
             grader={"kind": "exact"},
             rubric=self.rubric,
             examples=(("reverse abc:", "cba"),),
+            kind=kind,
         )

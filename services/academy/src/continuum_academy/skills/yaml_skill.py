@@ -9,10 +9,12 @@ exercises:
   - prompt: "capital of Peru:"
     answer: Lima
     grader: {kind: regex, pattern: "^\\s*Lima\\s*$"}
+    kind: south-america
 ```
 
 The grader defaults to ``exact`` against ``answer``. Splits come from each
-prompt's hash, like every other skill's.
+prompt's hash, like every other skill's. An exercise's optional ``kind``
+groups it in per-kind reports.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from continuum_academy.skills import Exercise, SkillError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,47}$")
 MAX_BYTES = 4 * 1024 * 1024
+MAX_KIND = 64
 
 
 class YamlSkill:
@@ -79,6 +82,9 @@ def parse_skill_document(document: Any, where: str) -> YamlSkill:
         grader = item.get("grader", {"kind": "exact"})
         if not isinstance(grader, dict) or grader.get("kind") not in GRADER_KINDS:
             raise SkillError(f"{at}: grader.kind must be one of {', '.join(GRADER_KINDS)}")
+        kind = item.get("kind", "")
+        if not isinstance(kind, str) or len(kind) > MAX_KIND:
+            raise SkillError(f"{at}: kind must be a string of at most {MAX_KIND} characters")
         if grader["kind"] == "exact" and answer is None:
             raise SkillError(f"{at}: an exact grader needs an answer")
         if grader["kind"] == "regex":
@@ -96,6 +102,7 @@ def parse_skill_document(document: Any, where: str) -> YamlSkill:
                 answer=None if answer is None else str(answer),
                 grader=dict(grader),
                 rubric=str(item.get("rubric", document.get("rubric", ""))),
+                kind=kind,
             )
         )
     if len({e.key for e in exercises}) != len(exercises):
