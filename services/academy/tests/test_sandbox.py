@@ -5,13 +5,25 @@ its children) untouched."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
 import pytest
 
-from continuum_academy.sandbox import SandboxLimits, run_unit_tests
+from continuum_academy import sandbox
+from continuum_academy.sandbox import (
+    INIT,
+    NAMESPACES,
+    SandboxLimits,
+    isolation_in_use,
+    namespaces_available,
+    run_unit_tests,
+)
 
 TESTS = [[[1], 2], [[5], 6]]
 LIMITS = SandboxLimits(cpu_seconds=2, wall_seconds=4.0, memory_bytes=256 * 1024 * 1024)
@@ -102,3 +114,57 @@ def test_the_environment_is_empty(monkeypatch: pytest.MonkeyPatch) -> None:
     code = "import os\ndef f(x):\n    return len(os.environ.get('CONTINUUM_TOKEN', '')) + x + 1"
     assert run(code)[0] == 2
     assert os.environ["CONTINUUM_TOKEN"] == "secret-token"
+
+
+needs_namespaces = pytest.mark.skipif(
+    not namespaces_available(), reason="this host does not allow unprivileged namespaces"
+)
+#: Returns x + 1 when the attempt sees at most its shell and itself in /proc.
+COUNT_PROCESSES = (
+    "import os\n"
+    "def f(x):\n"
+    "    seen = [p for p in os.listdir('/proc') if p.isdigit()]\n"
+    "    return x + 1 if len(seen) <= 2 else -len(seen)"
+)
+
+
+@needs_namespaces
+def test_with_namespaces_an_attempt_sees_only_its_own_processes() -> None:
+    assert run(COUNT_PROCESSES)[0] == 2
+    hook_only = replace(LIMITS, isolation="hook")  # the host's processes, for contrast
+    assert run_unit_tests(COUNT_PROCESSES, "f", TESTS, hook_only).passed == 0
+
+
+@needs_namespaces
+def test_the_network_namespace_holds_even_for_code_the_audit_hook_never_sees() -> None:
+    """The hook is in-process Python; the namespace is the kernel's. Code run in
+    the namespace without the hook still cannot reach a port open on the host."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        code = (
+            "import socket\n"
+            f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
+            "    print('connected')\n"
+            "except OSError as exc:\n    print('refused', exc)"
+        )
+        outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        inside = subprocess.run(
+            [*NAMESPACES, *INIT, sys.executable, "-c", code], capture_output=True, text=True
+        )
+    assert outside.stdout.startswith("connected")
+    assert inside.stdout.startswith("refused") and "unreachable" in inside.stdout
+
+
+def test_required_namespaces_on_a_host_without_them_run_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sandbox, "namespaces_available", lambda: False)
+    marker = tmp_path / "ran"
+    code = f"open({str(marker)!r}, 'w')\ndef f(x):\n    return x + 1"
+    result = run_unit_tests(code, "f", TESTS, replace(LIMITS, isolation="namespaces"))
+    assert result.passed == 0 and "requires kernel namespaces" in result.detail
+    assert not marker.exists()
+    assert "namespaces are required" in isolation_in_use("namespaces")
+    assert run_unit_tests(code.replace(str(marker), "scratch"), "f", TESTS, LIMITS).passed == 2

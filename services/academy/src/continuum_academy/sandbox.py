@@ -13,14 +13,22 @@ environment, Python in isolated mode, and:
   directory except Python's own standard library, read-only.
 
 Rlimits and the process group are enforced by the kernel; the audit hook is
-in-process and covers what rlimits cannot (the network and files) on a host
-without namespaces. The verdict of a refused or killed run is a failed
-attempt with the reason, never an exception in the service.
+in-process and covers what rlimits cannot (the network and files). Where
+the host lets an unprivileged process make namespaces (``unshare`` from
+util-linux, user namespaces enabled: most Linux hosts, few containers),
+each run also gets its own network namespace (no interface up: no network
+at all, whatever the code does) and PID namespace (it sees and can signal
+only its own processes). The audit hook can be defeated by a determined
+CPython exploit; the namespaces cannot, so ``isolation="namespaces"``
+refuses to run code on a host without them. The verdict of a refused or
+killed run is a failed attempt with the reason, never an exception in the
+service.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -32,7 +40,28 @@ import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+#: "auto": namespaces where the host has them; "namespaces": required (no code
+#: runs without them); "hook": the audit hook and rlimits only.
+Isolation = Literal["auto", "namespaces", "hook"]
+
+#: A user namespace (mapped to the caller's own uid: no new privileges) owning
+#: fresh network and PID namespaces, with /proc remounted to show only the run.
+NAMESPACES = (
+    "unshare",
+    "--user",
+    "--map-current-user",
+    "--net",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "--kill-child",
+)
+#: The namespace's PID 1 is a shell that waits for the attempt: the kernel does
+#: not deliver SIGXCPU (the CPU limit) to a namespace's init, so the attempt
+#: must not be it. The shell exits with 128 + the signal that killed it.
+INIT = ("sh", "-c", '"$0" "$@"; exit $?')
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,7 @@ class SandboxLimits:
     file_bytes: int = 1024 * 1024
     output_bytes: int = 64 * 1024
     max_code_chars: int = 20_000
+    isolation: Isolation = "auto"
 
 
 @dataclass(frozen=True)
@@ -115,6 +145,25 @@ real_stdout.flush()
 """
 
 
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether this host lets us make the namespaces (checked once per process)."""
+    try:
+        probe = subprocess.run([*NAMESPACES, "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+def isolation_in_use(isolation: Isolation) -> str:
+    """What a run gets under ``isolation`` on this host, in words (logged at start)."""
+    if isolation != "hook" and namespaces_available():
+        return "network and PID namespaces, rlimits, audit hook"
+    if isolation == "namespaces":
+        return "none: namespaces are required but this host does not allow them"
+    return "rlimits and audit hook (no namespaces on this host)"
+
+
 def _limit(limits: SandboxLimits) -> None:  # runs in the child, before exec
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
@@ -130,6 +179,14 @@ def run_unit_tests(
     total = len(tests)
     if len(code) > limits.max_code_chars:
         return SandboxResult(0, total, f"code longer than {limits.max_code_chars} characters")
+    use_namespaces = limits.isolation != "hook" and namespaces_available()
+    if limits.isolation == "namespaces" and not use_namespaces:
+        return SandboxResult(
+            0,
+            total,
+            "not run: the sandbox requires kernel namespaces and this host does not allow "
+            "them (isolation 'namespaces'; use 'auto' to fall back to the audit hook)",
+        )
     code = _strip_fence(code)
     marker = f"@@continuum-sandbox-{secrets.token_hex(8)}@@"
     # Python's own standard library only (not the environment's prefix, which
@@ -145,8 +202,9 @@ def run_unit_tests(
             "function": function,
             "tests": tests,
         }
+        command = [sys.executable, "-I", "-S", "-c", BOOTSTRAP]
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", BOOTSTRAP],
+            [*NAMESPACES, *INIT, *command] if use_namespaces else command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -168,13 +226,22 @@ def run_unit_tests(
         elapsed = time.monotonic() - started
     text = out[-limits.output_bytes :].decode(errors="replace")
     if marker not in text:
-        if proc.returncode is not None and proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
+        signum = _signal_of(proc.returncode)
+        if signum:
+            name = signal.Signals(signum).name
             why = "CPU limit" if name in ("SIGXCPU", "SIGKILL") else name
             return SandboxResult(0, total, f"killed by {name} ({why}) after {elapsed:.1f} s", True)
         return SandboxResult(0, total, f"the attempt crashed (exit code {proc.returncode})", True)
     result = json.loads(text.rsplit(marker, 1)[1].splitlines()[0])
     return SandboxResult(int(result["passed"]), total, str(result["detail"]))
+
+
+def _signal_of(returncode: int | None) -> int:
+    """The signal that ended a run: negative from Popen, 128 + n from the namespace's shell."""
+    if returncode is None:
+        return 0
+    number = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
+    return number if number in {s.value for s in signal.Signals} else 0
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

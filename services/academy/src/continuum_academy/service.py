@@ -48,7 +48,7 @@ from continuum_academy.reputation import (
     weighted_scores,
 )
 from continuum_academy.runs import RunBook
-from continuum_academy.sandbox import SandboxLimits
+from continuum_academy.sandbox import SandboxLimits, isolation_in_use
 from continuum_academy.scores import SCHEMA, ScoresProjection, load_scores
 from continuum_academy.sessions import SessionBook, SessionError, SessionState
 from continuum_academy.settings import AcademySettings
@@ -91,7 +91,10 @@ class AcademyService(Service):
             cpu_seconds=s.sandbox_cpu_seconds,
             wall_seconds=s.sandbox_wall_seconds,
             memory_bytes=s.sandbox_memory_mb * 1024 * 1024,
+            isolation=s.sandbox_isolation,
         )
+        isolation = await asyncio.to_thread(isolation_in_use, s.sandbox_isolation)
+        log.info("academy: code attempts run with %s", isolation)
         self.model_dir = PersonaSettings().builtin_model_dir(home)
 
         async def request(subject: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -20,6 +22,9 @@ class AcademySettings(BaseSettings):
     sandbox_cpu_seconds: int = Field(default=2, ge=1, le=60)
     sandbox_wall_seconds: float = Field(default=5.0, gt=0, le=120)
     sandbox_memory_mb: int = Field(default=512, ge=64, le=16384)
+    #: Kernel namespaces for code attempts: "auto" (where the host allows them),
+    #: "namespaces" (required: no code runs without them) or "hook" (never).
+    sandbox_isolation: Literal["auto", "namespaces", "hook"] = "auto"
     #: Decoded genome layers the academy keeps in memory, in MiB (least used go first).
     layer_cache_mb: int = Field(default=512, ge=1, le=1_048_576)
     #: Seconds a persona may take to answer one exercise.
