@@ -17,9 +17,9 @@ import pytest
 
 from continuum_academy import sandbox
 from continuum_academy.sandbox import (
-    INIT,
     NAMESPACES,
     SandboxLimits,
+    init,
     isolation_in_use,
     namespaces_available,
     run_unit_tests,
@@ -151,7 +151,7 @@ def test_the_network_namespace_holds_even_for_code_the_audit_hook_never_sees() -
         )
         outside = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         inside = subprocess.run(
-            [*NAMESPACES, *INIT, sys.executable, "-c", code], capture_output=True, text=True
+            [*NAMESPACES, *init(), sys.executable, "-c", code], capture_output=True, text=True
         )
     assert outside.stdout.startswith("connected")
     assert inside.stdout.startswith("refused") and "unreachable" in inside.stdout
@@ -168,3 +168,37 @@ def test_required_namespaces_on_a_host_without_them_run_nothing(
     assert not marker.exists()
     assert "namespaces are required" in isolation_in_use("namespaces")
     assert run_unit_tests(code.replace(str(marker), "scratch"), "f", TESTS, LIMITS).passed == 2
+
+
+@needs_namespaces
+def test_the_nodes_home_is_hidden_even_from_code_the_audit_hook_never_sees(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "node-home"
+    home.mkdir()
+    (home / "identity.key").write_text("node secret")
+    code = (
+        "import os, sys\n"
+        "try:\n    print(open(sys.argv[1]).read())\n"
+        "except OSError as exc:\n    print('hidden', type(exc).__name__)\n"
+        "print(sorted(os.listdir(os.path.dirname(sys.argv[1]))))"
+    )
+    key = str(home / "identity.key")
+    inside = subprocess.run(
+        [*NAMESPACES, *init((str(home),)), sys.executable, "-c", code, key],
+        capture_output=True,
+        text=True,
+    )
+    assert inside.stdout.splitlines() == ["hidden FileNotFoundError", "[]"], inside
+    assert (home / "identity.key").read_text() == "node secret"  # only hidden, inside
+    # Through the sandbox (hook and namespace): refused, and the run still works.
+    limits = replace(LIMITS, hidden_paths=(str(home), "/does/not/exist"))
+    leak = f"def f(x):\n    return len(open({key!r}).read()) + x + 1"
+    assert run_unit_tests(leak, "f", TESTS, limits).passed == 0
+    assert run_unit_tests("def f(x):\n    return x + 1", "f", TESTS, limits).passed == 2
+
+
+@needs_namespaces
+def test_a_hidden_path_holding_python_or_the_run_is_kept_visible() -> None:
+    limits = replace(LIMITS, hidden_paths=("/", sys.prefix, os.path.dirname(sys.executable)))
+    assert run_unit_tests("def f(x):\n    return x + 1", "f", TESTS, limits).passed == 2

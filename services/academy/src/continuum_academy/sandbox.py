@@ -17,8 +17,10 @@ in-process and covers what rlimits cannot (the network and files). Where
 the host lets an unprivileged process make namespaces (``unshare`` from
 util-linux, user namespaces enabled: most Linux hosts, few containers),
 each run also gets its own network namespace (no interface up: no network
-at all, whatever the code does) and PID namespace (it sees and can signal
-only its own processes). The audit hook can be defeated by a determined
+at all, whatever the code does), PID namespace (it sees and can signal
+only its own processes) and mount namespace, in which the node's own
+directories (``hidden_paths``: its home, with its keys) are covered by an
+empty read-only tmpfs. The audit hook can be defeated by a determined
 CPython exploit; the namespaces cannot, so ``isolation="namespaces"``
 refuses to run code on a host without them. The verdict of a refused or
 killed run is a failed attempt with the reason, never an exception in the
@@ -58,10 +60,22 @@ NAMESPACES = (
     "--mount-proc",
     "--kill-child",
 )
-#: The namespace's PID 1 is a shell that waits for the attempt: the kernel does
-#: not deliver SIGXCPU (the CPU limit) to a namespace's init, so the attempt
-#: must not be it. The shell exits with 128 + the signal that killed it.
-INIT = ("sh", "-c", '"$0" "$@"; exit $?')
+#: The namespace's PID 1 is a shell: it covers each path before ``--`` with an
+#: empty read-only tmpfs (exit 125 if it cannot: nothing runs), then runs the
+#: command after it and waits. The attempt must not be PID 1 itself: the kernel
+#: does not deliver SIGXCPU (the CPU limit) to a namespace's init. The shell
+#: exits with 128 + the signal that killed the attempt.
+INIT_SCRIPT = (
+    'while [ "$1" != -- ]; do '
+    'mount -t tmpfs -o ro,size=4k,mode=000 continuum-hidden "$1" || exit 125; shift; '
+    'done; shift; "$@"; exit $?'
+)
+HIDE_FAILED = 125
+
+
+def init(hidden: tuple[str, ...] = ()) -> list[str]:
+    """The namespace's init: hide ``hidden``, then run what follows."""
+    return ["sh", "-c", INIT_SCRIPT, "sh", *hidden, "--"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,9 @@ class SandboxLimits:
     output_bytes: int = 64 * 1024
     max_code_chars: int = 20_000
     isolation: Isolation = "auto"
+    #: Directories covered by an empty tmpfs in the run's mount namespace (the
+    #: node's home); one holding the interpreter or the run's own directory is kept.
+    hidden_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,7 +221,11 @@ def run_unit_tests(
         }
         command = [sys.executable, "-I", "-S", "-c", BOOTSTRAP]
         proc = subprocess.Popen(
-            [*NAMESPACES, *INIT, *command] if use_namespaces else command,
+            (
+                [*NAMESPACES, *init(_hideable(limits.hidden_paths, workdir)), *command]
+                if use_namespaces
+                else command
+            ),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -231,9 +252,26 @@ def run_unit_tests(
             name = signal.Signals(signum).name
             why = "CPU limit" if name in ("SIGXCPU", "SIGKILL") else name
             return SandboxResult(0, total, f"killed by {name} ({why}) after {elapsed:.1f} s", True)
+        if use_namespaces and proc.returncode == HIDE_FAILED:
+            return SandboxResult(0, total, "not run: the sandbox could not hide the node's files")
         return SandboxResult(0, total, f"the attempt crashed (exit code {proc.returncode})", True)
     result = json.loads(text.rsplit(marker, 1)[1].splitlines()[0])
     return SandboxResult(int(result["passed"]), total, str(result["detail"]))
+
+
+def _hideable(paths: tuple[str, ...], workdir: str) -> tuple[str, ...]:
+    """The paths that exist and hold neither the run's directory nor Python itself."""
+    keep = [os.path.realpath(workdir), os.path.realpath(sys.executable)]
+    keep += [os.path.realpath(p) for p in sysconfig.get_paths().values()]
+    out = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if not os.path.isdir(real):
+            continue
+        if any(k == real or k.startswith(real + os.sep) for k in keep):
+            continue
+        out.append(real)
+    return tuple(out)
 
 
 def _signal_of(returncode: int | None) -> int:

@@ -92,6 +92,7 @@ class AcademyService(Service):
             wall_seconds=s.sandbox_wall_seconds,
             memory_bytes=s.sandbox_memory_mb * 1024 * 1024,
             isolation=s.sandbox_isolation,
+            hidden_paths=(str(home),),  # the node's keys and data, out of an attempt's sight
         )
         isolation = await asyncio.to_thread(isolation_in_use, s.sandbox_isolation)
         log.info("academy: code attempts run with %s", isolation)
