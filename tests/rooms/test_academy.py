@@ -294,6 +294,9 @@ async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
         state = await wait_for(finished, timeout=180)
         assert state["status"] == "completed", state
         assert state["resumed_from_step"] >= 15, state  # from the checkpoint, not from 0
+        # The job's scores are in its completed event (they survive restarts), per kind too.
+        assert 0.0 <= state["dev_before"] <= 1.0 and 0.0 <= state["dev_after"] <= 1.0, state
+        assert set(state["dev_after_by_kind"]) == {"reverse", "sort"}, state
         layer_id, version = state["layer"].split("@")
         layer = (await api.get(f"/v1/genome/layers/{layer_id}")).json()
         assert layer_id == "debugger-ai-strings" and version == "1.0.0"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,31 @@ def test_a_skill_without_train_problems_is_reported() -> None:
 
     with pytest.raises(SkillError, match="no train-split gold"):
         SkillExamples([], OnlyHeldOut(), rendered).batch(random.Random(0), 1)
+
+
+def test_a_jobs_dev_problems_are_never_trained_on(lab: Any, tmp_path: Path) -> None:
+    from continuum.events.academy import Hyperparameters, TrainingStarted
+    from continuum_academy.jobs import _dev_set, _examples
+
+    skill = Curriculum.load().get("arithmetic")
+    dev = _dev_set(skill, 3)
+    assert len(dev) == 64 and all(e.split == "train" for e in dev)
+    started = TrainingStarted(
+        persona_id="p-1", skill="arithmetic", hyperparameters=Hyperparameters(),
+        from_attempts=2, gold_share=0.5, seed=3, layer_name="child",
+    )  # fmt: skip
+    attempts = [[dev[0].prompt, "", dev[0].answer or ""], ["1+1=", "", "2"]]
+    data = _examples(lab, skill, started, attempts, "Student", dev)
+    batch = data.batch(random.Random(1), 20_000)
+    asked = {prompt.rsplit("User: ", 1)[1].split("\n", 1)[0] for prompt, _ in batch}
+    assert asked.isdisjoint(e.prompt for e in dev)
+    assert "1+1=" in asked and len(asked) > 1000  # the other attempt, and fresh gold
+
+    # A small YAML skill keeps most of its problems to train on.
+    small = tmp_path / "small.yaml"
+    rows = "".join(f"  - {{prompt: 'q{i}:', answer: a{i}}}\n" for i in range(60))
+    small.write_text(f"name: small\ndescription: A few.\nexercises:\n{rows}")
+    from continuum_academy.skills.yaml_skill import load_yaml_skill
+
+    few = _dev_set(load_yaml_skill(small), 3)
+    assert len(few) == 16

@@ -32,6 +32,17 @@ def _pct(value: Any) -> str:
     return f"{100 * float(value):.0f}%" if isinstance(value, int | float) else "-"
 
 
+def _dev(job: dict[str, Any]) -> tuple[Any, Any]:
+    """A training job's dev accuracy before and after: from its completed event,
+    or, for jobs recorded before the event kept them, the live progress."""
+    progress = job.get("progress") or {}
+    before = job.get("dev_before")
+    after = job.get("dev_after")
+    if before is None and after is None:
+        return progress.get("before"), progress.get("after")
+    return before, after
+
+
 @app.command("skills")
 def skills() -> None:
     """The skills the academy teaches."""
@@ -306,10 +317,12 @@ def train(
     )
     if state["status"] == "failed":
         raise CliError(f"training failed: {state.get('error')}")
-    p = state.get("progress") or {}
+    before, after = _dev(state)
+    kinds = state.get("dev_after_by_kind") or {}
     console.print(
         f"published [bold]{state['layer']}[/] (loss {state['final_loss']:.3f}, "
-        f"{state['seconds']:.0f} s, dev accuracy {_pct(p.get('before'))} -> {_pct(p.get('after'))}"
+        f"{state['seconds']:.0f} s, dev accuracy {_pct(before)} -> {_pct(after)}"
+        + (" (" + ", ".join(f"{k} {_pct(v)}" for k, v in kinds.items()) + ")" if kinds else "")
         + (
             f", resumed from step {state['resumed_from_step']}"
             if state["resumed_from_step"]
@@ -474,8 +487,7 @@ def report(
                 j["skill"],
                 str(j["from_attempts"]),
                 str(j["from_gold"]) if j["from_gold"] else f"{j['gold_share']:.0%} fresh",
-                _pct(j["progress"].get("before")),
-                _pct(j["progress"].get("after")),
+                *map(_pct, _dev(j)),
                 f"{j.get('seconds', 0):.0f}",
                 j.get("layer", j["status"]),
             )

@@ -38,7 +38,7 @@ from continuum_academy.evolution import (
     GenerationReport,
     best_generalist,
 )
-from continuum_academy.exams import accuracy, passes
+from continuum_academy.exams import accuracy, accuracy_by_kind, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.render import render
@@ -125,8 +125,10 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         speaker = persona["name"]
         workdir = academy.work_dir / "training" / job_id
         attempts = json.loads((workdir / "attempts.json").read_text())
-        examples = _examples(lab, skill, started, attempts, speaker)
-        dev = draw(skill, "train", 64, started.seed + 1)
+        # Dev problems come from the train split (the held-out split is for reports)
+        # and are kept out of the job's gold answers, so dev accuracy is not recall.
+        dev = _dev_set(skill, started.seed + 1)
+        examples = _examples(lab, skill, started, attempts, speaker, dev)
         before = accuracy(await asyncio.to_thread(passes, lab, init, dev, speaker, academy.limits))
         hp = started.hyperparameters
         plan = TrainingPlan(
@@ -147,9 +149,8 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         result = await asyncio.to_thread(
             train, lab, examples, plan, init=init, workdir=workdir, progress=progress
         )
-        after = accuracy(
-            await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
-        )
+        results = await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
+        after = accuracy(results)
         versions = academy.catalog.layers.get(started.layer_name)
         count = len(versions.versions) if versions is not None else 0
         gold = (
@@ -180,6 +181,9 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
                     final_loss=result.final_loss,
                     seconds=round(result.seconds, 2),
                     resumed_from_step=result.resumed_from_step,
+                    dev_before=before,
+                    dev_after=after,
+                    dev_after_by_kind=accuracy_by_kind(dev, results),
                 )
             ],
             None,
@@ -191,23 +195,43 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         raise
 
 
+def _dev_set(skill: Any, seed: int) -> list[Exercise]:
+    """64 train-split problems to measure the job by, fewer for a small skill
+    (a YAML file of a few dozen exercises keeps most of them to train on)."""
+    for count in (64, 16, 4):
+        try:
+            return draw(skill, "train", count, seed)
+        except SkillError:
+            continue
+    raise SkillError(f"skill {skill.name!r} has fewer than 4 train-split exercises")
+
+
 def _examples(
-    lab: Any, skill: Any, started: TrainingStarted, attempts: list[list[str]], speaker: str
+    lab: Any,
+    skill: Any,
+    started: TrainingStarted,
+    attempts: list[list[str]],
+    speaker: str,
+    dev: list[Exercise],
 ) -> Any:
     """The job's data: its passed attempts, and gold answers drawn fresh per batch
-    (or, for jobs recorded before that, a fixed draw of ``from_gold``)."""
+    (or, for jobs recorded before that, a fixed draw of ``from_gold``); never a
+    dev problem, attempt or gold."""
 
     def rendered(exercise: Exercise) -> str:
         return render(lab.tokenizer, exercise, speaker)
 
+    dev_prompts = {e.prompt for e in dev}
     pairs = [
         (rendered(Exercise(skill.name, prompt, prompt, {}, text, rubric)), text)
         for prompt, rubric, text in attempts
+        if prompt not in dev_prompts
     ]
     if started.from_gold:
         gold = draw(skill, "train", started.from_gold, started.seed)
         return pairs + [(rendered(e), e.answer or "") for e in gold]
-    return SkillExamples(pairs, skill, rendered, started.gold_share)
+    exclude = frozenset(e.key for e in dev)
+    return SkillExamples(pairs, skill, rendered, started.gold_share, exclude)
 
 
 # -- A/B tests ----------------------------------------------------------------------------

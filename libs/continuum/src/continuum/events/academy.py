@@ -14,7 +14,7 @@ scores, training jobs, A/B tests and evolution runs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -131,12 +131,22 @@ class TrainingStarted(_Payload):
     layer_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+KindName = Annotated[str, Field(max_length=64)]
+
+
 @catalog.register(context="academy", aggregate="training", name="completed")
 class TrainingCompleted(_Payload):
     layer: str = Field(min_length=3, max_length=200)  # the published layer@version
     final_loss: float
     seconds: float = Field(ge=0.0)
     resumed_from_step: int = Field(default=0, ge=0)
+    #: Dev accuracy (train split, never trained on: drawn by another seed) of the
+    #: parent genome and of the child; None in events recorded before they were kept.
+    dev_before: Share | None = None
+    dev_after: Share | None = None
+    #: The child's dev accuracy per kind of problem, where the skill has kinds.
+    dev_after_by_kind: dict[KindName, Share] = Field(default_factory=dict, max_length=64)
 
 
 @catalog.register(context="academy", aggregate="training", name="failed")
