@@ -8,8 +8,9 @@ accuracies do not depend on it, the seconds do.
 
   curve        train a skill and print held-out accuracy every N steps
                (one JSON line each): learning rate, batch, precision,
-               schedule, weight decay, LoRA+ ratio, LoRA targets, or a
-               starting layer (``--init``) varied one at a time
+               schedule, weight decay, LoRA+ ratio, LoRA targets, a
+               starting layer (``--init``) or kinds drawn by weakness
+               (``--by-weakness``) varied one at a time
   norms        each module's update (|B A| * alpha / r) in two layers against
                the base weight it changes
   interpolate  two layers merged exactly (cat) at (1-l, l), per skill
@@ -34,6 +35,7 @@ import json
 import math
 import random
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,8 +67,8 @@ def _weights(model: Any) -> LoraWeights:
     )
 
 
-def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> float:
-    """Held-out accuracy of the model being trained (the lab's lock is not taken)."""
+def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> tuple[float, dict[str, float]]:
+    """Accuracy of the model being trained, overall and per kind (no lab lock taken)."""
     import torch
 
     from continuum_academy.graders import grade
@@ -94,7 +96,29 @@ def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> float:
     right = [
         grade(e.grader, e.answer, a, limits).passed for e, a in zip(exercises, answers, strict=True)
     ]
-    return sum(right) / len(right)
+    return accuracy(right), accuracy_by_kind(exercises, right)
+
+
+@dataclass
+class ByWeakness:
+    """Fresh train-split gold, each problem's kind drawn in proportion to how
+    badly the layer does it (1 - dev accuracy + 0.1; even until measured)."""
+
+    skill: Any
+    render: Any
+    weights: dict[str, float]
+
+    def batch(self, rng: random.Random, size: int) -> list[tuple[str, str]]:
+        kinds = sorted(self.weights)
+        out = []
+        for _ in range(size):
+            want = rng.choices(kinds, [self.weights[k] for k in kinds])[0]
+            while True:
+                exercise = self.skill.generate(rng)
+                if exercise.split == "train" and exercise.kind == want:
+                    break
+            out.append((self.render(exercise), exercise.answer or ""))
+        return out
 
 
 def curve(lab: Lab, args: argparse.Namespace) -> None:
@@ -103,6 +127,9 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
     skill = Curriculum.load().get(args.skill)
     heldout = draw(skill, "heldout", 200, 0)
     examples = SkillExamples([], skill, partial(render, lab.tokenizer))
+    dev = draw(skill, "train", 200, 99)
+    kinds = {e.kind for e in dev}
+    weighted = ByWeakness(skill, partial(render, lab.tokenizer), dict.fromkeys(kinds, 1.0))
     plan = TrainingPlan(
         rank=args.rank,
         alpha=args.alpha,
@@ -143,7 +170,8 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
         tick = time.perf_counter()
         rng = random.Random(args.seed * 1_000_003 + step)
         with torch.autocast("cpu", torch.bfloat16, enabled=args.precision == "bfloat16"):
-            loss = _loss(model, lab, examples.batch(rng, args.batch))
+            source = weighted if args.by_weakness else examples
+            loss = _loss(model, lab, source.batch(rng, args.batch))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -151,14 +179,17 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
         optimizer.zero_grad(set_to_none=True)
         seconds += time.perf_counter() - tick
         losses.append(float(loss.item()))
+        if args.by_weakness and (step + 1) % 250 == 0:
+            _, dev_kinds = _greedy_accuracy(lab, model, dev)
+            weighted.weights = {k: 1 - dev_kinds.get(k, 0.0) + 0.1 for k in kinds}
         if (step + 1) % args.every == 0 or step + 1 == args.steps:
             row = {
                 "step": step + 1,
                 "examples": (step + 1) * args.batch,
                 "train_seconds": round(seconds, 1),
                 "loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
-                "heldout": _greedy_accuracy(lab, model, heldout),
             }
+            row["heldout"], row["by_kind"] = _greedy_accuracy(lab, model, heldout)
             print(json.dumps(row), flush=True)
             if args.save:
                 _weights(model).save(Path(args.save) / f"step-{step + 1}")
@@ -266,6 +297,9 @@ def main() -> None:
     c.add_argument("--b-ratio", type=float, default=1.0, help="B's learning rate / A's (LoRA+)")
     c.add_argument("--targets", default="", help="comma-separated modules (default: all)")
     c.add_argument("--init", default="", help="a layer directory to start from")
+    c.add_argument(
+        "--by-weakness", action="store_true", help="draw the kinds the layer fails more often"
+    )
     c.add_argument("--save", default="", help="save the layer at every evaluation here")
     c.add_argument("--seed", type=int, default=0)
     b = sub.add_parser("breakdown")
