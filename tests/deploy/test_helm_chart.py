@@ -258,9 +258,15 @@ def test_the_academy_keeps_its_work_on_a_claim_and_trains_on_the_personas_model(
     assert env["CONTINUUM_PERSONA_MODEL_PATH"] == "/models/llama"
     assert env["CONTINUUM_ACADEMY_WORK_DIR"] == "/work"
     assert env["CONTINUUM_ACADEMY_SANDBOX_MEMORY_MB"] == "512"
+    assert env["CONTINUUM_ACADEMY_SANDBOX_ISOLATION"] == "auto"
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert volumes["work"]["persistentVolumeClaim"]["claimName"] == "continuum-academy-work"
     assert volumes["models"]["persistentVolumeClaim"]["claimName"] == "models"
     default = {d["metadata"]["name"]: d for d in render(BASE) if d["kind"] == "Deployment"}
     pod = default["node1-continuum-academy"]["spec"]["template"]["spec"]
     assert {v["name"]: v for v in pod["volumes"]}["work"] == {"name": "work", "emptyDir": {}}
+
+
+def test_schema_rejects_an_unknown_sandbox_isolation() -> None:
+    with pytest.raises(Exception, match="isolation"):
+        render({**BASE, "academy": {"sandbox": {"isolation": "none"}}})
