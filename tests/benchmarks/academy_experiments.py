@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from continuum_academy.exams import accuracy, accuracy_by_kind, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, _align_to_gradient, _loss
+from continuum_academy.lab.training import TrainingPlan, _align_to_gradient, _loss, lr_factor
 from continuum_academy.lab.weights import LoraWeights, load
 from continuum_academy.render import max_answer_tokens, render
 from continuum_academy.skills import draw
@@ -54,44 +53,13 @@ CACHE = Path(__file__).parents[2] / ".bench-cache"
 SKILLS = ("arithmetic", "strings")
 
 
-def _weights(model: Any) -> LoraWeights:
-    from peft import get_peft_model_state_dict
-
-    state = get_peft_model_state_dict(model, save_embedding_layers=False)
-    config = model.peft_config["default"]
-    return LoraWeights(
-        {k: v.detach().clone() for k, v in state.items()},
-        int(config.r),
-        float(config.lora_alpha),
-        sorted(config.target_modules),
-    )
-
-
 def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> tuple[float, dict[str, float]]:
     """Accuracy of the model being trained, overall and per kind (no lab lock taken)."""
-    import torch
-
     from continuum_academy.graders import grade
     from continuum_academy.sandbox import SandboxLimits
 
-    model.eval()
-    answers = []
-    with torch.no_grad():
-        for start in range(0, len(exercises), 100):
-            chunk = [lab.encode(render(lab.tokenizer, e)) for e in exercises[start : start + 100]]
-            width = max(map(len, chunk))
-            out = model.generate(
-                input_ids=torch.tensor([[lab.pad] * (width - len(c)) + c for c in chunk]),
-                attention_mask=torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk]),
-                max_new_tokens=max_answer_tokens(exercises),
-                do_sample=False,
-                pad_token_id=lab.pad,
-                eos_token_id=lab.stop_ids,
-            )
-            for row in out[:, width:]:
-                text = lab.tokenizer.decode(row, skip_special_tokens=True)
-                answers.append(text.strip().split("\n", 1)[0].strip())
-    model.train()
+    prompts = [render(lab.tokenizer, e) for e in exercises]
+    answers = lab.greedy(model, prompts, max_answer_tokens(exercises), batch=100)
     limits = SandboxLimits()
     right = [
         grade(e.grader, e.answer, a, limits).passed for e, a in zip(exercises, answers, strict=True)
@@ -148,15 +116,9 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
         {"params": [p for n, p in named if "lora_B" in n], "lr": args.lr * args.b_ratio},
     ]
     optimizer = torch.optim.AdamW(groups, weight_decay=args.weight_decay)
-    warmup = max(1, min(100, args.steps // 20))
 
     def lr_at(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if args.schedule == "constant":
-            return 1.0
-        done = (step - warmup) / max(1, args.steps - warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
+        return lr_factor(args.schedule, args.steps, step)
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     started = time.perf_counter()
@@ -192,7 +154,7 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
             row["heldout"], row["by_kind"] = _greedy_accuracy(lab, model, heldout)
             print(json.dumps(row), flush=True)
             if args.save:
-                _weights(model).save(Path(args.save) / f"step-{step + 1}")
+                LoraWeights.from_peft(model).save(Path(args.save) / f"step-{step + 1}")
     lab.unwrap(model)
 
 
@@ -266,7 +228,7 @@ def coefficients(lab: Lab, a: LoraWeights, b: LoraWeights, steps: int, lr: float
             print(f"step {step + 1}: loss (sum over skills) {loss.item():.3f}", flush=True)
     for layer in layers:
         parametrize.remove_parametrizations(layer.lora_B["default"], "weight")
-    child = _weights(model)
+    child = LoraWeights.from_peft(model)
     lab.unwrap(model)
     print("learned", _per_skill(lab, child))
 

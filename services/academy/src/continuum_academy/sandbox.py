@@ -164,18 +164,22 @@ real_stdout.flush()
 
 @functools.cache
 def namespaces_available() -> bool:
-    """Whether this host lets us make the namespaces (checked once per process)."""
-    try:
-        probe = subprocess.run([*NAMESPACES, "true"], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    """Whether this host lets us make the namespaces and hide a directory in
+    them (checked once per process)."""
+    with tempfile.TemporaryDirectory(prefix="continuum-sandbox-probe-") as probe_dir:
+        try:
+            probe = subprocess.run(
+                [*NAMESPACES, *init((probe_dir,)), "true"], capture_output=True, timeout=10
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return probe.returncode == 0
 
 
 def isolation_in_use(isolation: Isolation) -> str:
     """What a run gets under ``isolation`` on this host, in words (logged at start)."""
     if isolation != "hook" and namespaces_available():
-        return "network and PID namespaces, rlimits, audit hook"
+        return "network, PID and mount namespaces (the node's home hidden), rlimits, audit hook"
     if isolation == "namespaces":
         return "none: namespaces are required but this host does not allow them"
     return "rlimits and audit hook (no namespaces on this host)"

@@ -32,7 +32,6 @@ def merge(
     from peft import (
         LoraConfig,
         get_peft_model,
-        get_peft_model_state_dict,
         set_peft_model_state_dict,
     )
 
@@ -66,16 +65,7 @@ def merge(
             model.add_weighted_adapter(
                 names, list(weights), "child", combination_type=combination, **extra
             )
-            state = get_peft_model_state_dict(
-                model, adapter_name="child", save_embedding_layers=False
-            )
-            config = model.peft_config["child"]
-            return LoraWeights(
-                {k: v.detach().clone() for k, v in state.items()},
-                int(config.r),
-                float(config.lora_alpha),
-                sorted(config.target_modules),
-            )
+            return LoraWeights.from_peft(model, "child")
         finally:
             if model is not None:
                 lab.unwrap(model)

@@ -92,31 +92,42 @@ class Lab:
         batch: int = 64,
     ) -> list[str]:
         """Greedy answers, the first line of each."""
-        import torch
-
         with self.lock:
             model = self.wrap(weights) if weights is not None else self.model
-            model.eval()
             try:
-                out: list[str] = []
-                for start in range(0, len(prompts), batch):
-                    chunk = [self.encode(p) for p in prompts[start : start + batch]]
-                    width = max(map(len, chunk))
-                    ids = torch.tensor([[self.pad] * (width - len(c)) + c for c in chunk])
-                    mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
-                    with torch.no_grad():
-                        generated = model.generate(
-                            input_ids=ids,
-                            attention_mask=mask,
-                            max_new_tokens=max_new_tokens,
-                            do_sample=False,
-                            pad_token_id=self.pad,
-                            eos_token_id=self.stop_ids,
-                        )
-                    for row in generated[:, width:]:
-                        text = self.tokenizer.decode(row, skip_special_tokens=True)
-                        out.append(text.strip().split("\n", 1)[0].strip())
-                return out
+                return self.greedy(model, prompts, max_new_tokens, batch)
             finally:
                 if weights is not None:
                     self.unwrap(model)
+
+    def greedy(
+        self, model: Any, prompts: Sequence[str], max_new_tokens: int = 16, batch: int = 64
+    ) -> list[str]:
+        """``model``'s greedy answers (the first line of each), in eval mode and
+        left as it was found: the caller holds the lock and owns the model."""
+        import torch
+
+        training = model.training
+        model.eval()
+        try:
+            out: list[str] = []
+            for start in range(0, len(prompts), batch):
+                chunk = [self.encode(p) for p in prompts[start : start + batch]]
+                width = max(map(len, chunk))
+                ids = torch.tensor([[self.pad] * (width - len(c)) + c for c in chunk])
+                mask = torch.tensor([[0] * (width - len(c)) + [1] * len(c) for c in chunk])
+                with torch.no_grad():
+                    generated = model.generate(
+                        input_ids=ids,
+                        attention_mask=mask,
+                        max_new_tokens=max_new_tokens,
+                        do_sample=False,
+                        pad_token_id=self.pad,
+                        eos_token_id=self.stop_ids,
+                    )
+                for row in generated[:, width:]:
+                    text = self.tokenizer.decode(row, skip_special_tokens=True)
+                    out.append(text.strip().split("\n", 1)[0].strip())
+            return out
+        finally:
+            model.train(training)

@@ -91,6 +91,18 @@ class TrainingResult:
 MIN_SHARED_PREFIX = 8
 
 
+def lr_factor(schedule: str, steps: int, step: int) -> float:
+    """The learning rate at ``step`` as a share of the plan's: a linear warmup
+    (5% of the steps, at most 100), then constant or a cosine down to 5%."""
+    warmup = max(1, min(100, steps // 20))
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    done = (step - warmup) / max(1, steps - warmup)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
+
+
 def shared_prefix(prompts: Sequence[list[int]]) -> list[int]:
     """The longest token prefix common to every prompt (token ids)."""
     prefix = prompts[0]
@@ -166,7 +178,6 @@ def train(
 ) -> TrainingResult:
     """Train a LoRA (from ``init`` when given); resume from ``workdir``'s checkpoint."""
     import torch
-    from peft import get_peft_model_state_dict
     from safetensors.torch import load_file, save_file
 
     if isinstance(examples, Sequence):
@@ -187,15 +198,9 @@ def train(
             model.train()
             params = {n: p for n, p in model.named_parameters() if p.requires_grad}
             optimizer = torch.optim.AdamW(list(params.values()), lr=plan.learning_rate)
-            warmup = max(1, min(100, plan.steps // 20))
 
             def lr_at(step: int) -> float:
-                if step < warmup:
-                    return (step + 1) / warmup
-                if plan.schedule == "constant":
-                    return 1.0
-                done = (step - warmup) / max(1, plan.steps - warmup)
-                return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done))
+                return lr_factor(plan.schedule, plan.steps, step)
 
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
             first = 0
@@ -229,14 +234,7 @@ def train(
                     done % plan.checkpoint_every == 0 and done < plan.steps
                 ):
                     _checkpoint(optimizer, params, done, loss_value, workdir, save_file)
-            state = get_peft_model_state_dict(model, save_embedding_layers=False)
-            config = model.peft_config["default"]
-            weights = LoraWeights(
-                {k: v.detach().clone() for k, v in state.items()},
-                int(config.r),
-                float(config.lora_alpha),
-                sorted(config.target_modules),
-            )
+            weights = LoraWeights.from_peft(model)
         finally:
             lab.unwrap(model)
     return TrainingResult(weights, loss_value, time.perf_counter() - started, resumed_from, done)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     import torch
+    from peft import LoraConfig, PeftModel
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -25,6 +26,21 @@ class LoraWeights:
     rank: int
     alpha: float
     target_modules: list[str]
+
+    @classmethod
+    def from_peft(cls, model: PeftModel, adapter: str = "default") -> LoraWeights:
+        """A copy of one adapter's weights and shape out of a peft model."""
+        from peft import get_peft_model_state_dict
+
+        state = get_peft_model_state_dict(model, adapter_name=adapter, save_embedding_layers=False)
+        config = cast("LoraConfig", model.peft_config[adapter])
+        targets = config.target_modules  # a set of names once peft has applied it
+        return cls(
+            {k: v.detach().clone() for k, v in state.items()},
+            int(config.r),
+            float(config.lora_alpha),
+            [targets] if isinstance(targets, str) else sorted(targets or ()),
+        )
 
     @property
     def nbytes(self) -> int:
