@@ -28,7 +28,8 @@ def test_fresh_gold_is_a_function_of_the_rng_and_never_held_out() -> None:
         key = prompt.removeprefix("Q: ")
         assert split_of("arithmetic", key) == "train"
         a, op, b = key[:-1].partition("+") if "+" in key else key[:-1].partition("-")
-        assert int(answer) == (int(a) + int(b) if op == "+" else int(a) - int(b))
+        result = int(a) + int(b) if op == "+" else int(a) - int(b)
+        assert answer.endswith(f":{result}")  # the worked solution, then the result
 
 
 def test_attempts_are_mixed_in_at_the_asked_share() -> None:

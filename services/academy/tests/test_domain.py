@@ -17,6 +17,7 @@ from continuum_academy.leaderboard import fit, pairwise, standings
 from continuum_academy.reputation import ScoreRow, reputations, results_by_exercise, weighted_scores
 from continuum_academy.sandbox import SandboxLimits
 from continuum_academy.skills import SkillError, draw, split_of
+from continuum_academy.skills.arithmetic import Arithmetic, worked
 from continuum_academy.skills.yaml_skill import load_yaml_skill
 from continuum_academy.species import Profile, distance, speciate, stagnant_species, tournament
 
@@ -41,7 +42,32 @@ def test_every_gold_answer_passes_its_own_grader(name: str) -> None:
     for exercise in draw(skill, "train", 20 if name == "code" else 200, seed=3):
         verdict = grade(exercise.grader, exercise.answer, exercise.answer or "", LIMITS)
         assert verdict.passed, (exercise, verdict)
-        assert "\n" not in (exercise.answer or "")  # an answer is one line
+        worked = grade(exercise.grader, exercise.answer, exercise.gold or "", LIMITS)
+        assert worked.passed, (exercise, worked)  # the solution a layer is trained on
+        assert "\n" not in (exercise.gold or "")  # an answer is one line
+
+
+def test_arithmetic_solutions_show_each_column_and_its_carry() -> None:
+    for a in range(100):
+        for b in range(100):
+            for op in "+-":
+                if op == "-" and b > a:
+                    continue
+                ones, rest = worked(a, b, op).split(",")
+                tens, result = rest.split(":")
+                want = a + b if op == "+" else a - b
+                assert int(result) == want and str(want) == result  # no leading zero
+                carry = int(ones) // 10  # a carry (or borrow) is written as a leading 1
+                assert int(ones) % 10 == want % 10
+                sign = 1 if op == "+" else -1
+                assert int(tens) == a // 10 + sign * (b // 10 + carry)
+                assert carry == (a % 10 + b % 10 >= 10 if op == "+" else a % 10 < b % 10)
+    assert worked(47, 38, "+") == "15,8:85" and worked(52, 17, "-") == "15,3:35"
+    exercise = Curriculum.load().get("arithmetic").generate(random.Random(5))
+    assert exercise.gold == exercise.solution != exercise.answer
+    assert all(":" in solution for _, solution in exercise.examples)  # the prompt shows the form
+    with pytest.raises(ValueError, match="two digits"):
+        Arithmetic(max_value=100)
 
 
 def test_exercises_say_their_kind_and_accuracy_splits_by_it() -> None:
@@ -65,6 +91,12 @@ def test_exercises_say_their_kind_and_accuracy_splits_by_it() -> None:
 def test_graders_fail_wrong_answers_with_a_reason() -> None:
     assert grade({"kind": "exact"}, "42", "42\nUser: more", LIMITS).passed
     assert grade({"kind": "exact"}, "42", "43", LIMITS).detail == "expected '42'"
+    after = {"kind": "exact", "after": ":"}  # worked answers: the result after the last mark
+    assert grade(after, "85", "15,8:85", LIMITS).passed
+    assert grade(after, "85", " 85 \nUser: more", LIMITS).passed  # the bare answer too
+    assert grade(after, "85", "15,8:84", LIMITS).detail == "expected '85'"
+    assert not grade(after, "85", "15,8:85:", LIMITS).passed
+    assert not grade({"kind": "exact"}, "85", "15,8:85", LIMITS).passed  # no mark, whole line
     assert grade({"kind": "regex", "pattern": r"^\s*Lima"}, None, " Lima!", LIMITS).passed
     spec = Curriculum.load().get("extraction").generate(random.Random(1)).grader
     assert grade(spec, None, "not json", LIMITS).detail == "not JSON"
@@ -80,10 +112,14 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
         "name: capitals\ndescription: Capitals.\nexercises:\n"
         "  - {prompt: 'capital of France:', answer: Paris, kind: europe}\n"
         "  - {prompt: 'capital of Peru:', grader: {kind: regex, pattern: Lima}}\n"
+        "  - {prompt: '17*3=', answer: 51, solution: '7*3=21,1*3+2=5:51',"
+        " grader: {kind: exact, after: ':'}}\n"
     )
     skill = load_yaml_skill(good)
     assert skill.name == "capitals" and not skill.has_gold
-    assert [e.kind for e in skill.exercises] == ["europe", ""]
+    assert [e.kind for e in skill.exercises] == ["europe", "", ""]
+    worked_one = skill.exercises[2]
+    assert worked_one.gold == "7*3=21,1*3+2=5:51" and worked_one.answer == "51"
     for text, message in (
         ("name: [", "not valid YAML"),
         ("- a list", "a skill file is a mapping"),
@@ -94,6 +130,14 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
         ("name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: '('}}]", "pattern"),
         ("name: ok\nexercises: [{prompt: x, answer: 1}, {prompt: x, answer: 2}]", "same prompt"),
         ("name: ok\nexercises: [{prompt: x, answer: 1, kind: [a]}]", "kind must be a string"),
+        (
+            "name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: a, after: ':'}}]",
+            "grader.after is for exact graders",
+        ),
+        ("name: ok\nexercises: [{prompt: x, answer: 1, grader: {kind: exact, after: ''}}]", "1-8"),
+        ("name: ok\nexercises: [{prompt: x, answer: 1, solution: 'a:2'}]", "does not pass"),
+        ("name: ok\nexercises: [{prompt: x, solution: 'a:2'}]", "needs an answer"),
+        ("name: ok\nexercises: [{prompt: x, answer: 1, solution: 7}]", "solution must be"),
     ):
         bad = tmp_path / "bad.yaml"
         bad.write_text(text)

@@ -24,7 +24,7 @@ PLAN = TrainingPlan(rank=4, alpha=8, learning_rate=3e-3, steps=12, batch=4, chec
 
 def examples(lab: Any, skill: str = "arithmetic", n: int = 32) -> list[tuple[str, str]]:
     exercises = draw(Curriculum.load().get(skill), "train", n, seed=0)
-    return [(render(lab.tokenizer, e), e.answer or "") for e in exercises]
+    return [(render(lab.tokenizer, e), e.gold or "") for e in exercises]
 
 
 def logits(lab: Any, weights: LoraWeights | None, text: str = "User: 12+30=\nStudent:") -> Any:
@@ -131,7 +131,7 @@ def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
     data = examples(lab)[:6]
     prefix = shared_prefix([lab.encode(prompt) for prompt, _ in data])
     assert len(prefix) >= 8  # the rubric and the worked example
-    assert lab.tokenizer.decode(prefix).startswith("Answer with the number only.")
+    assert lab.tokenizer.decode(prefix).startswith("Write the ones column")
     with lab.lock:
         model = lab.wrap(layers[0])
         try:

@@ -32,12 +32,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.lab.weights import LoraWeights, concat, load, perturb, rerank
-from continuum_academy.render import max_answer_tokens, render
+from continuum_academy.render import render
 from continuum_academy.skills import Exercise, Skill, draw
 from continuum_academy.species import (
     Profile,
@@ -182,10 +183,7 @@ class Evolution:
     def evaluate(self, member: Genome) -> None:
         weights = member.weights()
         for name, exercises in self.dev.items():
-            prompts = [render(self.lab.tokenizer, e) for e in exercises]
-            answers = self.lab.answers(weights, prompts, max_answer_tokens(exercises))
-            right = sum(a == (e.answer or "") for a, e in zip(answers, exercises, strict=True))
-            member.scores[name] = right / len(exercises)
+            member.scores[name] = accuracy(passes(self.lab, weights, exercises))
         member.signature = signature(weights)
 
     # -- variation ----------------------------------------------------------------------

@@ -35,10 +35,20 @@ def normalise(text: str) -> str:
     return text.strip().split("\n", 1)[0].strip()
 
 
+def result_of(spec: dict[str, Any], line: str) -> str:
+    """The part of an answer an exact grader compares: with ``after`` in the
+    spec (a mark such as ``:``), what follows its last occurrence, so worked
+    answers (``15,8:85``) and bare ones (``85``) are graded alike."""
+    mark = spec.get("after")
+    if isinstance(mark, str) and mark and mark in line:
+        return line.rsplit(mark, 1)[1].strip()
+    return line
+
+
 def grade(spec: dict[str, Any], answer: str | None, attempt: str, limits: SandboxLimits) -> Grade:
     kind = spec.get("kind")
     if kind == "exact":
-        got, want = normalise(attempt), (answer or "").strip()
+        got, want = result_of(spec, normalise(attempt)), (answer or "").strip()
         ok = got == want
         return Grade(1.0 if ok else 0.0, ok, "exact match" if ok else f"expected {want!r}")
     if kind == "regex":

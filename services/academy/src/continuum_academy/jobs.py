@@ -229,7 +229,7 @@ def _examples(
     ]
     if started.from_gold:
         gold = draw(skill, "train", started.from_gold, started.seed)
-        return pairs + [(rendered(e), e.answer or "") for e in gold]
+        return pairs + [(rendered(e), e.gold or "") for e in gold]
     exclude = frozenset(e.key for e in dev)
     return SkillExamples(pairs, skill, rendered, started.gold_share, exclude)
 

@@ -20,6 +20,7 @@ def render(tokenizer: Any, exercise: Exercise, speaker: str = STUDENT) -> str:
 
 
 def max_answer_tokens(exercises: list[Exercise]) -> int:
-    """Enough new tokens for the longest gold answer, plus a little slack."""
-    longest = max((len((e.answer or "").encode()) for e in exercises), default=16)
+    """Enough new tokens for the longest gold answer (worked, where the skill
+    teaches its work), plus a little slack."""
+    longest = max((len((e.gold or "").encode()) for e in exercises), default=16)
     return min(256, longest + 4)

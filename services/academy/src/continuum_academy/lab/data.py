@@ -59,8 +59,8 @@ class SkillExamples:
             exercise = self.skill.generate(rng)
             if (
                 exercise.split == "train"
-                and exercise.answer is not None
+                and exercise.gold is not None
                 and exercise.key not in self.exclude
             ):
-                return self.render(exercise), exercise.answer
+                return self.render(exercise), exercise.gold
         raise SkillError(f"skill {self.skill.name!r} generates no train-split gold answers")

@@ -38,7 +38,8 @@ class Exercise:
 
     ``grader`` is a plain dict (kind plus parameters) so it can travel in an
     event; ``answer`` is the gold answer when the skill knows one (it is
-    never shown to the solver).
+    never shown to the solver), and ``solution`` the same answer with its
+    work shown, when the skill teaches one.
     """
 
     skill: str
@@ -51,6 +52,14 @@ class Exercise:
     #: The kind of problem within the skill (arithmetic: addition or subtraction),
     #: so a report can say which kind a layer has learned; empty: the skill has one.
     kind: str = ""
+    #: The gold answer written out as the skill teaches it, work first (arithmetic's
+    #: columns), when that differs from ``answer``; the grader still checks ``answer``.
+    solution: str | None = None
+
+    @property
+    def gold(self) -> str | None:
+        """What a layer is trained to write: the worked solution, else the answer."""
+        return self.solution if self.solution is not None else self.answer
 
     @property
     def split(self) -> Split:

@@ -10,11 +10,17 @@ exercises:
     answer: Lima
     grader: {kind: regex, pattern: "^\\s*Lima\\s*$"}
     kind: south-america
+  - prompt: "17*3="
+    answer: 51
+    solution: "7*3=21,1*3+2=5:51"
+    grader: {kind: exact, after: ":"}
 ```
 
-The grader defaults to ``exact`` against ``answer``. Splits come from each
-prompt's hash, like every other skill's. An exercise's optional ``kind``
-groups it in per-kind reports.
+The grader defaults to ``exact`` against ``answer``; ``after`` makes it
+compare only what follows the mark's last occurrence, so an exercise can
+teach a worked ``solution`` (what training writes) and still be graded on
+its answer. Splits come from each prompt's hash, like every other skill's.
+An exercise's optional ``kind`` groups it in per-kind reports.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from typing import Any
 
 import yaml
 
-from continuum_academy.graders import GRADER_KINDS
+from continuum_academy.graders import GRADER_KINDS, grade
+from continuum_academy.sandbox import SandboxLimits
 from continuum_academy.skills import Exercise, SkillError
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,47}$")
 MAX_BYTES = 4 * 1024 * 1024
 MAX_KIND = 64
+MAX_MARK = 8
+MAX_TEXT = 4000
 
 
 class YamlSkill:
@@ -75,8 +84,10 @@ def parse_skill_document(document: Any, where: str) -> YamlSkill:
         if not isinstance(item, dict):
             raise SkillError(f"{at}: must be a mapping with prompt and answer")
         prompt, answer = item.get("prompt"), item.get("answer")
-        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > 4000:
-            raise SkillError(f"{at}: prompt must be a non-empty string of at most 4000 characters")
+        if not isinstance(prompt, str) or not prompt.strip() or len(prompt) > MAX_TEXT:
+            raise SkillError(
+                f"{at}: prompt must be a non-empty string of at most {MAX_TEXT} characters"
+            )
         if answer is not None and not isinstance(answer, str | int | float):
             raise SkillError(f"{at}: answer must be a string or a number")
         grader = item.get("grader", {"kind": "exact"})
@@ -87,6 +98,22 @@ def parse_skill_document(document: Any, where: str) -> YamlSkill:
             raise SkillError(f"{at}: kind must be a string of at most {MAX_KIND} characters")
         if grader["kind"] == "exact" and answer is None:
             raise SkillError(f"{at}: an exact grader needs an answer")
+        after = grader.get("after")
+        usable = isinstance(after, str) and 0 < len(after) <= MAX_MARK
+        if after is not None and (grader["kind"] != "exact" or not usable):
+            raise SkillError(
+                f"{at}: grader.after is for exact graders: a mark of 1-{MAX_MARK} characters"
+            )
+        solution = item.get("solution")
+        if solution is not None:
+            if not isinstance(solution, str) or not solution.strip() or len(solution) > MAX_TEXT:
+                raise SkillError(
+                    f"{at}: solution must be a non-empty string of at most {MAX_TEXT} characters"
+                )
+            if answer is None or grader["kind"] != "exact":
+                raise SkillError(f"{at}: a solution needs an answer and an exact grader")
+            if not grade(grader, str(answer), solution, SandboxLimits()).passed:
+                raise SkillError(f"{at}: the solution does not pass its own grader")
         if grader["kind"] == "regex":
             try:
                 re.compile(str(grader.get("pattern", "")))
@@ -103,6 +130,7 @@ def parse_skill_document(document: Any, where: str) -> YamlSkill:
                 grader=dict(grader),
                 rubric=str(item.get("rubric", document.get("rubric", ""))),
                 kind=kind,
+                solution=solution,
             )
         )
     if len({e.key for e in exercises}) != len(exercises):
