@@ -9,13 +9,15 @@ accuracies do not depend on it, the seconds do.
   curve        train a skill and print held-out accuracy every N steps
                (one JSON line each): learning rate, batch, precision,
                schedule, weight decay, LoRA+ ratio, LoRA targets, a
-               starting layer (``--init``) or kinds drawn by weakness
-               (``--by-weakness``) varied one at a time
+               starting layer (``--init``), kinds drawn by weakness
+               (``--by-weakness``) or a penalty for changing another
+               skill (``--silent-on``) varied one at a time
   norms        each module's update (|B A| * alpha / r) in two layers against
                the base weight it changes
   interpolate  two layers merged exactly (cat) at (1-l, l), per skill
   coefficients one merge coefficient per module and parent, learned on both
                skills' train-split gold (LoRA Soups' "CAT"), per skill
+  merges       two specialists and their merges (cat, linear, TIES), per skill
   breakdown    a layer's held-out accuracy on a skill by kind of problem
                (arithmetic: + or -; strings: reverse or sort)
 
@@ -23,6 +25,7 @@ Usage: python tests/benchmarks/academy_experiments.py curve --skill arithmetic
            --steps 4000 --every 500 [--precision bfloat16] [--save DIR] ...
        python tests/benchmarks/academy_experiments.py norms A B
        python tests/benchmarks/academy_experiments.py interpolate A B --at 0.25,0.5,0.75
+       python tests/benchmarks/academy_experiments.py merges A B
        python tests/benchmarks/academy_experiments.py coefficients A B --steps 150
        python tests/benchmarks/academy_experiments.py breakdown A --skill arithmetic
 (A and B are layer directories, e.g. .bench-cache/academy/specialist-strings-bfloat16.)
@@ -85,7 +88,7 @@ class ByWeakness:
                 exercise = self.skill.generate(rng)
                 if exercise.split == "train" and exercise.kind == want:
                     break
-            out.append((self.render(exercise), exercise.answer or ""))
+            out.append((self.render(exercise), exercise.gold or ""))
         return out
 
 
@@ -121,6 +124,11 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
         return lr_factor(args.schedule, args.steps, step)
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    curriculum = Curriculum.load()
+    elsewhere = [
+        SkillExamples([], curriculum.get(name), partial(render, lab.tokenizer))
+        for name in filter(None, args.silent_on.split(","))
+    ]
     started = time.perf_counter()
     if init is None:
         _align_to_gradient(model, lab, examples, plan)
@@ -134,6 +142,9 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
         with torch.autocast("cpu", torch.bfloat16, enabled=args.precision == "bfloat16"):
             source = weighted if args.by_weakness else examples
             loss = _loss(model, lab, source.batch(rng, args.batch))
+            for other in elsewhere:
+                pairs = other.batch(rng, args.silent_batch)
+                loss = loss + args.silence * _silence(model, lab, pairs) / len(elsewhere)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
@@ -156,6 +167,30 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
             if args.save:
                 LoraWeights.from_peft(model).save(Path(args.save) / f"step-{step + 1}")
     lab.unwrap(model)
+
+
+def _silence(model: Any, lab: Lab, pairs: list[tuple[str, str]]) -> Any:
+    """How much the layer changes inside the model on another skill's
+    exercises: the mean square of every LoRA module's output over the tokens
+    of those prompts and their gold answers, summed over modules. Zero when
+    the layer leaves that skill exactly as the base model has it."""
+    from continuum_academy.lab.training import _batch
+
+    outputs: list[Any] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        for name, module in model.named_modules()
+        if name.endswith("lora_B.default")
+    ]
+    try:
+        x, _, mask = _batch(lab, [lab.encode(p) for p, _ in pairs], [a for _, a in pairs])
+        model(input_ids=x, attention_mask=mask)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    weight = mask.unsqueeze(-1).to(outputs[0].dtype)
+    tokens = weight.sum()
+    return sum((out.float().pow(2) * weight).sum() / (tokens * out.shape[-1]) for out in outputs)
 
 
 def _per_skill(lab: Lab, weights: LoraWeights | None, n: int = 100) -> dict[str, float]:
@@ -187,6 +222,20 @@ def interpolate(lab: Lab, a: LoraWeights, b: LoraWeights, at: list[float]) -> No
     for share in at:
         child = merge(lab, [a, b], [1 - share, share], "cat")
         print(f"cat({1 - share:.2f}, {share:.2f})", _per_skill(lab, child))
+
+
+def merges(lab: Lab, a: LoraWeights, b: LoraWeights) -> None:
+    """Each parent and a few merges of the two, per skill (A: arithmetic, B: strings)."""
+    print("A", _per_skill(lab, a), flush=True)
+    print("B", _per_skill(lab, b), flush=True)
+    for combination, pair in (
+        ("cat", (1.0, 1.0)),
+        ("cat", (0.75, 0.75)),
+        ("linear", (1.0, 1.0)),
+        ("ties", (1.0, 1.0)),
+    ):
+        child = merge(lab, [a, b], pair, combination, density=0.7)
+        print(combination, pair, _per_skill(lab, child), flush=True)
 
 
 def coefficients(lab: Lab, a: LoraWeights, b: LoraWeights, steps: int, lr: float) -> None:
@@ -260,6 +309,11 @@ def main() -> None:
     c.add_argument("--targets", default="", help="comma-separated modules (default: all)")
     c.add_argument("--init", default="", help="a layer directory to start from")
     c.add_argument(
+        "--silent-on", default="", help="skills on which the layer is trained to stay silent"
+    )
+    c.add_argument("--silence", type=float, default=1.0, help="weight of that penalty")
+    c.add_argument("--silent-batch", type=int, default=4)
+    c.add_argument(
         "--by-weakness", action="store_true", help="draw the kinds the layer fails more often"
     )
     c.add_argument("--save", default="", help="save the layer at every evaluation here")
@@ -267,7 +321,7 @@ def main() -> None:
     b = sub.add_parser("breakdown")
     b.add_argument("a", type=Path)
     b.add_argument("--skill", default="arithmetic", choices=SKILLS)
-    for name in ("norms", "interpolate", "coefficients"):
+    for name in ("norms", "interpolate", "coefficients", "merges"):
         p = sub.add_parser(name)
         p.add_argument("a", type=Path)
         p.add_argument("b", type=Path)
@@ -290,6 +344,8 @@ def main() -> None:
     a, b = load(args.a), load(args.b)
     if args.what == "norms":
         norms(lab, a, b)
+    elif args.what == "merges":
+        merges(lab, load(args.a), load(args.b))
     elif args.what == "interpolate":
         interpolate(lab, a, b, [float(x) for x in args.at.split(",")])
     else:

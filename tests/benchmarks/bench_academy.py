@@ -348,9 +348,9 @@ def section(results: dict[str, Any], command: str) -> str:
     if "selftrain" in results:
         lines += [
             "Self-training (LoRA rank 16 on the gold answers of the train split, rendered as a "
-            "persona sees the exercise; held-out exact match on "
-            f"{HELDOUT} exercises; the crossover and the evolution start from the better "
-            "layer of each skill):",
+            "persona sees the exercise, arithmetic's worked in columns; held-out exact match "
+            f"of the result on {HELDOUT} exercises; the crossover and the evolution start "
+            "from the better layer of each skill):",
             "",
             "| skill | precision | before | after | after, by kind | training wall s | CPU s "
             "| steps |",
@@ -407,12 +407,23 @@ def section(results: dict[str, Any], command: str) -> str:
                 f"{100 * v['best']:.0f}% | {100 * v['generalist']:.0f}% | "
                 f"{'yes' if v['beats_generalist'] else 'no'} |"
             )
-        winners = sum(v["beats_generalist"] for v in e["verdicts"].values())
+        winners = [v for v in e["verdicts"].values() if v["beats_generalist"]]
+        niches = sorted({v["skill"] for v in winners})
         lines.append("")
         lines.append(
-            f"{len(e['verdicts'])} species at the end; {winners} of them beat the best "
-            "generalist on their own skill (target: at least two)."
+            f"{len(e['verdicts'])} species at the end; {len(winners)} of them beat the best "
+            f"generalist on their own skill ({', '.join(niches) or 'none'}; target: at least "
+            "two)."
         )
+        generalist = e["generalist"]["scores"]
+        if min(generalist.values(), default=0.0) == 0.0:
+            lines.append(
+                "No member scores on every skill, so the best generalist is itself a "
+                f"specialist ({e['generalist']['member']}: "
+                + ", ".join(f"{s} {100 * v:.0f}%" for s, v in generalist.items())
+                + ") and no species of its skill can beat it: the species that do are all of "
+                "the other skill. That is not yet specialists emerging beside a generalist."
+            )
         lines.append("")
         lines.append(
             "Held-out accuracy of the final champions: "

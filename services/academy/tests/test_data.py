@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from continuum_academy.curriculum import Curriculum
-from continuum_academy.lab.data import SkillExamples
+from continuum_academy.lab.data import MixedExamples, SkillExamples
 from continuum_academy.skills import Exercise, SkillError, split_of
 
 
@@ -104,3 +104,15 @@ def test_a_jobs_dev_problems_are_never_trained_on(lab: Any, tmp_path: Path) -> N
 
     few = _dev_set(load_yaml_skill(small), 3)
     assert len(few) == 16
+
+
+def test_a_mix_draws_every_skill_evenly_and_repeatably() -> None:
+    curriculum = Curriculum.load()
+    sources = [SkillExamples([], curriculum.get(n), rendered) for n in ("arithmetic", "strings")]
+    mix = MixedExamples(sources)
+    batch = mix.batch(random.Random(3), 2000)
+    assert batch == mix.batch(random.Random(3), 2000)  # a resumed member sees the same batches
+    sums = sum(answer.split(":")[-1].isdigit() for _, answer in batch)  # arithmetic's results
+    assert len(batch) == 2000 and 850 < sums < 1150
+    with pytest.raises(ValueError, match="at least one source"):
+        MixedExamples([])

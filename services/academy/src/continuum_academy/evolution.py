@@ -12,9 +12,11 @@ with a weight. One generation:
    children of tournament winners (``species.tournament``: judged on one
    random skill each time): with probability ``crossover`` two winners'
    stacks are merged into one layer by peft (TIES, DARE or cat), then one
-   mutation: train a few steps on the tournament's skill (learning rate
-   and rank mutate with it), Gaussian noise, add a layer from another
-   member, or remove a layer;
+   mutation: train a few steps on the tournament's skill, or on all the
+   run's skills at once (``mixed_training`` of the time: the population's
+   whole environment, where generalists come from; learning rate and rank
+   mutate with it), Gaussian noise, add a layer from another member, or
+   remove a layer;
 4. every ``migrate_every`` generations each island's best moves on.
 
 Members' weights are saved (safetensors) before the generation's event is
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from continuum_academy.exams import accuracy, passes
-from continuum_academy.lab.data import SkillExamples
+from continuum_academy.lab.data import MixedExamples, SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
@@ -63,6 +65,9 @@ class EvolutionConfig:
     rank: int = 8
     max_layers: int = 3
     crossover: float = 0.3
+    #: The share of training mutations that train on all the run's skills at once
+    #: (the rest train on the skill of the tournament that chose the parent).
+    mixed_training: float = 0.3
     species_threshold: float = 0.2
     patience: int = 4
     migrate_every: int = 3
@@ -188,7 +193,13 @@ class Evolution:
 
     # -- variation ----------------------------------------------------------------------
 
-    def _train(self, member: Genome, skill: str, seed: int) -> None:
+    def _train(self, member: Genome, skill: str, seed: int) -> str:
+        """Train the member on ``skill``, or on every skill of the run at once
+        (``mixed_training`` of the time); returns what it was trained on."""
+        source: Any = self.training[skill]
+        if len(self.training) > 1 and self.rng.random() < self.config.mixed_training:
+            skill = "+".join(self.training)
+            source = MixedExamples(list(self.training.values()))
         plan = TrainingPlan(
             rank=member.rank,
             alpha=2.0 * member.rank,
@@ -198,8 +209,9 @@ class Evolution:
             seed=seed,
         )
         init = member.weights()  # the whole stack, trained on as one layer (its rank)
-        result = train(self.lab, self.training[skill], plan, init=init)
+        result = train(self.lab, source, plan, init=init)
         member.layers = [(result.weights, 1.0)]
+        return skill
 
     def mutate(self, child: Genome, skill: str, pool: Sequence[Genome]) -> str:
         roll = self.rng.random()
@@ -216,8 +228,8 @@ class Evolution:
                     assert stacked is not None
                     child.layers = [(rerank(stacked, child.rank), 1.0)]
                 note = f", rank {child.rank}"
-            self._train(child, skill, seed=self.rng.randrange(2**31))
-            return f"train({skill}, lr {child.learning_rate:.0e}{note})"
+            trained_on = self._train(child, skill, seed=self.rng.randrange(2**31))
+            return f"train({trained_on}, lr {child.learning_rate:.0e}{note})"
         if roll < 0.75:
             index = self.rng.randrange(len(child.layers))
             layer, weight = child.layers[index]
@@ -232,8 +244,8 @@ class Evolution:
         if len(child.layers) > 1:
             child.layers.pop(self.rng.randrange(len(child.layers)))
             return "remove-layer"
-        self._train(child, skill, seed=self.rng.randrange(2**31))
-        return f"train({skill})"
+        trained_on = self._train(child, skill, seed=self.rng.randrange(2**31))
+        return f"train({trained_on})"
 
     def crossover(self, a: Genome, b: Genome) -> tuple[list[tuple[LoraWeights, float]], str]:
         wa, wb = a.weights(), b.weights()

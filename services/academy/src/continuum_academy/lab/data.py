@@ -64,3 +64,24 @@ class SkillExamples:
             ):
                 return self.render(exercise), exercise.gold
         raise SkillError(f"skill {self.skill.name!r} generates no train-split gold answers")
+
+
+@dataclass(frozen=True)
+class MixedExamples:
+    """Each pair from one of ``sources`` drawn uniformly: training on several
+    skills at once (an evolution member trained on its whole environment)."""
+
+    sources: Sequence[SkillExamples]
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError("a mix needs at least one source")
+
+    def batch(self, rng: random.Random, size: int) -> list[Pair]:
+        picks = [rng.randrange(len(self.sources)) for _ in range(size)]
+        out: list[Pair] = []
+        for index in range(len(self.sources)):
+            count = picks.count(index)
+            if count:
+                out += self.sources[index].batch(rng, count)
+        return out
