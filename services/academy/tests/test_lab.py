@@ -138,9 +138,14 @@ def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
             with torch.no_grad():
                 full = _loss(model, lab, data, share_prefix=False)
                 shared = _loss(model, lab, data)
+                mixed = data + examples(lab, "strings")[:5]  # two skills: two prefixes
+                mixed_full = _loss(model, lab, mixed, share_prefix=False)
+                mixed_shared = _loss(model, lab, mixed)
         finally:
             lab.unwrap(model)
     assert torch.allclose(full, shared, atol=1e-5)
+    assert shared_prefix([lab.encode(prompt) for prompt, _ in mixed]) == []
+    assert torch.allclose(mixed_full, mixed_shared, atol=1e-5)
 
 
 def test_a_rank_mutation_keeps_the_update_or_its_best_approximation(lab: Any, layers: Any) -> None:

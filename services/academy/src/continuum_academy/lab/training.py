@@ -123,30 +123,58 @@ def _loss(model: Any, lab: Lab, pairs: Sequence[Pair], share_prefix: bool = True
     With a shared prefix (a skill's rubric and worked examples: most of each
     prompt), the prefix is run once and its keys and values are repeated
     across the batch, so a step costs about the answers' share of the
-    tokens instead of every prompt in full. The loss is the same (checked
+    tokens instead of every prompt in full. A batch that mixes skills is
+    split by prompt opening into groups that each share a prefix, and their
+    losses are weighted by answer tokens. The loss is the same (checked
     against the full sequence in the tests); gradients flow through the
     cache into the LoRA weights.
     """
+    prompts = [lab.encode(prompt) for prompt, _ in pairs]
+    answers = [answer for _, answer in pairs]
+    if not share_prefix:
+        x, y, mask = _batch(lab, prompts, answers)
+        return model(input_ids=x, attention_mask=mask, labels=y).loss
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, ids in enumerate(prompts):  # a mix of skills: one group per skill's prompt
+        groups.setdefault(tuple(ids[:MIN_SHARED_PREFIX]), []).append(index)
+    if len(groups) == 1:
+        return _prefix_loss(model, lab, prompts, answers)[0]
+    total, tokens = None, 0
+    for members in groups.values():
+        loss, count = _prefix_loss(
+            model, lab, [prompts[i] for i in members], [answers[i] for i in members]
+        )
+        total = loss * count if total is None else total + loss * count
+        tokens += count
+    return total / max(1, tokens)
+
+
+def _prefix_loss(
+    model: Any, lab: Lab, prompts: Sequence[list[int]], answers: Sequence[str]
+) -> tuple[Any, int]:
+    """The mean answer-token loss of prompts that may share a prefix, and how
+    many answer tokens it is the mean over."""
     import torch
 
-    prompts = [lab.encode(prompt) for prompt, _ in pairs]
-    prefix = shared_prefix(prompts) if share_prefix else []
-    x, y, mask = _batch(lab, prompts, [answer for _, answer in pairs], len(prefix))
+    prefix = shared_prefix(prompts)
+    x, y, mask = _batch(lab, prompts, answers, len(prefix))
+    count = int((y[:, 1:] != -100).sum())
     if not prefix:
-        return model(input_ids=x, attention_mask=mask, labels=y).loss
+        return model(input_ids=x, attention_mask=mask, labels=y).loss, count
     batch, width = x.shape
     out = model(input_ids=torch.tensor([prefix]), use_cache=True)
     cache = out.past_key_values
     cache.batch_repeat_interleave(batch)
     full_mask = torch.cat([torch.ones(batch, len(prefix), dtype=mask.dtype), mask], dim=1)
     positions = torch.arange(len(prefix), len(prefix) + width).unsqueeze(0).expand(batch, width)
-    return model(
+    loss = model(
         input_ids=x,
         attention_mask=full_mask,
         cache=cache,
         position_ids=positions,
         labels=y,
     ).loss
+    return loss, count
 
 
 def _batch(
