@@ -139,14 +139,11 @@ def _loss(model: Any, lab: Lab, pairs: Sequence[Pair], share_prefix: bool = True
         groups.setdefault(tuple(ids[:MIN_SHARED_PREFIX]), []).append(index)
     if len(groups) == 1:
         return _prefix_loss(model, lab, prompts, answers)[0]
-    total, tokens = None, 0
-    for members in groups.values():
-        loss, count = _prefix_loss(
-            model, lab, [prompts[i] for i in members], [answers[i] for i in members]
-        )
-        total = loss * count if total is None else total + loss * count
-        tokens += count
-    return total / max(1, tokens)
+    parts = [
+        _prefix_loss(model, lab, [prompts[i] for i in members], [answers[i] for i in members])
+        for members in groups.values()
+    ]
+    return sum(loss * count for loss, count in parts) / max(1, sum(c for _, c in parts))
 
 
 def _prefix_loss(
