@@ -11,7 +11,8 @@ accuracies do not depend on it, the seconds do.
                schedule, weight decay, LoRA+ ratio, LoRA targets, a
                starting layer (``--init``), kinds drawn by weakness
                (``--by-weakness``) or a penalty for changing another
-               skill (``--silent-on``) varied one at a time
+               skill (``--silent-on``) varied one at a time, or arithmetic's
+               answers written another way (``--form``)
   norms        each module's update (|B A| * alpha / r) in two layers against
                the base weight it changes
   interpolate  two layers merged exactly (cat) at (1-l, l), per skill
@@ -92,10 +93,60 @@ class ByWeakness:
         return out
 
 
+@dataclass
+class ArithmeticForm:
+    """The arithmetic skill with its answers written another way, to compare
+    forms (ADR 0011). ``bare``: the number only, as the skill had it before
+    worked solutions; ``results``: each column's result then the number
+    (``15,8:85``), a borrow not written; ``sums``: each column's sum written
+    out (``7+8=15,4+3+1=8:85``). Both worked forms keep the bare form's
+    rubric and show one worked example, as they were first measured."""
+
+    skill: Any
+    form: str
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.skill, name)
+
+    def generate(self, rng: random.Random) -> Any:
+        from dataclasses import replace
+
+        exercise = self.skill.generate(rng)
+        rubric = "Answer with the number only."
+        if self.form == "bare":
+            return replace(
+                exercise, solution=None, grader={"kind": "exact"}, rubric=rubric,
+                examples=(("12+30=", "42"),),
+            )  # fmt: skip
+        solution = self.written(exercise.key)
+        return replace(
+            exercise, solution=solution, rubric=rubric,
+            examples=(("12+30=", self.written("12+30=")),),
+        )  # fmt: skip
+
+    def written(self, key: str) -> str:
+        op = "+" if "+" in key else "-"
+        a, b = (int(x) for x in key[:-1].split(op))
+        a1, a0, b1, b0 = a // 10, a % 10, b // 10, b % 10
+        if op == "+":
+            ones = a0 + b0
+            tens = a1 + b1 + ones // 10
+            if self.form == "sums":
+                return f"{a0}+{b0}={ones},{a1}+{b1}+{ones // 10}={tens}:{a + b}"
+            return f"{ones},{tens}:{a + b}"
+        borrow = int(a0 < b0)
+        ones, tens = a0 + 10 * borrow - b0, a1 - b1 - borrow
+        if self.form == "sums":
+            return f"{a0 + 10 * borrow}-{b0}={ones},{a1}-{b1}-{borrow}={tens}:{a - b}"
+        return f"{ones},{tens}:{a - b}"
+
+
 def curve(lab: Lab, args: argparse.Namespace) -> None:
     import torch
 
     skill = Curriculum.load().get(args.skill)
+    if args.form:
+        skill = ArithmeticForm(skill, args.form)
     heldout = draw(skill, "heldout", 200, 0)
     examples = SkillExamples([], skill, partial(render, lab.tokenizer))
     dev = draw(skill, "train", 200, 99)
@@ -318,6 +369,10 @@ def main() -> None:
     )
     c.add_argument("--save", default="", help="save the layer at every evaluation here")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument(
+        "--form", default="", choices=("", "bare", "results", "sums"),
+        help="arithmetic's answers written another way (ArithmeticForm)",
+    )  # fmt: skip
     b = sub.add_parser("breakdown")
     b.add_argument("a", type=Path)
     b.add_argument("--skill", default="arithmetic", choices=SKILLS)
