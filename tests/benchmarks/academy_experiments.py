@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from continuum_academy.curriculum import Curriculum
-from continuum_academy.exams import accuracy, accuracy_by_kind, passes
+from continuum_academy.exams import accuracy, accuracy_by_kind, passes, verdicts
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.model import Lab
@@ -59,15 +59,9 @@ SKILLS = ("arithmetic", "strings")
 
 def _greedy_accuracy(lab: Lab, model: Any, exercises: list[Any]) -> tuple[float, dict[str, float]]:
     """Accuracy of the model being trained, overall and per kind (no lab lock taken)."""
-    from continuum_academy.graders import grade
-    from continuum_academy.sandbox import SandboxLimits
-
     prompts = [render(lab.tokenizer, e) for e in exercises]
     answers = lab.greedy(model, prompts, max_answer_tokens(exercises), batch=100)
-    limits = SandboxLimits()
-    right = [
-        grade(e.grader, e.answer, a, limits).passed for e, a in zip(exercises, answers, strict=True)
-    ]
+    right = verdicts(exercises, answers)
     return accuracy(right), accuracy_by_kind(exercises, right)
 
 

@@ -25,6 +25,13 @@ def passes(
         return []
     prompts = [render(lab.tokenizer, e, speaker) for e in exercises]
     answers = lab.answers(weights, prompts, max_answer_tokens(list(exercises)))
+    return verdicts(exercises, answers, limits)
+
+
+def verdicts(
+    exercises: Sequence[Exercise], answers: Sequence[str], limits: SandboxLimits | None = None
+) -> list[bool]:
+    """Whether each answer passes its exercise's grader."""
     limits = limits or SandboxLimits()
     return [
         grade(e.grader, e.answer, a, limits).passed for e, a in zip(exercises, answers, strict=True)
