@@ -45,11 +45,17 @@ from typing import Any
 
 from continuum_academy.curriculum import Curriculum
 from continuum_academy.exams import accuracy, accuracy_by_kind, passes, verdicts
-from continuum_academy.lab.data import SkillExamples
-from continuum_academy.lab.merge import merge
+from continuum_academy.lab.data import MixedExamples, SkillExamples
+from continuum_academy.lab.merge import learned_merge, merge
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, _align_to_gradient, _loss, lr_factor
-from continuum_academy.lab.weights import LoraWeights, load
+from continuum_academy.lab.training import (
+    TrainingPlan,
+    _align_to_gradient,
+    _loss,
+    _silence,
+    lr_factor,
+)
+from continuum_academy.lab.weights import LoraWeights, concat, load
 from continuum_academy.render import max_answer_tokens, render
 from continuum_academy.skills import draw
 
@@ -138,11 +144,17 @@ class ArithmeticForm:
 def curve(lab: Lab, args: argparse.Namespace) -> None:
     import torch
 
-    skill = Curriculum.load().get(args.skill)
+    names = args.skill.split(",")
+    skills = [Curriculum.load().get(name) for name in names]
     if args.form:
-        skill = ArithmeticForm(skill, args.form)
-    heldout = draw(skill, "heldout", 200, 0)
-    examples = SkillExamples([], skill, partial(render, lab.tokenizer))
+        skills = [ArithmeticForm(s, args.form) if s.name == "arithmetic" else s for s in skills]
+    skill = skills[0]
+    heldout = [e for s in skills for e in draw(s, "heldout", 200 // len(skills), 0)]
+    examples: Any = SkillExamples([], skill, partial(render, lab.tokenizer))
+    if len(skills) > 1:
+        examples = MixedExamples(
+            [SkillExamples([], s, partial(render, lab.tokenizer)) for s in skills]
+        )
     dev = draw(skill, "train", 200, 99)
     kinds = {e.kind for e in dev}
     weighted = ByWeakness(skill, partial(render, lab.tokenizer), dict.fromkeys(kinds, 1.0))
@@ -156,8 +168,11 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
     )
     torch.manual_seed(args.seed)
     init = load(Path(args.init)) if args.init else None
+    under = load(Path(args.under)) if args.under else None
     targets = args.targets.split(",") if args.targets else None
-    model = lab.wrap(init, trainable=True, rank=args.rank, alpha=args.alpha, targets=targets)
+    model = lab.wrap(
+        init, trainable=True, rank=args.rank, alpha=args.alpha, targets=targets, under=under
+    )
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for n, p in named if "lora_B" not in n], "lr": args.lr},
@@ -214,30 +229,6 @@ def curve(lab: Lab, args: argparse.Namespace) -> None:
     lab.unwrap(model)
 
 
-def _silence(model: Any, lab: Lab, pairs: list[tuple[str, str]]) -> Any:
-    """How much the layer changes inside the model on another skill's
-    exercises: the mean square of every LoRA module's output over the tokens
-    of those prompts and their gold answers, summed over modules. Zero when
-    the layer leaves that skill exactly as the base model has it."""
-    from continuum_academy.lab.training import _batch
-
-    outputs: list[Any] = []
-    hooks = [
-        module.register_forward_hook(lambda _m, _i, out: outputs.append(out))
-        for name, module in model.named_modules()
-        if name.endswith("lora_B.default")
-    ]
-    try:
-        x, _, mask = _batch(lab, [lab.encode(p) for p, _ in pairs], [a for _, a in pairs])
-        model(input_ids=x, attention_mask=mask)
-    finally:
-        for hook in hooks:
-            hook.remove()
-    weight = mask.unsqueeze(-1).to(outputs[0].dtype)
-    tokens = weight.sum()
-    return sum((out.float().pow(2) * weight).sum() / (tokens * out.shape[-1]) for out in outputs)
-
-
 def _per_skill(lab: Lab, weights: LoraWeights | None, n: int = 100) -> dict[str, float]:
     curriculum = Curriculum.load()
     return {
@@ -283,47 +274,45 @@ def merges(lab: Lab, a: LoraWeights, b: LoraWeights) -> None:
         print(combination, pair, _per_skill(lab, child), flush=True)
 
 
-def coefficients(lab: Lab, a: LoraWeights, b: LoraWeights, steps: int, lr: float) -> None:
-    """Two scalars per module scale A's and B's halves of the exact (cat) merge."""
-    import torch
-    import torch.nn.utils.parametrize as parametrize
-    from peft.tuners.lora import LoraLayer
+def task_merges(lab: Lab, a: LoraWeights, b: LoraWeights, ancestor: LoraWeights) -> None:
+    """Specialists fine-tuned from a shared ``ancestor`` merged as task vectors
+    (A - P and B - P): P + l(A - P) + l(B - P), and the two vectors TIES-merged
+    (on their full updates, re-factored by SVD: they are not factors of one basis)."""
+    print("P", _per_skill(lab, ancestor), flush=True)
+    print("A", _per_skill(lab, a), flush=True)
+    print("B", _per_skill(lab, b), flush=True)
+    for share in (0.5, 0.75, 1.0):
+        child = concat([(ancestor, 1 - 2 * share), (a, share), (b, share)])
+        print(f"task arithmetic l={share:g}", _per_skill(lab, child), flush=True)
+    vectors = [concat([(a, 1.0), (ancestor, -1.0)]), concat([(b, 1.0), (ancestor, -1.0)])]
+    for combination in ("ties_svd", "dare_ties_svd"):
+        for density in (0.3, 0.7):
+            merged = merge(lab, vectors, [1.0, 1.0], combination, density=density)
+            child = concat([(ancestor, 1.0), (merged, 1.0)])
+            print(f"{combination} d={density:g}", _per_skill(lab, child), flush=True)
 
-    rank_a = a.rank
 
-    class Scale(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.c = torch.nn.Parameter(torch.full((2,), 0.5))
-
-        def forward(self, up: Any) -> Any:
-            return up * torch.cat(
-                [self.c[0].expand(rank_a), self.c[1].expand(up.shape[1] - rank_a)]
-            )
-
+def coefficients(
+    lab: Lab,
+    a: LoraWeights,
+    b: LoraWeights,
+    steps: int,
+    lr: float,
+    ancestor: LoraWeights | None = None,
+) -> None:
+    """One coefficient per module and parent (``learned_merge``), fitted on both
+    skills' train-split gold (over their frozen ``ancestor`` when A and B are
+    layers trained on it)."""
+    if ancestor is not None:
+        print("P", _per_skill(lab, ancestor), flush=True)
+        a_full, b_full = concat([(ancestor, 1.0), (a, 1.0)]), concat([(ancestor, 1.0), (b, 1.0)])
+        print("A", _per_skill(lab, a_full), flush=True)
+        print("B", _per_skill(lab, b_full), flush=True)
     curriculum = Curriculum.load()
-    model = lab.wrap(merge(lab, [a, b], [1.0, 1.0], "cat"), trainable=True)
-    for param in model.parameters():
-        param.requires_grad_(False)
-    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
-    scales = [Scale() for _ in layers]
-    for layer, scale in zip(layers, scales, strict=True):
-        parametrize.register_parametrization(layer.lora_B["default"], "weight", scale)
-    optimizer = torch.optim.Adam([s.c for s in scales], lr=lr)
     sources = [SkillExamples([], curriculum.get(s), partial(render, lab.tokenizer)) for s in SKILLS]
-    model.train()
-    for step in range(steps):
-        rng = random.Random(step)
-        loss = sum(_loss(model, lab, source.batch(rng, 16)) for source in sources)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        if step % 50 == 0 or step + 1 == steps:
-            print(f"step {step + 1}: loss (sum over skills) {loss.item():.3f}", flush=True)
-    for layer in layers:
-        parametrize.remove_parametrizations(layer.lora_B["default"], "weight")
-    child = LoraWeights.from_peft(model)
-    lab.unwrap(model)
+    child = learned_merge(lab, [a, b], sources, steps=steps, learning_rate=lr, under=ancestor)
+    if ancestor is not None:
+        child = concat([(ancestor, 1.0), (child, 1.0)])
     print("learned", _per_skill(lab, child))
 
 
@@ -340,7 +329,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     sub = parser.add_subparsers(dest="what", required=True)
     c = sub.add_parser("curve")
-    c.add_argument("--skill", default="arithmetic", choices=(*SKILLS, "extraction"))
+    c.add_argument(
+        "--skill", default="arithmetic",
+        help="a skill, or several comma-separated to train on all at once",
+    )  # fmt: skip
     c.add_argument("--steps", type=int, default=4000)
     c.add_argument("--every", type=int, default=500)
     c.add_argument("--batch", type=int, default=32)
@@ -353,6 +345,9 @@ def main() -> None:
     c.add_argument("--b-ratio", type=float, default=1.0, help="B's learning rate / A's (LoRA+)")
     c.add_argument("--targets", default="", help="comma-separated modules (default: all)")
     c.add_argument("--init", default="", help="a layer directory to start from")
+    c.add_argument(
+        "--under", default="", help="a layer kept frozen under the one trained (saved alone)"
+    )
     c.add_argument(
         "--silent-on", default="", help="skills on which the layer is trained to stay silent"
     )
@@ -376,7 +371,11 @@ def main() -> None:
         p.add_argument("b", type=Path)
         if name == "interpolate":
             p.add_argument("--at", default="0.25,0.5,0.75")
+        if name == "merges":
+            p.add_argument("--ancestor", type=Path, help="their shared parent: task-vector merges")
+            p.add_argument("--stacked", action="store_true", help="A, B: layers over the ancestor")
         if name == "coefficients":
+            p.add_argument("--ancestor", type=Path, help="A and B are layers over this one")
             p.add_argument("--steps", type=int, default=150)
             p.add_argument("--lr", type=float, default=0.02)
     args = parser.parse_args()
@@ -393,12 +392,18 @@ def main() -> None:
     a, b = load(args.a), load(args.b)
     if args.what == "norms":
         norms(lab, a, b)
+    elif args.what == "merges" and args.ancestor:
+        ancestor = load(args.ancestor)
+        if args.stacked:  # A and B were trained on top of the ancestor (curve --under)
+            a, b = concat([(ancestor, 1.0), (a, 1.0)]), concat([(ancestor, 1.0), (b, 1.0)])
+        task_merges(lab, a, b, ancestor)
     elif args.what == "merges":
-        merges(lab, load(args.a), load(args.b))
+        merges(lab, a, b)
     elif args.what == "interpolate":
         interpolate(lab, a, b, [float(x) for x in args.at.split(",")])
     else:
-        coefficients(lab, a, b, args.steps, args.lr)
+        ancestor = load(args.ancestor) if args.ancestor else None
+        coefficients(lab, a, b, args.steps, args.lr, ancestor)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@
    skill before and after the academy trains a LoRA layer on the skill's
    gold answers (rendered exactly as a persona sees an exercise), within a
    wall-clock budget on this machine's CPU.
-2. Crossover: the arithmetic and strings specialists from (1) merged into
-   one layer with peft's add_weighted_adapter (cat, TIES, DARE-TIES, linear),
-   on a held-out set mixing both skills, against each parent.
+2. Crossover: an arithmetic and a strings specialist merged into one
+   genome, on a held-out set mixing both skills, against each parent:
+   related specialists (layers over a shared ancestor, each silent on the
+   other's skill) and, for contrast, the unrelated specialists of (1).
 3. Speciation: an evolution run (population 16, 10 generations, arithmetic
-   and strings): species at the end, and each species' best member against
-   the best generalist on its own skill.
+   and strings, seeded with (2)'s ancestor and related specialists): species
+   at the end, and each species' best member against the best generalist on
+   its own skill.
 
 Every number comes with its seed; rerun with the command in the table.
 
@@ -42,11 +44,11 @@ from continuum_academy.evolution import (
     best_generalist,
 )
 from continuum_academy.exams import accuracy, accuracy_by_kind, passes
-from continuum_academy.lab.data import SkillExamples
-from continuum_academy.lab.merge import merge
+from continuum_academy.lab.data import MixedExamples, SkillExamples
+from continuum_academy.lab.merge import learned_merge, merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
-from continuum_academy.lab.weights import load
+from continuum_academy.lab.weights import concat, load
 from continuum_academy.render import render
 from continuum_academy.skills import draw
 
@@ -95,27 +97,9 @@ def self_train(
     probe = train(lab, examples, replace(plan, steps=40, gradient_init_batches=0))
     per_step = probe.seconds / 40
     plan = replace(plan, steps=min(steps, int(0.97 * (deadline - time.perf_counter()) / per_step)))
-    with Progress(
-        TextColumn(f"[bold]{skill_name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.3f}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("train", total=plan.steps, loss=float("nan"))
-
-        def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, loss=loss)
-
-        result = train(
-            lab,
-            examples,
-            plan,
-            progress=progress,
-            should_stop=lambda: time.perf_counter() > deadline,
-        )
+    result = trained(
+        lab, skill_name, examples, plan, should_stop=lambda: time.perf_counter() > deadline
+    )
     seconds = time.perf_counter() - started
     results = passes(lab, result.weights, heldout)
     out_dir = CACHE / "academy" / f"specialist-{skill_name}-{precision}"
@@ -160,16 +144,81 @@ def specialist(results: dict[str, Any], skill: str) -> tuple[str, Any]:
     return name, load(CACHE / "academy" / name)
 
 
-def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
-    """Merge the arithmetic and strings specialists; score child and parents on a mixed set.
+#: The crossover's related specialists: a shared ancestor trained on both skills
+#: at once, then each specialist a layer of its own over it, trained to stay
+#: silent on the other skill (academy_experiments.py curve --under --silent-on).
+RELATED = {
+    "ancestor_steps": 2500,
+    "specialist_steps": 1500,
+    "silence": 1.0,
+    "learned_merge_steps": 150,
+}
+RELATED_PLAN = TrainingPlan(rank=16, alpha=16, learning_rate=1e-3, batch=32, seed=SEED)
 
-    As in evolutionary model merging, the merge's coefficients are searched:
-    each combination at several weights, chosen on a mixed *dev* set (train
-    split); the chosen child and the parents are then scored on the held-out
-    mixed set.
+
+def trained(lab: Lab, label: str, examples: Any, plan: TrainingPlan, **kwargs: Any) -> Any:
+    """``train`` under a progress bar."""
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.3f}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("train", total=plan.steps, loss=float("nan"))
+
+        def progress(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, loss=loss)
+
+        return train(lab, examples, plan, progress=progress, **kwargs)
+
+
+def related_specialists(lab: Lab) -> tuple[Any, dict[str, Any], float]:
+    """The shared ancestor and the two specialists over it (cached)."""
+    curriculum = Curriculum.load()
+    sources = {
+        name: SkillExamples([], curriculum.get(name), partial(render, lab.tokenizer))
+        for name in ("arithmetic", "strings")
+    }
+    home = CACHE / "academy" / "related"
+    started = time.perf_counter()
+    if not (home / "ancestor").exists():
+        plan = replace(RELATED_PLAN, steps=RELATED["ancestor_steps"])
+        mixed = MixedExamples(list(sources.values()))
+        trained(lab, "ancestor (both skills)", mixed, plan).weights.save(home / "ancestor")
+    ancestor = load(home / "ancestor")
+    specialists = {}
+    for name, source in sources.items():
+        if not (home / name).exists():
+            plan = replace(
+                RELATED_PLAN,
+                steps=RELATED["specialist_steps"],
+                schedule="cosine",
+                silence=RELATED["silence"],
+            )
+            other = next(s for n, s in sources.items() if n != name)
+            result = trained(lab, name, source, plan, under=ancestor, silent_on=other)
+            result.weights.save(home / name)
+        specialists[name] = load(home / name)
+    return ancestor, specialists, time.perf_counter() - started
+
+
+def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
+    """Merge two specialists; score the child and the parents on a mixed set.
+
+    Two pairs of parents. *Related*: specialists that share an ancestor (a
+    layer trained on both skills), each a layer of its own over it, trained
+    to stay silent on the other skill; a child keeps the ancestor once and
+    merges the two layers above it. *Unrelated*: the self-trained
+    specialists of part 1, trained apart from the base model. As in
+    evolutionary model merging, each combination's coefficients are chosen
+    on a mixed *dev* set (train split), or learned per module on train-split
+    examples (``learned_merge``); the chosen children and the parents are
+    then scored on the held-out mixed set.
     """
     curriculum = Curriculum.load()
-    parents = {name: specialist(results, name)[1] for name in ("arithmetic", "strings")}
 
     def mixed(split: Any, seed: int, n: int) -> list[Any]:
         return draw(curriculum.get("arithmetic"), split, n // 2, seed) + draw(
@@ -177,27 +226,72 @@ def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
         )
 
     dev, heldout = mixed("train", SEED + 9, 100), mixed("heldout", SEED + 7, HELDOUT)
-    rows = {name: accuracy(passes(lab, w, heldout)) for name, w in parents.items()}
+
+    def score(weights: Any, exercises: list[Any]) -> float:
+        return accuracy(passes(lab, weights, exercises))
+
+    def best_of(searched: list[tuple[float, str, Any]]) -> dict[str, float]:
+        """Per combination, the dev-best child, scored on the held-out set."""
+        children = {}
+        for combination in dict.fromkeys(c for _, c, _ in searched):
+            _, name, child = max((s for s in searched if s[1] == combination), key=lambda s: s[0])
+            children[name] = score(child, heldout)
+        return children
+
+    # Related parents.
+    ancestor, tops, train_seconds = related_specialists(lab)
+    a, b = tops["arithmetic"], tops["strings"]
+    parents = {n: concat([(ancestor, 1.0), (t, 1.0)]) for n, t in tops.items()}
+    related_searched: list[tuple[float, str, Any]] = []
+    for share in (0.5, 0.75, 1.0):
+        child = concat([(ancestor, 1.0), (a, share), (b, share)])
+        related_searched.append((score(child, dev), f"sum ({share:g})", child))
+    for combination in ("ties_svd", "dare_ties_svd"):
+        for density in (0.3, 0.7):
+            top = merge(lab, [a, b], [1.0, 1.0], combination, density=density)
+            child = concat([(ancestor, 1.0), (top, 1.0)])
+            related_searched.append((score(child, dev), f"{combination} ({density:g})", child))
+    sources = [
+        SkillExamples([], curriculum.get(n), partial(render, lab.tokenizer))
+        for n in ("arithmetic", "strings")
+    ]
+    top = learned_merge(lab, [a, b], sources, steps=RELATED["learned_merge_steps"], under=ancestor)
+    child = concat([(ancestor, 1.0), (top, 1.0)])
+    related_searched.append((score(child, dev), "learned per module", child))
+    related_rows = {name: score(w, heldout) for name, w in parents.items()}
+
+    # Unrelated parents (part 1's specialists).
+    unrelated = {name: specialist(results, name)[1] for name in ("arithmetic", "strings")}
+    unrelated_rows = {name: score(w, heldout) for name, w in unrelated.items()}
     searched = []
     for combination in COMBINATIONS:
         for pair in COEFFICIENTS:
             child = merge(
-                lab, [parents["arithmetic"], parents["strings"]], pair, combination, density=0.7
+                lab, [unrelated["arithmetic"], unrelated["strings"]], pair, combination, density=0.7
             )
-            searched.append((accuracy(passes(lab, child, dev)), combination, pair, child))
-    children = {}
+            name = f"{combination} ({pair[0]:g}, {pair[1]:g})"
+            searched.append((score(child, dev), combination, pair, name, child))
+    unrelated_children = {}
     for combination in COMBINATIONS:
-        _, _, pair, child = max(
+        _, _, _, name, child = max(
             (s for s in searched if s[1] == combination), key=lambda s: (s[0], -sum(s[2]))
         )
-        name = f"{combination} ({pair[0]:g}, {pair[1]:g})"
-        children[name] = accuracy(passes(lab, child, heldout))
+        unrelated_children[name] = score(child, heldout)
     return {
-        "parents": rows,
-        "children": children,
-        "best_parent": max(rows.values()),
+        "parents": related_rows,
+        "ancestor": score(ancestor, heldout),
+        "children": best_of(related_searched),
+        "best_parent": max(related_rows.values()),
+        "train_seconds": train_seconds,
+        "recipe": dict(RELATED),
+        "unrelated": {
+            "parents": unrelated_rows,
+            "children": unrelated_children,
+            "best_parent": max(unrelated_rows.values()),
+        },
         "mixed": len(heldout),
-        "search": [(c, list(w), round(d, 3)) for d, c, w, _ in searched],
+        "search": [(name, round(d, 3)) for d, name, _ in related_searched]
+        + [(name, round(d, 3)) for d, _, _, name, _ in searched],
     }
 
 
@@ -248,7 +342,9 @@ def evolution(
             f"{report.seconds:.0f} s"
         )
 
-    seeds = [specialist(results, name) for name in ("arithmetic", "strings")]
+    ancestor, tops, _ = related_specialists(lab)
+    seeds: list[tuple[str, Any]] = [("ancestor", [ancestor])]
+    seeds += [(f"{name} specialist", [ancestor, top]) for name, top in tops.items()]
     started = time.perf_counter()
     evo = Evolution(lab, skills, config, workdir, on_generation, seed_layers=seeds)
     members = evo.run()
@@ -310,9 +406,25 @@ def plot(results: dict[str, Any], out: Path) -> None:
             axis.legend()
         elif panel == "crossover":
             c = results["crossover"]
-            names = [*c["parents"], *(f"child ({k})" for k in c["children"])]
-            values = [*c["parents"].values(), *c["children"].values()]
-            colours = ["tab:grey"] * len(c["parents"]) + ["tab:green"] * len(c["children"])
+            u = c["unrelated"]
+            names = [
+                "ancestor",
+                *c["parents"],
+                *(f"child: {k}" for k in c["children"]),
+                "unrelated: best child",
+            ]
+            values = [
+                c["ancestor"],
+                *c["parents"].values(),
+                *c["children"].values(),
+                max(u["children"].values()),
+            ]
+            colours = (
+                ["tab:blue"]
+                + ["tab:grey"] * len(c["parents"])
+                + ["tab:green"] * len(c["children"])
+                + ["tab:red"]
+            )
             axis.bar(range(len(names)), [100 * v for v in values], color=colours)
             axis.set_xticks(range(len(names)), names, rotation=30, ha="right")
             axis.set_title("crossover: mixed held-out set (%)")
@@ -372,27 +484,59 @@ def section(results: dict[str, Any], command: str) -> str:
         lines.append("")
     if "crossover" in results:
         c = results["crossover"]
+        r = c["recipe"]
         lines += [
-            "Crossover (the two specialists merged with peft's add_weighted_adapter; for each "
-            "combination the two parents' coefficients are chosen from 0.5, 0.75 and 1.0 each "
-            f"on a mixed dev set of 100 train-split exercises; {c['mixed']} "
-            "held-out exercises, half of each skill):",
+            f"Crossover ({c['mixed']} held-out exercises, half of each skill). *Related* "
+            f"parents: an ancestor layer trained on both skills at once ({r['ancestor_steps']} "
+            f"steps), then each specialist a layer of its own over it ({r['specialist_steps']} "
+            f"steps), trained to stay silent on the other skill (weight {r['silence']:g}); "
+            f"{c['train_seconds'] / 60:.0f} minutes of training in all. A child keeps the "
+            "ancestor once and merges the two layers above it: their sum at 0.5, 0.75 or 1 "
+            "each, or TIES / DARE-TIES on the full updates at density 0.3 or 0.7 (each chosen "
+            "on a mixed dev set of 100 train-split exercises), or one coefficient per module "
+            f"and parent learned on train-split gold ({r['learned_merge_steps']} steps, "
+            "`learned_merge`):",
             "",
             "| genome | mixed accuracy | vs best parent |",
             "|---|---|---|",
+            f"| their ancestor | {100 * c['ancestor']:.1f}% | |",
         ]
         for name, value in c["parents"].items():
             lines.append(f"| parent: {name} specialist | {100 * value:.1f}% | |")
         for name, value in c["children"].items():
             delta = 100 * (value - c["best_parent"])
             lines.append(f"| child: {name} | {100 * value:.1f}% | {delta:+.1f} points |")
-        lines.append("")
+        u = c["unrelated"]
+        lines += [
+            "",
+            "*Unrelated* parents, for contrast: part 1's specialists, each trained apart from "
+            "the base model, merged whole with peft's add_weighted_adapter (coefficients 0.5, "
+            "0.75 or 1.0 each, chosen on the dev set):",
+            "",
+            "| genome | mixed accuracy | vs best parent |",
+            "|---|---|---|",
+        ]
+        for name, value in u["parents"].items():
+            lines.append(f"| parent: {name} specialist | {100 * value:.1f}% | |")
+        for name, value in u["children"].items():
+            delta = 100 * (value - u["best_parent"])
+            lines.append(f"| child: {name} | {100 * value:.1f}% | {delta:+.1f} points |")
+        best_name, best = max(c["children"].items(), key=lambda kv: kv[1])
+        gain = 100 * (best - c["best_parent"])
+        lines += [
+            "",
+            f"Best child ({best_name}): {100 * best:.1f}% against the best parent's "
+            f"{100 * c['best_parent']:.1f}%, {gain:+.1f} points (target: +20, "
+            f"{'met' if gain >= 20 else 'missed'}).",
+            "",
+        ]
     if "evolution" in results:
         e = results["evolution"]
         lines += [
             f"Speciation (population {e['config']['population']}, "
             f"{e['config']['generations']} generations, 2 islands, arithmetic + strings; the "
-            "first generation is the bare base model and the two specialists in turn; "
+            "first generation is the bare base model, the crossover's ancestor and its two "
+            "related specialists in turn; "
             f"{e['seconds'] / 60:.0f} minutes). Species at the end, each judged on the skill "
             "it is best at against the best generalist (the member with the best worst skill, "
             f"{e['generalist']['member']}):",

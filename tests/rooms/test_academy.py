@@ -388,6 +388,8 @@ async def test_evolution_runs_resumes_after_a_kill_and_reports(
             ({**body, "skills": ["juggling"]}, "unknown skill"),
             ({**body, "population": 1}, "population must be"),
             ({**body, "skills": "x" * 0}, "skills must be"),
+            ({**body, "silence": -1}, "silence must be a number from 0 to 100"),
+            ({**body, "silence": "loud"}, "silence must be a number"),
         ):
             response = await api.post("/v1/academy/evolutions", json=bad)
             assert response.status_code in (400, 404) and message in response.text, response.text

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from continuum_academy.curriculum import Curriculum
-from continuum_academy.evolution import Evolution, EvolutionConfig
+from continuum_academy.evolution import CROSSOVERS, Evolution, EvolutionConfig
 from continuum_academy.lab.merge import merge
 from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.lab.weights import LoraWeights, concat, load, perturb
@@ -193,3 +193,80 @@ def test_gradient_init_points_a_at_the_gradient_and_leaves_the_model_unchanged(l
         finally:
             lab.unwrap(model)
     assert torch.allclose(before, after)
+
+
+def test_a_layer_trained_over_a_frozen_one_stacks_on_it_exactly(lab: Any, layers: Any) -> None:
+    under, _ = layers
+    frozen = under.clone()
+    base = logits(lab, None)
+    top = train(lab, examples(lab, "strings"), PLAN, under=under).weights
+    # The layer beneath is not changed, the new layer is a layer of its own
+    # (its own rank and modules), and the model trained was exactly the stack.
+    for key, tensor in under.tensors.items():
+        assert torch.equal(tensor, frozen.tensors[key])
+    assert top.rank == PLAN.rank and set(top.tensors) == set(under.tensors)
+    assert not torch.allclose(logits(lab, top), logits(lab, None))
+    with lab.lock:
+        model = lab.wrap(top, under=under)
+        try:
+            with torch.no_grad():
+                trained = model(input_ids=torch.tensor([lab.encode("User: abc\nStudent:")])).logits
+        finally:
+            lab.unwrap(model)
+    stacked = logits(lab, concat([(under, 1.0), (top, 1.0)]), "User: abc\nStudent:")
+    assert torch.allclose(trained, stacked, atol=1e-5)
+    assert torch.equal(logits(lab, None), base)  # the base model is unwrapped unchanged
+
+
+def test_members_grow_their_own_layer_over_inherited_genes(lab: Any, layers: Any) -> None:
+    seed, _ = layers
+    skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
+    config = EvolutionConfig(
+        skills=("arithmetic", "strings"), population=2, dev_exercises=4, train_steps=3, batch=4
+    )
+    evolution = Evolution(lab, skills, config, Path("unused"), seed_layers=[("seed", seed)])
+    member = evolution.seed_population()[1]
+    assert [layer.fingerprint() for layer, _ in member.layers] == [seed.fingerprint()]
+    evolution._train(member, "strings", seed=1)
+    # A fresh layer over the seed, which is kept exactly ...
+    assert len(member.layers) == 2 and member.layers[0][0].fingerprint() == seed.fingerprint()
+    own = member.layers[1][0].fingerprint()
+    evolution._train(member, "strings", seed=2)
+    # ... and the member's own layer is what trains on afterwards.
+    assert len(member.layers) == 2 and member.layers[0][0].fingerprint() == seed.fingerprint()
+    assert member.layers[1][0].fingerprint() != own
+
+
+def test_a_crossover_keeps_shared_genes_once_and_merges_what_differs(lab: Any, layers: Any) -> None:
+    from continuum_academy.evolution import Genome
+
+    seed, other = layers
+    skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
+    config = EvolutionConfig(
+        skills=("arithmetic", "strings"), dev_exercises=4, batch=4, merge_steps=3
+    )
+    evolution = Evolution(lab, skills, config, Path("unused"), seed_layers=[("seed", seed)])
+    mine, theirs = perturb(other, 0.5, 1), perturb(other, 0.5, 2)
+    a = Genome("a", layers=[(seed, 1.0), (mine, 1.0)])
+    b = Genome("b", layers=[(seed, 1.0), (theirs, 1.0)])
+    evolution.rng = random.Random(0)
+    drawn = set()
+    for _ in range(12):
+        child, how = evolution.crossover(a, b)
+        drawn.add(how.split(" ")[0].removeprefix("cross("))
+        assert len(child) == 2 and child[0][0].fingerprint() == seed.fingerprint()
+        assert how.startswith("cross(") and "over 1 shared" in how
+        if how.startswith("cross(cat"):  # the exact sum: the seed once, both own layers
+            exact = concat([(seed, 1.0), (mine, 1.0), (theirs, 1.0)])
+            merged = concat(child)
+            assert torch.allclose(logits(lab, merged), logits(lab, exact), atol=1e-4)
+    assert drawn == set(CROSSOVERS)
+    # Nothing beyond the shared genes on one side: the other's stack is the child.
+    child, how = evolution.crossover(Genome("s", layers=[(seed, 1.0)]), a)
+    assert how == "copy" and [x.fingerprint() for x, _ in child] == [
+        seed.fingerprint(),
+        mine.fingerprint(),
+    ]
+    # Nothing shared: the whole stacks are merged into one layer.
+    child, how = evolution.crossover(Genome("x", layers=[(mine, 1.0)]), b)
+    assert len(child) == 1 and "shared" not in how

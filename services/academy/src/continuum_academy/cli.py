@@ -423,6 +423,9 @@ def evolve(
     train_steps: int = typer.Option(60, min=1, max=10_000, help="Steps of a train mutation."),
     dev_exercises: int = typer.Option(48, min=4, max=1000, help="Exercises per skill per member."),
     learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
+    silence: float = typer.Option(
+        1.0, min=0.0, max=100.0, help="Penalty for a layer trained on one skill acting on others."
+    ),
     seed: int = typer.Option(None),
     detach: bool = typer.Option(False, help="Start the run and return."),
     timeout: float = typer.Option(24 * 3600),
@@ -436,6 +439,7 @@ def evolve(
         "train_steps": train_steps,
         "dev_exercises": dev_exercises,
         "learning_rate": learning_rate,
+        "silence": silence,
     }
     if seed is not None:
         body["seed"] = seed

@@ -1,7 +1,9 @@
 """Evolution of genomes: evaluate -> select -> mutate / cross over -> replace.
 
 A member's genome is a stack of LoRA layers (at most ``max_layers``), each
-with a weight. One generation:
+with a weight. The seeds' layers are inherited genes: a member trains only a
+layer of its own on top of them, so relatives share them exactly (by
+fingerprint). One generation:
 
 1. evaluate every new member on each skill's dev exercises (train split:
    the held-out split is for reports only);
@@ -11,12 +13,14 @@ with a weight. One generation:
 3. keep each species' best (elitism); fill the rest of every island with
    children of tournament winners (``species.tournament``: judged on one
    random skill each time): with probability ``crossover`` two winners'
-   stacks are merged into one layer by peft (TIES, DARE or cat), then one
-   mutation: train a few steps on the tournament's skill, or on all the
-   run's skills at once (``mixed_training`` of the time: the population's
-   whole environment, where generalists come from; learning rate and rank
-   mutate with it), Gaussian noise, add a layer from another member, or
-   remove a layer;
+   stacks are aligned by gene, the genes both inherited kept once and the
+   layers above them merged (exact sum, TIES, DARE, or coefficients learned
+   per module), then one mutation: train its own layer a few steps on the
+   tournament's skill (silent on the others, so it merges well), or
+   on all the run's skills at once (``mixed_training`` of the time: the
+   population's whole environment, where generalists come from; learning
+   rate and rank mutate with it), Gaussian noise on its own layer, add a
+   layer from another member, or remove a layer;
 4. every ``migrate_every`` generations each island's best moves on.
 
 Members' weights are saved (safetensors) before the generation's event is
@@ -36,7 +40,7 @@ from typing import Any
 
 from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import MixedExamples, SkillExamples
-from continuum_academy.lab.merge import merge
+from continuum_academy.lab.merge import learned_merge, merge
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.lab.weights import LoraWeights, concat, load, perturb, rerank
@@ -49,6 +53,14 @@ from continuum_academy.species import (
     stagnant_species,
     tournament,
 )
+
+#: A genome's layers, bottom first, each with the weight of its update.
+Stack = list[tuple[LoraWeights, float]]
+
+#: How a crossover combines the parents' differing layers: their exact sum
+#: (``cat``), TIES / DARE-TIES on the full updates, or the sum with one
+#: coefficient per module and parent fitted to the run's skills (``learned``).
+CROSSOVERS = ("cat", "ties_svd", "dare_ties_svd", "learned")
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,11 @@ class EvolutionConfig:
     #: The share of training mutations that train on all the run's skills at once
     #: (the rest train on the skill of the tournament that chose the parent).
     mixed_training: float = 0.3
+    #: Weight of the penalty for a layer trained on one skill acting on the others
+    #: (``TrainingPlan.silence``; 0: none).
+    silence: float = 1.0
+    #: Steps that fit a learned crossover's coefficients (``learned_merge``).
+    merge_steps: int = 100
     species_threshold: float = 0.2
     patience: int = 4
     migrate_every: int = 3
@@ -79,7 +96,7 @@ class EvolutionConfig:
 @dataclass
 class Genome:
     member_id: str
-    layers: list[tuple[LoraWeights, float]] = field(default_factory=list)
+    layers: Stack = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     origin: str = "seed"
     learning_rate: float = 3e-3
@@ -133,11 +150,19 @@ class Evolution:
         workdir: Path,
         on_generation: Callable[[GenerationReport], None] | None = None,
         progress: Callable[[str], None] | None = None,
-        seed_layers: Sequence[tuple[str, LoraWeights]] = (),
+        seed_layers: Sequence[tuple[str, LoraWeights | Sequence[LoraWeights]]] = (),
     ) -> None:
         self.lab, self.config, self.workdir = lab, config, workdir
-        #: Layers the first generation starts from (name, weights), in turn with the bare base.
-        self.seed_layers = list(seed_layers)
+        #: What the first generation starts from (name, a layer or a stack of
+        #: layers), in turn with the bare base.
+        self.seed_stacks = [
+            (name, [layers] if isinstance(layers, LoraWeights) else list(layers))
+            for name, layers in seed_layers
+        ]
+        #: The seeds' layers, by fingerprint: genes no member trains again.
+        #: Members grow their own layers on top, so relatives keep these
+        #: exactly and a crossover merges only the layers in which they differ.
+        self.inherited = {layer.fingerprint() for _, stack in self.seed_stacks for layer in stack}
         self.skills = {name: skills[name] for name in config.skills}
         self.on_generation = on_generation
         self.progress = progress or (lambda _: None)
@@ -169,16 +194,16 @@ class Evolution:
     def seed_population(self) -> list[Genome]:
         """The first generation: the bare base model, and each seed layer, in turn."""
         c = self.config
-        starts: list[tuple[str, LoraWeights | None]] = [("base model", None), *self.seed_layers]
+        starts: list[tuple[str, list[LoraWeights]]] = [("base model", []), *self.seed_stacks]
         members = []
         for i in range(c.population):
-            name, weights = starts[i % len(starts)]
+            name, stack = starts[i % len(starts)]
             members.append(
                 Genome(
                     self._new_id(0),
-                    layers=[(weights, 1.0)] if weights is not None else [],
+                    layers=[(layer, 1.0) for layer in stack],
                     learning_rate=c.learning_rate * self.rng.choice((0.5, 1.0, 2.0)),
-                    rank=weights.rank if weights is not None else c.rank,
+                    rank=c.rank,
                     island=i % c.islands,
                     origin=f"seed ({name})",
                 )
@@ -197,9 +222,10 @@ class Evolution:
         """Train the member on ``skill``, or on every skill of the run at once
         (``mixed_training`` of the time); returns what it was trained on."""
         source: Any = self.training[skill]
-        if len(self.training) > 1 and self.rng.random() < self.config.mixed_training:
+        others = [s for name, s in self.training.items() if name != skill]
+        if others and self.rng.random() < self.config.mixed_training:
             skill = "+".join(self.training)
-            source = MixedExamples(list(self.training.values()))
+            source, others = MixedExamples(list(self.training.values())), []
         plan = TrainingPlan(
             rank=member.rank,
             alpha=2.0 * member.rank,
@@ -207,11 +233,34 @@ class Evolution:
             steps=self.config.train_steps,
             batch=self.config.batch,
             seed=seed,
+            silence=self.config.silence,
         )
-        init = member.weights()  # the whole stack, trained on as one layer (its rank)
-        result = train(self.lab, source, plan, init=init)
-        member.layers = [(result.weights, 1.0)]
+        below, top = self._own_top(member)
+        under = concat(below) if below else None
+        # Trained on one skill, the layer learns to leave the others alone, so
+        # that a crossover with another skill's specialist keeps both.
+        silent_on = MixedExamples(others) if others and self.config.silence else None
+        result = train(self.lab, source, plan, init=top, under=under, silent_on=silent_on)
+        member.layers = [*below, (result.weights, 1.0)]
         return skill
+
+    def _inherited(self, layer: LoraWeights) -> bool:
+        return layer.fingerprint() in self.inherited
+
+    def _own_top(self, member: Genome) -> tuple[Stack, LoraWeights | None]:
+        """What training keeps frozen, and the layer it goes on training.
+
+        A member trains only its own top layer, over the frozen rest; when its
+        top is an inherited (seed) layer it grows a fresh one over the whole
+        stack instead, unless the stack is full.
+        """
+        layers = member.layers
+        if not layers:
+            return [], None
+        top, weight = layers[-1]
+        if self._inherited(top) and len(layers) < self.config.max_layers:
+            return list(layers), None
+        return list(layers[:-1]), concat([(top, weight)])
 
     def mutate(self, child: Genome, skill: str, pool: Sequence[Genome]) -> str:
         roll = self.rng.random()
@@ -223,15 +272,15 @@ class Evolution:
             note = ""
             if self.rng.random() < 0.2:
                 child.rank = self.rng.choice((4, 8, 16, 32))
-                if child.layers:  # the stack, re-factored at the new rank before training
-                    stacked = child.weights()
-                    assert stacked is not None
-                    child.layers = [(rerank(stacked, child.rank), 1.0)]
+                below, top = self._own_top(child)
+                if top is not None:  # its own layer, re-factored at the new rank before training
+                    child.layers = [*below, (rerank(top, child.rank), 1.0)]
                 note = f", rank {child.rank}"
             trained_on = self._train(child, skill, seed=self.rng.randrange(2**31))
             return f"train({trained_on}, lr {child.learning_rate:.0e}{note})"
-        if roll < 0.75:
-            index = self.rng.randrange(len(child.layers))
+        own = [i for i, (layer, _) in enumerate(child.layers) if not self._inherited(layer)]
+        if roll < 0.75 and own:  # noise on a layer of its own: inherited genes stay shared
+            index = self.rng.choice(own)
             layer, weight = child.layers[index]
             child.layers[index] = (perturb(layer, 0.05, self.rng.randrange(2**31)), weight)
             return "noise(0.05)"
@@ -247,14 +296,42 @@ class Evolution:
         trained_on = self._train(child, skill, seed=self.rng.randrange(2**31))
         return f"train({trained_on})"
 
-    def crossover(self, a: Genome, b: Genome) -> tuple[list[tuple[LoraWeights, float]], str]:
-        wa, wb = a.weights(), b.weights()
-        if wa is None or wb is None:
-            source = a if wa is not None else b
-            return list(source.layers), "copy"
-        combination = self.rng.choice(("ties", "dare_ties", "cat"))
-        merged = merge(self.lab, [wa, wb], [1.0, 1.0], combination, density=0.7)
-        return [(merged, 1.0)], f"cross({combination})"
+    def crossover(self, a: Genome, b: Genome) -> tuple[Stack, str]:
+        """Align the parents' stacks by gene and merge only where they differ.
+
+        As NEAT aligns genes by their history, the layers both parents
+        inherited (same fingerprint, same weight, from the bottom up) are kept
+        once; each parent's layers above them are summed into one update and
+        the two updates merged: their exact sum, TIES/DARE on the full updates
+        (re-factored by SVD), or the sum with one coefficient per module and
+        parent fitted to the run's skills. Merging whole stacks would count the shared
+        genes twice, and merging separately trained layers factor by factor
+        is not a merge of what they do.
+        """
+        shared = 0
+        for (la, wa), (lb, wb) in zip(a.layers, b.layers, strict=False):
+            if wa != wb or la.fingerprint() != lb.fingerprint():
+                break
+            shared += 1
+        prefix, rest_a, rest_b = a.layers[:shared], a.layers[shared:], b.layers[shared:]
+        if not rest_a or not rest_b:  # one holds nothing beyond the genes they share
+            return [*prefix, *(rest_a or rest_b)], "copy"
+        combination = self.rng.choice(CROSSOVERS)
+        tops = [concat(rest_a), concat(rest_b)]
+        if combination == "learned":
+            merged = learned_merge(
+                self.lab,
+                tops,
+                list(self.training.values()),
+                steps=self.config.merge_steps,
+                batch=max(1, self.config.batch // 2),
+                seed=self.rng.randrange(2**31),
+                under=concat(prefix) if prefix else None,
+            )
+        else:
+            merged = merge(self.lab, tops, [1.0, 1.0], combination, density=0.7)
+        over = f" over {shared} shared" if shared else ""
+        return [*prefix, (merged, 1.0)], f"cross({combination}{over})"
 
     # -- one generation -----------------------------------------------------------------
 
@@ -362,6 +439,7 @@ class Evolution:
                 for k, p in self.representatives.items()
             },
             "rng": _encode_rng(self.rng),
+            "inherited": sorted(self.inherited),
             "members": [
                 {
                     "member_id": m.member_id,
@@ -399,6 +477,7 @@ class Evolution:
             for k, v in state["representatives"].items()
         }
         self.rng = _decode_rng(state["rng"])
+        self.inherited |= set(state.get("inherited", []))
         members = []
         for m in state["members"]:
             layers = [

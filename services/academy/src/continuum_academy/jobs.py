@@ -349,6 +349,7 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
         train_steps=params.integer(body, "train_steps", 60, 1, 10_000),
         learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
         rank=params.integer(body, "rank", 8, 1, 256),
+        silence=params.number(body, "silence", 1.0, 0.0, 100.0, low_allowed=True),
     )
     seeds = body.get("seed_layers") or []
     if not isinstance(seeds, list) or len(seeds) > 16 or not all(isinstance(x, str) for x in seeds):

@@ -14,9 +14,21 @@ def integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -
     return value
 
 
-def number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
+def number(
+    body: dict[str, Any],
+    key: str,
+    default: float,
+    low: float,
+    high: float,
+    *,
+    low_allowed: bool = False,
+) -> float:
     value = body.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not low < value <= high:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise RequestError(f"{key} must be a number")
+    if low_allowed and not low <= value <= high:
+        raise RequestError(f"{key} must be a number from {low:g} to {high:g}")
+    if not low_allowed and not low < value <= high:
         raise RequestError(f"{key} must be a number above {low:g} and at most {high:g}")
     return float(value)
 

@@ -3,16 +3,19 @@
 
 ``linear``, ``ties``, ``dare_linear`` and ``dare_ties`` need equal ranks;
 for parents of different ranks their SVD variants are used instead, which
-re-factor the merged update at the larger rank.
+re-factor the merged update at the larger rank. ``learned_merge`` fits one
+coefficient per parent and module instead.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Any
 
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.weights import LoraWeights
+from continuum_academy.lab.training import Examples, _loss
+from continuum_academy.lab.weights import LoraWeights, concat
 
 SAME_RANK_ONLY = {
     "linear": "svd",
@@ -69,3 +72,71 @@ def merge(
         finally:
             if model is not None:
                 lab.unwrap(model)
+
+
+def learned_merge(
+    lab: Lab,
+    parents: Sequence[LoraWeights],
+    sources: Sequence[Examples],
+    *,
+    steps: int = 150,
+    learning_rate: float = 0.02,
+    batch: int = 16,
+    seed: int = 0,
+    under: LoraWeights | None = None,
+) -> LoraWeights:
+    """The parents' exact sum with one learned coefficient per parent and module.
+
+    LoRA Soups' CAT, and what Sakana's evolutionary merging searches: every
+    module of the child is Σ c·update of each parent, the coefficients (a
+    few dozen numbers; the layers stay frozen) fitted to the parents' skills'
+    train examples, one batch of each source a step. A module that would
+    carry one parent's skill into the other's is turned down where a single
+    weight for the whole layer cannot. ``under``: the parents were trained
+    over this frozen layer (their shared ancestor), which stays beneath.
+    """
+    import torch
+    import torch.nn.utils.parametrize as parametrize
+    from peft.tuners.lora import LoraLayer
+
+    if len(parents) < 2 or not sources:
+        raise ValueError("a learned merge needs two or more parents and examples to fit on")
+    ranks = [p.rank for p in parents]
+
+    class Coefficients(torch.nn.Module):
+        """Scales each parent's block of a module's B (its columns)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = torch.nn.Parameter(torch.full((len(ranks),), 1.0 / len(ranks)))
+
+        def forward(self, up: Any) -> Any:
+            return up * torch.cat([self.c[i].expand(r) for i, r in enumerate(ranks)])
+
+    torch.manual_seed(seed)
+    summed = concat([(p, 1.0) for p in parents])
+    with lab.lock:
+        model = lab.wrap(summed, trainable=True, under=under)
+        try:
+            for param in model.parameters():
+                param.requires_grad_(False)
+            layers = [
+                m for m in model.modules() if isinstance(m, LoraLayer) and "default" in m.lora_B
+            ]
+            scales = [Coefficients() for _ in layers]
+            for layer, scale in zip(layers, scales, strict=True):
+                parametrize.register_parametrization(layer.lora_B["default"], "weight", scale)
+            optimizer = torch.optim.Adam([s.c for s in scales], lr=learning_rate)
+            model.train()
+            for step in range(steps):
+                rng = random.Random(seed * 1_000_003 + step)
+                loss = sum(_loss(model, lab, source.batch(rng, batch)) for source in sources)
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            for layer in layers:  # the coefficients baked into B
+                parametrize.remove_parametrizations(layer.lora_B["default"], "weight")
+            model.eval()
+            return LoraWeights.from_peft(model)
+        finally:
+            lab.unwrap(model)

@@ -26,6 +26,10 @@ DEFAULT_TARGETS = (
 )
 
 
+#: The adapter name of a frozen stack beneath the layer being trained.
+UNDER = "under"
+
+
 class Lab:
     def __init__(self, model_dir: Path, threads: int | None = None) -> None:
         import torch
@@ -60,9 +64,15 @@ class Lab:
         rank: int = 16,
         alpha: float = 32.0,
         targets: Sequence[str] | None = None,
+        under: LoraWeights | None = None,
     ) -> Any:
-        """The base model under a fresh LoRA (``weights`` loaded when given)."""
-        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        """The base model under a fresh LoRA (``weights`` loaded when given).
+
+        ``under`` is a frozen layer beneath it, both active: the new layer
+        learns on top of a stack it does not change, so the stack stays a
+        gene its descendants share (and a crossover can recognise).
+        """
+        from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(
             r=weights.rank if weights else rank,
@@ -71,14 +81,37 @@ class Lab:
             lora_dropout=0.0,
             inference_mode=not trainable,
         )
-        peft_model = get_peft_model(self.model, config)
+        if under is None:
+            peft_model = get_peft_model(self.model, config)
+        else:
+            frozen = LoraConfig(
+                r=under.rank,
+                lora_alpha=round(under.alpha),
+                target_modules=list(under.target_modules),
+                lora_dropout=0.0,
+                inference_mode=True,
+            )
+            peft_model = get_peft_model(self.model, frozen, adapter_name=UNDER)
+            self._load(peft_model, under, UNDER)
+            peft_model.add_adapter("default", config)
+            tuner: Any = peft_model.base_model  # both adapters active, summed
+            tuner.set_adapter([UNDER, "default"], inference_mode=not trainable)
+            for name, param in peft_model.named_parameters():
+                if f".{UNDER}." in name:
+                    param.requires_grad_(False)
         if weights is not None:
-            result = set_peft_model_state_dict(peft_model, weights.tensors)
-            unexpected = getattr(result, "unexpected_keys", [])
-            if unexpected:
-                peft_model.unload()
-                raise ValueError(f"the layer does not fit this model: {unexpected[:3]}")
+            self._load(peft_model, weights, "default")
         return peft_model
+
+    @staticmethod
+    def _load(peft_model: Any, weights: LoraWeights, adapter: str) -> None:
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(peft_model, weights.tensors, adapter_name=adapter)
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            peft_model.unload()
+            raise ValueError(f"the layer does not fit this model: {unexpected[:3]}")
 
     def unwrap(self, peft_model: Any) -> None:
         self.model = peft_model.unload()

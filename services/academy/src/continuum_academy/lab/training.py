@@ -75,6 +75,10 @@ class TrainingPlan:
     #: instructions, but on two-digit arithmetic it learned less in the same time
     #: (docs/benchmarks.md), so float32 is the default.
     precision: str = "float32"
+    #: Weight of the penalty for the layer acting on the ``silent_on`` examples
+    #: (other skills' prompts and answers), and how many of them a step sees.
+    silence: float = 1.0
+    silence_batch: int = 4
 
 
 @dataclass(frozen=True)
@@ -197,11 +201,20 @@ def train(
     plan: TrainingPlan,
     *,
     init: LoraWeights | None = None,
+    under: LoraWeights | None = None,
+    silent_on: Examples | None = None,
     workdir: Path | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainingResult:
-    """Train a LoRA (from ``init`` when given); resume from ``workdir``'s checkpoint."""
+    """Train a LoRA (from ``init`` when given, over a frozen ``under`` layer
+    when given: the result is the new layer alone); resume from ``workdir``'s
+    checkpoint.
+
+    ``silent_on``: examples (other skills) on which the layer learns to stay
+    silent (``silence``): layers trained so compose by merging, each leaving
+    the other's skill as the model below had it.
+    """
     import torch
     from safetensors.torch import load_file, save_file
 
@@ -218,6 +231,7 @@ def train(
             rank=plan.rank,
             alpha=plan.alpha,
             targets=plan.target_modules or None,
+            under=under,
         )
         try:
             model.train()
@@ -246,6 +260,9 @@ def train(
                 rng = random.Random(plan.seed * 1_000_003 + step)
                 with torch.autocast("cpu", torch.bfloat16, enabled=plan.precision == "bfloat16"):
                     loss = _loss(model, lab, examples.batch(rng, plan.batch))
+                    if silent_on is not None and plan.silence:
+                        quiet = silent_on.batch(rng, plan.silence_batch)
+                        loss = loss + plan.silence * _silence(model, lab, quiet)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
                 optimizer.step()
@@ -263,6 +280,28 @@ def train(
         finally:
             lab.unwrap(model)
     return TrainingResult(weights, loss_value, time.perf_counter() - started, resumed_from, done)
+
+
+def _silence(model: Any, lab: Lab, pairs: Sequence[Pair]) -> Any:
+    """How much the trained layer acts on ``pairs``: the mean square of each
+    of its modules' outputs over those prompts' and answers' tokens, summed
+    over modules. Zero when the layer leaves them as the model below has them.
+    """
+    outputs: list[Any] = []
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, out: outputs.append(out))
+        for name, module in model.named_modules()
+        if name.endswith("lora_B.default")
+    ]
+    try:
+        x, _, mask = _batch(lab, [lab.encode(p) for p, _ in pairs], [a for _, a in pairs])
+        model(input_ids=x, attention_mask=mask)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    weight = mask.unsqueeze(-1).to(outputs[0].dtype)
+    tokens = weight.sum()
+    return sum((out.float().pow(2) * weight).sum() / (tokens * out.shape[-1]) for out in outputs)
 
 
 def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingPlan) -> None:
@@ -292,6 +331,8 @@ def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingP
             _loss(model, lab, examples.batch(rng, plan.batch)).backward()
         with torch.no_grad():
             for layer, base in zip(layers, bases, strict=True):
+                if "default" not in layer.lora_A:  # a module only a frozen layer under it has
+                    continue
                 a = layer.lora_A["default"].weight
                 if base.grad is None or a.shape[1] != base.shape[1]:
                     continue

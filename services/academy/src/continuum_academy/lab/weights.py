@@ -46,6 +46,20 @@ class LoraWeights:
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in self.tensors.values())
 
+    def fingerprint(self) -> str:
+        """A digest of the exact weights and shape: one gene, wherever it is
+        inherited (a saved and loaded layer keeps its fingerprint)."""
+        import hashlib
+
+        import torch
+
+        digest = hashlib.sha256(f"{self.rank}:{self.alpha}:{sorted(self.target_modules)}".encode())
+        for key in sorted(self.tensors):
+            tensor = self.tensors[key].detach().contiguous().cpu()
+            digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes())  # bf16 too
+        return digest.hexdigest()[:24]
+
     def modules(self) -> list[str]:
         return sorted({k.rsplit(".lora_", 1)[0] for k in self.tensors})
 
