@@ -6,19 +6,23 @@ Not part of ``make bench``: each answers one question, on the built-in model
 given. Run with ``--threads 1`` to run two side by side on two cores; the
 accuracies do not depend on it, the seconds do.
 
-  curve        train a skill and print held-out accuracy every N steps
-               (one JSON line each): learning rate, batch, precision,
-               schedule, weight decay, LoRA+ ratio, LoRA targets, a
-               starting layer (``--init``), kinds drawn by weakness
-               (``--by-weakness``) or a penalty for changing another
-               skill (``--silent-on``) varied one at a time, or arithmetic's
-               answers written another way (``--form``)
+  curve        train a skill (or several at once: ``--skill a,b``) and print
+               held-out accuracy every N steps (one JSON line each):
+               learning rate, batch, precision, schedule, weight decay,
+               LoRA+ ratio, LoRA targets, a starting layer (``--init``), a
+               frozen layer under the new one (``--under``), kinds drawn by
+               weakness (``--by-weakness``) or a penalty for acting on
+               another skill (``--silent-on``) varied one at a time, or
+               arithmetic's answers written another way (``--form``)
   norms        each module's update (|B A| * alpha / r) in two layers against
                the base weight it changes
   interpolate  two layers merged exactly (cat) at (1-l, l), per skill
   coefficients one merge coefficient per module and parent, learned on both
-               skills' train-split gold (LoRA Soups' "CAT"), per skill
-  merges       two specialists and their merges (cat, linear, TIES), per skill
+               skills' train-split gold (LoRA Soups' "CAT"), per skill;
+               ``--ancestor P``: A and B are layers trained over P
+  merges       two specialists and their merges (cat, linear, TIES), per skill;
+               ``--ancestor P``: task-vector merges of specialists fine-tuned
+               from P (``--stacked``: A and B are layers trained over P)
   breakdown    a layer's held-out accuracy on a skill by kind of problem
                (arithmetic: + or -; strings: reverse or sort)
 
@@ -26,7 +30,7 @@ Usage: python tests/benchmarks/academy_experiments.py curve --skill arithmetic
            --steps 4000 --every 500 [--precision bfloat16] [--save DIR] ...
        python tests/benchmarks/academy_experiments.py norms A B
        python tests/benchmarks/academy_experiments.py interpolate A B --at 0.25,0.5,0.75
-       python tests/benchmarks/academy_experiments.py merges A B
+       python tests/benchmarks/academy_experiments.py merges A B [--ancestor P --stacked]
        python tests/benchmarks/academy_experiments.py coefficients A B --steps 150
        python tests/benchmarks/academy_experiments.py breakdown A --skill arithmetic
 (A and B are layer directories, e.g. .bench-cache/academy/specialist-strings-bfloat16.)
