@@ -57,6 +57,7 @@ ROOT = Path(__file__).parents[2]
 CACHE = ROOT / ".bench-cache"
 SEED = 0
 HELDOUT = 200
+SKILLS = ("arithmetic", "strings")
 
 
 def ensure_small() -> Path:
@@ -227,15 +228,25 @@ def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
 
     dev, heldout = mixed("train", SEED + 9, 100), mixed("heldout", SEED + 7, HELDOUT)
 
-    def score(weights: Any, exercises: list[Any]) -> float:
-        return accuracy(passes(lab, weights, exercises))
+    by_skill: dict[str, dict[str, float]] = {}
+
+    def score(weights: Any, exercises: list[Any], name: str = "") -> float:
+        """Accuracy; on the held-out set, also each skill's (kept under ``name``)."""
+        right = passes(lab, weights, exercises)
+        if name:
+            half = len(exercises) // 2
+            by_skill[name] = {
+                "arithmetic": accuracy(right[:half]),
+                "strings": accuracy(right[half:]),
+            }
+        return accuracy(right)
 
     def best_of(searched: list[tuple[float, str, Any]]) -> dict[str, float]:
         """Per combination, the dev-best child, scored on the held-out set."""
         children = {}
         for combination in dict.fromkeys(c for _, c, _ in searched):
             _, name, child = max((s for s in searched if s[1] == combination), key=lambda s: s[0])
-            children[name] = score(child, heldout)
+            children[name] = score(child, heldout, name)
         return children
 
     # Related parents.
@@ -258,7 +269,7 @@ def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
     top = learned_merge(lab, [a, b], sources, steps=RELATED["learned_merge_steps"], under=ancestor)
     child = concat([(ancestor, 1.0), (top, 1.0)])
     related_searched.append((score(child, dev), "learned per module", child))
-    related_rows = {name: score(w, heldout) for name, w in parents.items()}
+    related_rows = {name: score(w, heldout, name) for name, w in parents.items()}
 
     # Unrelated parents (part 1's specialists).
     unrelated = {name: specialist(results, name)[1] for name in ("arithmetic", "strings")}
@@ -279,7 +290,8 @@ def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
         unrelated_children[name] = score(child, heldout)
     return {
         "parents": related_rows,
-        "ancestor": score(ancestor, heldout),
+        "ancestor": score(ancestor, heldout, "ancestor"),
+        "by_skill": by_skill,
         "children": best_of(related_searched),
         "best_parent": max(related_rows.values()),
         "train_seconds": train_seconds,
@@ -497,15 +509,22 @@ def section(results: dict[str, Any], command: str) -> str:
             f"and parent learned on train-split gold ({r['learned_merge_steps']} steps, "
             "`learned_merge`):",
             "",
-            "| genome | mixed accuracy | vs best parent |",
-            "|---|---|---|",
-            f"| their ancestor | {100 * c['ancestor']:.1f}% | |",
+            "| genome | mixed accuracy | arithmetic | strings | vs best parent |",
+            "|---|---|---|---|---|",
         ]
+        skills = c.get("by_skill", {})
+
+        def row(label: str, key: str, value: float, delta: str = "") -> str:
+            split = skills.get(key, {})
+            each = " | ".join(f"{100 * split[s]:.0f}%" if s in split else "" for s in SKILLS)
+            return f"| {label} | {100 * value:.1f}% | {each} | {delta} |"
+
+        lines.append(row("their ancestor", "ancestor", c["ancestor"]))
         for name, value in c["parents"].items():
-            lines.append(f"| parent: {name} specialist | {100 * value:.1f}% | |")
+            lines.append(row(f"parent: {name} specialist", name, value))
         for name, value in c["children"].items():
             delta = 100 * (value - c["best_parent"])
-            lines.append(f"| child: {name} | {100 * value:.1f}% | {delta:+.1f} points |")
+            lines.append(row(f"child: {name}", name, value, f"{delta:+.1f} points"))
         u = c["unrelated"]
         lines += [
             "",

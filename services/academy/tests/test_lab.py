@@ -5,6 +5,7 @@ that resumes from its last generation to the same population."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,63 @@ def test_a_crossover_keeps_shared_genes_once_and_merges_what_differs(lab: Any, l
     # Nothing shared: the whole stacks are merged into one layer.
     child, how = evolution.crossover(Genome("x", layers=[(mine, 1.0)]), b)
     assert len(child) == 1 and "shared" not in how
+
+
+def test_a_learned_merge_starts_at_the_mean_and_fits_its_coefficients(
+    lab: Any, layers: Any
+) -> None:
+    from continuum_academy.lab.merge import learned_merge
+    from continuum_academy.lab.training import FixedExamples, _loss
+
+    a, b = layers
+    under = perturb(b, 0.5, 3)
+    sources = [FixedExamples(examples(lab, "arithmetic")), FixedExamples(examples(lab, "strings"))]
+
+    def loss(top: LoraWeights) -> float:
+        with lab.lock:
+            model = lab.wrap(top, under=under)
+            try:
+                with torch.no_grad():
+                    pairs = [p for s in sources for p in s.pairs]
+                    return float(_loss(model, lab, pairs))
+            finally:
+                lab.unwrap(model)
+
+    start = learned_merge(lab, [a, b], sources, steps=0, under=under)
+    mean = concat([(a, 0.5), (b, 0.5)])
+    assert start.rank == a.rank + b.rank
+    assert torch.allclose(logits(lab, start), logits(lab, mean), atol=1e-5)
+    fitted = learned_merge(lab, [a, b], sources, steps=30, batch=8, under=under)
+    assert loss(fitted) < loss(start)
+    # Only the coefficients move: each module's A is the parents' A, unchanged.
+    for key, tensor in start.tensors.items():
+        if "lora_A" in key:
+            assert torch.equal(tensor, fitted.tensors[key])
+    with pytest.raises(ValueError, match="two or more parents"):
+        learned_merge(lab, [a], sources)
+
+
+def test_a_layer_trained_to_be_silent_acts_less_on_the_other_skill(lab: Any) -> None:
+    from continuum_academy.lab.training import FixedExamples, _silence
+
+    strings = FixedExamples(examples(lab, "strings"))
+    plan = TrainingPlan(rank=4, alpha=8, learning_rate=3e-3, steps=20, batch=4, seed=3)
+
+    def trained(silence: float) -> LoraWeights:
+        quiet = replace(plan, silence=silence)
+        return train(lab, examples(lab, "arithmetic"), quiet, silent_on=strings).weights
+
+    def acts(layer: LoraWeights) -> float:
+        with lab.lock:
+            model = lab.wrap(layer)
+            try:
+                with torch.no_grad():
+                    return float(_silence(model, lab, strings.pairs))
+            finally:
+                lab.unwrap(model)
+
+    loud, quiet = trained(0.0), trained(50.0)
+    assert acts(quiet) < 0.5 * acts(loud)
+    # Weight 0 is the plain training, step for step.
+    plain = train(lab, examples(lab, "arithmetic"), plan).weights
+    assert plain.fingerprint() == loud.fingerprint()
