@@ -154,6 +154,8 @@ RELATED = {
     "silence": 1.0,
     "learned_merge_steps": 150,
 }
+#: Next to a cached layer: how long its training took ({"seconds": ...}).
+TRAINING_TIME = "training.json"
 RELATED_PLAN = TrainingPlan(rank=16, alpha=16, learning_rate=1e-3, batch=32, seed=SEED)
 
 
@@ -176,23 +178,32 @@ def trained(lab: Lab, label: str, examples: Any, plan: TrainingPlan, **kwargs: A
         return train(lab, examples, plan, progress=progress, **kwargs)
 
 
-def related_specialists(lab: Lab) -> tuple[Any, dict[str, Any], float]:
-    """The shared ancestor and the two specialists over it (cached)."""
+def related_specialists(lab: Lab) -> tuple[Any, dict[str, Any], float | None]:
+    """The shared ancestor and the two specialists over it (cached), and the
+    seconds their training took (None when one's time is not on record)."""
     curriculum = Curriculum.load()
     sources = {
         name: SkillExamples([], curriculum.get(name), partial(render, lab.tokenizer))
         for name in ("arithmetic", "strings")
     }
+    # Cached under names that hold the recipe, so a changed recipe trains anew.
     home = CACHE / "academy" / "related"
-    started = time.perf_counter()
-    if not (home / "ancestor").exists():
+    ancestor_dir = home / f"ancestor-{RELATED['ancestor_steps']}"
+    if not ancestor_dir.exists():
         plan = replace(RELATED_PLAN, steps=RELATED["ancestor_steps"])
         mixed = MixedExamples(list(sources.values()))
-        trained(lab, "ancestor (both skills)", mixed, plan).weights.save(home / "ancestor")
-    ancestor = load(home / "ancestor")
+        result = trained(lab, "ancestor (both skills)", mixed, plan)
+        result.weights.save(ancestor_dir)
+        (ancestor_dir / TRAINING_TIME).write_text(json.dumps({"seconds": result.seconds}))
+    ancestor = load(ancestor_dir)
+    dirs = [ancestor_dir]
     specialists = {}
     for name, source in sources.items():
-        if not (home / name).exists():
+        layer_dir = home / (
+            f"{name}-over-{RELATED['ancestor_steps']}-{RELATED['specialist_steps']}"
+            f"-silence-{RELATED['silence']:g}"
+        )
+        if not layer_dir.exists():
             plan = replace(
                 RELATED_PLAN,
                 steps=RELATED["specialist_steps"],
@@ -201,9 +212,13 @@ def related_specialists(lab: Lab) -> tuple[Any, dict[str, Any], float]:
             )
             other = next(s for n, s in sources.items() if n != name)
             result = trained(lab, name, source, plan, under=ancestor, silent_on=other)
-            result.weights.save(home / name)
-        specialists[name] = load(home / name)
-    return ancestor, specialists, time.perf_counter() - started
+            result.weights.save(layer_dir)
+            (layer_dir / TRAINING_TIME).write_text(json.dumps({"seconds": result.seconds}))
+        specialists[name] = load(layer_dir)
+        dirs.append(layer_dir)
+    times = [d / TRAINING_TIME for d in dirs]
+    seconds = sum(json.loads(t.read_text())["seconds"] for t in times if t.exists())
+    return ancestor, specialists, seconds if all(t.exists() for t in times) else None
 
 
 def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
@@ -473,8 +488,8 @@ def section(results: dict[str, Any], command: str) -> str:
         lines += [
             "Self-training (LoRA rank 16 on the gold answers of the train split, rendered as a "
             "persona sees the exercise, arithmetic's worked in columns; held-out exact match "
-            f"of the result on {HELDOUT} exercises; the crossover and the evolution start "
-            "from the better layer of each skill):",
+            f"of the result on {HELDOUT} exercises; the crossover's unrelated parents are "
+            "the better layer of each skill):",
             "",
             "| skill | precision | before | after | after, by kind | training wall s | CPU s "
             "| steps |",
@@ -501,8 +516,13 @@ def section(results: dict[str, Any], command: str) -> str:
             f"Crossover ({c['mixed']} held-out exercises, half of each skill). *Related* "
             f"parents: an ancestor layer trained on both skills at once ({r['ancestor_steps']} "
             f"steps), then each specialist a layer of its own over it ({r['specialist_steps']} "
-            f"steps), trained to stay silent on the other skill (weight {r['silence']:g}); "
-            f"{c['train_seconds'] / 60:.0f} minutes of training in all. A child keeps the "
+            f"steps), trained to stay silent on the other skill (weight {r['silence']:g})."
+            + (
+                f" {c['train_seconds'] / 60:.0f} minutes of training in all."
+                if c.get("train_seconds")
+                else ""
+            )
+            + " A child keeps the "
             "ancestor once and merges the two layers above it: their sum at 0.5, 0.75 or 1 "
             "each, or TIES / DARE-TIES on the full updates at density 0.3 or 0.7 (each chosen "
             "on a mixed dev set of 100 train-split exercises), or one coefficient per module "
@@ -572,11 +592,19 @@ def section(results: dict[str, Any], command: str) -> str:
             )
         winners = [v for v in e["verdicts"].values() if v["beats_generalist"]]
         niches = sorted({v["skill"] for v in winners})
+        # The generalist's own species beating it is its own better member, not
+        # a specialist beside it; specialists of one skill are one niche.
+        others = [v for v in winners if not v.get("generalists_species")]
+        other_niches = sorted({v["skill"] for v in others})
+        met = len(others) >= 2 and len(other_niches) >= 2
         lines.append("")
         lines.append(
             f"{len(e['verdicts'])} species at the end; {len(winners)} of them beat the best "
-            f"generalist on their own skill ({', '.join(niches) or 'none'}; target: at least "
-            "two)."
+            f"generalist on their own skill ({', '.join(niches) or 'none'}); not counting the "
+            f"generalist's own species, {len(others)} ("
+            f"{', '.join(other_niches) or 'none'}). Target (at least two species of "
+            f"specialists, each better than the generalist at its skill): "
+            f"{'met' if met else 'missed'}."
         )
         generalist = e["generalist"]["scores"]
         if min(generalist.values(), default=0.0) == 0.0:
