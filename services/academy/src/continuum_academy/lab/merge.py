@@ -113,7 +113,6 @@ def learned_merge(
         def forward(self, up: Any) -> Any:
             return up * torch.cat([self.c[i].expand(r) for i, r in enumerate(ranks)])
 
-    torch.manual_seed(seed)
     summed = concat([(p, 1.0) for p in parents])
     with lab.lock:
         model = lab.wrap(summed, trainable=True, under=under)
