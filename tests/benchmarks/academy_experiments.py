@@ -303,6 +303,7 @@ def coefficients(
     steps: int,
     lr: float,
     ancestor: LoraWeights | None = None,
+    per_direction: bool = False,
 ) -> None:
     """One coefficient per module and parent (``learned_merge``), fitted on both
     skills' train-split gold (over their frozen ``ancestor`` when A and B are
@@ -314,7 +315,10 @@ def coefficients(
         print("B", _per_skill(lab, b_full), flush=True)
     curriculum = Curriculum.load()
     sources = [SkillExamples([], curriculum.get(s), partial(render, lab.tokenizer)) for s in SKILLS]
-    child = learned_merge(lab, [a, b], sources, steps=steps, learning_rate=lr, under=ancestor)
+    child = learned_merge(
+        lab, [a, b], sources, steps=steps, learning_rate=lr, under=ancestor,
+        per_direction=per_direction,
+    )  # fmt: skip
     if ancestor is not None:
         child = concat([(ancestor, 1.0), (child, 1.0)])
     print("learned", _per_skill(lab, child))
@@ -380,6 +384,10 @@ def main() -> None:
             p.add_argument("--stacked", action="store_true", help="A, B: layers over the ancestor")
         if name == "coefficients":
             p.add_argument("--ancestor", type=Path, help="A and B are layers over this one")
+            p.add_argument(
+                "--per-direction", action="store_true",
+                help="one coefficient per rank-one direction, not per module",
+            )  # fmt: skip
             p.add_argument("--steps", type=int, default=150)
             p.add_argument("--lr", type=float, default=0.02)
     args = parser.parse_args()
@@ -407,7 +415,7 @@ def main() -> None:
         interpolate(lab, a, b, [float(x) for x in args.at.split(",")])
     else:
         ancestor = load(args.ancestor) if args.ancestor else None
-        coefficients(lab, a, b, args.steps, args.lr, ancestor)
+        coefficients(lab, a, b, args.steps, args.lr, ancestor, args.per_direction)
 
 
 if __name__ == "__main__":

@@ -297,12 +297,25 @@ def test_a_learned_merge_starts_at_the_mean_and_fits_its_coefficients(
     mean = concat([(a, 0.5), (b, 0.5)])
     assert start.rank == a.rank + b.rank
     assert torch.allclose(logits(lab, start), logits(lab, mean), atol=1e-5)
-    fitted = learned_merge(lab, [a, b], sources, steps=30, batch=8, under=under)
-    assert loss(fitted) < loss(start)
-    # Only the coefficients move: each module's A is the parents' A, unchanged.
-    for key, tensor in start.tensors.items():
-        if "lora_A" in key:
-            assert torch.equal(tensor, fitted.tensors[key])
+    for per_direction in (False, True):
+        fitted = learned_merge(
+            lab, [a, b], sources, steps=30, batch=8, under=under, per_direction=per_direction
+        )
+        assert loss(fitted) < loss(start)
+        # Only the coefficients move: each module's A is the parents' A, unchanged,
+        # and B's columns are scaled (per parent, or per direction).
+        for key, tensor in start.tensors.items():
+            if "lora_A" in key:
+                assert torch.equal(tensor, fitted.tensors[key])
+            elif not per_direction:  # each parent's block of B, times one number
+                blocks = zip(
+                    tensor.split([a.rank, b.rank], dim=1),
+                    fitted.tensors[key].split([a.rank, b.rank], dim=1),
+                    strict=True,
+                )
+                for before, after in blocks:
+                    c = (after * before).sum() / (before * before).sum()
+                    assert torch.allclose(after, c * before, atol=1e-5)
     with pytest.raises(ValueError, match="two or more parents"):
         learned_merge(lab, [a], sources)
 

@@ -84,8 +84,10 @@ def learned_merge(
     batch: int = 16,
     seed: int = 0,
     under: LoraWeights | None = None,
+    per_direction: bool = False,
 ) -> LoraWeights:
-    """The parents' exact sum with one learned coefficient per parent and module.
+    """The parents' exact sum with one learned coefficient per parent and module
+    (``per_direction``: per rank-one direction of each parent's update).
 
     LoRA Soups' CAT, and what Sakana's evolutionary merging searches: every
     module of the child is Σ c·update of each parent, the coefficients (a
@@ -108,9 +110,12 @@ def learned_merge(
 
         def __init__(self) -> None:
             super().__init__()
-            self.c = torch.nn.Parameter(torch.full((len(ranks),), 1.0 / len(ranks)))
+            size = sum(ranks) if per_direction else len(ranks)
+            self.c = torch.nn.Parameter(torch.full((size,), 1.0 / len(ranks)))
 
         def forward(self, up: Any) -> Any:
+            if per_direction:
+                return up * self.c
             return up * torch.cat([self.c[i].expand(r) for i, r in enumerate(ranks)])
 
     summed = concat([(p, 1.0) for p in parents])
