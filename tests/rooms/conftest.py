@@ -62,7 +62,11 @@ async def room_node(
     nats = NatsServer(root / "nats", port=free_port(), server_name="rooms")
     nats.start()
     database = f"t_{uuid.uuid4().hex[:16]}"
-    database_url = postgres_server.create_database(database)
+    try:
+        database_url = postgres_server.create_database(database)
+    except BaseException:  # the node never started: its NATS server must not outlive it
+        nats.stop()
+        raise
     port = free_port()
     node = RoomNode(
         f"http://127.0.0.1:{port}", generate_token(), nats.url, database_url, root, tiny_model
