@@ -311,6 +311,9 @@ async def test_a_room_streams_over_websocket_too(
             refused = json.loads(await ws.receive_text())
             assert refused["error"]["status"] == 401
         async with aconnect_ws(f"{url}?access_token={room_node.admin_token}", plain) as ws:
+            # Posting before the stream is live could miss the message itself.
+            hello = json.loads(await ws.receive_text(timeout=10))
+            assert hello == {"kind": "following", "room": "lobby"}
             message_id = await post(api, "lobby", "@Helper hi over a websocket")
             # The lobby is shared with other tests: a late event of an earlier
             # turn may come first, so only this message's own are kept.

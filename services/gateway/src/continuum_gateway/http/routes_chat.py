@@ -237,7 +237,11 @@ async def stream_room_ws(websocket: WebSocket, room_id: str) -> None:
         await websocket.close(code=4000 + exc.status)
         return
 
-    await serve_websocket(websocket, stream, None, lambda item: item)
+    # The first message says the stream is live: a client that posts after it
+    # sees its own message (the SSE stream's ": following" comment does the same).
+    await serve_websocket(
+        websocket, stream, {"kind": "following", "room": room_id}, lambda item: item
+    )
 
 
 # -- personas (served by persona-runtime) ------------------------------------------
