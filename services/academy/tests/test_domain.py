@@ -179,6 +179,10 @@ def test_the_sequential_test_is_safe_to_peek_at_and_finds_real_wins() -> None:
     assert result.verdict == "child" and "after" in result.detail
     fixed = abtest.evaluate(child, parent, method="fixed", alpha=0.05)
     assert fixed.verdict == "child" and fixed.statistic > 0
+    assert fixed.interval is not None and result.interval is None
+    low, high = fixed.interval
+    gap = fixed.child_accuracy - fixed.parent_accuracy
+    assert low == fixed.statistic and low < gap < high
     assert abtest.evaluate(parent, child, alpha=0.05).verdict == "parent"
     # Ten variants share alpha: a marginal win for one of them is not enough.
     marginal_child = [True] * 8 + [False] * 92

@@ -64,6 +64,19 @@ def test_a_stack_is_the_exact_weighted_sum_and_peft_cat_agrees(lab: Any, layers:
         assert child.tensors and logits(lab, child).shape == base.shape
 
 
+def test_a_dare_merge_is_fixed_by_its_seed(lab: Any, layers: Any) -> None:
+    """DARE drops at random: one seed, one child, whatever ran before."""
+    a, b = layers
+    first = merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=7)
+    torch.rand(1000)  # the global generator moves on; the merge must not follow it
+    again = merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=7)
+    other = merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=8)
+    assert first.fingerprint() == again.fingerprint() != other.fingerprint()
+    state = torch.random.get_rng_state()
+    merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=9)
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def test_weights_round_trip_through_a_peft_directory(lab: Any, layers: Any, tmp_path: Path) -> None:
     a, _ = layers
     loaded = load(a.save(tmp_path / "layer"))

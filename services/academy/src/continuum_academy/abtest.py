@@ -39,6 +39,8 @@ class TestResult:
     exercises: int
     statistic: float  # log10 likelihood ratio (sequential) or CI low (fixed)
     detail: str
+    #: The fixed test's paired bootstrap interval of child - parent accuracy.
+    interval: tuple[float, float] | None = None
 
 
 def _log_mixture_lr(wins: int, losses: int) -> float:
@@ -101,4 +103,7 @@ def evaluate(
             f"paired bootstrap {100 * (1 - level):.1f}% CI of the difference "
             f"[{low:+.3f}, {high:+.3f}]"
         )
-    return TestResult(verdict, acc_c, acc_p, child_only, parent_only, n, statistic, detail)
+    interval = (low, high) if method != "sequential" else None
+    return TestResult(
+        verdict, acc_c, acc_p, child_only, parent_only, n, statistic, detail, interval
+    )

@@ -15,7 +15,7 @@ fingerprint). One generation:
    random skill each time): with probability ``crossover`` two winners'
    stacks are aligned by gene, the genes both inherited kept once and the
    layers above them merged (exact sum, TIES, DARE, or coefficients learned
-   per module), then one mutation: train its own layer a few steps on the
+   per rank-one direction), then one mutation: train its own layer a few steps on the
    tournament's skill (silent on the others, so it merges well), or
    on all the run's skills at once (``mixed_training`` of the time: the
    population's whole environment, where generalists come from; learning
@@ -59,7 +59,9 @@ Stack = list[tuple[LoraWeights, float]]
 
 #: How a crossover combines the parents' differing layers: their exact sum
 #: (``cat``), TIES / DARE-TIES on the full updates, or the sum with one
-#: coefficient per module and parent fitted to the run's skills (``learned``).
+#: coefficient per rank-one direction of each parent's update, fitted to the
+#: run's skills (``learned``; per direction merged better than per module in
+#: the benchmark, docs/benchmarks.md).
 CROSSOVERS = ("cat", "ties_svd", "dare_ties_svd", "learned")
 
 
@@ -303,10 +305,11 @@ class Evolution:
         inherited (same fingerprint, same weight, from the bottom up) are kept
         once; each parent's layers above them are summed into one update and
         the two updates merged: their exact sum, TIES/DARE on the full updates
-        (re-factored by SVD), or the sum with one coefficient per module and
-        parent fitted to the run's skills. Merging whole stacks would count the shared
-        genes twice, and merging separately trained layers factor by factor
-        is not a merge of what they do.
+        (re-factored by SVD), or the sum with one coefficient per rank-one
+        direction of each parent's update fitted to the run's skills.
+        Merging whole stacks would count the shared genes twice, and merging
+        separately trained layers factor by factor is not a merge of what
+        they do.
         """
         shared = 0
         for (la, wa), (lb, wb) in zip(a.layers, b.layers, strict=False):
@@ -327,9 +330,17 @@ class Evolution:
                 batch=max(1, self.config.batch // 2),
                 seed=self.rng.randrange(2**31),
                 under=concat(prefix) if prefix else None,
+                per_direction=True,
             )
         else:
-            merged = merge(self.lab, tops, [1.0, 1.0], combination, density=0.7)
+            merged = merge(
+                self.lab,
+                tops,
+                [1.0, 1.0],
+                combination,
+                density=0.7,
+                seed=self.rng.randrange(2**31),
+            )
         over = f" over {shared} shared" if shared else ""
         return [*prefix, (merged, 1.0)], f"cross({combination}{over})"
 

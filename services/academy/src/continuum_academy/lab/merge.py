@@ -31,7 +31,12 @@ def merge(
     weights: Sequence[float],
     combination: str = "ties",
     density: float = 0.5,
+    seed: int = 0,
 ) -> LoraWeights:
+    """The parents merged by peft; ``seed`` fixes DARE's random drops, so a
+    crossover can be rerun exactly (peft draws them from torch's global
+    generator, which is left as it was)."""
+    import torch
     from peft import (
         LoraConfig,
         get_peft_model,
@@ -65,9 +70,11 @@ def merge(
                 extra["density"] = density
             if combination.endswith("svd") or combination == "svd":
                 extra["svd_rank"] = max(ranks)
-            model.add_weighted_adapter(
-                names, list(weights), "child", combination_type=combination, **extra
-            )
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model.add_weighted_adapter(
+                    names, list(weights), "child", combination_type=combination, **extra
+                )
             return LoraWeights.from_peft(model, "child")
         finally:
             if model is not None:
