@@ -72,9 +72,6 @@ def test_a_dare_merge_is_fixed_by_its_seed(lab: Any, layers: Any) -> None:
     again = merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=7)
     other = merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=8)
     assert first.fingerprint() == again.fingerprint() != other.fingerprint()
-    state = torch.random.get_rng_state()
-    merge(lab, [a, b], [1.0, 1.0], "dare_ties", density=0.5, seed=9)
-    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_weights_round_trip_through_a_peft_directory(lab: Any, layers: Any, tmp_path: Path) -> None:

@@ -34,8 +34,8 @@ def merge(
     seed: int = 0,
 ) -> LoraWeights:
     """The parents merged by peft; ``seed`` fixes DARE's random drops, so a
-    crossover can be rerun exactly (peft draws them from torch's global
-    generator, which is left as it was)."""
+    crossover can be rerun exactly whatever ran before it (peft draws them
+    from torch's global generator; the drops' draws are forked off it)."""
     import torch
     from peft import (
         LoraConfig,
