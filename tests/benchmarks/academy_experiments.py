@@ -324,8 +324,11 @@ def coefficients(
     print("learned", _per_skill(lab, child))
 
 
-def breakdown(lab: Lab, layer: LoraWeights, skill_name: str) -> None:
-    exercises = draw(Curriculum.load().get(skill_name), "heldout", 200, 0)
+def breakdown(
+    lab: Lab, layer: LoraWeights, skill_name: str, split: str = "heldout", count: int = 200,
+    seed: int = 0,
+) -> None:  # fmt: skip
+    exercises = draw(Curriculum.load().get(skill_name), split, count, seed)
     results = passes(lab, layer, exercises)
     for kind, value in accuracy_by_kind(exercises, results).items():
         count = sum(e.kind == kind for e in exercises)
@@ -373,6 +376,10 @@ def main() -> None:
     b = sub.add_parser("breakdown")
     b.add_argument("a", type=Path)
     b.add_argument("--skill", default="arithmetic", choices=SKILLS)
+    b.add_argument("--under", type=Path, help="A is a layer over this one: score the stack")
+    b.add_argument("--split", default="heldout", choices=("heldout", "train"))
+    b.add_argument("--count", type=int, default=200)
+    b.add_argument("--seed", type=int, default=0)
     for name in ("norms", "interpolate", "coefficients", "merges"):
         p = sub.add_parser(name)
         p.add_argument("a", type=Path)
@@ -399,7 +406,10 @@ def main() -> None:
         curve(lab, args)
         return
     if args.what == "breakdown":
-        breakdown(lab, load(args.a), args.skill)
+        layer = load(args.a)
+        if args.under:
+            layer = concat([(load(args.under), 1.0), (layer, 1.0)])
+        breakdown(lab, layer, args.skill, args.split, args.count, args.seed)
         return
     a, b = load(args.a), load(args.b)
     if args.what == "norms":

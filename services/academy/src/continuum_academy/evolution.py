@@ -15,8 +15,8 @@ fingerprint). One generation:
    random skill each time): with probability ``crossover`` two winners'
    stacks are aligned by gene, the genes both inherited kept once and the
    layers above them merged (exact sum, TIES, DARE, or coefficients learned
-   per rank-one direction), then one mutation: train its own layer a few steps on the
-   tournament's skill (silent on the others, so it merges well), or
+   per rank-one direction), then one mutation: train its own layer a few
+   steps on the tournament's skill (silent on the others, so it merges well), or
    on all the run's skills at once (``mixed_training`` of the time: the
    population's whole environment, where generalists come from; learning
    rate and rank mutate with it), Gaussian noise on its own layer, add a
