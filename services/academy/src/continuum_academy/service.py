@@ -174,6 +174,15 @@ class AcademyService(Service):
         await self._academy_log.reached(result.version)
         return result.version
 
+    async def caught_up(self, conflict: ConcurrencyError) -> None:
+        """After losing a race for a session, wait until the read model holds
+        the winner's write, so the retry decides on it rather than spinning on
+        the same stale version."""
+        if conflict.actual is not None:
+            await self._academy_log.reached(conflict.actual)
+        else:
+            await asyncio.sleep(0.05)
+
     async def lab(self) -> Lab:
         """The base model, loaded on first use (persona-runtime builds it on first start)."""
         async with self._lab_lock:
@@ -268,8 +277,8 @@ class AcademyService(Service):
             try:
                 await self.append(session_id, [attempt], state.version)
                 break
-            except ConcurrencyError:
-                continue
+            except ConcurrencyError as conflict:
+                await self.caught_up(conflict)
         else:
             raise RequestError("the session is busy; retry", 409)
         verdict = await asyncio.to_thread(
@@ -395,18 +404,26 @@ class AcademyService(Service):
             return views.session(self.book.get(session_id))
 
         async def start(body: dict[str, Any]) -> dict[str, Any]:
-            state = self._session(params.text(body, "session"))
-            if state.closed is not None:
-                raise RequestError(f"session {state.session_id} is closed", 409)
-            if not state.started:
+            session_id = params.text(body, "session")
+            # Judges' verdicts and attempts land on the session at any time:
+            # a concurrent write is rechecked, not turned into a 409.
+            for _ in range(5):
+                state = self._session(session_id)
+                if state.closed is not None:
+                    raise RequestError(f"session {state.session_id} is closed", 409)
+                if state.started:
+                    break
                 try:
                     await self.append(
                         state.session_id,
                         [SessionStarted(started_by=str(body.get("by", ""))[:128])],
                         state.version,
                     )
-                except ConcurrencyError:
-                    raise RequestError("the session changed meanwhile; retry", 409) from None
+                    break
+                except ConcurrencyError as conflict:
+                    await self.caught_up(conflict)
+            else:
+                raise RequestError("the session is busy; retry", 409)
             self._spawn(f"session:{state.session_id}", self._sit(state.session_id))
             return views.session(self.book.get(state.session_id))
 
