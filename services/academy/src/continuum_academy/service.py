@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,14 +175,28 @@ class AcademyService(Service):
         await self._academy_log.reached(result.version)
         return result.version
 
-    async def caught_up(self, conflict: ConcurrencyError) -> None:
-        """After losing a race for a session, wait until the read model holds
-        the winner's write, so the retry decides on it rather than spinning on
-        the same stale version."""
-        if conflict.actual is not None:
-            await self._academy_log.reached(conflict.actual)
-        else:
-            await asyncio.sleep(0.05)
+    async def decide(
+        self, session_id: str, decide: Callable[[SessionState], list[Any]]
+    ) -> tuple[SessionState, list[Any]]:
+        """Optimistic concurrency on a session: ``decide`` reads its state (or
+        refuses with a RequestError) and the events it returns go in at that
+        state's version. When another write won meanwhile (a judge's verdict,
+        an attempt), wait until the read model holds it and decide again, so
+        a retry never spins on the same stale version."""
+        for _ in range(5):
+            state = self._session(session_id)
+            events = decide(state)
+            if not events:
+                return state, events
+            try:
+                await self.append(session_id, events, state.version)
+                return state, events
+            except ConcurrencyError as conflict:
+                if conflict.actual is not None:
+                    await self._academy_log.reached(conflict.actual)
+                else:
+                    await asyncio.sleep(0.05)
+        raise RequestError("the session is busy; retry", 409)
 
     async def lab(self) -> Lab:
         """The base model, loaded on first use (persona-runtime builds it on first start)."""
@@ -263,24 +278,22 @@ class AcademyService(Service):
                 genome.append(GenomeLayerRef.model_validate(item))
             except Exception:
                 raise RequestError("genome must be a list of layer references") from None
-        for _ in range(5):  # optimistic concurrency: recheck after a concurrent write
-            state = self._session(session_id)
-            exercise = self._checked(state, exercise_id, contestant)
-            attempt = AttemptSubmitted(
-                attempt_id=uuid.uuid4().hex[:16],
-                exercise_id=exercise_id,
-                submitter=submitter,
-                contestant=contestant,
-                text=text,
-                genome=genome,
-            )
-            try:
-                await self.append(session_id, [attempt], state.version)
-                break
-            except ConcurrencyError as conflict:
-                await self.caught_up(conflict)
-        else:
-            raise RequestError("the session is busy; retry", 409)
+
+        def attempted(state: SessionState) -> list[Any]:
+            self._checked(state, exercise_id, contestant)
+            return [
+                AttemptSubmitted(
+                    attempt_id=uuid.uuid4().hex[:16],
+                    exercise_id=exercise_id,
+                    submitter=submitter,
+                    contestant=contestant,
+                    text=text,
+                    genome=genome,
+                )
+            ]
+
+        state, (attempt,) = await self.decide(session_id, attempted)
+        exercise = state.exercises[exercise_id]
         verdict = await asyncio.to_thread(
             grade, exercise.grader, exercise.answer, text, self.limits
         )
@@ -404,26 +417,15 @@ class AcademyService(Service):
             return views.session(self.book.get(session_id))
 
         async def start(body: dict[str, Any]) -> dict[str, Any]:
-            session_id = params.text(body, "session")
-            # Judges' verdicts and attempts land on the session at any time:
-            # a concurrent write is rechecked, not turned into a 409.
-            for _ in range(5):
-                state = self._session(session_id)
+            def started(state: SessionState) -> list[Any]:
                 if state.closed is not None:
                     raise RequestError(f"session {state.session_id} is closed", 409)
                 if state.started:
-                    break
-                try:
-                    await self.append(
-                        state.session_id,
-                        [SessionStarted(started_by=str(body.get("by", ""))[:128])],
-                        state.version,
-                    )
-                    break
-                except ConcurrencyError as conflict:
-                    await self.caught_up(conflict)
-            else:
-                raise RequestError("the session is busy; retry", 409)
+                    return []
+                return [SessionStarted(started_by=str(body.get("by", ""))[:128])]
+
+            # Judges' verdicts and attempts land on the session at any time.
+            state, _ = await self.decide(params.text(body, "session"), started)
             self._spawn(f"session:{state.session_id}", self._sit(state.session_id))
             return views.session(self.book.get(state.session_id))
 
