@@ -25,6 +25,10 @@ accuracies do not depend on it, the seconds do.
                from P (``--stacked``: A and B are layers trained over P)
   breakdown    a layer's held-out accuracy on a skill by kind of problem
                (arithmetic: + or -; strings: reverse or sort)
+  mutate       evolution's training mutation over a layer (a fresh layer,
+               a few steps of its skill, silent on the other): its dev
+               accuracy before and after, from the gradient-aligned start
+               and from peft's random one, and the first steps' loss
 
 Usage: python tests/benchmarks/academy_experiments.py curve --skill arithmetic
            --steps 4000 --every 500 [--precision bfloat16] [--save DIR] ...
@@ -33,6 +37,7 @@ Usage: python tests/benchmarks/academy_experiments.py curve --skill arithmetic
        python tests/benchmarks/academy_experiments.py merges A B [--ancestor P --stacked]
        python tests/benchmarks/academy_experiments.py coefficients A B --steps 150
        python tests/benchmarks/academy_experiments.py breakdown A --skill arithmetic
+       python tests/benchmarks/academy_experiments.py mutate A --skill arithmetic --lr 1e-3,2e-3
 (A and B are layer directories, e.g. .bench-cache/academy/specialist-strings-bfloat16.)
 """
 
@@ -58,6 +63,7 @@ from continuum_academy.lab.training import (
     _loss,
     _silence,
     lr_factor,
+    train,
 )
 from continuum_academy.lab.weights import LoraWeights, concat, load
 from continuum_academy.render import max_answer_tokens, render
@@ -335,6 +341,53 @@ def breakdown(
         print(f"{kind:12} {round(value * count):4d} / {count:<4d} {value:6.1%}")
 
 
+def _record_loss(losses: list[float], _step: int, _total: int, loss: float) -> None:
+    losses.append(round(loss, 3))
+
+
+def mutate(lab: Lab, layer: LoraWeights, args: argparse.Namespace) -> None:
+    """What ``Evolution._train`` does to a member whose top layer is inherited,
+    scored on the run's dev draw (48 train-split exercises per skill, seed 10,000)."""
+    curriculum = Curriculum.load()
+    dev = {s: draw(curriculum.get(s), "train", 48, seed=10_000) for s in SKILLS}
+    sources = {
+        s: SkillExamples(
+            [], curriculum.get(s), partial(render, lab.tokenizer),
+            exclude=frozenset(e.key for e in dev[s]),
+        )
+        for s in SKILLS
+    }  # fmt: skip
+
+    def score(weights: LoraWeights) -> dict[str, float]:
+        return {s: accuracy(passes(lab, weights, ex)) for s, ex in dev.items()}
+
+    others = [sources[s] for s in SKILLS if s != args.skill]
+    print(json.dumps({"layer": str(args.a), "dev": score(layer)}), flush=True)
+    for lr in (float(x) for x in args.lr.split(",")):
+        for aligned in (8, 0):
+            plan = TrainingPlan(
+                rank=args.rank, alpha=2.0 * args.rank, learning_rate=lr, steps=args.steps,
+                batch=32, seed=args.seed, silence=args.silence, gradient_init_batches=aligned,
+            )  # fmt: skip
+            losses: list[float] = []
+            top = train(
+                lab, sources[args.skill], plan, under=layer,
+                silent_on=MixedExamples(others) if args.silence else None,
+                progress=partial(_record_loss, losses),
+            ).weights  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "lr": lr,
+                        "start": "gradient-aligned" if aligned else "random",
+                        "dev": score(concat([(layer, 1.0), (top, 1.0)])),
+                        "loss": {"first": losses[:3], "last": losses[-3:]},
+                    }
+                ),
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -380,6 +433,15 @@ def main() -> None:
     b.add_argument("--split", default="heldout", choices=("heldout", "train"))
     b.add_argument("--count", type=int, default=200)
     b.add_argument("--seed", type=int, default=0)
+    m = sub.add_parser("mutate")
+    m.add_argument("a", type=Path)
+    m.add_argument("--under", type=Path, help="A is a layer over this one: mutate the stack")
+    m.add_argument("--skill", default="arithmetic", choices=SKILLS)
+    m.add_argument("--lr", default="1e-3", help="comma-separated learning rates")
+    m.add_argument("--steps", type=int, default=60)
+    m.add_argument("--rank", type=int, default=16)
+    m.add_argument("--silence", type=float, default=1.0)
+    m.add_argument("--seed", type=int, default=1)
     for name in ("norms", "interpolate", "coefficients", "merges"):
         p = sub.add_parser(name)
         p.add_argument("a", type=Path)
@@ -410,6 +472,12 @@ def main() -> None:
         if args.under:
             layer = concat([(load(args.under), 1.0), (layer, 1.0)])
         breakdown(lab, layer, args.skill, args.split, args.count, args.seed)
+        return
+    if args.what == "mutate":
+        layer = load(args.a)
+        if args.under:
+            layer = concat([(load(args.under), 1.0), (layer, 1.0)])
+        mutate(lab, layer, args)
         return
     a, b = load(args.a), load(args.b)
     if args.what == "norms":

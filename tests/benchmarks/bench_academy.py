@@ -396,16 +396,21 @@ def evolution(
     ancestor, tops, _ = related_specialists(lab)
     seeds: list[tuple[str, Any]] = [("ancestor", [ancestor])]
     seeds += [(f"{name} specialist", [ancestor, top]) for name, top in tops.items()]
+    # Part 1's self-trained specialists: a lineage of each skill apart from the
+    # ancestor's, as strong as the Academy makes one in ten minutes.
+    seeds += [(f"{name} self-trained", [specialist(results, name)[1]]) for name in tops]
     started = time.perf_counter()
     evo = Evolution(lab, skills, config, workdir, on_generation, seed_layers=seeds)
     members = evo.run()
     generalist = best_generalist(members)
     species: dict[int, dict[str, Any]] = {}
     for m in members:
-        entry = species.setdefault(m.species, {"members": 0, "best": {}})
+        entry = species.setdefault(m.species, {"members": 0, "best": {}, "holder": {}})
         entry["members"] += 1
         for skill in config.skills:
-            entry["best"][skill] = max(entry["best"].get(skill, 0.0), m.scores[skill])
+            if m.scores[skill] > entry["best"].get(skill, -1.0):
+                entry["best"][skill] = m.scores[skill]
+                entry["holder"][skill] = {"member": m.member_id, "origin": m.origin}
     # Each species is judged on the skill it is best at.
     verdicts = {}
     for sid, entry in species.items():
@@ -413,6 +418,7 @@ def evolution(
         verdicts[sid] = {
             "skill": skill,
             "best": entry["best"][skill],
+            "holder": entry["holder"][skill],
             "generalist": generalist.scores[skill],
             "beats_generalist": entry["best"][skill] > generalist.scores[skill],
             "generalists_species": sid == generalist.species,
@@ -435,6 +441,26 @@ def evolution(
         "seconds": time.perf_counter() - started,
         "config": config.to_dict(),
     }
+
+
+def descent(history: list[dict[str, Any]], member_id: str) -> tuple[list[str], int]:
+    """The first-generation seeds a member descends from, and over how many
+    generations its line changed (a kept elite is the same member, not a
+    new generation)."""
+    rows = {m["member_id"]: m for g in history for m in g["members"]}
+    seeds: set[str] = set()
+    depth = 0
+    frontier = [(member_id, 0)]
+    while frontier:
+        current, steps = frontier.pop()
+        row = rows.get(current)
+        if row is None or not row["parents"]:
+            origin = row["origin"] if row else current
+            seeds.add(origin.removeprefix("seed (").removesuffix(")"))
+            depth = max(depth, steps)
+            continue
+        frontier += [(parent, steps + 1) for parent in row["parents"]]
+    return sorted(seeds), depth
 
 
 def plot(results: dict[str, Any], out: Path) -> None:
@@ -482,20 +508,33 @@ def plot(results: dict[str, Any], out: Path) -> None:
         else:
             history = results["evolution"]["history"]
             species = sorted({m["species"] for g in history for m in g["members"]})
+            skills = list(results["evolution"]["config"]["skills"])
             for sid in species:
                 gens: list[int] = []
                 ys: list[float] = []
+                final: dict[str, float] = {}
                 for g in history:
-                    fit = [m["fitness"] for m in g["members"] if m["species"] == sid]
-                    if fit:
+                    group = [m for m in g["members"] if m["species"] == sid]
+                    if group:
+                        # The species' best at the skill it is best at (a specialist's
+                        # mean over skills would hide what it is for).
+                        final = {s: max(m["scores"][s] for m in group) for s in skills}
                         gens.append(g["generation"])
-                        ys.append(max(fit))
-                axis.plot(gens, ys, marker="o", label=f"species {sid}")
-            axis.set_title("evolution: best fitness per species")
+                        ys.append(100 * max(final.values()))
+                niche = max(skills, key=lambda s: final.get(s, 0.0))
+                axis.plot(gens, ys, marker="o", label=f"species {sid} ({niche})")
+            worst = [100 * max(min(m["scores"].values()) for m in g["members"]) for g in history]
+            axis.plot(
+                [g["generation"] for g in history],
+                worst,
+                "k--",
+                label="best generalist (worst skill)",
+            )
+            axis.set_title("evolution: each species' best at its skill (%)")
             axis.set_xlabel("generation")
-            axis.legend(fontsize="small")
+            axis.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -609,21 +648,31 @@ def section(results: dict[str, Any], command: str) -> str:
         lines += [
             f"Speciation (population {e['config']['population']}, "
             f"{e['config']['generations']} generations, 2 islands, arithmetic + strings; the "
-            "first generation is the bare base model, the crossover's ancestor and its two "
-            "related specialists in turn; "
+            "first generation is the bare base model, the crossover's ancestor, its two "
+            "related specialists and part 1's two self-trained specialists, in turn; "
             f"{e['seconds'] / 60:.0f} minutes). Species at the end, each judged on the skill "
             "it is best at against the best generalist (the member with the best worst skill, "
             f"{e['generalist']['member']}):",
             "",
-            "| species | members | its skill | its best (dev) | best generalist (dev) | beats it |",
-            "|---|---|---|---|---|---|",
+            "| species | members | its skill | its best (dev) | best generalist (dev) | beats it "
+            "| its best member, descended from |",
+            "|---|---|---|---|---|---|---|",
         ]
         for sid, v in e["verdicts"].items():
             own = " (the generalist's)" if v.get("generalists_species") else ""
+            line = ""
+            if "holder" in v:
+                roots, depth = descent(e["history"], v["holder"]["member"])
+                line = (
+                    f"{v['holder']['member']}: the seed itself ({roots[0]})"
+                    if depth == 0
+                    else f"{v['holder']['member']}: {' x '.join(roots)}, {depth} "
+                    f"variation{'s' if depth > 1 else ''} on"
+                )
             lines.append(
                 f"| {sid}{own} | {e['species'][sid]['members']} | {v['skill']} | "
                 f"{100 * v['best']:.0f}% | {100 * v['generalist']:.0f}% | "
-                f"{'yes' if v['beats_generalist'] else 'no'} |"
+                f"{'yes' if v['beats_generalist'] else 'no'} | {line} |"
             )
         winners = [v for v in e["verdicts"].values() if v["beats_generalist"]]
         niches = sorted({v["skill"] for v in winners})
@@ -642,6 +691,21 @@ def section(results: dict[str, Any], command: str) -> str:
             f"more: species of one skill are one niche): "
             f"{'met' if met else 'missed'}."
         )
+        led_by_seed = [
+            v
+            for v in others
+            if "holder" in v and descent(e["history"], v["holder"]["member"])[1] == 0
+        ]
+        if others and "holder" in others[0]:
+            lines.append("")
+            lines.append(
+                "Seeds are named as in the first generation: the *specialists* are the "
+                "crossover's related ones, the *self-trained* ones part 1's. Of the "
+                f"{len(others)} species beside the generalist's that beat it, "
+                f"{len(led_by_seed)} are led by a first-generation seed (elitism keeps "
+                "the best member of each skill) and "
+                f"{len(others) - len(led_by_seed)} by a member made in the run."
+            )
         generalist = e["generalist"]["scores"]
         if min(generalist.values(), default=0.0) == 0.0:
             lines.append(

@@ -398,9 +398,25 @@ async def test_evolution_runs_resumes_after_a_kill_and_reports(
     assert "self-training" in report and "evolution" in report
     pngs = sorted(p.name for p in (tmp_path / "report").glob("*.png"))
     assert pngs == [f"evolution-{run}-family.png", f"evolution-{run}-species.png"]
+    # A new run starts from a published layer (here the last run's champion) as
+    # well as the bare base model.
+    champion = next(iter(state["champions"].values()))
     live = cli(
         room_node, tmp_path, "academy", "evolve", "--skills", "arithmetic,strings",
         "--population", "2", "--generations", "1", "--train-steps", "2", "--dev-exercises", "4",
-        "--seed", "3", timeout=300,
+        "--seed", "3", "--seed-layer", champion, timeout=300,
     )  # fmt: skip
     assert "best arithmetic" in live and "champion" in live
+    seeded = re.search(r"evolution run (\w+)", live)
+    assert seeded, live
+    async with room_node.client() as api:
+        first = (await api.get(f"/v1/academy/evolutions/{seeded[1]}")).json()["history"][0]
+    assert sorted(m["origin"] for m in first["members"]) == [
+        "seed (base model)",
+        f"seed ({champion})",
+    ]
+    refused = cli(
+        room_node, tmp_path, "academy", "evolve", "--skills", "arithmetic",
+        "--seed-layer", "no-such-layer@1.0.0", ok=False,
+    )  # fmt: skip
+    assert "seed layer 'no-such-layer@1.0.0'" in refused

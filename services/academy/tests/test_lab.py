@@ -229,7 +229,18 @@ def test_a_layer_trained_over_a_frozen_one_stacks_on_it_exactly(lab: Any, layers
     assert torch.equal(logits(lab, None), base)  # the base model is unwrapped unchanged
 
 
-def test_members_grow_their_own_layer_over_inherited_genes(lab: Any, layers: Any) -> None:
+def test_members_grow_their_own_layer_over_inherited_genes(
+    lab: Any, layers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import continuum_academy.evolution as evolution_module
+
+    plans: list[TrainingPlan] = []
+
+    def recording_train(*args: Any, **kwargs: Any) -> Any:
+        plans.append(args[2])
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(evolution_module, "train", recording_train)
     seed, _ = layers
     skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
     config = EvolutionConfig(
@@ -246,6 +257,9 @@ def test_members_grow_their_own_layer_over_inherited_genes(lab: Any, layers: Any
     # ... and the member's own layer is what trains on afterwards.
     assert len(member.layers) == 2 and member.layers[0][0].fingerprint() == seed.fingerprint()
     assert member.layers[1][0].fingerprint() != own
+    # A mutation refines: its fresh layer starts from peft's random A, not
+    # the gradient-aligned one whose first steps are the largest there are.
+    assert [p.gradient_init_batches for p in plans] == [0, 0]
 
 
 def test_a_crossover_keeps_shared_genes_once_and_merges_what_differs(lab: Any, layers: Any) -> None:

@@ -427,6 +427,12 @@ def evolve(
         1.0, min=0.0, max=100.0, help="Penalty for a layer trained on one skill acting on others."
     ),
     seed: int = typer.Option(None),
+    seed_layer: list[str] = typer.Option(
+        [],
+        "--seed-layer",
+        help="A registry layer (layer@version) the first generation starts from, "
+        "beside the bare base model; repeat for more (at most 16).",
+    ),
     detach: bool = typer.Option(False, help="Start the run and return."),
     timeout: float = typer.Option(24 * 3600),
 ) -> None:
@@ -443,6 +449,8 @@ def evolve(
     }
     if seed is not None:
         body["seed"] = seed
+    if seed_layer:
+        body["seed_layers"] = seed_layer
     run = gateway_client.request("POST", "/v1/academy/evolutions", json=body)
     console.print(f"evolution run [bold]{run['run']}[/] (seed {run['seed']})")
     if detach:

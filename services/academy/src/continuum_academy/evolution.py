@@ -236,6 +236,13 @@ class Evolution:
             batch=self.config.batch,
             seed=seed,
             silence=self.config.silence,
+            # A mutation refines a member; it must not start with the largest
+            # step there is. A new layer's A aligned with the gradient (what
+            # speeds up training from scratch) makes Adam's first, sign-sized
+            # steps move the output along the loss's steepest directions: over
+            # a converged 96% arithmetic layer, 60 steps at lr 1e-3 left 42% from
+            # the aligned start and 94% from peft's random one (ADR 0012).
+            gradient_init_batches=0,
         )
         below, top = self._own_top(member)
         under = concat(below) if below else None

@@ -433,7 +433,8 @@ async def evolve(academy: AcademyService, run_id: str) -> None:
     summary: dict[str, Any] = {}
     generalist = best_generalist(members)
     for skill in config.skills:
-        best = max(members, key=lambda m: m.scores.get(skill, 0.0))
+        # On a tie, a member with layers: the bare base model has none to publish.
+        best = max(members, key=lambda m: (m.scores.get(skill, 0.0), bool(m.layers)))
         summary[skill] = {
             "champion": best.member_id,
             "species": best.species,
