@@ -658,11 +658,18 @@ def section(results: dict[str, Any], command: str) -> str:
             "| its best member, descended from |",
             "|---|---|---|---|---|---|---|",
         ]
+        # Where each species' best member comes from (runs before this was
+        # recorded have no holder).
+        lines_of = {
+            sid: descent(e["history"], v["holder"]["member"])
+            for sid, v in e["verdicts"].items()
+            if "holder" in v
+        }
         for sid, v in e["verdicts"].items():
             own = " (the generalist's)" if v.get("generalists_species") else ""
             line = ""
-            if "holder" in v:
-                roots, depth = descent(e["history"], v["holder"]["member"])
+            if sid in lines_of:
+                roots, depth = lines_of[sid]
                 line = (
                     f"{v['holder']['member']}: the seed itself ({roots[0]})"
                     if depth == 0
@@ -692,11 +699,11 @@ def section(results: dict[str, Any], command: str) -> str:
             f"{'met' if met else 'missed'}."
         )
         led_by_seed = [
-            v
-            for v in others
-            if "holder" in v and descent(e["history"], v["holder"]["member"])[1] == 0
+            sid
+            for sid, v in e["verdicts"].items()
+            if v in others and sid in lines_of and lines_of[sid][1] == 0
         ]
-        if others and "holder" in others[0]:
+        if others and lines_of:
             lines.append("")
             lines.append(
                 "Seeds are named as in the first generation: the *specialists* are the "
