@@ -347,7 +347,7 @@ def crossover(lab: Lab, results: dict[str, Any]) -> dict[str, Any]:
 
 
 def evolution(
-    lab: Lab, results: dict[str, Any], generations: int, population: int
+    lab: Lab, results: dict[str, Any], generations: int, population: int, seed: int = SEED
 ) -> dict[str, Any]:
     curriculum = Curriculum.load()
     skills = {name: curriculum.get(name) for name in ("arithmetic", "strings")}
@@ -356,7 +356,7 @@ def evolution(
         population=population,
         generations=generations,
         islands=2,
-        seed=SEED,
+        seed=seed,
         dev_exercises=48,
         train_steps=60,
         batch=32,
@@ -647,7 +647,9 @@ def section(results: dict[str, Any], command: str) -> str:
         e = results["evolution"]
         lines += [
             f"Speciation (population {e['config']['population']}, "
-            f"{e['config']['generations']} generations, 2 islands, arithmetic + strings; the "
+            f"{e['config']['generations']} generations, "
+            + (f"seed {e['config']['seed']}, " if e["config"].get("seed", SEED) != SEED else "")
+            + "2 islands, arithmetic + strings; the "
             "first generation is the bare base model, the crossover's ancestor, its two "
             "related specialists and part 1's two self-trained specialists, in turn; "
             f"{e['seconds'] / 60:.0f} minutes). Species at the end, each judged on the skill "
@@ -709,8 +711,8 @@ def section(results: dict[str, Any], command: str) -> str:
                 "Seeds are named as in the first generation: the *specialists* are the "
                 "crossover's related ones, the *self-trained* ones part 1's. Of the "
                 f"{len(others)} species beside the generalist's that beat it, "
-                f"{len(led_by_seed)} are led by a first-generation seed (elitism keeps "
-                "the best member of each skill) and "
+                f"{len(led_by_seed)} {'is' if len(led_by_seed) == 1 else 'are'} led by a "
+                "first-generation seed (elitism keeps the best member of each skill) and "
                 f"{len(others) - len(led_by_seed)} by a member made in the run."
             )
         generalist = e["generalist"]["scores"]
@@ -749,6 +751,9 @@ def main() -> None:
     )
     parser.add_argument("--population", type=int, default=16)
     parser.add_argument("--generations", type=int, default=10)
+    parser.add_argument(
+        "--evolution-seed", type=int, default=SEED, help="The evolution run's seed (and dev draw)."
+    )
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     unknown = set(args.precision.split(",")) - {"float32", "bfloat16"}
@@ -774,7 +779,9 @@ def main() -> None:
         results["crossover"] = crossover(lab, results)
         console.print(results["crossover"])
     if "evolution" in args.part:
-        results["evolution"] = evolution(lab, results, args.generations, args.population)
+        results["evolution"] = evolution(
+            lab, results, args.generations, args.population, args.evolution_seed
+        )
         console.print(results["evolution"]["verdicts"], results["evolution"]["heldout"])
     store.parent.mkdir(parents=True, exist_ok=True)
     store.write_text(json.dumps(results, indent=2))
