@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from continuum_academy.curriculum import Curriculum
+from continuum_academy.evolution import Evolution, EvolutionConfig, Genome
 from continuum_academy.exams import accuracy, accuracy_by_kind, passes, verdicts
 from continuum_academy.lab.data import MixedExamples, SkillExamples
 from continuum_academy.lab.merge import learned_merge, merge
@@ -347,22 +348,19 @@ def _record_loss(losses: list[float], _step: int, _total: int, loss: float) -> N
 
 def mutate(lab: Lab, layer: LoraWeights, args: argparse.Namespace) -> None:
     """What ``Evolution._train`` does to a member whose top layer is inherited,
-    scored on the run's dev draw (48 train-split exercises per skill, seed 10,000)."""
+    from either start, scored as the run scores members (its dev draw, seed 0)."""
     curriculum = Curriculum.load()
-    dev = {s: draw(curriculum.get(s), "train", 48, seed=10_000) for s in SKILLS}
-    sources = {
-        s: SkillExamples(
-            [], curriculum.get(s), partial(render, lab.tokenizer),
-            exclude=frozenset(e.key for e in dev[s]),
-        )
-        for s in SKILLS
-    }  # fmt: skip
+    evolution = Evolution(
+        lab, {s: curriculum.get(s) for s in SKILLS}, EvolutionConfig(skills=SKILLS), Path("unused")
+    )
 
-    def score(weights: LoraWeights) -> dict[str, float]:
-        return {s: accuracy(passes(lab, weights, ex)) for s, ex in dev.items()}
+    def score(layers: list[LoraWeights]) -> dict[str, float]:
+        member = Genome("probe", layers=[(x, 1.0) for x in layers])
+        evolution.evaluate(member)
+        return member.scores
 
-    others = [sources[s] for s in SKILLS if s != args.skill]
-    print(json.dumps({"layer": str(args.a), "dev": score(layer)}), flush=True)
+    others = [source for s, source in evolution.training.items() if s != args.skill]
+    print(json.dumps({"layer": str(args.a), "dev": score([layer])}), flush=True)
     for lr in (float(x) for x in args.lr.split(",")):
         for aligned in (8, 0):
             plan = TrainingPlan(
@@ -371,7 +369,7 @@ def mutate(lab: Lab, layer: LoraWeights, args: argparse.Namespace) -> None:
             )  # fmt: skip
             losses: list[float] = []
             top = train(
-                lab, sources[args.skill], plan, under=layer,
+                lab, evolution.training[args.skill], plan, under=layer,
                 silent_on=MixedExamples(others) if args.silence else None,
                 progress=partial(_record_loss, losses),
             ).weights  # fmt: skip
@@ -380,7 +378,7 @@ def mutate(lab: Lab, layer: LoraWeights, args: argparse.Namespace) -> None:
                     {
                         "lr": lr,
                         "start": "gradient-aligned" if aligned else "random",
-                        "dev": score(concat([(layer, 1.0), (top, 1.0)])),
+                        "dev": score([layer, top]),
                         "loss": {"first": losses[:3], "last": losses[-3:]},
                     }
                 ),
