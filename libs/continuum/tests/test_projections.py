@@ -177,7 +177,7 @@ async def test_invalid_events_go_straight_to_the_dlq_with_the_reason(
         reasons = [d.reason for d in await DeadLetterQueue(nc).list()]
         assert len(reasons) == 3
         assert reasons[0].startswith("bad-signature")
-        assert reasons[1].startswith("malformed: event is not valid JSON")
+        assert reasons[1].startswith("malformed: the event is not valid JSON")
         assert reasons[2].startswith("unknown-version")
         assert all(d.attempts == 1 for d in await DeadLetterQueue(nc).list())
     finally:

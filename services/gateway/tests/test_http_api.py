@@ -265,6 +265,73 @@ async def test_unreadable_requests(
     assert await mesh_last_seq(gw_nc) == before
 
 
+_DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _hostile_bodies() -> list[tuple[str, bytes, dict[str, str], list[str]]]:
+    """(name, body, headers, words) for each hostile input in each mode."""
+    deep_data = '{"text": "x", "extra": ' + _DEEP + "}"
+    structured = json.dumps(event())[:-1]
+    cases = []
+    for name, data, words in [
+        ("deep", deep_data, ["nested deeper than 64"]),
+        ("surrogate", '{"text": "\\ud800"}', ["lone surrogate", "ud800"]),
+        ("nul", '{"text": "a\\u0000b"}', ["NUL"]),
+        ("nul-key", '{"text": "a", "\\u0000": 1}', ["NUL", "key"]),
+    ]:
+        cases.append((f"structured-{name}", f'{structured}, "data": {data}}}', STRUCTURED, words))
+        cases.append((f"batch-{name}", f'[{structured}, "data": {data}}}]', BATCH, words))
+        binary = {
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": uuid7_str(),
+            "ce-source": "/tests/http",
+            "ce-type": ANNOTATION,
+            "ce-subject": "gw-test",
+        }
+        cases.append((f"binary-{name}", data, binary, words))
+    cases.append(("structured-deep-body", _DEEP, STRUCTURED, ["nested deeper than 64"]))
+    nul_header = {**cases[-2][2], "ce-source": "/tests%00http"}
+    cases.append(("binary-nul-header", '{"text": "x"}', nul_header, ["NUL", "ce-source"]))
+    return [(n, b.encode(), h, w) for n, b, h, w in cases]
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "words"),
+    [pytest.param(b, h, w, id=n) for n, b, h, w in _hostile_bodies()],
+)
+async def test_hostile_json_is_refused_in_every_mode_and_nothing_is_written(
+    api: httpx.AsyncClient, gw_nc: Client, body: bytes, headers: dict[str, str], words: list[str]
+) -> None:
+    before = await mesh_last_seq(gw_nc)
+    response = await api.post("/v1/events", content=body, headers=headers)
+    assert response.status_code in (400, 422), response.text[:300]
+    message = assert_json_error(response, response.status_code)
+    for word in words:
+        assert word in message, message
+    assert await mesh_last_seq(gw_nc) == before
+    # The keep-alive connection survives: the next request on it is answered.
+    assert (await api.get("/v1/events/stats")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (_DEEP, ["nested deeper than 64"]),
+        ('{"name": "x\\u0000"}', ["NUL"]),
+        ('{"name": "\\udfff"}', ["lone surrogate"]),
+    ],
+)
+async def test_the_same_policy_holds_on_every_json_route(
+    api: httpx.AsyncClient, body: str, words: list[str]
+) -> None:
+    for path in ("/v1/tokens", "/v1/rooms", "/v1/personas", "/v1/publishers"):
+        response = await api.post(
+            path, content=body.encode(), headers={"Content-Type": "application/json"}
+        )
+        assert_json_error(response, 400, *words)
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [

@@ -16,11 +16,12 @@ job (``continuum_gateway.admission``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
+
+from continuum import jsoninput
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -54,9 +55,9 @@ def _json(body: bytes, what: str) -> Any:
     if not body.strip():
         raise UnreadableRequest(f"the body is empty; expected {what}")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UnreadableRequest(f"the body is not valid JSON ({exc}); expected {what}") from None
+        return jsoninput.loads(body)
+    except jsoninput.UnsafeJson as exc:
+        raise UnreadableRequest(f"{exc}; expected {what}") from None
 
 
 def _is_json_media(media: str) -> bool:
@@ -103,7 +104,11 @@ def _binary(headers: Mapping[str, str], media: str, body: bytes) -> Candidate:
     attributes: dict[str, Any] = {}
     for name, value in headers.items():
         if name.startswith(_BINARY_PREFIX) and len(name) > len(_BINARY_PREFIX):
-            attributes[name[len(_BINARY_PREFIX) :]] = unquote(value)
+            attributes[name[len(_BINARY_PREFIX) :]] = text = unquote(value)
+            try:
+                jsoninput.check_text(text, f"header {name}")
+            except jsoninput.UnsafeJson as exc:
+                return Candidate(0, None, str(exc))
     if "data" in attributes or "datacontenttype" in attributes:
         return Candidate(0, None, "ce-data and ce-datacontenttype are not headers (use the body)")
     if media:
@@ -115,7 +120,7 @@ def _binary(headers: Mapping[str, str], media: str, body: bytes) -> Candidate:
                 0, None, f"datacontenttype {media or '(none)'}: Continuum events carry JSON data"
             )
         try:
-            attributes["data"] = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return Candidate(0, None, f"the body (the event's data) is not valid JSON: {exc}")
+            attributes["data"] = jsoninput.loads(body, what="the body (the event's data)")
+        except jsoninput.UnsafeJson as exc:
+            return Candidate(0, None, str(exc))
     return Candidate(0, attributes)

@@ -14,6 +14,7 @@ from nats.js.api import DeliverPolicy
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from continuum import jsoninput
 from continuum.cli.common import CliError, connect, console, request_json, run, settings
 from continuum.events import (
     CONTEXTS,
@@ -49,9 +50,9 @@ def publish(
 ) -> None:
     """Validate, sign and append one event."""
     try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--data is not valid JSON: {exc}") from None
+        payload = jsoninput.loads(data, what="--data")
+    except jsoninput.UnsafeJson as exc:
+        raise CliError(str(exc)) from None
     if not isinstance(payload, dict):
         raise CliError("--data must be a JSON object")
     s = settings()

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from continuum import jsoninput
 from continuum.events.errors import EventTooLarge, MalformedEvent, SignatureError
 from continuum.identity import NodeIdentity, verify_signature
 
@@ -226,9 +227,9 @@ def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:
     if len(raw) > max_bytes:
         raise EventTooLarge(f"event is {len(raw)} bytes, the limit is {max_bytes}")
     try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise MalformedEvent(f"event is not valid JSON: {exc}") from None
+        obj = jsoninput.loads(raw, what="the event")
+    except jsoninput.UnsafeJson as exc:
+        raise MalformedEvent(str(exc)) from None
     if not isinstance(obj, dict):
         raise MalformedEvent("event must be a JSON object (a structured-mode CloudEvent)")
     return envelope_from_attributes(obj)

@@ -9,11 +9,12 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from continuum.node.backoff import RestartPolicy
 
 log = logging.getLogger("continuum.node")
 
@@ -33,10 +34,12 @@ class ServiceProcess:
     module: str
     env: dict[str, str]
     log_path: Path
-    restarts: int = 0
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
     process: asyncio.subprocess.Process | None = field(default=None, repr=False)
-    max_backoff: float = 30.0
-    stable_after: float = 30.0
+
+    @property
+    def restarts(self) -> int:
+        return self.policy.restarts
 
     @property
     def pid(self) -> int | None:
@@ -60,9 +63,6 @@ class ServiceProcess:
             message = last
         return str(message)[:400]
 
-    def backoff(self) -> float:
-        return float(min(0.5 * 2 ** max(self.restarts - 1, 0), self.max_backoff))
-
     async def _spawn(self) -> asyncio.subprocess.Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logfile:  # noqa: ASYNC230 - a quick local open
@@ -82,7 +82,7 @@ class ServiceProcess:
     async def run(self, stop: asyncio.Event, on_exit: ExitCallback) -> None:
         while not stop.is_set():
             process = await self._spawn()
-            started = time.monotonic()
+            self.policy.started()
             waiter = asyncio.create_task(process.wait())
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -92,10 +92,7 @@ class ServiceProcess:
                 await self.terminate()
                 return
             code = waiter.result()
-            if time.monotonic() - started > self.stable_after:
-                self.restarts = 0
-            self.restarts += 1
-            delay = self.backoff()
+            delay = self.policy.exited()
             log.warning(
                 "service %s exited with %s; restart %d in %.1fs",
                 self.name,

@@ -31,6 +31,8 @@ class NodeState:
     embedded_nats: bool
     embedded_postgres: bool
     services: dict[str, int] = field(default_factory=dict)
+    #: The embedded servers' pids (``nats-server``, ``postgres``), kept current.
+    servers: dict[str, int] = field(default_factory=dict)
     #: What services advertise (e.g. the gateway's HTTP API), by service.
     urls: dict[str, str] = field(default_factory=dict)
     #: Services that were not healthy when the node came up, with the reason.

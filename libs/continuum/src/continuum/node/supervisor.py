@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from nats.aio.client import Client
+from pydantic import BaseModel
+
 from continuum import __version__
 from continuum.api_tokens import ensure_admin_token
 from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
@@ -32,6 +35,7 @@ from continuum.node.orphans import reap_orphans
 from continuum.node.probe import wait_healthy
 from continuum.node.services import ServiceProcess, installed_services, service_env
 from continuum.node.state import NodeState, clear_state, read_state, write_state
+from continuum.node.watch import ServerWatch
 from continuum.runtime.connections import connect_nats
 from continuum.settings import Settings
 from continuum.store.jetstream import JetStreamEventStore
@@ -40,6 +44,8 @@ from continuum.store.topology import Topology
 log = logging.getLogger("continuum.node")
 #: Restarts during start-up after which a service counts as failing, not slow.
 _CRASH_LOOP = 3
+#: How long a node event that cannot be appended yet (NATS is down) is retried.
+_RECORD_FOR_S = 300.0
 
 
 class AlreadyRunning(RuntimeError):
@@ -71,6 +77,8 @@ class Node:
     nats: NatsServer | None = None
     postgres: PostgresServer | None = None
     processes: list[ServiceProcess] = field(default_factory=list)
+    watches: list[ServerWatch] = field(default_factory=list)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def home(self) -> Path:
@@ -79,143 +87,167 @@ class Node:
     async def run(
         self, stop: asyncio.Event, on_ready: Callable[[NodeState], None] | None = None
     ) -> None:
+        """Start the node, serve until ``stop`` is set, then stop everything.
+
+        ``stop`` is honoured at any moment, start-up included: the start runs
+        as a task that a stop cancels, and whatever it had started by then is
+        stopped in reverse order."""
         home = self.home
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o700)
         lock = acquire_lock(home)
-        started = time.monotonic()
+        tasks: list[asyncio.Task[None]] = []
+        nc: Client | None = None
         try:
-            reaped = await asyncio.to_thread(reap_orphans, home)
-            if reaped:
-                self.report(
-                    f"stopped {len(reaped)} process(es) left by a node that did not stop cleanly"
-                )
-            identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
-            name = self.settings.node_name or socket.gethostname()
-            nats_url, database_url = await asyncio.to_thread(self._start_servers, name)
-            nc = await connect_nats(nats_url, name="continuum-node")
-            try:
-                await Topology(self.settings.max_event_bytes).bootstrap(nc.jetstream())
-                codec = EventCodec(self.settings.max_event_bytes, seal_key=identity.seal_key)
-                store = JetStreamEventStore(nc, codec)
-                factory = EventFactory(identity, f"/continuum/{identity.short_id}/node")
-
-                async def on_exit(service: str, code: int, restarts: int, delay: float) -> None:
-                    await store.append(
-                        [
-                            factory.new(
-                                ServiceExited(
-                                    service=service,
-                                    exit_code=code,
-                                    restarts=restarts,
-                                    restart_in_s=delay,
-                                ),
-                                identity.node_id,
-                            )
-                        ],
-                        None,
-                    )
-
-                env = service_env(
-                    {"CONTINUUM_GATEWAY_ADMIN_TOKEN": ensure_admin_token(home)},
-                    nats_url,
-                    database_url,
-                    home,
-                )
-                services = installed_services()
-                tasks = []
-                for service, module in sorted(services.items()):
-                    process = ServiceProcess(service, module, env, home / "logs" / f"{service}.log")
-                    self.processes.append(process)
-                    tasks.append(asyncio.create_task(process.run(stop, on_exit)))
-                by_name = {p.name: p for p in self.processes}
-                health = await wait_healthy(
-                    nc,
-                    list(services),
-                    timeout=60.0,
-                    given_up=lambda name: by_name[name].restarts >= _CRASH_LOOP,
-                )
-                unhealthy = {
-                    name: by_name[name].last_error()
-                    for name in services
-                    if health.get(name, {}).get("status") != "ok"
-                }
-                for name, reason in unhealthy.items():
-                    log.error("service %s is not healthy: %s", name, reason)
-                state = NodeState(
-                    pid=os.getpid(),
-                    node_id=identity.node_id,
-                    name=name,
-                    nats_url=nats_url,
-                    database_url=database_url,
-                    started_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    embedded_nats=self.settings.embedded_nats,
-                    embedded_postgres=self.settings.embedded_postgres,
-                    services={p.name: p.pid or 0 for p in self.processes},
-                    urls={
-                        service: str(reply["url"])
-                        for service, reply in health.items()
-                        if isinstance(reply.get("url"), str)
-                    },
-                    unhealthy=unhealthy,
-                    ready=True,
-                )
-                write_state(home, state)
-                await store.append(
-                    [
-                        factory.new(
-                            NodeStarted(
-                                name=name,
-                                version=__version__,
-                                services=sorted(services),
-                                nats_url=nats_url,
-                            ),
-                            identity.node_id,
-                        )
-                    ],
-                    None,
-                )
-                if unhealthy:
-                    self.report(
-                        f"warning: not healthy yet: {', '.join(sorted(unhealthy))} "
-                        f"(logs in {home / 'logs'})"
-                    )
-                if on_ready is not None:
-                    on_ready(state)
-                refresher = asyncio.create_task(self._refresh_pids(state, stop))
-                await stop.wait()
-                refresher.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
-                with contextlib.suppress(Exception):
-                    await store.append(
-                        [
-                            factory.new(
-                                NodeStopped(name=name, uptime_s=time.monotonic() - started),
-                                identity.node_id,
-                            )
-                        ],
-                        None,
-                    )
-            finally:
-                with contextlib.suppress(Exception):
-                    await nc.drain()
+            startup = asyncio.create_task(self._start(stop, tasks))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({startup, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not startup.done():
+                self.report("stopping during start-up")
+                startup.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await startup
+                return
+            running = startup.result()
+            nc = running.nc
+            if on_ready is not None:
+                on_ready(running.state)
+            refresher = asyncio.create_task(self._refresh_state(running.state, stop))
+            await stop.wait()
+            refresher.cancel()
+            with contextlib.suppress(Exception):
+                stopped = NodeStopped(name=running.state.name, uptime_s=running.uptime())
+                await asyncio.wait_for(running.record(stopped, wait=True), 5.0)
         finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for process in self.processes:
                 await process.terminate()
+            for task in self._background:
+                task.cancel()
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.drain()
             await asyncio.to_thread(self._stop_servers)
             clear_state(home)
             lock.close()
 
-    async def _refresh_pids(self, state: NodeState, stop: asyncio.Event) -> None:
-        """Keep run/node.json's service pids current across restarts."""
+    async def _start(self, stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> _Running:
+        home = self.home
+        started = time.monotonic()
+        reaped = await asyncio.to_thread(reap_orphans, home)
+        if reaped:
+            self.report(
+                f"stopped {len(reaped)} process(es) left by a node that did not stop cleanly"
+            )
+        identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
+        name = self.settings.node_name or socket.gethostname()
+        nats_url, database_url = await self._start_servers(name)
+        nc = await connect_nats(nats_url, name="continuum-node")
+        try:
+            await Topology(self.settings.max_event_bytes).bootstrap(nc.jetstream())
+        except BaseException:
+            await nc.close()
+            raise
+        codec = EventCodec(self.settings.max_event_bytes, seal_key=identity.seal_key)
+        running = _Running(
+            nc=nc,
+            store=JetStreamEventStore(nc, codec),
+            factory=EventFactory(identity, f"/continuum/{identity.short_id}/node"),
+            node_id=identity.node_id,
+            started=started,
+            stop=stop,
+            background=self._background,
+        )
+
+        async def on_exit(service: str, code: int, restarts: int, delay: float) -> None:
+            exited = ServiceExited(
+                service=service, exit_code=code, restarts=restarts, restart_in_s=delay
+            )
+            await running.record(exited, wait=False)
+
+        for watch in self.watches:
+            tasks.append(asyncio.create_task(watch.run(stop, on_exit)))
+        env = service_env(
+            {"CONTINUUM_GATEWAY_ADMIN_TOKEN": ensure_admin_token(home)},
+            nats_url,
+            database_url,
+            home,
+        )
+        services = installed_services()
+        for service, module in sorted(services.items()):
+            process = ServiceProcess(service, module, env, home / "logs" / f"{service}.log")
+            self.processes.append(process)
+            tasks.append(asyncio.create_task(process.run(stop, on_exit)))
+        by_name = {p.name: p for p in self.processes}
+        health = await wait_healthy(
+            nc,
+            list(services),
+            timeout=60.0,
+            given_up=lambda name: by_name[name].restarts >= _CRASH_LOOP,
+        )
+        unhealthy = {
+            name: by_name[name].last_error()
+            for name in services
+            if health.get(name, {}).get("status") != "ok"
+        }
+        for service, reason in unhealthy.items():
+            log.error("service %s is not healthy: %s", service, reason)
+        state = NodeState(
+            pid=os.getpid(),
+            node_id=identity.node_id,
+            name=name,
+            nats_url=nats_url,
+            database_url=database_url,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            embedded_nats=self.settings.embedded_nats,
+            embedded_postgres=self.settings.embedded_postgres,
+            services={p.name: p.pid or 0 for p in self.processes},
+            servers=self._server_pids(),
+            urls={
+                service: str(reply["url"])
+                for service, reply in health.items()
+                if isinstance(reply.get("url"), str)
+            },
+            unhealthy=unhealthy,
+            ready=True,
+        )
+        write_state(home, state)
+        running.state = state
+        await running.record(
+            NodeStarted(
+                name=name, version=__version__, services=sorted(services), nats_url=nats_url
+            ),
+            wait=True,
+        )
+        if unhealthy:
+            self.report(
+                f"warning: not healthy yet: {', '.join(sorted(unhealthy))} "
+                f"(logs in {home / 'logs'})"
+            )
+        return running
+
+    def _server_pids(self) -> dict[str, int]:
+        return {
+            watch.name: watch.server.process.pid
+            for watch in self.watches
+            if watch.server.process is not None and watch.server.alive()
+        }
+
+    async def _refresh_state(self, state: NodeState, stop: asyncio.Event) -> None:
+        """Keep run/node.json's pids current across restarts of services and servers."""
         while not stop.is_set():
-            current = {p.name: p.pid or 0 for p in self.processes}
-            if current != state.services:
-                state.services = current
+            services = {p.name: p.pid or 0 for p in self.processes}
+            servers = self._server_pids()
+            if services != state.services or servers != state.servers:
+                state.services, state.servers = services, servers
                 write_state(self.home, state)
             await asyncio.sleep(1.0)
 
-    def _start_servers(self, name: str) -> tuple[str, str]:
+    async def _start_servers(self, name: str) -> tuple[str, str]:
+        """Start the embedded servers (each in a thread: they block while they
+        come up) and watch them; a stop meanwhile stops what was started."""
         settings = self.settings
         if settings.embedded_nats:
             self.nats = NatsServer(
@@ -225,7 +257,8 @@ class Node:
                 server_name=_server_name(name),
             )
             self.report(f"starting NATS (JetStream) on {self.nats.url}")
-            self.nats.start()
+            await _start_in_thread(self.nats)
+            self.watches.append(ServerWatch("nats-server", self.nats))
             nats_url = self.nats.url
         else:
             nats_url = settings.nats_url
@@ -234,11 +267,8 @@ class Node:
                 self.home / "postgres", host=settings.postgres_host, port=settings.postgres_port
             )
             self.report(f"starting PostgreSQL on {settings.postgres_host}:{settings.postgres_port}")
-            try:
-                self.postgres.start()
-            except Exception:
-                self._stop_servers()
-                raise
+            await _start_in_thread(self.postgres)
+            self.watches.append(ServerWatch("postgres", self.postgres))
             database_url = self.postgres.url
         else:
             database_url = settings.database_url.get_secret_value()
@@ -249,6 +279,62 @@ class Node:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
+
+
+async def _start_in_thread(server: NatsServer | PostgresServer) -> None:
+    """``server.start()`` without blocking the loop. If the caller is cancelled
+    (a stop during start-up), the server is stopped once its start returns,
+    so no half-started child outlives the node."""
+    started = asyncio.ensure_future(asyncio.to_thread(server.start))
+    try:
+        await asyncio.shield(started)
+    except asyncio.CancelledError:
+        server.stop()  # a server still coming up sees itself dead and gives up
+        with contextlib.suppress(Exception):
+            await started
+        server.stop()
+        raise
+
+
+@dataclass
+class _Running:
+    """What a started node holds while it serves."""
+
+    nc: Client
+    store: JetStreamEventStore
+    factory: EventFactory
+    node_id: str
+    started: float
+    stop: asyncio.Event
+    background: set[asyncio.Task[None]]
+    state: NodeState = field(init=False)
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    async def record(self, payload: BaseModel, *, wait: bool) -> None:
+        """Append a node event. ``wait=False`` retries in the background until
+        NATS takes it (an exit of nats-server itself is recorded once it is
+        back), giving up after ``_RECORD_FOR_S``."""
+        event = self.factory.new(payload, self.node_id)
+        if wait:
+            await self.store.append([event], None)
+            return
+
+        async def keep_trying() -> None:
+            deadline = time.monotonic() + _RECORD_FOR_S
+            while time.monotonic() < deadline:
+                try:
+                    await self.store.append([event], None)
+                    return
+                except Exception as exc:
+                    log.debug("recording %s later: %s", event.type, exc)
+                    await asyncio.sleep(0.5)
+            log.warning("could not record %s: NATS did not come back", event.type)
+
+        task = asyncio.create_task(keep_trying())
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
 
 def _server_name(name: str) -> str:

@@ -29,7 +29,7 @@ from nats.micro.service import EndpointConfig
 from nats.micro.service import Service as MicroService
 from opentelemetry.trace import SpanKind
 
-from continuum import __version__, telemetry
+from continuum import __version__, jsoninput, telemetry
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.events.errors import EventError
 from continuum.identity import NodeIdentity
@@ -109,12 +109,12 @@ def _json_endpoint(subject: str, handler: JsonHandler) -> Callable[[Request], Aw
         ctx = telemetry.extract(request.headers)
         with telemetry.tracer().start_as_current_span(subject, context=ctx, kind=SpanKind.SERVER):
             try:
-                body = json.loads(request.data or b"{}")
+                body = jsoninput.loads(request.data or b"{}", what="the request")
                 if not isinstance(body, dict):
                     raise RequestError("request body must be a JSON object")
                 reply = await handler(body)
-            except json.JSONDecodeError as exc:
-                await request.respond_error("400", f"request is not valid JSON: {exc}")
+            except jsoninput.UnsafeJson as exc:
+                await request.respond_error("400", str(exc))
             except RequestError as exc:
                 await request.respond_error(str(exc.code), str(exc))
             except (EventError, ValueError, KeyError) as exc:

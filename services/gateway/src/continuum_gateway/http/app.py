@@ -16,7 +16,7 @@ from continuum.events.asyncapi import asyncapi_document
 from continuum.events.codec import EventCodec
 from continuum_gateway.chat import Chat
 from continuum_gateway.http import errors
-from continuum_gateway.http.middleware import BodyLimit, Telemetry
+from continuum_gateway.http.middleware import BodyLimit, Guard, JsonPolicy, Telemetry
 from continuum_gateway.ingress import EventIngress
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.ratelimit import RateLimiter
@@ -99,12 +99,14 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_chat.router)
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
+    app.add_middleware(JsonPolicy)  # inside BodyLimit: it reads at most the limit
     app.add_middleware(
         BodyLimit,
         limit=gateway.settings.max_body_bytes,
         larger={routes_genome.BLOBS_PREFIX: gateway.settings.max_layer_bytes},
     )
     app.add_middleware(Telemetry)
+    app.add_middleware(Guard)
     origins = gateway.settings.allowed_origins
     if origins:  # outermost: a browser's preflight needs no token
         app.add_middleware(

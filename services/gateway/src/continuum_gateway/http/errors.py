@@ -38,6 +38,32 @@ def error_response(
     return JSONResponse(error_body(status, message, **extra), status_code=status, headers=headers)
 
 
+def unavailable(exc: BaseException) -> str | None:
+    """What is down, if ``exc`` says a dependency (PostgreSQL, NATS) cannot be
+    reached right now; None for a real failure. A node heals itself (the
+    supervisor restarts its servers), so such a request is answered 503 with
+    Retry-After, never 500."""
+    import asyncpg
+    import nats.errors
+
+    if isinstance(
+        exc,
+        asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.CrashShutdownError,
+    ):
+        return "the database is unavailable"
+    if isinstance(exc, nats.errors.ConnectionClosedError | nats.errors.NoServersError):
+        return "NATS is unavailable"
+    if isinstance(exc, nats.errors.TimeoutError | nats.errors.NoRespondersError):
+        return "a service did not answer in time"
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return "a connection to a backing server failed"
+    return None
+
+
 def _describe(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
@@ -59,11 +85,6 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(422, _describe(exc))
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return error_response(500, "internal error (see the gateway log)")
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected)

@@ -1,17 +1,21 @@
-"""ASGI middleware: body size limit and per-request telemetry."""
+"""ASGI middleware: body size limit, the JSON input policy, a guard that keeps
+every failure a JSON answer, and per-request telemetry."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from continuum import telemetry
+from continuum import jsoninput, telemetry
 from continuum_gateway import metrics
-from continuum_gateway.http.errors import error_body
+from continuum_gateway.http.errors import error_body, unavailable
+
+log = logging.getLogger("continuum.gateway.http")
 
 
 class _TooLarge(Exception):
@@ -72,7 +76,92 @@ class BodyLimit:
         return f"request body is larger than the limit of {limit} bytes"
 
 
-async def _send_json(send: Send, status: int, message: str) -> None:
+class JsonPolicy:
+    """Applies ``continuum.jsoninput``'s policy (nesting depth, valid Unicode,
+    no NUL) to every JSON request body before any route sees it, so the same
+    input gets the same 400 on every route, and nothing is half-applied."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            jsoninput.check_body(body)
+        except jsoninput.UnsafeJson as exc:
+            await _send_json(send, 400, str(exc))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            return bool(media == b"application/json" or media.endswith(b"+json"))
+    return False
+
+
+class Guard:
+    """The outermost of the gateway's own middleware: an exception that escaped
+    every handler becomes a JSON answer here (503 when a dependency is down,
+    else 500, logged), and is not re-raised, so the server keeps the client's
+    keep-alive connection instead of resetting it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            down = unavailable(exc)
+            if down is None:
+                log.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+            else:
+                log.warning("%s %s: %s", scope["method"], scope["path"], down)
+            if started:
+                return  # mid-stream: nothing more can be said on this response
+            if down is not None:
+                await _send_json(send, 503, f"{down}; retrying is safe", {"retry-after": "1"})
+            else:
+                await _send_json(send, 500, "internal error (see the gateway log)")
+
+
+async def _send_json(
+    send: Send, status: int, message: str, headers: dict[str, str] | None = None
+) -> None:
     body = json.dumps(error_body(status, message)).encode()
     await send(
         {
@@ -81,6 +170,7 @@ async def _send_json(send: Send, status: int, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *((k.encode(), v.encode()) for k, v in (headers or {}).items()),
             ],
         }
     )
