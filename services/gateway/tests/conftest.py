@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from gateway_harness import RATE_LIMIT, GatewayNode
+from gateway_harness import DEDUPE_WINDOW_S, RATE_LIMIT, GatewayNode
 from nats.aio.client import Client
 
 from continuum.api_tokens import generate_token
@@ -40,7 +40,8 @@ async def gateway_node(
     log = root / "gateway.log"
 
     nc = await connect_nats(nats.url, name="test-bootstrap")
-    await Topology(64 * 1024).bootstrap(nc.jetstream())
+    # A short dedupe window, so the tests can re-send ids past it.
+    await Topology(64 * 1024, duplicate_window_s=DEDUPE_WINDOW_S).bootstrap(nc.jetstream())
     process = spawn_service(
         "continuum_gateway",
         nats_url=nats.url,

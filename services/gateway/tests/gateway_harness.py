@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 
 RATE_LIMIT = 50  # requests/s per token in the shared gateway; burst twice that
+#: The test node's JetStream dedupe window (s): short, so tests re-send ids past it.
+DEDUPE_WINDOW_S = 2.0
 
 
 @dataclass

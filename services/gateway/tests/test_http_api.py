@@ -12,7 +12,7 @@ import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
-from gateway_harness import RATE_LIMIT, GatewayNode
+from gateway_harness import DEDUPE_WINDOW_S, RATE_LIMIT, GatewayNode
 from httpx_ws import aconnect_ws
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
@@ -136,6 +136,47 @@ async def test_retried_event_is_stored_once(api: httpx.AsyncClient, gw_nc: Clien
     again = (await api.post("/v1/events", content=sent, headers=STRUCTURED)).json()["results"][0]
     assert again["duplicate"] is True and again["seq"] == first["seq"]
     assert await mesh_last_seq(gw_nc) == before
+
+
+async def test_a_re_sent_id_is_stored_once_past_the_dedupe_window(
+    api: httpx.AsyncClient, gw_nc: Client
+) -> None:
+    """JetStream forgets a Nats-Msg-Id after its window (2 minutes by default,
+    2 s here); the event-log index remembers it for as long as the event is
+    in the log, over HTTP (structured and batched) and over NATS ingress."""
+    batch = [event(subject=f"late{i}", text=f"late {i}") for i in range(20)]
+    first = (await api.post("/v1/events", content=json.dumps(batch), headers=BATCH)).json()
+    seqs = [r["seq"] for r in first["results"]]
+    for sent in batch:  # indexed by the event-log projection
+        await wait_for_event(api, sent["subject"])
+    await asyncio.sleep(DEDUPE_WINDOW_S + 1.0)
+    before = await mesh_last_seq(gw_nc)
+
+    again = (await api.post("/v1/events", content=json.dumps(batch), headers=BATCH)).json()
+    assert [r["duplicate"] for r in again["results"]] == [True] * 20
+    assert [r["seq"] for r in again["results"]] == seqs
+    one = await api.post("/v1/events", content=json.dumps(batch[3]), headers=STRUCTURED)
+    assert one.json()["results"][0] == {**again["results"][3], "index": 0}
+    await gw_nc.publish("ingress.late", json.dumps(batch[5]).encode(), headers=dict(STRUCTURED))
+    await asyncio.sleep(1.0)
+    assert await mesh_last_seq(gw_nc) == before
+    # A batch mixing old and new ids appends only the new ones.
+    fresh = event(subject="late-new", text="new")
+    mixed = (
+        await api.post("/v1/events", content=json.dumps([batch[0], fresh]), headers=BATCH)
+    ).json()["results"]
+    assert mixed[0]["duplicate"] is True and mixed[0]["seq"] == seqs[0]
+    assert mixed[1]["duplicate"] is False and mixed[1]["seq"] == before + 1
+    assert await mesh_last_seq(gw_nc) == before + 1
+
+
+async def wait_for_event(api: httpx.AsyncClient, subject: str, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        if (await api.get("/v1/events", params={"subject": subject})).json()["events"]:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no event on {subject} in the event log after {timeout}s")
 
 
 async def test_batch_is_all_or_nothing_unless_partial(

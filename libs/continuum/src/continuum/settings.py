@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         description="Node signing key (base64 Ed25519 seed); empty = <home>/node.key.",
     )
     max_event_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
+    duplicate_window_s: float = Field(
+        default=120.0,
+        ge=1.0,
+        le=86400.0,
+        description="JetStream's Nats-Msg-Id dedupe window; ids stay deduplicated past it "
+        "through the event-log index.",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

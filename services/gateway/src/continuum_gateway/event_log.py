@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from continuum.projections import Projection, Subscription
-from continuum.store import StoredEvent, event_streams
+from continuum.store import Recorded, StoredEvent, event_streams
 
 SCHEMA = "gateway"
 
@@ -102,6 +102,29 @@ class EventLogProjection(Projection):
 
 
 MAX_QUERY_LIMIT = 1000
+
+
+class EventIds:
+    """Where events with given ids already sit in the log, from the event-log
+    read model: the index that makes re-sending an event id safe for as long
+    as the event is in the log, not only inside JetStream's dedupe window.
+
+    The read model trails the log by the projection's lag, which is far
+    shorter than the dedupe window; a re-send inside that lag is caught by
+    JetStream's ``Nats-Msg-Id`` dedupe instead."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find(self, ids: Sequence[str]) -> dict[str, Recorded]:
+        if not ids:
+            return {}
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT ON (id) id::text AS id, stream, seq FROM {SCHEMA}.event_log "
+            "WHERE id = ANY($1::uuid[]) ORDER BY id, stream, seq",
+            list(set(ids)),
+        )
+        return {r["id"]: Recorded(r["stream"], r["seq"], duplicate=True) for r in rows}
 
 
 async def query_events(

@@ -3,14 +3,19 @@
 HTTP ``POST /v1/events`` and the NATS ingress stream both end here, so an
 event is judged by the same rules whichever way it came in. By default a
 request is all or nothing: if any event is rejected, none is appended
-("partial" lets the valid ones through).
+("partial" lets the valid ones through). An event whose id is already in
+the log is answered ``duplicate: true`` with where it sits, and appended
+again never, however late the re-send comes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from continuum.events.envelope import Envelope
+from continuum.store import Recorded
 from continuum.store.jetstream import JetStreamEventStore
 from continuum_gateway import metrics
 from continuum_gateway.admission import Admission, Admissions
@@ -62,13 +67,31 @@ class Outcome:
         }
 
 
+class EventIndex(Protocol):
+    """Finds events already in the log by id (``event_log.EventIds``)."""
+
+    async def find(self, ids: Sequence[str]) -> dict[str, Recorded]: ...
+
+
 class EventIngress:
     def __init__(
-        self, admissions: Admissions, publishers: PublisherKeys, store: JetStreamEventStore
+        self,
+        admissions: Admissions,
+        publishers: PublisherKeys,
+        store: JetStreamEventStore,
+        index: EventIndex,
     ) -> None:
         self.admissions = admissions
         self._publishers = publishers
         self._store = store
+        self._index = index
+
+    async def _record(self, envelopes: list[Envelope]) -> list[Recorded]:
+        """Append the events not yet in the log; say where the others are."""
+        known = await self._index.find([e.id for e in envelopes])
+        fresh = [e for e in envelopes if e.id not in known]
+        appended = iter(await self._store.ingest(fresh))
+        return [known[e.id] if e.id in known else next(appended) for e in envelopes]
 
     async def publish(
         self, candidates: list[Candidate], publisher: str, *, partial: bool, via: str
@@ -81,7 +104,7 @@ class EventIngress:
             outcome.results = [_unappended(a) for a in admitted]
         else:
             envelopes = [a.envelope for a in admitted if a.envelope is not None]
-            recorded = iter(await self._store.ingest(envelopes))
+            recorded = iter(await self._record(envelopes))
             for admission in admitted:
                 if admission.envelope is None:
                     outcome.results.append(_unappended(admission))

@@ -96,7 +96,9 @@ class NatsIngress:
             except UnreadableRequest as exc:
                 await self._dead_letter(msg, str(exc))
                 return
-            except EventStoreError as exc:
+            except Exception as exc:  # the log or its index is down: retry, then dead-letter
+                if not isinstance(exc, EventStoreError):
+                    log.warning("ingress of %s failed, will retry: %r", msg.subject, exc)
                 attempts = msg.metadata.num_delivered
                 if attempts >= _MAX_DELIVER:
                     await self._dead_letter(msg, f"gave up after {attempts} attempts: {exc}")

@@ -55,7 +55,7 @@ class GatewayService(Service):
         admissions = Admissions(
             ctx.identity, ctx.codec, require_signature=settings.require_signature
         )
-        ingress = EventIngress(admissions, publishers, ctx.store)
+        ingress = EventIngress(admissions, publishers, ctx.store, event_log.EventIds(ctx.pool))
         await self._register_endpoints(ctx, tokens, publishers)
         self._nats_ingress = NatsIngress(ctx.nc, ingress)
         await self._nats_ingress.start()

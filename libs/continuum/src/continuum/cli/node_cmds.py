@@ -266,7 +266,7 @@ def bootstrap() -> None:
     async def main() -> list[str]:
         nc = await connect(s)
         try:
-            return await Topology(s.max_event_bytes).bootstrap(nc.jetstream())
+            return await Topology(s.max_event_bytes, s.duplicate_window_s).bootstrap(nc.jetstream())
         finally:
             await nc.close()
 

@@ -146,7 +146,9 @@ class Node:
         nats_url, database_url = await self._start_servers(name)
         nc = await connect_nats(nats_url, name="continuum-node")
         try:
-            await Topology(self.settings.max_event_bytes).bootstrap(nc.jetstream())
+            await Topology(
+                self.settings.max_event_bytes, self.settings.duplicate_window_s
+            ).bootstrap(nc.jetstream())
         except BaseException:
             await nc.close()
             raise

@@ -46,6 +46,7 @@ def event_streams() -> list[str]:
 @dataclass(frozen=True)
 class Topology:
     max_event_bytes: int
+    duplicate_window_s: float = DUPLICATE_WINDOW_S
 
     def stream_configs(self) -> list[StreamConfig]:
         configs = [
@@ -57,7 +58,7 @@ class Topology:
                 storage=StorageType.FILE,
                 discard=DiscardPolicy.OLD,
                 max_msg_size=self.max_event_bytes + _HEADER_ALLOWANCE,
-                duplicate_window=DUPLICATE_WINDOW_S,
+                duplicate_window=self.duplicate_window_s,
                 deny_delete=True,
                 deny_purge=True,
                 allow_atomic=True,
@@ -72,7 +73,7 @@ class Topology:
                 retention=RetentionPolicy.WORK_QUEUE,
                 storage=StorageType.FILE,
                 max_msg_size=INGRESS_MAX_MESSAGE_BYTES,
-                duplicate_window=DUPLICATE_WINDOW_S,
+                duplicate_window=self.duplicate_window_s,
             )
         )
         configs.append(
@@ -83,7 +84,7 @@ class Topology:
                 retention=RetentionPolicy.LIMITS,
                 storage=StorageType.FILE,
                 max_msg_size=self.max_event_bytes + 4 * _HEADER_ALLOWANCE,
-                duplicate_window=DUPLICATE_WINDOW_S,
+                duplicate_window=self.duplicate_window_s,
             )
         )
         return configs
