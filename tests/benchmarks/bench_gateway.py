@@ -11,6 +11,12 @@ Side by side in one run, on fresh servers per repetition, medians reported:
 (c) HTTP batched: ``application/cloudevents-batch+json`` batches of 100
     and of 1,000 events (the largest batch the gateway takes).
 
+(b) and (c) run twice per repetition: with the event-id index (the default:
+a re-sent id is recognised for as long as the event is in the log, at the
+price of one indexed read-model lookup per request) and without it
+(``CONTINUUM_GATEWAY_ID_INDEX=false``: JetStream's dedupe window alone,
+as before the index), each against its own gateway process.
+
 All three run against the same running node: the gateway as its own
 process, exactly as `continuum up` starts it, including its event-log
 projection, which applies every event of every mode; each mode starts when
@@ -114,9 +120,10 @@ async def caught_up(servers: Servers, timeout: float = 300) -> None:
 class Gateway:
     """The gateway as a separate process on fresh servers."""
 
-    def __init__(self, servers: Servers, home: Path) -> None:
+    def __init__(self, servers: Servers, home: Path, *, id_index: bool = True) -> None:
         self.servers = servers
         self.home = home
+        self.id_index = id_index
         self.port = free_port()
         self.token = generate_token()
 
@@ -131,6 +138,7 @@ class Gateway:
                 "CONTINUUM_GATEWAY_PORT": str(self.port),
                 "CONTINUUM_GATEWAY_ADMIN_TOKEN": self.token,
                 "CONTINUUM_GATEWAY_RATE_LIMIT": "0",
+                "CONTINUUM_GATEWAY_ID_INDEX": str(self.id_index).lower(),
                 "CONTINUUM_LOG_LEVEL": "WARNING",
                 "CONTINUUM_NODE_KEY": NODE_KEY,
             },
@@ -196,39 +204,43 @@ async def http_batched(gateway: Gateway, n: int, size: int) -> tuple[float, list
 
 
 async def main(n: int, repeats: int) -> dict[str, list[float]]:
-    keys = ["direct", "single", "single_p50", "single_p99"]
-    for size in BATCHES:
-        keys += [f"batch{size}", f"batch{size}_p50", f"batch{size}_p99"]
+    modes = ["single", *(f"batch{size}" for size in BATCHES)]
+    keys = ["direct"]
+    for variant in VARIANTS:
+        for mode in modes:
+            keys += [f"{mode}{variant}", f"{mode}{variant}_p50", f"{mode}{variant}_p99"]
     results: dict[str, list[float]] = {k: [] for k in keys}
     pg = start_postgres()
     try:
         with Progress(console=console) as progress:
-            task = progress.add_task("gateway benchmark", total=repeats * (2 + len(BATCHES)))
+            steps = repeats * (1 + len(VARIANTS) * len(modes))
+            task = progress.add_task("gateway benchmark", total=steps)
             for repeat in range(repeats):
-                async with (
-                    Servers(pg) as servers,
-                    Gateway(servers, servers.tmp / f"home{repeat}") as gateway,
-                ):
+                async with Servers(pg) as servers:
                     results["direct"].append(await direct(servers, n))
                     progress.advance(task)
-                    await caught_up(servers)
-                    rate, latencies = await http_single(gateway, max(n // 5, 1000))
-                    results["single"].append(rate)
-                    p50, p99 = percentiles(latencies)
-                    results["single_p50"].append(p50)
-                    results["single_p99"].append(p99)
-                    progress.advance(task)
-                    for size in BATCHES:
-                        await caught_up(servers)
-                        rate, latencies = await http_batched(gateway, n, size)
-                        results[f"batch{size}"].append(rate)
-                        p50, p99 = percentiles(latencies)
-                        results[f"batch{size}_p50"].append(p50)
-                        results[f"batch{size}_p99"].append(p99)
-                        progress.advance(task)
+                    for variant, id_index in VARIANTS.items():
+                        home = servers.tmp / f"home{repeat}{variant}"
+                        async with Gateway(servers, home, id_index=id_index) as gateway:
+                            for mode in modes:
+                                await caught_up(servers)
+                                if mode == "single":
+                                    rate, latencies = await http_single(gateway, max(n // 5, 1000))
+                                else:
+                                    size = int(mode.removeprefix("batch"))
+                                    rate, latencies = await http_batched(gateway, n, size)
+                                results[f"{mode}{variant}"].append(rate)
+                                p50, p99 = percentiles(latencies)
+                                results[f"{mode}{variant}_p50"].append(p50)
+                                results[f"{mode}{variant}_p99"].append(p99)
+                                progress.advance(task)
     finally:
         stop_postgres(pg)
     return results
+
+
+#: Result-key suffix -> whether the gateway runs with its event-id index.
+VARIANTS = {"": True, "_window": False}
 
 
 def render(results: dict[str, list[float]], n: int, repeats: int, command: str) -> str:
@@ -244,17 +256,27 @@ def render(results: dict[str, list[float]], n: int, repeats: int, command: str) 
         "a fresh node (NATS, Postgres, the gateway process with its event-log projection "
         "applying every event); an event counts when its response (or JetStream ack) is back.",
         "",
-        "| way in | events/s | / direct | request p50, ms | request p99, ms |",
-        "|---|---:|---:|---:|---:|",
-        f"| (a) direct JetStream publish of pre-signed events | {med['direct']:,.0f} | 1.00 | | |",
-        f"| (b) HTTP, one event per request ({CONNECTIONS} connections) | {med['single']:,.0f} "
-        f"| {med['single'] / med['direct']:.2f} | {med['single_p50']:.1f} "
-        f"| {med['single_p99']:.1f} |",
+        "| way in | events/s | / direct | / same without id index "
+        "| request p50, ms | request p99, ms |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| (a) direct JetStream publish of pre-signed events | {med['direct']:,.0f} | 1.00 "
+        "| | | |",
         *(
-            f"| (c) HTTP, batches of {size:,} ({BATCH_CONNECTIONS} connections) "
-            f"| {med[f'batch{size}']:,.0f} | {med[f'batch{size}'] / med['direct']:.2f} "
-            f"| {med[f'batch{size}_p50']:.1f} | {med[f'batch{size}_p99']:.1f} |"
-            for size in BATCHES
+            f"| {label}{' (dedupe window only)' if variant else ''} | {med[mode + variant]:,.0f} "
+            f"| {med[mode + variant] / med['direct']:.2f} "
+            f"| {med[mode + variant] / med[mode + '_window']:.2f} "
+            f"| {med[mode + variant + '_p50']:.1f} | {med[mode + variant + '_p99']:.1f} |"
+            for mode, label in [
+                ("single", f"(b) HTTP, one event per request ({CONNECTIONS} connections)"),
+                *(
+                    (
+                        f"batch{size}",
+                        f"(c) HTTP, batches of {size:,} ({BATCH_CONNECTIONS} connections)",
+                    )
+                    for size in BATCHES
+                ),
+            ]
+            for variant in VARIANTS
         ),
         "",
         "Target: batched HTTP ingress at least a third of direct JetStream publishing, "
@@ -263,6 +285,13 @@ def render(results: dict[str, list[float]], n: int, repeats: int, command: str) 
         "publishing skips everything the gateway does per event (token, CloudEvents parsing, "
         "catalog validation, Ed25519 signature as the node, seal); a request also pays two "
         "JetStream round trips for its atomic batch, which is why larger batches go faster.",
+        "",
+        "Event-id idempotency: with the index (the default) a re-sent id is answered "
+        "`duplicate: true` with its original sequence for as long as the event is in the log; "
+        "the index is one read-model lookup per request (`id = ANY(...)`, indexed). The "
+        "'/ same without id index' column is its cost: each mode against the same mode with "
+        "JetStream's dedupe window alone (`CONTINUUM_GATEWAY_ID_INDEX=false`), measured in "
+        "the same repetition on the same servers.",
         "",
         "Each repetition: "
         + "; ".join(f"{k} " + ", ".join(f"{v:,.1f}" for v in vals) for k, vals in results.items()),

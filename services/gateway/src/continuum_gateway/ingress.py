@@ -73,6 +73,13 @@ class EventIndex(Protocol):
     async def find(self, ids: Sequence[str]) -> dict[str, Recorded]: ...
 
 
+class NoIndex:
+    """``id_index=false``: ids are deduplicated by JetStream's window alone."""
+
+    async def find(self, ids: Sequence[str]) -> dict[str, Recorded]:
+        return {}
+
+
 class EventIngress:
     def __init__(
         self,

@@ -14,7 +14,7 @@ from continuum_gateway.chat_model import ChatProjection
 from continuum_gateway.event_log import SCHEMA, EventLogProjection
 from continuum_gateway.http import Gateway, create_app
 from continuum_gateway.http.server import HttpServer
-from continuum_gateway.ingress import EventIngress
+from continuum_gateway.ingress import EventIngress, NoIndex
 from continuum_gateway.migrations import MIGRATIONS
 from continuum_gateway.nats_ingress import CONSUMER as INGRESS_CONSUMER
 from continuum_gateway.nats_ingress import NatsIngress
@@ -55,7 +55,8 @@ class GatewayService(Service):
         admissions = Admissions(
             ctx.identity, ctx.codec, require_signature=settings.require_signature
         )
-        ingress = EventIngress(admissions, publishers, ctx.store, event_log.EventIds(ctx.pool))
+        index = event_log.EventIds(ctx.pool) if settings.id_index else NoIndex()
+        ingress = EventIngress(admissions, publishers, ctx.store, index)
         await self._register_endpoints(ctx, tokens, publishers)
         self._nats_ingress = NatsIngress(ctx.nc, ingress)
         await self._nats_ingress.start()

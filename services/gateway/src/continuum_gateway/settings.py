@@ -29,6 +29,11 @@ class GatewaySettings(BaseSettings):
     require_signature: bool = Field(
         default=False, description="Accept only events signed by registered publisher keys."
     )
+    id_index: bool = Field(
+        default=True,
+        description="Deduplicate event ids for as long as the event is in the log (false: "
+        "only inside JetStream's dedupe window; faster ingress, see docs/benchmarks.md).",
+    )
     cors_origins: str = Field(
         default="",
         description="Comma-separated browser origins allowed to call the API (CORS).",
