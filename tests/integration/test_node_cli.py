@@ -5,60 +5,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-
-from continuum.node.ports import free_port
+from node_cli import cli, state, wait_until
 
 pytestmark = pytest.mark.e2e
-
-BIN = Path(sys.executable).parent
-
-
-def cli(
-    env: dict[str, str], *args: str, timeout: float = 120, tool: str = "continuum"
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / tool), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from continuum_persona.models.builtin import build
-
-    path = tmp_path_factory.mktemp("model") / "builtin"
-    build(path, "tiny")
-    return path
-
-
-@pytest.fixture
-def node_env(tmp_path: Path, tiny_model: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
-    env.update(
-        {
-            "CONTINUUM_HOME": str(tmp_path / "home"),
-            "CONTINUUM_NATS_PORT": str(free_port()),
-            "CONTINUUM_POSTGRES_PORT": str(free_port()),
-            "CONTINUUM_GATEWAY_PORT": str(free_port()),
-            "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model),
-            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",  # no Ollama: the built-in model
-            "COLUMNS": "200",
-        }
-    )
-    yield env
-    cli(env, "down")
 
 
 def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None:
@@ -243,21 +197,6 @@ def test_events_schema_is_asyncapi(node_env: dict[str, str]) -> None:
     assert json.loads(result.stdout)["asyncapi"].startswith("3.")
 
 
-def _state(env: dict[str, str]) -> dict:
-    return json.loads((Path(env["CONTINUUM_HOME"]) / "run" / "node.json").read_text())
-
-
-def _wait(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
 def test_dead_letters_are_listed_and_redrive_explains(node_env: dict[str, str]) -> None:
     import asyncio
 
@@ -274,14 +213,14 @@ def test_dead_letters_are_listed_and_redrive_explains(node_env: dict[str, str]) 
     )
 
     async def publish_raw() -> None:
-        nc = await nats.connect(_state(node_env)["nats_url"])
+        nc = await nats.connect(state(node_env)["nats_url"])
         await nc.jetstream().publish(
             "evt.mesh.annotation.dlq1", json.dumps(forged.attributes()).encode()
         )
         await nc.close()
 
     asyncio.run(publish_raw())
-    _wait(lambda: "bad-signature" in cli(node_env, "events", "dlq").stdout)
+    wait_until(lambda: "bad-signature" in cli(node_env, "events", "dlq").stdout)
     listing = cli(node_env, "events", "dlq")
     assert "event-log" in listing.stdout and "EVT_MESH" in listing.stdout
 
@@ -298,10 +237,10 @@ def test_a_killed_service_is_restarted_and_the_exit_recorded(node_env: dict[str,
     import signal
 
     assert cli(node_env, "up", "--detach").returncode == 0
-    first = _state(node_env)["services"]["gateway"]
+    first = state(node_env)["services"]["gateway"]
     os.kill(first, signal.SIGKILL)
-    _wait(lambda: _state(node_env)["services"]["gateway"] not in (first, 0))
-    _wait(lambda: cli(node_env, "status").returncode == 0)
+    wait_until(lambda: state(node_env)["services"]["gateway"] not in (first, 0))
+    wait_until(lambda: cli(node_env, "status").returncode == 0)
     tail = cli(
         node_env,
         "events",
@@ -338,10 +277,10 @@ def test_up_after_a_killed_supervisor_cleans_up_and_starts(node_env: dict[str, s
     import psutil
 
     assert cli(node_env, "up", "--detach").returncode == 0
-    state = _state(node_env)
-    left_behind = [state["services"]["gateway"]]
-    os.kill(state["pid"], signal.SIGKILL)
-    _wait(lambda: not psutil.pid_exists(state["pid"]))
+    node = state(node_env)
+    left_behind = [node["services"]["gateway"]]
+    os.kill(node["pid"], signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(node["pid"]))
     assert all(psutil.pid_exists(pid) for pid in left_behind), "children outlive a SIGKILLed parent"
 
     again = cli(node_env, "up", "--detach")

@@ -107,8 +107,9 @@ def _suspect(raw: bytes | str) -> bool:
     return _SUSPECT_BYTES.search(raw) is not None
 
 
-_STRINGS_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET_BYTES = re.compile(rb"[^\[\]{}]+")
+# A JSON string, written as an unrolled loop (much faster than an alternation).
+_STRINGS_BYTES = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _INNERMOST_BYTES = re.compile(rb"\[\]|\{\}")
 
 
@@ -120,7 +121,7 @@ def _check_depth(raw: bytes | str, max_depth: int, what: str) -> None:
     data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return
-    brackets = _NOT_BRACKET_BYTES.sub(b"", _STRINGS_BYTES.sub(b"", data))
+    brackets = _STRINGS_BYTES.sub(b"", data).translate(None, _NOT_BRACKETS)
     for _ in range(max_depth):
         peeled = _INNERMOST_BYTES.sub(b"", brackets)
         if not peeled:

@@ -45,18 +45,34 @@ def nats_url(s: Settings) -> str:
     return state.nats_url
 
 
-async def connect(s: Settings) -> Client:
-    url = nats_url(s)
+async def connect(s: Settings, timeout: float = 3.0) -> Client:
+    """One bounded attempt: a CLI command answers within seconds with a clear
+    line when NATS is down, instead of retrying (and printing tracebacks)."""
+    return await connect_once(nats_url(s), timeout)
+
+
+async def connect_once(url: str, timeout: float = 3.0) -> Client:
+    async def quiet(_: Exception) -> None:
+        """nats-py's default error callback logs a traceback per attempt."""
+
     try:
-        return await nats.connect(
-            url,
-            name="continuum-cli",
-            connect_timeout=3,
-            max_reconnect_attempts=0,
-            allow_reconnect=False,
+        # nats-py loops forever on a refused first connect when
+        # max_reconnect_attempts is 0; one attempt, then NoServersError.
+        return await asyncio.wait_for(
+            nats.connect(
+                url,
+                name="continuum-cli",
+                connect_timeout=timeout,
+                max_reconnect_attempts=1,
+                reconnect_time_wait=0.1,
+                allow_reconnect=False,
+                error_cb=quiet,
+            ),
+            timeout * 2 + 1,
         )
-    except (OSError, nats.errors.NoServersError, TimeoutError) as exc:
-        raise CliError(f"cannot reach NATS at {url}: {exc}") from None
+    except (OSError, nats.errors.Error, TimeoutError) as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError | nats.errors.NoServersError) else exc
+        raise CliError(f"cannot reach NATS at {url} ({reason}); is the node up?") from None
 
 
 async def request_json(

@@ -13,10 +13,11 @@ from typing import Any
 
 import asyncpg
 import typer
+from nats.aio.client import Client
 from rich.table import Table
 
 from continuum.api_tokens import ADMIN_TOKEN_FILE
-from continuum.cli.common import CliError, console, err_console, run, settings
+from continuum.cli.common import CliError, connect_once, console, err_console, run, settings
 from continuum.logs import configure_logging, redact
 from continuum.node import probe
 from continuum.node.state import NodeState, read_state, running_state
@@ -147,15 +148,11 @@ def down(timeout: float = typer.Option(60.0, help="Seconds to wait for a clean s
 
 
 async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
-    import nats
-
     rows: list[dict[str, Any]] = []
     try:
-        nc = await nats.connect(
-            state.nats_url, connect_timeout=3, max_reconnect_attempts=0, allow_reconnect=False
-        )
-    except Exception as exc:
-        rows.append({"component": "NATS", "healthy": False, "detail": f"unreachable: {exc}"})
+        nc: Client | None = await connect_once(state.nats_url)
+    except CliError as exc:
+        rows.append({"component": "NATS", "healthy": False, "detail": str(exc)})
         nc = None
     if nc is not None:
         try:

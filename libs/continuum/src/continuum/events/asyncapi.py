@@ -13,12 +13,25 @@ from continuum import __version__
 from continuum.events.catalog import EventCatalog, catalog
 from continuum.events.envelope import Envelope
 
+#: Where shared payload schemas live: every ``$ref`` resolves from the
+#: document root, so a model's ``$defs`` are hoisted into components.
+_REF_TEMPLATE = "#/components/schemas/{model}"
+
 
 def _envelope_schema(data_schema: dict[str, Any], event_type: str) -> dict[str, Any]:
-    schema = Envelope.model_json_schema()
+    schema = Envelope.model_json_schema(ref_template=_REF_TEMPLATE)
     schema["properties"]["type"] = {"const": event_type, "type": "string"}
     schema["properties"]["data"] = data_schema
     schema["title"] = event_type
+    return schema
+
+
+def _hoist(schema: dict[str, Any], shared: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Move ``schema``'s ``$defs`` into ``shared`` (the document's
+    components/schemas); two models may share a name only if they agree."""
+    for name, definition in schema.pop("$defs", {}).items():
+        if shared.setdefault(name, definition) != definition:
+            raise ValueError(f"{owner}: schema {name!r} differs from another of the same name")
     return schema
 
 
@@ -26,10 +39,13 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for spec in event_catalog:
         channel_id = f"{spec.context}.{spec.aggregate}"
         message_id = spec.type.replace(".", "_")
-        data_schema = spec.model.model_json_schema()
+        data_schema = _hoist(
+            spec.model.model_json_schema(ref_template=_REF_TEMPLATE), schemas, spec.type
+        )
         messages[message_id] = {
             "name": spec.type,
             "title": spec.model.__name__,
@@ -42,7 +58,7 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
                     "traceparent": {"type": "string", "description": "W3C trace context"},
                 },
             },
-            "payload": _envelope_schema(data_schema, spec.type),
+            "payload": _hoist(_envelope_schema(data_schema, spec.type), schemas, spec.type),
             "x-continuum-external": spec.external,
         }
         channel = channels.setdefault(
@@ -103,5 +119,5 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
         "defaultContentType": "application/cloudevents+json",
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},
     }

@@ -99,7 +99,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_chat.router)
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
-    app.add_middleware(JsonPolicy)  # inside BodyLimit: it reads at most the limit
+    # Inside BodyLimit, so it reads at most the limit; /v1/events applies the
+    # policy while reading its CloudEvents (cloudevents.read_events).
+    app.add_middleware(JsonPolicy, applied_by_route=frozenset({"/v1/events"}))
     app.add_middleware(
         BodyLimit,
         limit=gateway.settings.max_body_bytes,

@@ -81,11 +81,14 @@ class JsonPolicy:
     no NUL) to every JSON request body before any route sees it, so the same
     input gets the same 400 on every route, and nothing is half-applied."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, applied_by_route: frozenset[str] = frozenset()) -> None:
         self.app = app
+        #: Paths whose handler reads its body through jsoninput itself (the
+        #: event ingress): checking there too would parse big batches twice.
+        self.applied_by_route = applied_by_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_json(scope):
+        if scope["type"] != "http" or scope["path"] in self.applied_by_route or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

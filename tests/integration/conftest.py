@@ -1,0 +1,40 @@
+"""Fixtures for real nodes: a tiny built-in model, and an environment of free
+ports under a temporary home (the node is stopped after each test)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from node_cli import cli
+
+from continuum.node.ports import free_port
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from continuum_persona.models.builtin import build
+
+    path = tmp_path_factory.mktemp("model") / "builtin"
+    build(path, "tiny")
+    return path
+
+
+@pytest.fixture
+def node_env(tmp_path: Path, tiny_model: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env.update(
+        {
+            "CONTINUUM_HOME": str(tmp_path / "home"),
+            "CONTINUUM_NATS_PORT": str(free_port()),
+            "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "CONTINUUM_GATEWAY_PORT": str(free_port()),
+            "CONTINUUM_PERSONA_MODEL_PATH": str(tiny_model),
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",  # no Ollama: the built-in model
+            "COLUMNS": "200",
+        }
+    )
+    yield env
+    cli(env, "down")
