@@ -59,7 +59,11 @@ class JoinRoom(BaseModel):
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(max_length=MAX_MESSAGE_CHARS * 4)
+    text: str = Field(
+        max_length=MAX_MESSAGE_CHARS,
+        pattern=r"^[^\u0000]*\S[^\u0000]*$",
+        description="What is said; not empty or only whitespace.",
+    )
     author: str | None = Field(default=None, min_length=1, max_length=64)
     reply_to: str | None = Field(default=None, max_length=64)
 

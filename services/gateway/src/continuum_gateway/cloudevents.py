@@ -80,7 +80,7 @@ def read_events(headers: Mapping[str, str], body: bytes) -> list[Candidate]:
             raise UnreadableRequest("the batch is empty")
         if len(events) > MAX_BATCH:
             raise UnreadableRequest(
-                f"the batch holds {len(events)} events, the limit is {MAX_BATCH}", 413
+                f"the batch holds {len(events)} events, the limit is {MAX_BATCH}", 422
             )
         return [
             Candidate(i, e) if isinstance(e, dict) else Candidate(i, None, "not a JSON object")

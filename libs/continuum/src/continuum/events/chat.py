@@ -11,11 +11,12 @@ messages from many writers at once, checked against the room's state first.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from continuum.events.catalog import catalog
+from continuum.events.numbers import NUMBER
 
 ROOM_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 MEMBER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
@@ -37,24 +38,24 @@ class RoomPolicy(_Payload):
 
     policy: Policy = "best-bid"
     #: Speakers per turn under the top-k policy (best-bid and round-robin grant one).
-    k: int = Field(default=2, ge=1, le=16)
+    k: Annotated[int, Field(ge=1, le=16), NUMBER] = 2
     #: How long bids are collected; the window closes early once every present
     #: persona of the room has bid.
-    window_ms: int = Field(default=400, ge=10, le=30_000)
+    window_ms: Annotated[int, Field(ge=10, le=30_000), NUMBER] = 400
     #: What a human message or a higher-priority @mention does to a generating persona.
     preemption: Preemption = "interrupt"
     #: Bids under this confidence do not compete (a mention always does).
-    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
+    min_confidence: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] = 0.3
     #: Budgets over a sliding minute; 0 turns the budget off.
-    turns_per_minute: int = Field(default=30, ge=0, le=10_000)
-    tokens_per_minute: int = Field(default=20_000, ge=0, le=10_000_000)
+    turns_per_minute: Annotated[int, Field(ge=0, le=10_000), NUMBER] = 30
+    tokens_per_minute: Annotated[int, Field(ge=0, le=10_000_000), NUMBER] = 20_000
     #: Persona turns in a row without a human message before the loop guard stops the room.
-    max_persona_chain: int = Field(default=4, ge=1, le=100)
+    max_persona_chain: Annotated[int, Field(ge=1, le=100), NUMBER] = 4
     #: Score bonus per turn a persona bid and lost (aging: nobody starves).
-    aging: float = Field(default=0.05, ge=0.0, le=1.0)
+    aging: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] = 0.05
     #: A generation that streams nothing for this long is abandoned and the
     #: next bidder gets the turn.
-    stall_s: float = Field(default=15.0, ge=0.5, le=600.0)
+    stall_s: Annotated[float, Field(ge=0.5, le=600.0), NUMBER] = 15.0
 
 
 @catalog.register(context="chat", aggregate="room", name="created")

@@ -131,6 +131,10 @@ class Envelope(BaseModel):
     def _check_time(cls, value: str) -> str:
         if not _RFC3339.match(value):
             raise ValueError("must be an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")
+        try:  # the shape is right; is it a real moment (no month 13, no 25:00)?
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a real date and time") from None
         return value
 
     @model_validator(mode="after")

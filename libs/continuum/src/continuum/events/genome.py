@@ -49,7 +49,7 @@ class LayerManifest(_Payload):
     sha256: str = Field(pattern=SHA256_PATTERN)
     size: int = Field(ge=1)
     #: The creator's Ed25519 public key (base32, like a node id).
-    creator: str = Field(min_length=52, max_length=52)
+    creator: str = Field(pattern=r"^[a-z2-7]{52}$")
 
     @property
     def ref(self) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from continuum.events.catalog import catalog
+from continuum.events.numbers import NUMBER
 
 PERSONA_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
@@ -25,18 +26,23 @@ class BackendRef(_Payload):
 
     kind: Literal["auto", "builtin", "transformers", "ollama", "openai"] = "auto"
     model: str = Field(default="", max_length=256)
-    url: HttpUrl | None = None
+    url: HttpUrl | None = Field(
+        default=None,
+        max_length=2000,
+        # pydantic measures the normalised URL (it may add a "/"): promise a bit less.
+        json_schema_extra={"maxLength": 1990},
+    )
     #: For kind=transformers: a Hugging Face model directory on this node.
     path: str = Field(default="", max_length=1024)
     #: What 1,000 generated tokens cost on this backend (a paid API), in any
     #: unit the node uses consistently; bids carry the expected cost of a turn.
-    cost_per_1k_tokens: float = Field(default=0.0, ge=0.0, le=1_000_000.0)
+    cost_per_1k_tokens: Annotated[float, Field(ge=0.0, le=1_000_000.0), NUMBER] = 0.0
 
 
 class GenomeLayerRef(_Payload):
     layer_id: str = Field(min_length=1, max_length=128)
     version: str = Field(default="latest", max_length=64)
-    weight: float = Field(default=1.0, ge=-10.0, le=10.0)
+    weight: Annotated[float, Field(ge=-10.0, le=10.0), NUMBER] = 1.0
 
 
 #: How a genome of several layers is combined (peft's add_weighted_adapter):
@@ -58,7 +64,7 @@ class Profile(_Payload):
     #: What the persona is good at; embedded to judge how well a message fits it.
     domains: list[str] = Field(min_length=1, max_length=32)
     style: str = Field(default="", max_length=500)
-    priority: int = Field(default=128, ge=0, le=255)
+    priority: Annotated[int, Field(ge=0, le=255), NUMBER] = 128
 
 
 @catalog.register(context="persona", aggregate="persona", name="created")

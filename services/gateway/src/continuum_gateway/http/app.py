@@ -15,7 +15,7 @@ from continuum import __version__
 from continuum.events.asyncapi import asyncapi_document
 from continuum.events.codec import EventCodec
 from continuum_gateway.chat import Chat
-from continuum_gateway.http import errors
+from continuum_gateway.http import errors, openapi
 from continuum_gateway.http.middleware import BodyLimit, Guard, JsonPolicy, Telemetry
 from continuum_gateway.ingress import EventIngress
 from continuum_gateway.publishers import PublisherKeys
@@ -94,6 +94,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     )
     app.state.gateway = gateway
     errors.install(app)
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi.complete(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
     app.include_router(routes_events.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_chat.router)

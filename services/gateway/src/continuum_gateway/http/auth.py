@@ -1,8 +1,9 @@
 """Bearer-token authentication, scope checks and the per-token rate limit.
 
-A token comes in ``Authorization: Bearer <token>``; browsers' EventSource
-and WebSocket cannot set headers, so ``?access_token=`` works too (the
-gateway never logs query strings).
+A token comes in ``Authorization: Bearer <token>``. Browsers' EventSource
+and WebSocket cannot set headers, so the live streams (and only they) also
+take ``?access_token=`` (the gateway never logs query strings); anywhere
+else a token in the URL would end up in proxies' logs and browser history.
 """
 
 from __future__ import annotations
@@ -50,12 +51,15 @@ async def authorize(
     return token
 
 
-def require(scope: str) -> Callable[[Request], Awaitable[ApiToken]]:
+def require(scope: str, *, query_token: bool = False) -> Callable[[Request], Awaitable[ApiToken]]:
+    """A dependency that authorizes ``scope``; ``query_token`` also takes
+    ``?access_token=`` (for streams a browser opens without headers)."""
+
     async def dependency(request: Request) -> ApiToken:
         return await authorize(
             gateway_of(request),
             request.headers.get("authorization"),
-            request.query_params.get("access_token"),
+            request.query_params.get("access_token") if query_token else None,
             scope,
         )
 

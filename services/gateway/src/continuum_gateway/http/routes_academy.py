@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 
+from continuum_gateway.http import bodies
 from continuum_gateway.http.auth import require
-from continuum_gateway.http.errors import ApiError
 from continuum_gateway.http.routes_chat import call_service
 from continuum_gateway.tokens import ApiToken
 
@@ -24,7 +24,6 @@ Skill = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,47}$")]
 Reader = Annotated[ApiToken, Depends(require("read"))]
 Publisher = Annotated[ApiToken, Depends(require("publish"))]
 Admin = Annotated[ApiToken, Depends(require("admin"))]
-JsonBody = Annotated[dict[str, Any], Body()]
 
 
 async def _academy(request: Request, op: str, body: dict[str, Any], timeout: float = 30) -> Any:
@@ -42,8 +41,10 @@ async def sessions(request: Request, _: Reader) -> Any:
 
 
 @router.post("/v1/academy/sessions", status_code=201, summary="Create a training session")
-async def create_session(request: Request, body: JsonBody, token: Publisher) -> Any:
-    return await _academy(request, "create", {**body, "created_by": token.name}, 60)
+async def create_session(
+    request: Request, body: Annotated[bodies.NewSession, Body()], token: Publisher
+) -> Any:
+    return await _academy(request, "create", {**body.forwarded(), "created_by": token.name}, 60)
 
 
 @router.get("/v1/academy/sessions/{session}", summary="A session: exercises, attempts, scores")
@@ -67,25 +68,27 @@ async def close_session(request: Request, session: Id, _: Publisher) -> Any:
     summary="Submit an attempt (a human's or an external tool's)",
 )
 async def submit_attempt(
-    request: Request, session: Id, exercise: Id, body: JsonBody, token: Publisher
+    request: Request,
+    session: Id,
+    exercise: Id,
+    body: Annotated[bodies.NewAttempt, Body()],
+    token: Publisher,
 ) -> Any:
-    submitter = body.get("submitter", "human")
-    if submitter not in ("human", "tool"):
-        raise ApiError(400, "submitter must be human or tool (personas submit through NATS)")
-    contestant = body.get("contestant") or token.name
     payload = {
         "session": session,
         "exercise": exercise,
-        "text": body.get("text"),
-        "submitter": submitter,
-        "contestant": contestant,
+        "text": body.text,
+        "submitter": body.submitter,
+        "contestant": body.contestant or token.name,
     }
     return await _academy(request, "submit", payload, 60)
 
 
 @router.post("/v1/academy/attempts/{attempt}/rating", summary="Rate an attempt (up/down or 1-5)")
-async def rate_attempt(request: Request, attempt: Id, body: JsonBody, token: Publisher) -> Any:
-    payload = {"attempt": attempt, "rating": body.get("rating"), "rater": token.name}
+async def rate_attempt(
+    request: Request, attempt: Id, body: Annotated[bodies.Rating, Body()], token: Publisher
+) -> Any:
+    payload = {"attempt": attempt, "rating": body.rating, "rater": token.name}
     return await _academy(request, "rate", payload)
 
 
@@ -100,8 +103,10 @@ async def leaderboard(
 
 
 @router.post("/v1/academy/training", status_code=202, summary="Self-train a child layer")
-async def start_training(request: Request, body: JsonBody, _: Admin) -> Any:
-    return await _academy(request, "train", body)
+async def start_training(
+    request: Request, body: Annotated[bodies.NewTraining, Body()], _: Admin
+) -> Any:
+    return await _academy(request, "train", body.forwarded())
 
 
 @router.get("/v1/academy/training", summary="Training jobs")
@@ -115,8 +120,10 @@ async def training_job(request: Request, job: Id, _: Reader) -> Any:
 
 
 @router.post("/v1/academy/abtests", status_code=202, summary="A/B test genomes against a persona's")
-async def start_ab_test(request: Request, body: JsonBody, _: Admin) -> Any:
-    return await _academy(request, "abtest", body)
+async def start_ab_test(
+    request: Request, body: Annotated[bodies.NewAbTest, Body()], _: Admin
+) -> Any:
+    return await _academy(request, "abtest", body.forwarded())
 
 
 @router.get("/v1/academy/abtests", summary="A/B tests")
@@ -130,8 +137,10 @@ async def ab_test(request: Request, test: Id, _: Reader) -> Any:
 
 
 @router.post("/v1/academy/evolutions", status_code=202, summary="Start an evolution run")
-async def start_evolution(request: Request, body: JsonBody, _: Admin) -> Any:
-    return await _academy(request, "evolve", body)
+async def start_evolution(
+    request: Request, body: Annotated[bodies.NewEvolution, Body()], _: Admin
+) -> Any:
+    return await _academy(request, "evolve", body.forwarded())
 
 
 @router.get("/v1/academy/evolutions", summary="Evolution runs")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from continuum.node import probe
 from continuum_gateway.http.app import gateway_of
@@ -68,14 +68,30 @@ async def asyncapi(
     return gateway_of(request).asyncapi
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$"
+#: An Ed25519 public key as ``continuum publisher keygen`` prints it, or base64.
+PUBLISHER_KEY = r"^([A-Za-z2-7]{52}|[A-Za-z0-9+/]{43}=)$"
+
+
 class NewToken(BaseModel):
-    name: str = Field(min_length=1, max_length=64, description="What the token is for.")
-    scopes: list[str] = Field(min_length=1, max_length=3, description=f"From {SCOPES}.")
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME, description="What the token is for.")
+    scopes: list[Literal["read", "publish", "admin"]] = Field(
+        min_length=1, max_length=3, description=f"From {SCOPES}."
+    )
 
 
 class NewPublisher(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    key: str = Field(min_length=1, max_length=128, description="Ed25519 public key.")
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=_NAME, description="Who publishes with this key.")
+    key: str = Field(
+        pattern=PUBLISHER_KEY,
+        description="Ed25519 public key: 52 base32 characters (node-id form) or base64 of "
+        "32 bytes.",
+    )
 
 
 def _client_error(exc: TokenError) -> ApiError:
@@ -102,7 +118,9 @@ async def create_token(
 
 @router.delete("/v1/tokens/{token_id}", summary="Revoke a token")
 async def revoke_token(
-    request: Request, token_id: str, _: Annotated[ApiToken, Depends(require("admin"))]
+    request: Request,
+    token_id: Annotated[str, Path(pattern=_UUID, description="As `continuum token list` shows.")],
+    _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> dict[str, Any]:
     try:
         token = await gateway_of(request).tokens.revoke(token_id)
@@ -132,7 +150,9 @@ async def add_publisher(
 
 @router.delete("/v1/publishers/{key}", summary="Revoke a publisher key")
 async def revoke_publisher(
-    request: Request, key: str, _: Annotated[ApiToken, Depends(require("admin"))]
+    request: Request,
+    key: Annotated[str, Path(pattern=PUBLISHER_KEY, description="The key, as registered.")],
+    _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> dict[str, Any]:
     try:
         found = await gateway_of(request).publishers.revoke(key)

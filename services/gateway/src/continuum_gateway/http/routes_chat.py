@@ -8,7 +8,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from nats.aio.msg import Msg
 
 from continuum.events.chat import ROOM_ID_PATTERN, RoomPolicy
@@ -21,6 +21,7 @@ from continuum_gateway.chat import (
     PostMessage,
     service_request,
 )
+from continuum_gateway.http import bodies
 from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
@@ -124,7 +125,9 @@ async def list_messages(
     request: Request,
     room_id: RoomId,
     _: Annotated[ApiToken, Depends(require("read"))],
-    after: Annotated[int, Query(ge=0, description="Only messages after this sequence.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="Only messages after this sequence.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     pool = gateway_of(request).pool
@@ -210,7 +213,9 @@ async def _room_or_404(gateway: Gateway, room_id: str) -> None:
     response_class=StreamingResponse,
 )
 async def stream_room(
-    request: Request, room_id: RoomId, _: Annotated[ApiToken, Depends(require("read"))]
+    request: Request,
+    room_id: RoomId,
+    _: Annotated[ApiToken, Depends(require("read", query_token=True))],
 ) -> StreamingResponse:
     gateway = gateway_of(request)
     await _room_or_404(gateway, room_id)
@@ -269,10 +274,10 @@ async def list_personas(request: Request, _: Annotated[ApiToken, Depends(require
 @router.post("/v1/personas", status_code=201, summary="Create a persona")
 async def create_persona(
     request: Request,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[bodies.NewPersona, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    return await _personas(request, "create", body)
+    return await _personas(request, "create", body.forwarded())
 
 
 @router.get("/v1/personas/{persona}", summary="A persona")
@@ -286,9 +291,7 @@ async def show_persona(
 async def update_persona(
     request: Request,
     persona: PersonaKey,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[bodies.PersonaChanges, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    if "persona" in body:
-        return JSONResponse(error_body(422, "the persona is named by the path"), status_code=422)
-    return await _personas(request, "update", {**body, "persona": persona})
+    return await _personas(request, "update", {**body.forwarded(), "persona": persona})

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import StringConstraints
 
-from continuum.events.envelope import AGGREGATE_ID_PATTERN
+from continuum.events.catalog import CONTEXTS, catalog
+from continuum.events.envelope import AGGREGATE_ID_PATTERN, TYPE_PATTERN
 from continuum.store import EventStoreError
 from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
 from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
@@ -25,17 +27,74 @@ _SUBJECT = Query(
     pattern=AGGREGATE_ID_PATTERN.pattern,
     description="An aggregate id (the CloudEvents subject).",
 )
-_EVENT_SCHEMA = {"type": "object", "description": "A CloudEvent 1.0 (structured mode)"}
+
+
+def _event_schema() -> dict[str, Any]:
+    """A structured-mode CloudEvent this gateway takes: one variant per type
+    open to external publishers, each with its data schema. Signed events
+    add ``node`` (the registered publisher key) and ``signature``; a schema
+    cannot say whether a signature is right, so a wrong one is a 422."""
+    variants = []
+    for spec in catalog:
+        if not spec.external:
+            continue
+        data = spec.model.model_json_schema()
+        data.pop("title", None)
+        variants.append(
+            {
+                "type": "object",
+                "title": spec.type,
+                "required": ["specversion", "id", "source", "type", "subject"],
+                "properties": {
+                    "specversion": {"const": "1.0"},
+                    "id": {"type": "string", "pattern": _UUID_PATTERN},
+                    "source": {"type": "string", "minLength": 1, "maxLength": 512},
+                    "type": {"const": spec.type},
+                    "subject": {"type": "string", "pattern": AGGREGATE_ID_PATTERN.pattern},
+                    "time": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "RFC 3339; the gateway fills it in if missing.",
+                    },
+                    "datacontenttype": {"const": "application/json"},
+                    "data": data,
+                    "node": {
+                        "type": "string",
+                        "pattern": "^[a-z2-7]{52}$",
+                        "description": "Signed events only: the publisher key that signed it.",
+                    },
+                    "signature": {
+                        "type": "string",
+                        "pattern": "^[A-Za-z0-9+/]{86}==$",
+                        "description": "Signed events only: Ed25519 over the canonical form.",
+                    },
+                },
+                "dependentRequired": {"signature": ["node"], "node": ["signature"]},
+                "additionalProperties": False,
+            }
+        )
+    return {"oneOf": variants} if len(variants) > 1 else variants[0]
+
+
+_CURSOR = r"^([0-9]{1,19}|EVT_[A-Z][A-Z0-9_]*:[0-9]{1,19}(,EVT_[A-Z][A-Z0-9_]*:[0-9]{1,19}){0,15})$"
+_UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_EVENT_SCHEMA = _event_schema()
 _PUBLISH_BODY = {
     "requestBody": {
         "required": True,
+        "description": "Structured mode (one event), batched mode (an array), or binary mode: "
+        "the event's data as application/json with the ce-* headers.",
         "content": {
             STRUCTURED: {"schema": _EVENT_SCHEMA},
-            BATCH: {"schema": {"type": "array", "items": _EVENT_SCHEMA, "maxItems": 1000}},
+            BATCH: {
+                "schema": {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1, "maxItems": 1000}
+            },
             "application/json": {
-                "schema": {"type": "object", "description": "binary mode: the event's data"},
-                "description": "binary mode, with ce-specversion, ce-id, ce-source, ce-type "
-                "and ce-subject headers",
+                "schema": {
+                    "type": "object",
+                    "description": "binary mode: the event's data; the attributes travel as "
+                    "ce-specversion, ce-id, ce-source, ce-type and ce-subject headers",
+                },
             },
         },
     }
@@ -74,9 +133,10 @@ async def publish(
         raise ApiError(503, f"the event log is unavailable ({exc}); retrying is safe") from None
     body_out = outcome.public()
     if outcome.rejected:
-        status = 207 if partial else 422
+        # 207 only when something was appended: all refused is a plain 422.
+        status = 207 if partial and outcome.accepted else 422
         message = "; ".join(outcome.reasons[:5])
-        if not partial:
+        if status == 422:
             message = f"nothing was appended: {message}"
         return JSONResponse({**error_body(status, message), **body_out}, status_code=status)
     return JSONResponse(body_out)
@@ -131,12 +191,23 @@ async def _open(gateway: Gateway, wanted: StreamFilter, last_event_id: str | Non
 )
 async def stream_events(
     request: Request,
-    _: Annotated[ApiToken, Depends(require("read"))],
-    type: Annotated[list[str] | None, Query(max_length=32)] = None,
-    context: Annotated[str | None, Query(max_length=32)] = None,
+    _: Annotated[ApiToken, Depends(require("read", query_token=True))],
+    type: Annotated[
+        list[Annotated[str, StringConstraints(pattern=TYPE_PATTERN.pattern)]] | None,
+        Query(max_length=32, description="Event types to follow (all of one context)."),
+    ] = None,
+    context: Annotated[
+        str | None, Query(pattern=f"^({'|'.join(CONTEXTS)})$", description="A context.")
+    ] = None,
     subject: Annotated[str | None, _SUBJECT] = None,
     last_event_id: Annotated[
-        str | None, Query(max_length=512, description="Resume after this cursor.")
+        str | None,
+        Query(
+            max_length=512,
+            pattern=_CURSOR,
+            description="Resume after this cursor (STREAM:SEQ,...; a bare sequence for one "
+            "stream); the Last-Event-ID header works too.",
+        ),
     ] = None,
 ) -> StreamingResponse:
     gateway = gateway_of(request)

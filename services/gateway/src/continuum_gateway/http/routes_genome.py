@@ -21,6 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from continuum.events.genome import LAYER_ID_PATTERN, SHA256_PATTERN
 from continuum.genome.blobs import LayerBlobs
+from continuum_gateway.http import bodies
 from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
@@ -113,10 +114,10 @@ async def get_blob(
 @router.post("/v1/genome/layers", status_code=201, summary="Publish a layer (signed manifest)")
 async def publish_layer(
     request: Request,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[bodies.SignedManifest, Body()],
     _: Annotated[ApiToken, Depends(require("publish"))],
 ) -> Any:
-    return await _registry(request, "publish", body)
+    return await _registry(request, "publish", body.forwarded())
 
 
 @router.get("/v1/genome/layers", summary="List layers")
@@ -126,7 +127,7 @@ async def list_layers(
     base_model: Annotated[str | None, Query(max_length=256)] = None,
     domain: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=0, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> Any:
     body = {"base_model": base_model, "domain": domain, "limit": limit, "offset": offset}
     return await _registry(request, "list", body)
@@ -186,21 +187,21 @@ async def layer_lineage(
 async def fork_layer(
     request: Request,
     layer: LayerId,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[bodies.Fork, Body()],
     _: Annotated[ApiToken, Depends(require("publish"))],
     version: Version = "latest",
 ) -> Any:
-    return await _registry(request, "fork", {**body, "source": f"{layer}@{version}"})
+    return await _registry(request, "fork", {**body.forwarded(), "source": f"{layer}@{version}"})
 
 
 @router.put("/v1/personas/{persona}/genome", summary="Replace a persona's genome (next turn)")
 async def set_genome(
     request: Request,
     persona: PersonaKey,
-    body: Annotated[dict[str, Any], Body()],
+    body: Annotated[bodies.NewGenome, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    return await _runtime(request, "genome", {**body, "persona": persona})
+    return await _runtime(request, "genome", {**body.forwarded(), "persona": persona})
 
 
 @router.get("/v1/genome/cache", summary="persona-runtime's layer cache, per tier")

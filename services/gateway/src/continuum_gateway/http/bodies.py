@@ -1,0 +1,198 @@
+"""Request bodies of the routes that forward to another service.
+
+The services check these fields too (their NATS commands are a door of
+their own); declaring them here as well means the gateway refuses a bad
+body with a 422 that names the field before anything is forwarded, and the
+OpenAPI document says exactly what each operation takes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from continuum.events.academy import SKILL_PATTERN
+from continuum.events.genome import LayerManifest
+from continuum.events.numbers import NUMBER
+from continuum.events.persona import BackendRef, Combination, GenomeLayerRef
+
+#: A persona by id or name, as the routes' paths take it.
+PERSONA_KEY = r"^[A-Za-z0-9 _.-]{1,64}$"
+#: LAYER[@VERSION][:WEIGHT], as ``continuum.genome.refs.parse_layer_spec`` reads it.
+LAYER_SPEC = (
+    r"^[a-z0-9][a-z0-9-]{0,63}(@[0-9A-Za-z.+-]{1,48})?"
+    r"(:[-+]?(10(\.0{1,6})?|[0-9](\.[0-9]{1,6})?|\.[0-9]{1,6}))?$"
+)
+Seed = Annotated[int, Field(ge=0, le=2**31, description="Random seed."), NUMBER]
+PersonaKey = Annotated[str, Field(pattern=PERSONA_KEY)]
+SkillName = Annotated[str, Field(pattern=SKILL_PATTERN)]
+LayerSpec = Annotated[str, Field(pattern=LAYER_SPEC, description="LAYER[@VERSION][:WEIGHT]")]
+LearningRate = Annotated[float, Field(gt=0.0, le=1.0), NUMBER]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def forwarded(self) -> dict[str, Any]:
+        """What the service receives: the fields the caller set, as JSON values."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class NewSession(_Body):
+    persona: PersonaKey = Field(description="The persona that sits the exercises.")
+    skill: SkillName
+    exercises: Annotated[int, Field(ge=1, le=500), NUMBER] = 10
+    split: Literal["train", "heldout"] = "heldout"
+    seed: Seed | None = None
+    judge: PersonaKey | None = Field(default=None, description="A persona that judges answers.")
+
+
+class NewAttempt(_Body):
+    text: str = Field(max_length=20_000)
+    submitter: Literal["human", "tool"] = "human"
+    contestant: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class Rating(_Body):
+    rating: Literal["up", "down"] | Annotated[int, Field(ge=1, le=5), NUMBER]
+
+
+class NewTraining(_Body):
+    persona: PersonaKey
+    skill: SkillName
+    rank: Annotated[int, Field(ge=1, le=256), NUMBER] = 16
+    alpha: Annotated[int, Field(ge=1, le=1024, description="Default: 2 x rank."), NUMBER] | None = (
+        None
+    )
+    learning_rate: LearningRate = 3e-3
+    steps: Annotated[int, Field(ge=1, le=100_000), NUMBER] = 300
+    batch: Annotated[int, Field(ge=1, le=1024), NUMBER] = 32
+    schedule: Literal["constant", "cosine"] = "constant"
+    precision: Literal["float32", "bfloat16"] = "float32"
+    seed: Seed | None = None
+    gold_share: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] | None = None
+
+
+class NewAbTest(_Body):
+    persona: PersonaKey
+    skill: SkillName
+    variants: list[Annotated[list[LayerSpec], Field(max_length=32)] | LayerSpec] = Field(
+        min_length=1, max_length=16, description="Genomes to test against the persona's own."
+    )
+    method: Literal["sequential", "fixed"] = "sequential"
+    alpha: Annotated[float, Field(gt=0.0, le=0.49), NUMBER] = 0.05
+    exercises: Annotated[int, Field(ge=1, le=5000), NUMBER] = 200
+    seed: Seed | None = None
+    promote: bool = True
+
+
+class NewEvolution(_Body):
+    skills: list[SkillName] = Field(min_length=1, max_length=8)
+    population: Annotated[int, Field(ge=2, le=256), NUMBER] = 16
+    generations: Annotated[int, Field(ge=1, le=1000), NUMBER] = 10
+    islands: Annotated[int, Field(ge=1, le=16), NUMBER] = 2
+    seed: Seed | None = None
+    dev_exercises: Annotated[int, Field(ge=4, le=1000), NUMBER] = 48
+    train_steps: Annotated[int, Field(ge=1, le=10_000), NUMBER] = 60
+    learning_rate: LearningRate = 3e-3
+    rank: Annotated[int, Field(ge=1, le=256), NUMBER] = 8
+    silence: Annotated[float, Field(ge=0.0, le=100.0), NUMBER] = 1.0
+    seed_layers: list[LayerSpec] = Field(default_factory=list, max_length=16)
+
+
+class NewPersona(_Body):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=200)
+    domains: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=32
+    )
+    style: str = Field(default="", max_length=500)
+    priority: Annotated[int, Field(ge=0, le=255), NUMBER] = 128
+    base_model: str = Field(default="builtin", min_length=1, max_length=256)
+    backend: BackendRef = Field(default_factory=BackendRef)
+    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
+    combination: Combination = "cat"
+    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field(
+        default_factory=lambda: ["lobby"], max_length=64
+    )
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """JSON Schema of a model whose optional fields may be left out but not
+    sent as null: each ``anyOf: [X, null]`` property becomes plain X."""
+    for prop in schema.get("properties", {}).values():
+        variants = prop.pop("anyOf", None)
+        if variants is None:
+            continue
+        kept = [v for v in variants if v.get("type") != "null"]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+        if prop.get("default", ...) is None:
+            del prop["default"]
+
+
+def _at_least_one(schema: dict[str, Any]) -> None:
+    _drop_null(schema)
+    schema["minProperties"] = 1
+
+
+class _Changes(_Body):
+    """A body of optional fields that may be left out, never sent as null
+    (a null would read as "change it to nothing")."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_drop_null)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(k for k, v in data.items() if v is None)
+            if nulls:
+                raise ValueError(f"{', '.join(nulls)}: leave a field out instead of sending null")
+        return data
+
+
+class PersonaChanges(_Changes):
+    """Only the fields given change; at least one must be."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_at_least_one)
+
+    role: str | None = Field(default=None, min_length=1, max_length=200)
+    domains: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, min_length=1, max_length=32
+    )
+    style: str | None = Field(default=None, max_length=500)
+    priority: Annotated[int, Field(ge=0, le=255), NUMBER] | None = None
+    base_model: str | None = Field(default=None, min_length=1, max_length=256)
+    backend: BackendRef | None = None
+    genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
+    combination: Combination | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> PersonaChanges:
+        if not self.model_fields_set:
+            raise ValueError(
+                "nothing to update: give role, domains, style, priority, base_model, backend, "
+                "genome or combination"
+            )
+        return self
+
+
+class NewGenome(_Changes):
+    layers: list[LayerSpec] = Field(max_length=64)
+    combination: Combination | None = None
+
+
+class SignedManifest(_Body):
+    manifest: LayerManifest
+    signature: str = Field(
+        pattern=r"^[A-Za-z0-9+/]{86}==$",
+        description="Ed25519 signature of the manifest's canonical JSON by its creator, base64.",
+    )
+
+
+class Fork(SignedManifest):
+    """A fork is published like a layer; its manifest names the source as a parent."""
