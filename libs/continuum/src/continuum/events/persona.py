@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl
 
 from continuum.events.catalog import catalog
 from continuum.events.numbers import NUMBER
@@ -14,6 +14,16 @@ PERSONA_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+MAX_URL = 2000
+
+
+def _at_most_2000(value: object) -> object:
+    """Measure the URL as sent (pydantic measures it normalised, a "/" longer)."""
+    if isinstance(value, str) and len(value) > MAX_URL:
+        raise ValueError(f"the URL is longer than {MAX_URL} characters")
+    return value
 
 
 class BackendRef(_Payload):
@@ -26,11 +36,8 @@ class BackendRef(_Payload):
 
     kind: Literal["auto", "builtin", "transformers", "ollama", "openai"] = "auto"
     model: str = Field(default="", max_length=256)
-    url: HttpUrl | None = Field(
-        default=None,
-        max_length=2000,
-        # pydantic measures the normalised URL (it may add a "/"): promise a bit less.
-        json_schema_extra={"maxLength": 1990},
+    url: Annotated[HttpUrl, BeforeValidator(_at_most_2000)] | None = Field(
+        default=None, json_schema_extra={"maxLength": MAX_URL}
     )
     #: For kind=transformers: a Hugging Face model directory on this node.
     path: str = Field(default="", max_length=1024)
