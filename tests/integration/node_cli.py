@@ -36,3 +36,18 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("condition not reached in time")
+
+
+def exits(env: dict[str, str]) -> list[dict[str, object]]:
+    """The node's recorded ``service.exited`` events' data, oldest first."""
+    tail = cli(
+        env,
+        "events",
+        "tail",
+        "--from-start",
+        "--no-follow",
+        "--json",
+        "--type",
+        "continuum.mesh.service.exited.v1",
+    )
+    return [json.loads(line)["data"] for line in tail.stdout.splitlines()]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from node_cli import cli, state, wait_until
+from node_cli import cli, exits, state, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -241,18 +241,9 @@ def test_a_killed_service_is_restarted_and_the_exit_recorded(node_env: dict[str,
     os.kill(first, signal.SIGKILL)
     wait_until(lambda: state(node_env)["services"]["gateway"] not in (first, 0))
     wait_until(lambda: cli(node_env, "status").returncode == 0)
-    tail = cli(
-        node_env,
-        "events",
-        "tail",
-        "--from-start",
-        "--no-follow",
-        "--json",
-        "--type",
-        "continuum.mesh.service.exited.v1",
-    )
-    exits = [json.loads(line)["data"] for line in tail.stdout.splitlines()]
-    assert exits == [{"service": "gateway", "exit_code": -9, "restarts": 1, "restart_in_s": 0.5}]
+    assert exits(node_env) == [
+        {"service": "gateway", "exit_code": -9, "restarts": 1, "restart_in_s": 0.5}
+    ]
 
 
 def test_up_uses_external_servers_when_configured(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from node_cli import BIN, cli, state, wait_until
+from node_cli import BIN, cli, exits, state, wait_until
 
 from continuum.ids import uuid7_str
 from continuum.node.ports import free_port
@@ -89,20 +89,6 @@ def _annotation_count(env: dict[str, str]) -> int:
     return next((t["events"] for t in stats["types"] if t["type"] == ANNOTATION), 0)
 
 
-def _exits(env: dict[str, str]) -> list[dict[str, Any]]:
-    tail = cli(
-        env,
-        "events",
-        "tail",
-        "--from-start",
-        "--no-follow",
-        "--json",
-        "--type",
-        "continuum.mesh.service.exited.v1",
-    )
-    return [json.loads(line)["data"] for line in tail.stdout.splitlines()]
-
-
 def _kill_under_load(env: dict[str, str], server: str) -> None:
     env["CONTINUUM_DUPLICATE_WINDOW_S"] = str(WINDOW_S)
     up = cli(env, "up", "--detach")
@@ -120,7 +106,7 @@ def _kill_under_load(env: dict[str, str], server: str) -> None:
     # The server is back (a new pid), the exit is on the record, the node is healthy.
     wait_until(lambda: state(env)["servers"].get(server) not in (None, victim), timeout=30)
     wait_until(lambda: cli(env, "status").returncode == 0, timeout=60)
-    assert any(e["service"] == server and e["exit_code"] == -9 for e in _exits(env))
+    assert any(e["service"] == server and e["exit_code"] == -9 for e in exits(env))
 
     # Every acknowledged event is in the read model, once.
     wait_until(lambda: _annotation_count(env) >= 10_000, timeout=120)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
 
 from continuum.events.catalog import catalog
 from continuum.events.numbers import NUMBER
@@ -17,13 +17,29 @@ class _Payload(BaseModel):
 
 
 MAX_URL = 2000
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
 
 
-def _at_most_2000(value: object) -> object:
-    """Measure the URL as sent (pydantic measures it normalised, a "/" longer)."""
-    if isinstance(value, str) and len(value) > MAX_URL:
-        raise ValueError(f"the URL is longer than {MAX_URL} characters")
+def _an_http_url(value: str) -> str:
+    """Checked as an http(s) URL, kept exactly as written: a normalised form
+    (pydantic adds a "/") would change what the creator's event says."""
+    _HTTP_URL.validate_python(value)
     return value
+
+
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: What a backend URL may look like: a subset of http(s) URLs that a schema
+#: can state exactly (host, port, path, query).
+HTTP_URL_PATTERN = (
+    rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?"
+    r"(/([A-Za-z0-9._~/-]|%[0-9A-Fa-f]{2})*)?(\?([A-Za-z0-9._~=&-]|%[0-9A-Fa-f]{2})*)?$"
+)
+HttpUrlText = Annotated[
+    str,
+    Field(max_length=MAX_URL, pattern=HTTP_URL_PATTERN, json_schema_extra={"format": "uri"}),
+    AfterValidator(_an_http_url),
+]
 
 
 class BackendRef(_Payload):
@@ -36,9 +52,7 @@ class BackendRef(_Payload):
 
     kind: Literal["auto", "builtin", "transformers", "ollama", "openai"] = "auto"
     model: str = Field(default="", max_length=256)
-    url: Annotated[HttpUrl, BeforeValidator(_at_most_2000)] | None = Field(
-        default=None, json_schema_extra={"maxLength": MAX_URL}
-    )
+    url: HttpUrlText | None = None
     #: For kind=transformers: a Hugging Face model directory on this node.
     path: str = Field(default="", max_length=1024)
     #: What 1,000 generated tokens cost on this backend (a paid API), in any

@@ -79,6 +79,7 @@ class Node:
     processes: list[ServiceProcess] = field(default_factory=list)
     watches: list[ServerWatch] = field(default_factory=list)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    _nc: Client | None = None
 
     @property
     def home(self) -> Path:
@@ -97,7 +98,6 @@ class Node:
         home.chmod(0o700)
         lock = acquire_lock(home)
         tasks: list[asyncio.Task[None]] = []
-        nc: Client | None = None
         try:
             startup = asyncio.create_task(self._start(stop, tasks))
             stopper = asyncio.create_task(stop.wait())
@@ -110,7 +110,6 @@ class Node:
                     await startup
                 return
             running = startup.result()
-            nc = running.nc
             if on_ready is not None:
                 on_ready(running.state)
             refresher = asyncio.create_task(self._refresh_state(running.state, stop))
@@ -126,9 +125,9 @@ class Node:
                 await process.terminate()
             for task in self._background:
                 task.cancel()
-            if nc is not None:
+            if self._nc is not None:  # also when start-up was cancelled after connecting
                 with contextlib.suppress(Exception):
-                    await nc.drain()
+                    await self._nc.drain()
             await asyncio.to_thread(self._stop_servers)
             clear_state(home)
             lock.close()
@@ -144,14 +143,9 @@ class Node:
         identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
         name = self.settings.node_name or socket.gethostname()
         nats_url, database_url = await self._start_servers(name)
-        nc = await connect_nats(nats_url, name="continuum-node")
-        try:
-            await Topology(
-                self.settings.max_event_bytes, self.settings.duplicate_window_s
-            ).bootstrap(nc.jetstream())
-        except BaseException:
-            await nc.close()
-            raise
+        nc = self._nc = await connect_nats(nats_url, name="continuum-node")
+        topology = Topology(self.settings.max_event_bytes, self.settings.duplicate_window_s)
+        await topology.bootstrap(nc.jetstream())
         codec = EventCodec(self.settings.max_event_bytes, seal_key=identity.seal_key)
         running = _Running(
             nc=nc,

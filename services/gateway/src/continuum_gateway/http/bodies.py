@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from continuum.events.academy import SKILL_PATTERN
@@ -34,9 +35,15 @@ LearningRate = Annotated[float, Field(gt=0.0, le=1.0), NUMBER]
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    def forwarded(self) -> dict[str, Any]:
-        """What the service receives: the fields the caller set, as JSON values."""
-        return self.model_dump(mode="json", exclude_unset=True)
+
+async def sent(request: Request) -> dict[str, Any]:
+    """The body exactly as the caller sent it, once its model has validated it:
+    what the service receives (a model's dump could differ: a URL normalised
+    with a trailing "/", a float written as an int)."""
+    body = await request.json()  # Starlette keeps the body FastAPI read
+    if not isinstance(body, dict):
+        raise TypeError("a validated body is a JSON object")
+    return body
 
 
 class NewSession(_Body):

@@ -22,6 +22,20 @@ class _TooLarge(Exception):
     pass
 
 
+class _Sent:
+    """``send``, remembering whether the response has started (after which an
+    error can no longer be answered with a status of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
 class BodyLimit:
     """Answers 413 for a body over ``limit`` bytes, whether the client declared
     its length or streams it chunked, before the app reads past the limit."""
@@ -49,7 +63,7 @@ class BodyLimit:
                 await _send_json(send, 413, self._message(limit))
                 return
         received = 0
-        started = False
+        sent = _Sent(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -60,16 +74,10 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, sent)
         except _TooLarge:
-            if not started:
+            if not sent.started:
                 await _send_json(send, 413, self._message(limit))
 
     def _message(self, limit: int) -> str:
@@ -138,23 +146,16 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sent = _Sent(send)
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, sent)
         except Exception as exc:
             down = unavailable(exc)
             if down is None:
                 log.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
             else:
                 log.warning("%s %s: %s", scope["method"], scope["path"], down)
-            if started:
+            if sent.started:
                 return  # mid-stream: nothing more can be said on this response
             if down is not None:
                 await _send_json(send, 503, f"{down}; retrying is safe", {"retry-after": "1"})

@@ -15,6 +15,7 @@ answers more than that, so this completes the document once, in one place:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -108,39 +109,36 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def _constrain_text(schema: Any) -> None:
-    """Give each free-text string schema under ``schema`` the policy's pattern."""
-    stack = [schema]
+def _objects(root: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object under ``root`` (iteratively; a visitor may add to
+    the object it is given, and what it adds is visited too)."""
+    stack = [root]
     while stack:
         node = stack.pop()
         if isinstance(node, list):
             stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
+        elif isinstance(node, dict):
+            yield node
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+
+
+def _constrain_text(schema: Any) -> None:
+    """Give each free-text string schema under ``schema`` the policy's pattern."""
+    for node in _objects(schema):
         if node.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(node):
             node["pattern"] = TEXT_PATTERN
         if node.get("type") == "object" and "properties" not in node:
             node.setdefault("propertyNames", {"pattern": TEXT_PATTERN})
-        stack.extend(v for k, v in node.items() if k != "$ref" and isinstance(v, dict | list))
 
 
 def _hoist_defs(root: Any, shared: dict[str, Any]) -> None:
     """Move every ``$defs`` under ``root`` (from schemas written by hand with
     pydantic) into components/schemas, and point their ``$ref``s there: a
     ``#/$defs/X`` would otherwise resolve from the document's root."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if not isinstance(node, dict):
-            continue
+    for node in _objects(root):
         for name, definition in node.pop("$defs", {}).items():
             shared.setdefault(name, definition)
-            stack.append(definition)
+            _hoist_defs(definition, shared)
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
             node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
-        stack.extend(v for v in node.values() if isinstance(v, dict | list))

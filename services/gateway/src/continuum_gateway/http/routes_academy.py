@@ -44,7 +44,9 @@ async def sessions(request: Request, _: Reader) -> Any:
 async def create_session(
     request: Request, body: Annotated[bodies.NewSession, Body()], token: Publisher
 ) -> Any:
-    return await _academy(request, "create", {**body.forwarded(), "created_by": token.name}, 60)
+    return await _academy(
+        request, "create", {**await bodies.sent(request), "created_by": token.name}, 60
+    )
 
 
 @router.get("/v1/academy/sessions/{session}", summary="A session: exercises, attempts, scores")
@@ -106,7 +108,7 @@ async def leaderboard(
 async def start_training(
     request: Request, body: Annotated[bodies.NewTraining, Body()], _: Admin
 ) -> Any:
-    return await _academy(request, "train", body.forwarded())
+    return await _academy(request, "train", await bodies.sent(request))
 
 
 @router.get("/v1/academy/training", summary="Training jobs")
@@ -123,7 +125,7 @@ async def training_job(request: Request, job: Id, _: Reader) -> Any:
 async def start_ab_test(
     request: Request, body: Annotated[bodies.NewAbTest, Body()], _: Admin
 ) -> Any:
-    return await _academy(request, "abtest", body.forwarded())
+    return await _academy(request, "abtest", await bodies.sent(request))
 
 
 @router.get("/v1/academy/abtests", summary="A/B tests")
@@ -140,7 +142,7 @@ async def ab_test(request: Request, test: Id, _: Reader) -> Any:
 async def start_evolution(
     request: Request, body: Annotated[bodies.NewEvolution, Body()], _: Admin
 ) -> Any:
-    return await _academy(request, "evolve", body.forwarded())
+    return await _academy(request, "evolve", await bodies.sent(request))
 
 
 @router.get("/v1/academy/evolutions", summary="Evolution runs")

@@ -277,7 +277,7 @@ async def create_persona(
     body: Annotated[bodies.NewPersona, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    return await _personas(request, "create", body.forwarded())
+    return await _personas(request, "create", await bodies.sent(request))
 
 
 @router.get("/v1/personas/{persona}", summary="A persona")
@@ -294,4 +294,4 @@ async def update_persona(
     body: Annotated[bodies.PersonaChanges, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    return await _personas(request, "update", {**body.forwarded(), "persona": persona})
+    return await _personas(request, "update", {**await bodies.sent(request), "persona": persona})

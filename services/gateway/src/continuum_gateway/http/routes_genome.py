@@ -117,7 +117,7 @@ async def publish_layer(
     body: Annotated[bodies.SignedManifest, Body()],
     _: Annotated[ApiToken, Depends(require("publish"))],
 ) -> Any:
-    return await _registry(request, "publish", body.forwarded())
+    return await _registry(request, "publish", await bodies.sent(request))
 
 
 @router.get("/v1/genome/layers", summary="List layers")
@@ -191,7 +191,9 @@ async def fork_layer(
     _: Annotated[ApiToken, Depends(require("publish"))],
     version: Version = "latest",
 ) -> Any:
-    return await _registry(request, "fork", {**body.forwarded(), "source": f"{layer}@{version}"})
+    return await _registry(
+        request, "fork", {**await bodies.sent(request), "source": f"{layer}@{version}"}
+    )
 
 
 @router.put("/v1/personas/{persona}/genome", summary="Replace a persona's genome (next turn)")
@@ -201,7 +203,7 @@ async def set_genome(
     body: Annotated[bodies.NewGenome, Body()],
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
-    return await _runtime(request, "genome", {**body.forwarded(), "persona": persona})
+    return await _runtime(request, "genome", {**await bodies.sent(request), "persona": persona})
 
 
 @router.get("/v1/genome/cache", summary="persona-runtime's layer cache, per tier")
