@@ -157,10 +157,13 @@ def test_sigterm_stops_a_node_during_start_up(node_env: dict[str, str], after_s:
     started = time.monotonic()
     output, _ = up.communicate(timeout=45)
     assert time.monotonic() - started < 30, output
-    assert up.returncode == 0, output
+    # 0 once `up` has its handlers; killed by the signal (-15) if it came
+    # before Python even got that far. Either way, nothing is left behind.
+    assert up.returncode in (0, -signal.SIGTERM), output
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, [p.pid for p in alive]
-    assert "node stopped" in output
+    if up.returncode == 0:
+        assert "node stopped" in output
 
 
 def test_status_answers_quickly_when_nats_and_postgres_are_down(

@@ -148,7 +148,7 @@ async def test_humans_tools_judges_ratings_and_a_leaderboard_that_replays(
             response = await api.post(
                 f"/v1/academy/attempts/{attempts[first]}/rating", json={"rating": bad}
             )
-            assert response.status_code == 400, bad
+            assert response.status_code == 422 and "rating" in response.text, bad
         missing = await api.post("/v1/academy/attempts/nope/rating", json={"rating": "up"})
         assert missing.status_code == 404
 
@@ -224,8 +224,8 @@ async def test_bad_attempts_and_sessions_are_refused_with_a_reason(room_node: Ro
         cases = [
             (f"{path}/e9/attempts", {"text": "x"}, 404, "no exercise 'e9'"),
             (f"{nowhere}/e1/attempts", {"text": "x"}, 404, "unknown session"),
-            (f"{path}/e1/attempts", {"text": "x", "submitter": "persona"}, 400, "submitter"),
-            (f"{path}/e1/attempts", {"text": 5}, 400, "text must be"),
+            (f"{path}/e1/attempts", {"text": "x", "submitter": "persona"}, 422, "submitter"),
+            (f"{path}/e1/attempts", {"text": 5}, 422, "text"),
         ]  # fmt: skip
         for url, body, status, message in cases:
             response = await api.post(url, json=body)
@@ -234,11 +234,11 @@ async def test_bad_attempts_and_sessions_are_refused_with_a_reason(room_node: Ro
         for body, message in (
             ({"persona": "Helper AI", "skill": "juggling"}, "unknown skill 'juggling'"),
             ({"persona": "Nobody", "skill": "code"}, "unknown persona"),
-            ({"persona": "Helper AI", "skill": "code", "exercises": 0}, "exercises must be"),
-            ({"persona": "Helper AI", "skill": "code", "split": "test"}, "split must be"),
+            ({"persona": "Helper AI", "skill": "code", "exercises": 0}, "exercises"),
+            ({"persona": "Helper AI", "skill": "code", "split": "test"}, "split"),
         ):
             response = await api.post("/v1/academy/sessions", json=body)
-            assert response.status_code in (400, 404), response.text
+            assert response.status_code in (404, 422), response.text
             assert message in response.json()["error"]["message"]
         closed = await api.post(f"/v1/academy/sessions/{session}/close")
         assert closed.json()["status"] == "closed"
@@ -308,13 +308,13 @@ async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
         bad = await api.post("/v1/academy/training", json={**body, "skill": "nope"})
         assert bad.status_code == 404
         bad = await api.post("/v1/academy/training", json={**body, "steps": 0})
-        assert bad.status_code == 400
+        assert bad.status_code == 422 and "steps" in bad.json()["error"]["message"]
         bad = await api.post("/v1/academy/training", json={**body, "gold_share": 1.5})
-        assert bad.status_code == 400 and "gold_share" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "gold_share" in bad.json()["error"]["message"]
         bad = await api.post("/v1/academy/training", json={**body, "schedule": "zigzag"})
-        assert bad.status_code == 400 and "schedule" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "schedule" in bad.json()["error"]["message"]
         bad = await api.post("/v1/academy/training", json={**body, "precision": "int4"})
-        assert bad.status_code == 400 and "precision" in bad.json()["error"]["message"]
+        assert bad.status_code == 422 and "precision" in bad.json()["error"]["message"]
 
         test = await api.post(
             "/v1/academy/abtests",
@@ -386,13 +386,13 @@ async def test_evolution_runs_resumes_after_a_kill_and_reports(
 
         for bad, message in (
             ({**body, "skills": ["juggling"]}, "unknown skill"),
-            ({**body, "population": 1}, "population must be"),
-            ({**body, "skills": "x" * 0}, "skills must be"),
-            ({**body, "silence": -1}, "silence must be a number from 0 to 100"),
-            ({**body, "silence": "loud"}, "silence must be a number"),
+            ({**body, "population": 1}, "population"),
+            ({**body, "skills": "x" * 0}, "skills"),
+            ({**body, "silence": -1}, "silence"),
+            ({**body, "silence": "loud"}, "silence"),
         ):
             response = await api.post("/v1/academy/evolutions", json=bad)
-            assert response.status_code in (400, 404) and message in response.text, response.text
+            assert response.status_code in (404, 422) and message in response.text, response.text
 
     report = cli(room_node, tmp_path, "academy", "report", "--out", str(tmp_path / "report"))
     assert "self-training" in report and "evolution" in report

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 from nats.aio.client import Client
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from continuum.chat import find_mentions
 from continuum.events.chat import (
@@ -56,14 +56,27 @@ class JoinRoom(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
 
 
+NOT_BLANK = r"^[^\u0000]*\S[^\u0000]*$"
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("the message is empty")
+    return text
+
+
 class PostMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(
-        max_length=MAX_MESSAGE_CHARS,
-        pattern=r"^[^\u0000]*\S[^\u0000]*$",
-        description="What is said; not empty or only whitespace.",
-    )
+    text: Annotated[
+        str,
+        Field(
+            max_length=MAX_MESSAGE_CHARS,
+            json_schema_extra={"pattern": NOT_BLANK},
+            description="What is said; not empty or only whitespace.",
+        ),
+        AfterValidator(_not_blank),
+    ]
     author: str | None = Field(default=None, min_length=1, max_length=64)
     reply_to: str | None = Field(default=None, max_length=64)
 

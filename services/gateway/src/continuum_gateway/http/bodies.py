@@ -8,10 +8,11 @@ OpenAPI document says exactly what each operation takes.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from continuum.events.academy import SKILL_PATTERN
 from continuum.events.genome import LayerManifest
@@ -27,8 +28,34 @@ LAYER_SPEC = (
 )
 Seed = Annotated[int, Field(ge=0, le=2**31, description="Random seed."), NUMBER]
 PersonaKey = Annotated[str, Field(pattern=PERSONA_KEY)]
+_SKILL = SKILL_PATTERN.strip("^$")
+SKILL_LIST = rf"^ *{_SKILL} *(, *{_SKILL} *){{0,7}}$"
 SkillName = Annotated[str, Field(pattern=SKILL_PATTERN)]
-LayerSpec = Annotated[str, Field(pattern=LAYER_SPEC, description="LAYER[@VERSION][:WEIGHT]")]
+
+
+def matching(pattern: str, problem: str) -> AfterValidator:
+    """A pattern check whose refusal says what was expected in words (pydantic
+    would quote the regular expression); the schema still states the pattern."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(problem.format(value=value))
+        return value
+
+    return AfterValidator(check)
+
+
+LayerSpec = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": LAYER_SPEC}, description="LAYER[@VERSION][:WEIGHT]"),
+    matching(
+        LAYER_SPEC,
+        "{value!r} is not a layer reference (LAYER[@VERSION][:WEIGHT] with a weight from "
+        "-10 to 10, e.g. python-async@1.0.0:0.7)",
+    ),
+]
+SIGNATURE = r"^[A-Za-z0-9+/]{86}==$"
 LearningRate = Annotated[float, Field(gt=0.0, le=1.0), NUMBER]
 
 
@@ -64,6 +91,21 @@ class NewAttempt(_Body):
 class Rating(_Body):
     rating: Literal["up", "down"] | Annotated[int, Field(ge=1, le=5), NUMBER]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rule(cls, data: Any) -> Any:
+        """One clear sentence instead of an error per branch of the union."""
+        rating = data.get("rating") if isinstance(data, dict) else None
+        if rating in ("up", "down") or (
+            isinstance(rating, int | float)
+            and not isinstance(rating, bool)
+            and rating in (1, 2, 3, 4, 5)  # 3.0 is the integer 3, as in JSON Schema
+        ):
+            return data
+        if isinstance(data, dict) and set(data) <= {"rating"}:
+            raise ValueError("rating must be up, down or an integer from 1 to 5")
+        return data
+
 
 class NewTraining(_Body):
     persona: PersonaKey
@@ -95,7 +137,10 @@ class NewAbTest(_Body):
 
 
 class NewEvolution(_Body):
-    skills: list[SkillName] = Field(min_length=1, max_length=8)
+    skills: (
+        Annotated[list[SkillName], Field(min_length=1, max_length=8)]
+        | Annotated[str, Field(pattern=SKILL_LIST)]
+    ) = Field(description="1 to 8 skill names, as a list or comma-separated.")
     population: Annotated[int, Field(ge=2, le=256), NUMBER] = 16
     generations: Annotated[int, Field(ge=1, le=1000), NUMBER] = 10
     islands: Annotated[int, Field(ge=1, le=16), NUMBER] = 2
@@ -195,10 +240,15 @@ class NewGenome(_Changes):
 
 class SignedManifest(_Body):
     manifest: LayerManifest
-    signature: str = Field(
-        pattern=r"^[A-Za-z0-9+/]{86}==$",
-        description="Ed25519 signature of the manifest's canonical JSON by its creator, base64.",
-    )
+    signature: Annotated[
+        str,
+        Field(
+            json_schema_extra={"pattern": SIGNATURE},
+            description="Ed25519 signature of the manifest's canonical JSON by its creator, "
+            "base64.",
+        ),
+        matching(SIGNATURE, "the manifest is not signed: base64 of an Ed25519 signature expected"),
+    ]
 
 
 class Fork(SignedManifest):
