@@ -147,6 +147,7 @@ async def test_a_re_sent_id_is_stored_once_past_the_dedupe_window(
     2 s here); the event-log index remembers it for as long as the event is
     in the log, over HTTP (structured and batched) and over NATS ingress."""
     batch = [event(subject=f"late{i}", text=f"late {i}") for i in range(20)]
+    batch[7]["id"] = batch[7]["id"].upper()  # the same id in any case is the same event
     first = (await api.post("/v1/events", content=json.dumps(batch), headers=BATCH)).json()
     seqs = [r["seq"] for r in first["results"]]
     for sent in batch:  # indexed by the event-log projection
@@ -159,6 +160,10 @@ async def test_a_re_sent_id_is_stored_once_past_the_dedupe_window(
     assert [r["seq"] for r in again["results"]] == seqs
     one = await api.post("/v1/events", content=json.dumps(batch[3]), headers=STRUCTURED)
     assert one.json()["results"][0] == {**again["results"][3], "index": 0}
+    lower = {**batch[7], "id": batch[7]["id"].lower()}
+    seven = await api.post("/v1/events", content=json.dumps(lower), headers=STRUCTURED)
+    assert seven.json()["results"][0]["duplicate"] is True
+    assert seven.json()["results"][0]["seq"] == seqs[7]
     await gw_nc.publish("ingress.late", json.dumps(batch[5]).encode(), headers=dict(STRUCTURED))
     await asyncio.sleep(1.0)
     assert await mesh_last_seq(gw_nc) == before
@@ -664,6 +669,10 @@ async def test_external_tool_publishing_straight_to_nats(
             break
         await asyncio.sleep(0.1)
     assert {e["id"] for e in events} == {structured["id"], binary_id}
+    for _ in range(100):  # the bad one is handled after the two good ones
+        if (await js.stream_info("INGRESS")).state.messages == 0:
+            break
+        await asyncio.sleep(0.1)
     letters = await js.stream_info("DLQ", subjects_filter="dlq.gateway-ingress")
     assert letters.state.subjects and letters.state.subjects["dlq.gateway-ingress"] >= 1
     last = await js.get_last_msg("DLQ", "dlq.gateway-ingress")

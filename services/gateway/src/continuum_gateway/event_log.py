@@ -117,6 +117,7 @@ class EventIds:
         self._pool = pool
 
     async def find(self, ids: Sequence[str]) -> dict[str, Recorded]:
+        """Recorded places by id, the ids in lower case."""
         if not ids:
             return {}
         rows = await self._pool.fetch(

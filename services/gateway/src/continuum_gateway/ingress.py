@@ -95,10 +95,12 @@ class EventIngress:
 
     async def _record(self, envelopes: list[Envelope]) -> list[Recorded]:
         """Append the events not yet in the log; say where the others are."""
+        # The index answers UUIDs in PostgreSQL's lower-case form; an id may
+        # arrive in any case and is the same event.
         known = await self._index.find([e.id for e in envelopes])
-        fresh = [e for e in envelopes if e.id not in known]
+        fresh = [e for e in envelopes if e.id.lower() not in known]
         appended = iter(await self._store.ingest(fresh))
-        return [known[e.id] if e.id in known else next(appended) for e in envelopes]
+        return [known.get(e.id.lower()) or next(appended) for e in envelopes]
 
     async def publish(
         self, candidates: list[Candidate], publisher: str, *, partial: bool, via: str

@@ -104,7 +104,8 @@ class JetStreamEventStore:
     def _headers(
         self, envelope: Envelope, expected: int | None, subject: str, payload: bytes
     ) -> dict[str, str]:
-        headers = {"Nats-Msg-Id": envelope.id, "Content-Type": CONTENT_TYPE}
+        # A UUID in any letter case is the same id (and the same event).
+        headers = {"Nats-Msg-Id": envelope.id.lower(), "Content-Type": CONTENT_TYPE}
         sealed = self._codec.seal(subject, payload)
         if sealed:
             headers[SEAL_HEADER] = sealed
