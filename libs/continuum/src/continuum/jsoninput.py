@@ -11,8 +11,10 @@ so the same input is refused the same way whichever door it came in by:
 * NUL (``"\\u0000"``) in a string: PostgreSQL text cannot hold it, so an
   event carrying one could be appended but never projected.
 
-The common case costs two ``bytes.count`` calls and one regex search over
-the raw text; only input that might break a rule is walked.
+A small body costs two ``bytes.count`` calls and one regex search over the
+raw text; one with more brackets than the depth limit also has its nesting
+measured in the regex engine. Only input that might hold a NUL or a
+surrogate is walked after parsing.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH, what: str = "the body
 
 
 def check_body(raw: bytes, *, max_depth: int = MAX_DEPTH, what: str = "the body") -> None:
-    """Raise ``UnsafeJson`` if ``raw`` (JSON text) breaks the policy; a body that
-    is not JSON at all is left for its reader to refuse."""
+    """Raise ``UnsafeJson`` if ``raw`` (JSON text) breaks the policy. Brackets
+    that do not balance are refused here; any other syntax error is left for
+    the body's reader to name."""
     _check_depth(raw, max_depth, what)
     if not _suspect(raw):
         return
