@@ -11,7 +11,7 @@ ASYNCAPI_PARSER := @asyncapi/parser@3.6.6
 PACKAGES := libs/continuum services/gateway services/scheduler services/persona-runtime services/genome-registry services/academy
 EDITABLE := -e libs/continuum[node] -e services/gateway -e services/scheduler -e services/persona-runtime -e services/genome-registry -e services/academy
 
-.PHONY: up down status test test-fast lint typecheck bench clean
+.PHONY: up down status test test-fast lint typecheck bench generate clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -57,6 +57,10 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_thoughtstream.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_genome.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_academy.py --write docs/benchmarks.md
+
+# Files generated from code and committed (a test fails when one is stale).
+generate: $(STAMP)
+	$(BIN)/python -m continuum.natsauth > deploy/helm/continuum/files/nats-authorization.conf
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

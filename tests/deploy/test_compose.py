@@ -162,3 +162,49 @@ def test_overview_dashboard_queries_metrics_the_services_export() -> None:
                 )
     assert queried, "the dashboard queries no metrics"
     assert queried <= exported, queried - exported
+
+
+def test_each_process_logs_in_to_nats_as_itself() -> None:
+    from continuum.natsauth import IDENTITIES, password_variable
+
+    nats = COMPOSE["services"]["nats"]
+    assert nats["command"][:2] == ["-c", "/etc/nats/authorization.conf"]
+    mounted = next(v for v in nats["volumes"] if v.endswith(":/etc/nats/authorization.conf:ro"))
+    assert (STACK / mounted.split(":")[0]).resolve() == (
+        ROOT / "deploy" / "helm" / "continuum" / "files" / "nats-authorization.conf"
+    )
+    assert set(nats["environment"]) == {password_variable(i) for i in IDENTITIES.values()}
+    for name in [*SERVICES, "bootstrap"]:
+        env = COMPOSE["services"][name]["environment"]
+        identity = IDENTITIES["node" if name == "bootstrap" else name]
+        assert env["CONTINUUM_NATS_USER"] == identity.name
+        assert env["CONTINUUM_NATS_PASSWORD"].startswith("${" + password_variable(identity) + ":?")
+
+
+def test_compose_env_writes_every_secret_the_stack_requires(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    required = set(re.findall(r"\$\{(\w+):\?", (STACK / "compose.yaml").read_text()))
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=mine1234567890abcdef\n")
+    tool = Path(sys.executable).parent / "continuum"
+    done = subprocess.run(
+        [str(tool), "compose-env", str(env_file)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in env_file.read_text().splitlines() if ln and not ln.startswith("#")]
+    values = dict(line.split("=", 1) for line in lines)
+    assert required <= set(values)
+    assert values["POSTGRES_PASSWORD"] == "mine1234567890abcdef"  # kept
+    assert os.stat(env_file).st_mode & 0o777 == 0o600
+    again = subprocess.run(
+        [str(tool), "compose-env", str(env_file)], capture_output=True, text=True, check=False
+    )
+    assert "0 secret(s) generated" in again.stdout
+    env_file.write_text("CONTINUUM_NATS_PASSWORD_NODE=1234\n")
+    bad = subprocess.run(
+        [str(tool), "compose-env", str(env_file)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode != 0 and "CONTINUUM_NATS_PASSWORD_NODE must be a letter" in bad.stderr

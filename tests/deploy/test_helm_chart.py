@@ -92,7 +92,7 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container["env"]}
         assert env["CONTINUUM_DATABASE_URL"] == {"name": "continuum-db", "key": "url"}
         assert env["CONTINUUM_NODE_KEY"]["name"] == "continuum-node"
-        assert pod["initContainers"][0]["command"] == ["continuum", "bootstrap"]
+        assert pod["initContainers"][0]["command"] == ["continuum", "bootstrap", "--check"]
 
 
 def test_settings_use_the_same_names_as_everywhere_else() -> None:
@@ -270,3 +270,89 @@ def test_the_academy_keeps_its_work_on_a_claim_and_trains_on_the_personas_model(
 def test_schema_rejects_an_unknown_sandbox_isolation() -> None:
     with pytest.raises(Exception, match="isolation"):
         render({**BASE, "academy": {"sandbox": {"isolation": "none"}}})
+
+
+# --- NATS logins and permissions ---------------------------------------------------------
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def test_each_process_logs_in_to_nats_as_itself() -> None:
+    from continuum.natsauth import IDENTITIES
+
+    docs = render(PRODUCTION)
+    secret = next(d for d in docs if d["metadata"]["name"] == "node1-continuum-nats-logins")
+    assert set(secret["data"]) == set(IDENTITIES)
+    import base64
+
+    from continuum.secretfile import PASSWORD_PATTERN
+
+    for value in secret["data"].values():
+        assert PASSWORD_PATTERN.match(base64.b64decode(value).decode())
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    deployments = [d for d in docs if d["kind"] == "Deployment"]
+    assert {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments} == set(
+        SERVICES
+    )
+    for deployment in deployments:
+        component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+        pod = deployment["spec"]["template"]["spec"]
+        for container in [*pod["containers"], *pod["initContainers"]]:
+            env = _env(container)
+            assert env["CONTINUUM_NATS_USER"]["value"] == component
+            ref = env["CONTINUUM_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "node1-continuum-nats-logins", "key": component}
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert _env(job["spec"]["template"]["spec"]["containers"][0])["CONTINUUM_NATS_USER"] == {
+        "name": "CONTINUUM_NATS_USER",
+        "value": "node",
+    }
+
+
+def test_the_release_s_nats_grants_what_continuum_up_grants(tmp_path: Path) -> None:
+    """The chart's nats.conf carries the generated authorization block, and a
+    real nats-server accepts it with the passwords its pod gets."""
+    import subprocess
+
+    from continuum.natsauth.__main__ import HEADER
+    from continuum.natsauth.config import authorization_block
+    from continuum.node.embedded import nats_server_binary
+
+    committed = (CHART / "files" / "nats-authorization.conf").read_text()
+    assert committed == HEADER + authorization_block(), "run `make generate`"
+    docs = render(PRODUCTION)
+    config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-nats")
+    )["data"]["nats.conf"]
+    assert authorization_block().strip() in config
+    nats = next(d for d in docs if d["kind"] == "StatefulSet")
+    env = _env(nats["spec"]["template"]["spec"]["containers"][0])
+    passwords = {n: "p0" + n.lower() for n in env if n.startswith("CONTINUUM_NATS_PASSWORD_")}
+    assert len(passwords) == len(committed.split("user: ")) - 1
+    conf = tmp_path / "nats.conf"
+    conf.write_text(config.replace("/data", str(tmp_path / "data")))
+    checked = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(conf)],
+        env={"POD_NAME": "node1-continuum-nats-0", **passwords},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_an_external_nats_gets_logins_from_a_named_secret() -> None:
+    external = {"enabled": False, "url": "nats://nats.messaging:4222"}
+    docs = render({**BASE, "nats": external})
+    assert not [d for d in docs if d["metadata"]["name"].endswith("-nats-logins")]
+    gateway = next(d for d in docs if d["metadata"]["name"] == "node1-continuum-gateway")
+    assert "CONTINUUM_NATS_USER" not in _env(gateway["spec"]["template"]["spec"]["containers"][0])
+    docs = render({**BASE, "nats": {**external, "loginsSecret": "nats-logins"}})
+    gateway = next(d for d in docs if d["metadata"]["name"] == "node1-continuum-gateway")
+    env = _env(gateway["spec"]["template"]["spec"]["containers"][0])
+    assert env["CONTINUUM_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "nats-logins",
+        "key": "gateway",
+    }

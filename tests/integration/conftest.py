@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from node_cli import cli
 
+from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
 
 
@@ -23,7 +24,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def node_env(tmp_path: Path, tiny_model: Path) -> Iterator[dict[str, str]]:
+def expected_violations() -> list[str]:
+    """Permission violations a test provokes on purpose (``user: Publish subject``)."""
+    return []
+
+
+@pytest.fixture
+def node_env(
+    tmp_path: Path, tiny_model: Path, expected_violations: list[str]
+) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
     env.update(
         {
@@ -38,3 +47,7 @@ def node_env(tmp_path: Path, tiny_model: Path) -> Iterator[dict[str, str]]:
     )
     yield env
     cli(env, "down")
+    # Each process of the node ran with only its own NATS permissions: none
+    # may have needed more than it has.
+    log = tmp_path / "home" / "nats" / "nats.log"
+    assert violations(log) == expected_violations

@@ -12,6 +12,9 @@ import httpx
 import pytest
 from node_cli import cli, exits, state, wait_until
 
+from continuum.natsauth import NodeLogins
+from continuum.runtime.connections import connect_nats
+
 pytestmark = pytest.mark.e2e
 
 
@@ -200,8 +203,6 @@ def test_events_schema_is_asyncapi(node_env: dict[str, str]) -> None:
 def test_dead_letters_are_listed_and_redrive_explains(node_env: dict[str, str]) -> None:
     import asyncio
 
-    import nats
-
     from continuum.events import EventFactory
     from continuum.events.builtin import AnnotationAdded
     from continuum.identity import NodeIdentity
@@ -213,7 +214,11 @@ def test_dead_letters_are_listed_and_redrive_explains(node_env: dict[str, str]) 
     )
 
     async def publish_raw() -> None:
-        nc = await nats.connect(state(node_env)["nats_url"])
+        # The operator's CLI login may append anything (it holds the node key);
+        # a forged signature is still dead-lettered, never projected.
+        cli_login = NodeLogins.read(Path(node_env["CONTINUUM_HOME"]))
+        assert cli_login is not None
+        nc = await connect_nats(state(node_env)["nats_url"], "test", login=cli_login.login("cli"))
         await nc.jetstream().publish(
             "evt.mesh.annotation.dlq1", json.dumps(forged.attributes()).encode()
         )

@@ -8,9 +8,10 @@ import pytest
 from rooms_harness import PERSONA_ENV, RoomNode
 
 from continuum.api_tokens import generate_token
+from continuum.natsauth import NODE, NodeLogins, authorization_block
+from continuum.natsauth.audit import violations
 from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.ports import free_port
-from continuum.runtime.connections import connect_nats
 from continuum.store import Topology
 from continuum.testing.processes import stop_service, wait_service_ready
 
@@ -59,7 +60,14 @@ async def room_node(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[RoomNode]:
     root = tmp_path_factory.mktemp("room-node")
-    nats = NatsServer(root / "nats", port=free_port(), server_name="rooms")
+    logins = NodeLogins.of_home(root / "home")
+    nats = NatsServer(
+        root / "nats",
+        port=free_port(),
+        server_name="rooms",
+        authorization=authorization_block(),
+        environment=logins.server_env(),
+    )
     nats.start()
     database = f"t_{uuid.uuid4().hex[:16]}"
     try:
@@ -69,9 +77,15 @@ async def room_node(
         raise
     port = free_port()
     node = RoomNode(
-        f"http://127.0.0.1:{port}", generate_token(), nats.url, database_url, root, tiny_model
+        f"http://127.0.0.1:{port}",
+        generate_token(),
+        nats.url,
+        database_url,
+        root,
+        tiny_model,
+        logins,
     )
-    nc = await connect_nats(nats.url, name="test-bootstrap")
+    nc = await node.connect("test-bootstrap", NODE)
     await Topology(256 * 1024).bootstrap(nc.jetstream())
     try:
         node.start(
@@ -115,3 +129,5 @@ async def room_node(
             stop_service(process)
         nats.stop()
         postgres_server.drop_database(database)
+    # Every service ran with only its own permissions: none may have needed more.
+    assert violations(nats.log_path) == []

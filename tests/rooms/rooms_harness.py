@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.aio.client import Client
 
+from continuum.natsauth import NodeLogins
 from continuum.node.ports import free_port
+from continuum.runtime.connections import connect_nats
 from continuum.testing.processes import spawn_service, stop_service
 
 
@@ -29,8 +32,13 @@ class RoomNode:
     database_url: str
     root: Path
     model_dir: Path
+    #: The node's NATS logins: each service connects as itself, as on a real node.
+    logins: NodeLogins
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    async def connect(self, name: str, identity: str = "cli") -> Client:
+        return await connect_nats(self.nats_url, name=name, login=self.logins.login(identity))
 
     def client(self) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {self.admin_token}"}
@@ -48,6 +56,7 @@ class RoomNode:
             home=self.root / "home",
             log_path=self.log(service),
             env=env,
+            login=self.logins.login(service),
         )
         self.processes[service] = process
         return process

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from rooms_harness import RoomNode, cli, wait_for
 
-from continuum.runtime.connections import connect_nats
 from continuum.runtime.requests import request_json
 from continuum.testing.processes import wait_service_ready
 
@@ -189,7 +188,7 @@ async def test_humans_tools_judges_ratings_and_a_leaderboard_that_replays(
             return first if first == second else None
 
         before = await wait_for(settled, timeout=30)
-        nc = await connect_nats(room_node.nats_url, name="test-replay")
+        nc = await room_node.connect("test-replay")
         try:
             rebuilt = await request_json(
                 nc, "cmd.projections.academy-scores.rebuild", {}, timeout=120
@@ -259,7 +258,7 @@ async def restart_academy(room_node: RoomNode) -> None:
             **ACADEMY_ENV,
         },
     )
-    nc = await connect_nats(room_node.nats_url, name="test-restart")
+    nc = await room_node.connect("test-restart")
     try:
         await wait_service_ready(
             nc, "academy", room_node.processes["academy"], room_node.log("academy"), timeout=90

@@ -19,7 +19,6 @@ from rooms_harness import (
     wait_for,
 )
 
-from continuum.runtime.connections import connect_nats
 from continuum.testing.processes import wait_service_ready
 from continuum_persona.testing.wire import Script, WireServer
 
@@ -34,7 +33,7 @@ async def api(room_node: RoomNode) -> AsyncIterator[httpx.AsyncClient]:
 
 async def restart(node: RoomNode, service: str, module: str) -> None:
     node.start(service, module, node.env[service])
-    nc = await connect_nats(node.nats_url, name="test")
+    nc = await node.connect("test")
     try:
         await wait_service_ready(nc, service, node.processes[service], node.log(service), 90)
     finally:

@@ -25,7 +25,6 @@ from safetensors.numpy import load, save
 
 from continuum.events.genome import LayerManifest
 from continuum.genome import build_manifest, canonical_bytes
-from continuum.runtime.connections import connect_nats
 from continuum.testing.processes import wait_service_ready
 from continuum_persona.testing.layers import train_test_layer, transcript
 
@@ -373,7 +372,7 @@ async def test_a_registry_restart_loses_no_layer(
     room_node.start(
         "genome-registry", "continuum_genome_registry", room_node.env["genome-registry"]
     )
-    nc = await connect_nats(room_node.nats_url, name="test-restart")
+    nc = await room_node.connect("test-restart")
     try:
         await wait_service_ready(
             nc,

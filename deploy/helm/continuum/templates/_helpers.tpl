@@ -64,6 +64,35 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* Every NATS identity of a node (continuum.natsauth.IDENTITIES; a test keeps them equal). */}}
+{{- define "continuum.natsIdentities" -}}
+node cli gateway scheduler persona-runtime genome-registry academy ingress
+{{- end -}}
+
+{{/* The Secret holding every NATS identity's password (key: the identity). */}}
+{{- define "continuum.natsLoginsSecret" -}}
+{{- .Values.nats.loginsSecret | default (printf "%s-nats-logins" (include "continuum.fullname" .)) -}}
+{{- end -}}
+
+{{/* Whether processes log in to NATS: always with the release's NATS, and with
+an external one when nats.loginsSecret names its passwords. */}}
+{{- define "continuum.natsAuth" -}}
+{{- if or .Values.nats.enabled .Values.nats.loginsSecret -}}true{{- end -}}
+{{- end -}}
+
+{{/* A process's own NATS login (and no other's): (dict "root" $ "identity" "gateway"). */}}
+{{- define "continuum.natsLogin" -}}
+{{- if include "continuum.natsAuth" .root }}
+- name: CONTINUUM_NATS_USER
+  value: {{ .identity | quote }}
+- name: CONTINUUM_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "continuum.natsLoginsSecret" .root }}
+      key: {{ .identity }}
+{{- end }}
+{{- end -}}
+
 {{- define "continuum.adminTokenSecret" -}}
 {{- .Values.adminToken.existingSecret | default (printf "%s-admin-token" (include "continuum.fullname" .)) -}}
 {{- end -}}

@@ -26,6 +26,12 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home, description="Node home directory.")
     node_name: str = Field(default="", description="Human name of this node (default: hostname).")
     nats_url: str = Field(default="", description="External NATS URL; empty = embedded server.")
+    nats_user: str = Field(
+        default="",
+        description="NATS user to connect as; empty = this process's own identity on the "
+        "embedded server (from <home>/nats/logins.json).",
+    )
+    nats_password: SecretStr = Field(default=SecretStr(""), description="Password of nats_user.")
     database_url: SecretStr = Field(
         default=SecretStr(""), description="External PostgreSQL URL; empty = embedded server."
     )

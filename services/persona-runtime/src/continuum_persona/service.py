@@ -26,6 +26,7 @@ from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
 from continuum.events.genome import BaseModelRegistered
 from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
 from continuum.genome.blobs import LayerBlobs
+from continuum.natsauth.permissions import is_inbox
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import request_json
@@ -501,7 +502,7 @@ class PersonaRuntimeService(Service):
             perception = self.pipeline.perceive(persona, situation)
 
             async def on_delta(piece: str) -> None:
-                if isinstance(stream_to, str) and stream_to.startswith("_INBOX."):
+                if isinstance(stream_to, str) and is_inbox(stream_to):
                     await ctx.nc.publish(stream_to, piece.encode())
 
             generation = await self.pipeline.generate(

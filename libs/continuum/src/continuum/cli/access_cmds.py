@@ -12,8 +12,10 @@ from pathlib import Path
 
 import typer
 
-from continuum.cli.common import CliError, call, console, err_console, print_table
+from continuum.cli.common import CliError, call, console, err_console, print_table, settings
 from continuum.identity import NodeIdentity
+from continuum.natsauth import INGRESS, NodeLogins
+from continuum.node.state import running_state
 
 token_app = typer.Typer(help="API tokens for the HTTP gateway.", no_args_is_help=True)
 publisher_app = typer.Typer(
@@ -117,3 +119,21 @@ def publisher_revoke(key: str = typer.Argument(..., help="The public key.")) -> 
     """Stop accepting events signed by this key."""
     revoked = call("cmd.gateway.publishers.revoke", {"key": key})
     console.print(f"publisher key {revoked['key']} revoked")
+
+
+@publisher_app.command("nats-url")
+def publisher_nats_url() -> None:
+    """The NATS URL, with the ``ingress`` login, that external tools publish
+    CloudEvents to (``ingress.<source>``: nothing else is open to them)."""
+    s = settings()
+    state = running_state(s.home)
+    if state is None or not state.embedded_nats:
+        raise CliError(
+            "only a node running its embedded NATS has an ingress login; on your own NATS "
+            "server, give external tools a user allowed to publish only on ingress.>"
+        )
+    logins = NodeLogins.read(s.home)
+    if logins is None:
+        raise CliError(f"this node has no NATS logins in {s.home / 'nats'}")
+    err_console.print("external tools publish to ingress.<source> with this URL; keep it secret:")
+    console.print(logins.login(INGRESS).url(state.nats_url), highlight=False, soft_wrap=True)

@@ -11,8 +11,11 @@ from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
 
-from continuum.node.state import NodeNotRunning, running_state
+from continuum.natsauth import NatsLogin
+from continuum.natsauth.permissions import CLI
+from continuum.node.state import NodeNotRunning, resolve_login, running_state
 from continuum.runtime import requests
+from continuum.runtime.connections import login_options
 from continuum.settings import Settings
 
 console = Console(highlight=False)
@@ -45,13 +48,21 @@ def nats_url(s: Settings) -> str:
     return state.nats_url
 
 
+def nats_login(s: Settings) -> NatsLogin | None:
+    """The CLI's own NATS login (``cli``) on this home's node, or the configured one."""
+    try:
+        return resolve_login(s, CLI)
+    except NodeNotRunning as exc:
+        raise CliError(str(exc)) from None
+
+
 async def connect(s: Settings, timeout: float = 3.0) -> Client:
     """One bounded attempt: a CLI command answers within seconds with a clear
     line when NATS is down, instead of retrying (and printing tracebacks)."""
-    return await connect_once(nats_url(s), timeout)
+    return await connect_once(nats_url(s), nats_login(s), timeout)
 
 
-async def connect_once(url: str, timeout: float = 3.0) -> Client:
+async def connect_once(url: str, login: NatsLogin | None, timeout: float = 3.0) -> Client:
     async def quiet(_: Exception) -> None:
         """nats-py's default error callback logs a traceback per attempt."""
 
@@ -67,10 +78,16 @@ async def connect_once(url: str, timeout: float = 3.0) -> Client:
                 reconnect_time_wait=0.1,
                 allow_reconnect=False,
                 error_cb=quiet,
+                **login_options(login),
             ),
             timeout * 2 + 1,
         )
-    except (OSError, nats.errors.Error, TimeoutError) as exc:
+    except nats.errors.Error as exc:
+        if "authorization violation" in str(exc).lower():
+            who = f"user {login.user!r}" if login else "no user (set CONTINUUM_NATS_USER)"
+            raise CliError(f"NATS at {url} refused {who}: check the NATS credentials") from None
+        raise CliError(f"cannot reach NATS at {url} ({exc}); is the node up?") from None
+    except (OSError, TimeoutError) as exc:
         reason = "no answer" if isinstance(exc, TimeoutError | nats.errors.NoServersError) else exc
         raise CliError(f"cannot reach NATS at {url} ({reason}); is the node up?") from None
 

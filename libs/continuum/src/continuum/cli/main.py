@@ -12,6 +12,7 @@ from continuum.cli import (
     access_cmds,
     ai_cmds,
     chat_cmds,
+    deploy_cmds,
     events_cmds,
     genome_cmds,
     node_cmds,
@@ -37,6 +38,7 @@ app.command()(node_cmds.up)
 app.command()(node_cmds.down)
 app.command()(node_cmds.status)
 app.command()(node_cmds.bootstrap)
+app.command("compose-env")(deploy_cmds.compose_env)
 app.add_typer(events_cmds.app, name="events")
 app.add_typer(access_cmds.token_app, name="token")
 app.add_typer(access_cmds.publisher_app, name="publisher")

@@ -17,7 +17,15 @@ from nats.aio.client import Client
 from rich.table import Table
 
 from continuum.api_tokens import ADMIN_TOKEN_FILE
-from continuum.cli.common import CliError, connect_once, console, err_console, run, settings
+from continuum.cli.common import (
+    CliError,
+    connect_once,
+    console,
+    err_console,
+    nats_login,
+    run,
+    settings,
+)
 from continuum.logs import configure_logging, redact
 from continuum.node import probe
 from continuum.node.state import NodeState, read_state, running_state
@@ -150,7 +158,7 @@ def down(timeout: float = typer.Option(60.0, help="Seconds to wait for a clean s
 async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     try:
-        nc: Client | None = await connect_once(state.nats_url)
+        nc: Client | None = await connect_once(state.nats_url, nats_login(s))
     except CliError as exc:
         rows.append({"component": "NATS", "healthy": False, "detail": str(exc)})
         nc = None
@@ -253,18 +261,34 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
         raise typer.Exit(1)
 
 
-def bootstrap() -> None:
+def bootstrap(
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Only check that the streams exist (exit 1 if not): for a process whose NATS "
+        "login may use streams but not declare them.",
+    ),
+) -> None:
     """Declare the event streams on the configured NATS (what `up` does first)."""
     from continuum.cli.common import connect
     from continuum.store import Topology
 
     s = settings()
+    topology = Topology(s.max_event_bytes, s.duplicate_window_s)
 
     async def main() -> list[str]:
         nc = await connect(s)
         try:
-            return await Topology(s.max_event_bytes, s.duplicate_window_s).bootstrap(nc.jetstream())
+            if check:
+                return await topology.missing(nc.jetstream())
+            return await topology.bootstrap(nc.jetstream())
         finally:
             await nc.close()
 
-    console.print(f"streams declared: {', '.join(run(main()))}")
+    names = run(main())
+    if not check:
+        console.print(f"streams declared: {', '.join(names)}")
+    elif names:
+        raise CliError(f"streams not declared yet: {', '.join(names)} (`continuum bootstrap`)")
+    else:
+        console.print("streams present")

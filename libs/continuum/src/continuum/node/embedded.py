@@ -13,10 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from continuum import secretfile
 from continuum.node.ports import ensure_free, wait_for_port
 
 _PG_USER = "embedded_postgres"  # postgres refuses to run as root
@@ -52,6 +53,10 @@ class NatsServer:
     port: int = 4222
     server_name: str = "continuum"
     domain: str = ""
+    #: An ``authorization {...}`` block (``continuum.natsauth``); empty = no auth.
+    authorization: str = ""
+    #: Extra environment for nats-server: the passwords the block refers to.
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,6 +78,7 @@ class NatsServer:
             f'  store_dir: "{self.root / "jetstream"}"\n'
             f"{domain}"
             "}\n"
+            f"{self.authorization}"
         )
 
     def start(self, timeout: float = 15.0) -> None:
@@ -83,6 +89,7 @@ class NatsServer:
         log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
+            env={**os.environ, **self.environment},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -124,6 +131,15 @@ class PostgresServer:
         return self.root / "postgres.log"
 
     @property
+    def password_path(self) -> Path:
+        """The superuser's password (mode 0600), made on first start."""
+        return self.root / "password"
+
+    @property
+    def password(self) -> str:
+        return secretfile.read_or_create(self.password_path)
+
+    @property
     def url(self) -> str:
         return self.url_for(self.database)
 
@@ -160,6 +176,7 @@ class PostgresServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)
         self.log_path.touch()
+        password = self.password  # before _run_as, which hands new files to its user
         user = self._run_as()
         if not (self.data_dir / "PG_VERSION").exists():
             result = subprocess.run(
@@ -167,7 +184,8 @@ class PostgresServer:
                     self._bin("initdb"),
                     "-D",
                     str(self.data_dir),
-                    "--auth=trust",
+                    "--auth=scram-sha-256",
+                    f"--pwfile={self.password_path}",
                     "--encoding=UTF8",
                     "-U",
                     "postgres",
@@ -208,7 +226,26 @@ class PostgresServer:
         if not self._wait_ready(timeout):
             self.stop()
             raise EmbeddedServerError(f"PostgreSQL did not start:\n{_tail(self.log_path)}")
+        self._require_password(password)
         self.create_database(self.database)
+
+    def _require_password(self, password: str) -> None:
+        """Bring a data directory made before passwords (``trust``: any local
+        process could connect as the superuser) to scram-sha-256: set the
+        password while trust still lets us in, then make pg_hba require it."""
+        hba = self.data_dir / "pg_hba.conf"
+        rules = hba.read_text()
+        if not any(_trusts(line) for line in rules.splitlines()):
+            return
+        self.psql(f"ALTER ROLE postgres PASSWORD '{password}'")
+        hba.write_text(
+            "\n".join(
+                line.replace("trust", "scram-sha-256") if _trusts(line) else line
+                for line in rules.splitlines()
+            )
+            + "\n"
+        )
+        self.psql("SELECT pg_reload_conf()")
 
     def _wait_ready(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -226,7 +263,7 @@ class PostgresServer:
         return False
 
     def url_for(self, database: str) -> str:
-        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+        return f"postgresql://postgres:{self.password}@{self.host}:{self.port}/{database}"
 
     def psql(self, sql: str, *, check: bool = True) -> str:
         """Run one SQL command as the superuser on the maintenance database."""
@@ -243,12 +280,13 @@ class PostgresServer:
                 "postgres",
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-tAc",
-                sql,
+                "-tA",
             ],
+            input=sql,  # on stdin, not argv: a password in it is not shown by ps
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, "PGPASSWORD": self.password},
         )
         if check and result.returncode != 0:
             raise EmbeddedServerError(f"{sql!r} failed: {result.stderr.strip()}")
@@ -269,6 +307,12 @@ class PostgresServer:
     def stop(self, timeout: float = 20.0) -> None:
         # SIGINT = PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
         _terminate(self.process, signal.SIGINT, timeout)
+
+
+def _trusts(line: str) -> bool:
+    """A pg_hba.conf rule (not a comment) that lets anyone in without a password."""
+    fields = line.split("#", 1)[0].split()
+    return bool(fields) and fields[-1] == "trust"
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:

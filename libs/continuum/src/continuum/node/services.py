@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 
+from continuum.natsauth import NatsLogin
 from continuum.node.backoff import RestartPolicy
 
 log = logging.getLogger("continuum.node")
@@ -120,10 +121,18 @@ class ServiceProcess:
 
 
 def service_env(
-    base: dict[str, str], nats_url: str, database_url: str, home: Path
+    base: dict[str, str],
+    nats_url: str,
+    database_url: str,
+    home: Path,
+    login: NatsLogin | None = None,
 ) -> dict[str, str]:
+    """A service's environment: the node's, plus where its servers are and,
+    on a node with NATS logins, its own (and no other process's) login."""
     env = dict(os.environ)
     env.update(base)
+    if login is not None:
+        env.update({"CONTINUUM_NATS_USER": login.user, "CONTINUUM_NATS_PASSWORD": login.password})
     env.update(
         {
             "CONTINUUM_NATS_URL": nats_url,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psutil
 
+from continuum.natsauth import NatsLogin, NodeLogins
 from continuum.settings import Settings
 
 
@@ -74,6 +75,21 @@ def running_state(home: Path) -> NodeState | None:
     if state is None or not state.alive():
         return None
     return state
+
+
+def resolve_login(settings: Settings, identity: str) -> NatsLogin | None:
+    """Who to connect to NATS as: ``CONTINUUM_NATS_USER``/``_PASSWORD`` if set,
+    else ``identity``'s login on this home's embedded server, else nobody
+    (a server without authentication)."""
+    if settings.nats_user:
+        return NatsLogin(settings.nats_user, settings.nats_password.get_secret_value())
+    if settings.nats_url:
+        return None
+    try:
+        logins = NodeLogins.read(settings.home)
+    except (OSError, RuntimeError) as exc:
+        raise NodeNotRunning(f"cannot read this node's NATS logins: {exc}") from None
+    return logins.login(identity) if logins is not None else None
 
 
 def resolve_urls(settings: Settings) -> tuple[str, str]:

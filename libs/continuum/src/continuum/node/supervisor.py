@@ -30,11 +30,12 @@ from continuum.api_tokens import ensure_admin_token
 from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
+from continuum.natsauth import NODE, NatsLogin, NodeLogins, authorization_block
 from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.orphans import reap_orphans
 from continuum.node.probe import wait_healthy
 from continuum.node.services import ServiceProcess, installed_services, service_env
-from continuum.node.state import NodeState, clear_state, read_state, write_state
+from continuum.node.state import NodeState, clear_state, read_state, resolve_login, write_state
 from continuum.node.watch import ServerWatch
 from continuum.runtime.connections import connect_nats
 from continuum.settings import Settings
@@ -80,6 +81,7 @@ class Node:
     watches: list[ServerWatch] = field(default_factory=list)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
     _nc: Client | None = None
+    _logins: NodeLogins | None = None
 
     @property
     def home(self) -> Path:
@@ -143,7 +145,7 @@ class Node:
         identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
         name = self.settings.node_name or socket.gethostname()
         nats_url, database_url = await self._start_servers(name)
-        nc = self._nc = await connect_nats(nats_url, name="continuum-node")
+        nc = self._nc = await connect_nats(nats_url, name="continuum-node", login=self._login(NODE))
         topology = Topology(self.settings.max_event_bytes, self.settings.duplicate_window_s)
         await topology.bootstrap(nc.jetstream())
         codec = EventCodec(self.settings.max_event_bytes, seal_key=identity.seal_key)
@@ -165,14 +167,10 @@ class Node:
 
         for watch in self.watches:
             tasks.append(asyncio.create_task(watch.run(stop, on_exit)))
-        env = service_env(
-            {"CONTINUUM_GATEWAY_ADMIN_TOKEN": ensure_admin_token(home)},
-            nats_url,
-            database_url,
-            home,
-        )
+        base = {"CONTINUUM_GATEWAY_ADMIN_TOKEN": ensure_admin_token(home)}
         services = installed_services()
         for service, module in sorted(services.items()):
+            env = service_env(base, nats_url, database_url, home, self._login(service))
             process = ServiceProcess(service, module, env, home / "logs" / f"{service}.log")
             self.processes.append(process)
             tasks.append(asyncio.create_task(process.run(stop, on_exit)))
@@ -224,6 +222,12 @@ class Node:
             )
         return running
 
+    def _login(self, identity: str) -> NatsLogin | None:
+        """``identity``'s login on the embedded server, or the configured one."""
+        if self._logins is not None:
+            return self._logins.login(identity)
+        return resolve_login(self.settings, identity)
+
     def _server_pids(self) -> dict[str, int]:
         return {
             watch.name: watch.server.process.pid
@@ -246,11 +250,14 @@ class Node:
         come up) and watch them; a stop meanwhile stops what was started."""
         settings = self.settings
         if settings.embedded_nats:
+            self._logins = NodeLogins.of_home(self.home)
             self.nats = NatsServer(
                 self.home / "nats",
                 host=settings.nats_host,
                 port=settings.nats_port,
                 server_name=_server_name(name),
+                authorization=authorization_block(),
+                environment=self._logins.server_env(),
             )
             self.report(f"starting NATS (JetStream) on {self.nats.url}")
             await _start_in_thread(self.nats)

@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
 import nats
 from nats.aio.client import Client
 
+from continuum.natsauth import NatsLogin
+
 log = logging.getLogger("continuum.connections")
 
 
-async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> Client:
+def login_options(login: NatsLogin | None) -> dict[str, Any]:
+    """nats.connect keyword arguments for ``login`` (none without one)."""
+    if login is None:
+        return {}
+    return {"user": login.user, "password": login.password, "inbox_prefix": login.inbox_prefix}
+
+
+async def connect_nats(
+    url: str, name: str, *, login: NatsLogin | None = None, connect_timeout: float = 5.0
+) -> Client:
     """Connect with reconnects forever and short pings, so a restarted server
-    is found again within seconds and a dead link is noticed quickly."""
+    is found again within seconds and a dead link is noticed quickly.
+
+    With a ``login``, as that user and with its own inbox prefix (which its
+    permissions expect)."""
 
     client: list[Client] = []
 
@@ -42,6 +57,7 @@ async def connect_nats(url: str, name: str, *, connect_timeout: float = 5.0) -> 
         # A pull subscription waiting in a long fetch keeps a drain waiting for
         # nats-py's 30 s default: bound the goodbye (everything was acked).
         drain_timeout=3,
+        **login_options(login),
     )
     client.append(nc)
     return nc

@@ -10,14 +10,16 @@ import asyncio
 import sys
 
 from continuum.node import probe
-from continuum.node.state import resolve_urls
+from continuum.node.state import resolve_login, resolve_urls
 from continuum.runtime.connections import connect_nats
 from continuum.settings import Settings
 
 
 async def check(service: str) -> bool:
-    nats_url, _ = resolve_urls(Settings())
-    nc = await connect_nats(nats_url, name=f"healthcheck-{service}", connect_timeout=2)
+    settings = Settings()
+    nats_url, _ = resolve_urls(settings)
+    login = resolve_login(settings, service)
+    nc = await connect_nats(nats_url, name=f"healthcheck-{service}", login=login, connect_timeout=2)
     try:
         return (await probe.health(nc, service, timeout=2)).get("status") == "ok"
     finally:

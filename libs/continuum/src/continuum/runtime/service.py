@@ -209,12 +209,13 @@ async def _register_projection_endpoints(ctx: ServiceContext, runner: Projection
 
 async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> None:
     """Run ``service`` until ``stop`` is set."""
-    from continuum.node.state import resolve_urls
+    from continuum.node.state import resolve_login, resolve_urls
 
     identity = NodeIdentity.configured(settings.home, settings.node_key.get_secret_value())
     telemetry.setup_telemetry(f"continuum-{service.name}", identity.node_id)
     nats_url, database_url = resolve_urls(settings)
-    nc = await connect_nats(nats_url, name=f"continuum-{service.name}")
+    login = resolve_login(settings, service.name)
+    nc = await connect_nats(nats_url, name=f"continuum-{service.name}", login=login)
     pool = await create_pool(database_url)
     try:
         await migrate(pool, service.schema, service.migrations)

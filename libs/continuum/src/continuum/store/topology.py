@@ -15,7 +15,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from continuum.events.catalog import CONTEXTS
-from continuum.genome.blobs import declare_buckets
+from continuum.genome.blobs import bucket_configs, declare_buckets
 
 DLQ_STREAM = "DLQ"
 DLQ_SUBJECT_PREFIX = "dlq"
@@ -103,3 +103,19 @@ class Topology:
             declared.append(config.name)
         declared.extend(await declare_buckets(js))
         return declared
+
+    def stream_names(self) -> list[str]:
+        """Every stream ``bootstrap`` declares, the buckets' included."""
+        streams = [c.name for c in self.stream_configs() if c.name is not None]
+        return streams + [f"OBJ_{c.bucket}" for c in bucket_configs()]
+
+    async def missing(self, js: JetStreamContext) -> list[str]:
+        """The declared streams NATS does not have (yet): what a process that
+        may not declare streams itself waits for."""
+        missing = []
+        for name in self.stream_names():
+            try:
+                await js.stream_info(name)
+            except NotFoundError:
+                missing.append(name)
+        return missing

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,9 @@ from pathlib import Path
 
 from nats.aio.client import Client
 
+from continuum.natsauth import NatsLogin
 from continuum.node import probe
+from continuum.node.services import service_env
 
 
 def spawn_service(
@@ -23,17 +24,11 @@ def spawn_service(
     home: Path,
     log_path: Path,
     env: Mapping[str, str] | None = None,
+    login: NatsLogin | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start ``python -m module`` the way the supervisor does."""
-    full_env = dict(os.environ)
-    full_env.update(
-        {
-            "CONTINUUM_NATS_URL": nats_url,
-            "CONTINUUM_DATABASE_URL": database_url,
-            "CONTINUUM_HOME": str(home),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    """Start ``python -m module`` the way the supervisor does (``env`` wins
+    over the supervisor's variables)."""
+    full_env = service_env({}, nats_url, database_url, home, login)
     full_env.update(env or {})
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:

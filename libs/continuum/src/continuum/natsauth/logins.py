@@ -1,0 +1,86 @@
+"""Logins: a user and password to connect with, and where a node keeps them."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from continuum.natsauth.config import password_variable
+from continuum.natsauth.permissions import IDENTITIES, INBOX, identity
+from continuum.secretfile import new_password
+
+
+@dataclass(frozen=True)
+class NatsLogin:
+    """How one process authenticates to NATS. The password never shows in a repr."""
+
+    user: str
+    password: str = field(repr=False)
+
+    @property
+    def inbox_prefix(self) -> str:
+        """The identity's own inbox (its permissions deny others' inboxes to
+        external tools); a user the node does not declare keeps the default."""
+        known = IDENTITIES.get(self.user)
+        return known.inbox_prefix if known is not None else INBOX
+
+    def url(self, url: str) -> str:
+        """``url`` with this login in its userinfo, for tools that take one URL."""
+        parts = urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        userinfo = f"{quote(self.user, safe='')}:{quote(self.password, safe='')}"
+        return urlunsplit(parts._replace(netloc=f"{userinfo}@{host}"))
+
+
+class NodeLogins:
+    """Every identity's password for one node, in ``<home>/nats/logins.json``
+    (mode 0600), created on first use. nats-server gets them as environment
+    variables (:meth:`server_env`), each process only its own login."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._passwords = self._load_or_create()
+
+    @classmethod
+    def of_home(cls, home: Path) -> NodeLogins:
+        return cls(home / "nats" / "logins.json")
+
+    @classmethod
+    def read(cls, home: Path) -> NodeLogins | None:
+        """The logins of an existing node, or None where it has none (yet)."""
+        path = home / "nats" / "logins.json"
+        return cls(path) if path.exists() else None
+
+    def _load_or_create(self) -> dict[str, str]:
+        passwords: dict[str, str] = {}
+        try:
+            loaded = json.loads(self.path.read_text())
+            if isinstance(loaded, dict):
+                passwords = {str(k): str(v) for k, v in loaded.items()}
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"cannot read NATS logins {self.path}: {exc}") from None
+        missing = [name for name in IDENTITIES if not passwords.get(name)]
+        if missing:
+            passwords.update({name: new_password() for name in missing})
+            self._write(passwords)
+        return passwords
+
+    def _write(self, passwords: dict[str, str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(passwords, fh, indent=2)
+        tmp.replace(self.path)
+
+    def login(self, name: str) -> NatsLogin:
+        return NatsLogin(identity(name).name, self._passwords[name])
+
+    def server_env(self) -> dict[str, str]:
+        """What nats-server needs in its environment to resolve the passwords."""
+        return {password_variable(i): self._passwords[n] for n, i in IDENTITIES.items()}
