@@ -74,6 +74,9 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
     jtag = cli(node_env, "events/replay", "event-log", tool="jtag")
     assert jtag.returncode == 0, jtag.stderr
     assert "rebuilt event-log" in jtag.stdout
+    typo = cli(node_env, "events", "replay", "event-lg")
+    assert typo.returncode == 2 and "did you mean 'event-log'?" in typo.stderr
+    assert "replaying" not in typo.stdout  # refused before any progress is drawn
 
     down = cli(node_env, "down")
     assert down.returncode == 0 and "node stopped" in down.stdout
@@ -120,15 +123,19 @@ def test_first_up_creates_an_admin_token_and_tokens_gate_the_http_api(
         assert (
             http.get("/v1/tokens", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
         )
-        revoked = cli(node_env, "token", "revoke", token_id)
+        # By name, as a user remembers it (or its id, or the start of its id).
+        revoked = cli(node_env, "token", "revoke", "ci")
         assert revoked.returncode == 0, revoked.stderr
+        assert token_id.rstrip(".…") in revoked.stdout
         time.sleep(2.1)  # other replicas' caches; this one revoked it itself
         assert http.post("/v1/events", json=event, headers={**headers, **auth}).status_code == 401
 
     bad = cli(node_env, "token", "create", "x", "--scope", "root")
     assert bad.returncode == 2 and "unknown scope" in bad.stderr
     bad_revoke = cli(node_env, "token", "revoke", "../../etc")
-    assert bad_revoke.returncode == 2 and "UUID" in bad_revoke.stderr
+    assert bad_revoke.returncode == 2 and "unknown token '../../etc'" in bad_revoke.stderr
+    typo = cli(node_env, "token", "revoke", "node admn")
+    assert typo.returncode == 2 and "did you mean 'node admin'?" in typo.stderr
 
     key_file = Path(node_env["CONTINUUM_HOME"]) / "tool.key"
     keygen = cli(node_env, "publisher", "keygen", str(key_file))
@@ -302,16 +309,19 @@ def test_done_when_a_question_in_the_lobby_gets_one_streamed_answer_and_why(
     for service in ("gateway", "scheduler", "persona-runtime"):
         assert f"service {service}" in up.stdout
 
-    personas = cli(node_env, "persona", "ls")
-    for name in ("Helper AI", "Teacher AI", "CodeReview AI", "Architect AI", "Debugger AI"):
-        assert name in personas.stdout, personas.stdout + personas.stderr
-
+    # As the README goes: status says healthy, and the very next question is
+    # answered with a bid from every persona (they are warm before healthy).
+    assert cli(node_env, "status").returncode == 0
     send = cli(node_env, "chat", "send", "lobby", "How do I fix this Python KeyError?")
     assert send.returncode == 0, send.stdout + send.stderr
     speaker = send.stdout.strip().split(":", 1)[0]
     assert speaker in ("Debugger AI", "CodeReview AI"), send.stdout
     assert "turn → " in send.stderr and "5 bids" in send.stderr
     message_id = send.stderr.split("continuum chat why ", 1)[1].split("`", 1)[0]
+
+    personas = cli(node_env, "persona", "ls")
+    for name in ("Helper AI", "Teacher AI", "CodeReview AI", "Architect AI", "Debugger AI"):
+        assert name in personas.stdout, personas.stdout + personas.stderr
 
     why = cli(node_env, "chat", "why", message_id)
     assert why.returncode == 0, why.stdout + why.stderr

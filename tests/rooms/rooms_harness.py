@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from continuum.natsauth import NodeLogins
 from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats
-from continuum.testing.processes import spawn_service, stop_service
+from continuum.testing.processes import spawn_service, stop_service, wait_service_ready
 
 
 @dataclass
@@ -63,6 +63,15 @@ class RoomNode:
 
     def stop(self, service: str) -> None:
         stop_service(self.processes[service])
+
+    async def restart(self, service: str, module: str) -> None:
+        """Start ``service`` again with the environment it had, and wait until it is ready."""
+        self.start(service, module, self.env[service])
+        nc = await self.connect("test-restart")
+        try:
+            await wait_service_ready(nc, service, self.processes[service], self.log(service), 90)
+        finally:
+            await nc.close()
 
 
 PERSONA_ENV = {

@@ -19,7 +19,6 @@ from rooms_harness import (
     wait_for,
 )
 
-from continuum.testing.processes import wait_service_ready
 from continuum_persona.testing.wire import Script, WireServer
 
 pytestmark = pytest.mark.slow
@@ -29,15 +28,6 @@ pytestmark = pytest.mark.slow
 async def api(room_node: RoomNode) -> AsyncIterator[httpx.AsyncClient]:
     async with room_node.client() as client:
         yield client
-
-
-async def restart(node: RoomNode, service: str, module: str) -> None:
-    node.start(service, module, node.env[service])
-    nc = await node.connect("test")
-    try:
-        await wait_service_ready(nc, service, node.processes[service], node.log(service), 90)
-    finally:
-        await nc.close()
 
 
 async def test_a_persona_process_killed_mid_generation_does_not_hang_the_room(
@@ -57,7 +47,7 @@ async def test_a_persona_process_killed_mid_generation_does_not_hang_the_room(
             assert abandoned["outcome"] == "abandoned"
             assert "streamed nothing for 1.5 s" in abandoned["reason"]
 
-            await restart(room_node, "persona-runtime", "continuum_persona")
+            await room_node.restart("persona-runtime", "continuum_persona")
             second = await post(api, "kill-room", "@Helper are you back?")
             answers = await wait_for(lambda: replies(api, "kill-room", second), timeout=60)
             assert answers[0]["author_id"] == "helper-ai"
@@ -81,7 +71,7 @@ async def test_a_message_sent_while_the_scheduler_is_down_is_answered_after_rest
     os.kill(room_node.processes["scheduler"].pid, signal.SIGKILL)
     room_node.processes["scheduler"].wait()
     message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
-    await restart(room_node, "scheduler", "continuum_scheduler")
+    await room_node.restart("scheduler", "continuum_scheduler")
     answers = await wait_for(lambda: replies(api, "lobby", message_id), timeout=60)
     assert len(answers) == 1 and answers[0]["author_id"] in {"debugger-ai", "codereview-ai"}
 

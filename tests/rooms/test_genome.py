@@ -170,7 +170,7 @@ async def test_a_layer_published_found_and_set_mid_conversation_changes_the_next
 
 
 async def test_a_new_room_prefetches_layers_for_its_topic_and_pins_hold(
-    api: httpx.AsyncClient,
+    api: httpx.AsyncClient, room_node: RoomNode
 ) -> None:
     await wait_for(lambda: _has(api, "python-async"))
     created = await api.post(
@@ -193,6 +193,20 @@ async def test_a_new_room_prefetches_layers_for_its_topic_and_pins_hold(
     unpinned = await api.delete("/v1/genome/cache/pins/sql-tuning")
     assert "sql-tuning" not in unpinned.json()["pinned"]
 
+    # "Never evicted" holds across a restart: the pin is kept, and loaded again.
+    assert (await api.put("/v1/genome/cache/pins/python-async")).status_code == 200
+    room_node.stop("persona-runtime")
+    await room_node.restart("persona-runtime", "continuum_persona")
+
+    async def pinned_again() -> bool:
+        report = (await api.get("/v1/genome/cache")).json()
+        return report["pinned"] == ["python-async"] and any(
+            e["layer"] == "python-async@1.0.0" and e["pinned"] for e in report["warm"]
+        )
+
+    await wait_for(pinned_again, timeout=60)
+    assert (await api.delete("/v1/genome/cache/pins/python-async")).status_code == 200
+
 
 async def test_pull_fork_and_lineage(
     room_node: RoomNode, api: httpx.AsyncClient, tmp_path: Path
@@ -205,8 +219,8 @@ async def test_pull_fork_and_lineage(
     key_file.chmod(0o600)
     await wait_for(lambda: _has(api, "zed-speak"))
     out = tmp_path / "pulled"
-    pulled = cli(room_node, home, "genome", "pull", "zed-speak", "--out", str(out))
-    assert "verified" in pulled
+    pulled = cli(room_node, home, "genome", "pull", "zed-speak@1.0.0", "--out", str(out))
+    assert "zed-speak@1.0.0 verified" in pulled
     original = (await api.get("/v1/genome/layers/zed-speak")).json()["version"]
     data = (out / "adapter_model.safetensors").read_bytes()
     assert hashlib.sha256(data).hexdigest() == original["sha256"]

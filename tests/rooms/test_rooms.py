@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from httpx_ws import aconnect_ws
 from rooms_harness import (
     RoomNode,
+    cli,
     events_of,
     following,
     make_remote_persona,
@@ -157,7 +159,7 @@ async def _decision_for(items: list[dict[str, Any]], trigger: str) -> dict[str, 
 
 
 async def test_a_backend_dying_mid_stream_passes_the_turn_to_the_next_bidder(
-    api: httpx.AsyncClient, wire: WireServer
+    api: httpx.AsyncClient, wire: WireServer, room_node: RoomNode, tmp_path: Path
 ) -> None:
     wire.script = Script(pieces=["partial ", "answer ", "then ", "gone"], die_after=2)
     flaky = await make_remote_persona(api, "Flaky", wire.url, priority=200)
@@ -174,6 +176,14 @@ async def test_a_backend_dying_mid_stream_passes_the_turn_to_the_next_bidder(
     regrant = why["decisions"][-1]
     assert regrant["regrant_of"] and regrant["winners"] == ["helper-ai"]
     assert "failed" in regrant["reason"]
+
+    # `chat send` shows the failure with its reason, then waits for the rescue.
+    wire.script = Script(pieces=["half ", "said ", "then ", "gone"], die_after=2)
+    sent = await asyncio.to_thread(
+        cli, room_node, tmp_path, "chat", "send", "flaky-room", f"@{flaky} once more"
+    )
+    assert "(failed: " in sent and "openai" in sent.split("(failed: ")[1]
+    assert "Helper AI: " in sent.split("(failed: ")[1]
 
 
 async def _at_least(coro: Any, n: int) -> Any:
@@ -220,12 +230,21 @@ async def test_bad_input_gets_clear_errors_and_changes_nothing(
         ("POST", "/v1/rooms", {"id": "r1", "policy": {"policy": "chaos"}}, 422, "policy"),
         (
             "POST",
+            "/v1/rooms",
+            {"id": "half", "personas": ["helper-ai", "nosuch-ai"]},
+            404,
+            "unknown persona 'nosuch-ai'",
+        ),
+        (
+            "POST",
             "/v1/rooms/lobby/members",
             {"member_id": "ghost", "kind": "persona"},
             404,
             "unknown persona 'ghost'",
         ),
         ("GET", "/v1/personas/ghost", None, 404, "unknown persona"),
+        ("GET", "/v1/personas/tacher-ai", None, 404, "did you mean 'teacher-ai'?"),
+        ("POST", "/v1/rooms/lobyy/messages", {"text": "hi"}, 404, "did you mean 'lobby'?"),
         ("POST", "/v1/personas", {"name": "X"}, 422, "role"),
         (
             "POST",
@@ -245,9 +264,31 @@ async def test_bad_input_gets_clear_errors_and_changes_nothing(
     assert [r["room_id"] for r in after] == [r["room_id"] for r in before]
 
 
+async def test_a_room_is_created_with_all_its_personas_or_not_at_all(
+    api: httpx.AsyncClient, room_node: RoomNode, tmp_path: Path
+) -> None:
+    created = await api.post(
+        "/v1/rooms", json={"id": "seated", "personas": ["Teacher AI", "helper-ai", "helper-ai"]}
+    )
+    assert created.status_code == 201, created.text
+    assert sorted(m["member_id"] for m in created.json()["members"]) == ["helper-ai", "teacher-ai"]
+    # The CLI sends the room and its personas as one request: a typo leaves nothing behind.
+    failed = cli(room_node, tmp_path, "chat", "create", "qa", "--persona", "nosuch-ai", ok=False)
+    assert "unknown persona 'nosuch-ai'" in failed
+    assert (await api.get("/v1/rooms/qa")).status_code == 404
+    cli(room_node, tmp_path, "chat", "create", "qa", "--persona", "debugger-ai")
+    members = (await api.get("/v1/rooms/qa")).json()["members"]
+    assert [m["member_id"] for m in members] == ["debugger-ai"]
+
+
 async def test_a_persona_update_applies_from_its_next_turn(api: httpx.AsyncClient) -> None:
     response = await api.patch("/v1/personas/architect-ai", json={"priority": 200})
     assert response.status_code == 200 and response.json()["priority"] == 200
+    assert "warnings" not in response.json()
+    # Choosing a backend that does not answer is allowed, and said at once.
+    ollama = await api.patch("/v1/personas/architect-ai", json={"backend": {"kind": "ollama"}})
+    assert ollama.status_code == 200
+    assert "Ollama does not answer" in ollama.json()["warnings"][0]
     paid = {"backend": {"kind": "auto", "cost_per_1k_tokens": 2.0}}
     assert (await api.patch("/v1/personas/architect-ai", json=paid)).status_code == 200
     shown = (await api.get("/v1/personas/Architect AI")).json()

@@ -20,6 +20,7 @@ from continuum.genome import (
     LayerError,
     LayerNotFound,
     build_manifest,
+    parse_layer_ref,
     parse_layer_spec,
     read_header,
     verify_manifest,
@@ -48,6 +49,18 @@ def test_layer_specs() -> None:
     for bad in ("../etc", "Upper", "x@", "x:abc", "x:20"):
         with pytest.raises(LayerError):
             parse_layer_spec(bad)
+
+
+def test_one_layer_is_named_as_a_genome_names_it() -> None:
+    """`genome pull/show/lineage` take LAYER@VERSION, as `persona genome set` does."""
+    assert parse_layer_ref("zed-speak@1.0.0") == ("zed-speak", "1.0.0")
+    assert parse_layer_ref("zed-speak") == ("zed-speak", "latest")
+    assert parse_layer_ref("zed-speak", "2.0.0") == ("zed-speak", "2.0.0")
+    assert parse_layer_ref("zed-speak@1.0.0", "1.0.0") == ("zed-speak", "1.0.0")
+    with pytest.raises(LayerError, match="different versions"):
+        parse_layer_ref("zed-speak@1.0.0", "2.0.0")
+    with pytest.raises(LayerError, match="names a weight"):
+        parse_layer_ref("zed-speak@1.0.0:0.5")
 
 
 def test_header_reader_accounts_for_every_byte() -> None:

@@ -84,6 +84,7 @@ def session_create(
     split: str = typer.Option("heldout", help="train or heldout."),
     seed: int = typer.Option(None, help="Seed for the exercises (default: random)."),
     judge: str = typer.Option("", help="A persona that also judges each attempt (AI judge)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the session id."),
 ) -> None:
     """Create a training session: exercises of a skill for a persona."""
     body: dict[str, Any] = {
@@ -97,6 +98,9 @@ def session_create(
     if judge:
         body["judge"] = judge
     result = gateway_client.request("POST", "/v1/academy/sessions", json=body)
+    if quiet:  # for scripts: SESSION=$(continuum academy session create ... -q)
+        print(result["session_id"])
+        return
     console.print(f"session [bold]{result['session_id']}[/]: {exercises} {skill} exercises")
     print_table(
         "exercises",
@@ -182,6 +186,7 @@ def exercise_submit(
     exercise: str,
     text: str,
     tool: str = typer.Option("", help="Submit as this external tool (default: as a human)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the attempt id."),
 ) -> None:
     """Submit an attempt at an exercise (as a human or an external tool)."""
     body: dict[str, Any] = {"text": text, "submitter": "tool" if tool else "human"}
@@ -190,6 +195,9 @@ def exercise_submit(
     result = gateway_client.request(
         "POST", f"/v1/academy/sessions/{session}/exercises/{exercise}/attempts", json=body
     )
+    if quiet:
+        print(result["attempt_id"])
+        return
     verdict = "[green]passed[/]" if result["passed"] else "[red]failed[/]"
     console.print(
         f"attempt {result['attempt_id']}: {verdict} ({result['score']:.2f}, {result['detail']})"

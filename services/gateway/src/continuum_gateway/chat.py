@@ -15,6 +15,7 @@ import asyncpg
 from nats.aio.client import Client
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from continuum import suggest
 from continuum.chat import find_mentions
 from continuum.events.chat import (
     MAX_MESSAGE_CHARS,
@@ -39,6 +40,11 @@ class ChatError(Exception):
         self.message = message
 
 
+MEMBER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$"
+#: A persona by id or by name ("Teacher AI").
+PERSONA_REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_. @-]{0,127}$"
+
+
 class CreateRoom(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,12 +52,18 @@ class CreateRoom(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     topic: str = Field(default="", max_length=1000)
     policy: RoomPolicy = Field(default_factory=RoomPolicy)
+    personas: list[Annotated[str, Field(pattern=PERSONA_REF_PATTERN)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Personas (id or name) to seat in the room as it is created: all of them "
+        "or, if any is unknown, no room at all.",
+    )
 
 
 class JoinRoom(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    member_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    member_id: str = Field(pattern=MEMBER_ID_PATTERN)
     kind: str = Field(default="persona", pattern=r"^(human|persona)$")
     name: str | None = Field(default=None, min_length=1, max_length=128)
 
@@ -79,6 +91,12 @@ class PostMessage(BaseModel):
     ]
     author: str | None = Field(default=None, min_length=1, max_length=64)
     reply_to: str | None = Field(default=None, max_length=64)
+
+
+async def unknown_room(pool: asyncpg.Pool, room_id: str) -> str:
+    """``unknown room 'lobyy'; did you mean 'lobby'?``"""
+    rooms = await chat_model.list_rooms(pool)
+    return suggest.unknown("room", room_id, [r["room_id"] for r in rooms])
 
 
 def human_id(name: str) -> str:
@@ -111,7 +129,7 @@ class Chat:
     async def _room(self, room_id: str) -> dict[str, Any]:
         room = await chat_model.get_room(self.pool, room_id)
         if room is None:
-            raise ChatError(404, f"unknown room {room_id!r}")
+            raise ChatError(404, await unknown_room(self.pool, room_id))
         return room
 
     async def _until(self, check: Any, timeout: float = 3.0) -> None:
@@ -122,20 +140,31 @@ class Chat:
                 return
             await asyncio.sleep(0.02)
 
+    async def _persona(self, persona: str) -> MemberJoined:
+        found = await service_request(self.nc, "cmd.persona-runtime.show", {"persona": persona})
+        return MemberJoined(member_id=found["id"], kind="persona", name=found["name"])
+
     async def create_room(self, command: CreateRoom, by: str) -> dict[str, Any]:
-        event = RoomCreated(
+        """The room and its first personas in one atomic append: every persona
+        is looked up first, so an unknown one leaves no room behind."""
+        if await chat_model.get_room(self.pool, command.id) is not None:
+            raise ChatError(409, f"room {command.id!r} already exists")
+        seated = [await self._persona(p) for p in dict.fromkeys(command.personas)]
+        created = RoomCreated(
             name=command.name or command.id,
             topic=command.topic,
             policy=command.policy,
             created_by=by,
         )
+        events = [self.factory.new(e, command.id) for e in (created, *seated)]
         try:
-            await self.store.append([self.factory.new(event, command.id)], 0)
+            await self.store.append(events, 0)
         except ConcurrencyError:
             raise ChatError(409, f"room {command.id!r} already exists") from None
 
         async def visible() -> bool:
-            return await chat_model.get_room(self.pool, command.id) is not None
+            room = await chat_model.get_room(self.pool, command.id)
+            return room is not None and len(room["members"]) >= len(seated)
 
         await self._until(visible)
         return await self._room(command.id)
@@ -154,15 +183,12 @@ class Chat:
 
     async def join(self, room_id: str, command: JoinRoom, by_name: str) -> dict[str, Any]:
         await self._room(room_id)
-        name = command.name
         if command.kind == "persona":
-            persona = await service_request(
-                self.nc, "cmd.persona-runtime.show", {"persona": command.member_id}
-            )
-            member_id, name = persona["id"], persona["name"]
+            event = await self._persona(command.member_id)
         else:
-            member_id, name = command.member_id, name or by_name
-        event = MemberJoined(member_id=member_id, kind=command.kind, name=name)  # type: ignore[arg-type]
+            name = command.name or by_name
+            event = MemberJoined(member_id=command.member_id, kind="human", name=name)
+        member_id = event.member_id
         await self.store.append([self.factory.new(event, room_id)], None)
 
         async def visible() -> bool:

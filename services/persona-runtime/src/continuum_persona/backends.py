@@ -87,6 +87,19 @@ class BackendPool:
             return "ollama" if self.ollama_up else "builtin"
         return kind
 
+    async def unanswered(self, persona: Persona) -> str | None:
+        """Why ``persona``'s backend will not answer, if a quick probe says so:
+        said when the backend is chosen, not at the persona's first turn."""
+        if self.kind_for(persona) != "ollama":
+            return None
+        host = str(persona.backend.url) if persona.backend.url else self.settings.ollama_host
+        if await ollama_answers(host, timeout_s=2.0):
+            return None
+        return (
+            f"Ollama does not answer at {host}: {persona.name}'s turns and generations fail "
+            "until it does (backend auto uses the built-in model meanwhile)"
+        )
+
     def for_persona(self, persona: Persona) -> InferenceBackend:
         ref = persona.backend
         kind = self.kind_for(persona)

@@ -45,14 +45,20 @@ def _build(path: Path, preset: str, steps: int | None) -> dict[str, object]:
 
 @app.command("build")
 def build(
-    preset: str = typer.Option("small", help="small (~3 min on 2 cores) or tiny (seconds)."),
+    preset: str = typer.Option(
+        None,
+        help="small (~3 min on 2 cores) or tiny (seconds); default CONTINUUM_PERSONA_MODEL_PRESET "
+        "(small).",
+    ),
     steps: int = typer.Option(0, min=0, help="Training steps (0: the preset's)."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if it exists."),
     path: Path = typer.Option(None, help="Where to save it (default: the node's model dir)."),
 ) -> None:
     """Create the built-in model from a config and pre-train it on shipped text."""
     from continuum_persona.models import builtin
+    from continuum_persona.settings import PersonaSettings
 
+    preset = preset or PersonaSettings().model_preset
     if preset not in builtin.PRESETS:
         raise typer.BadParameter(f"unknown preset; presets: {', '.join(builtin.PRESETS)}")
     target = path or _model_dir()

@@ -13,12 +13,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
 from nats.aio.msg import Msg
 
-from continuum import telemetry
+from continuum import suggest, telemetry
 from continuum.chat import HistoryItem, RoomDirectory
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.embeddings import Embedder
@@ -43,6 +44,8 @@ from continuum_persona.genome.runtime import GenomeRuntime
 from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.unavailable import UnavailableBackend
 from continuum_persona.personas import SEEDS, Persona, PersonaRegistry, persona_id_for
+from continuum_persona.pins import MIGRATIONS as PIN_MIGRATIONS
+from continuum_persona.pins import PinStore
 from continuum_persona.settings import PersonaSettings
 
 log = logging.getLogger("continuum.persona")
@@ -68,6 +71,7 @@ class PersonaRuntimeService(Service):
     name = "persona-runtime"
     description = "Personas: cognition pipeline and inference backends"
     schema = "persona_runtime"
+    migrations = PIN_MIGRATIONS
 
     def __init__(self) -> None:
         self.settings = PersonaSettings()
@@ -90,6 +94,8 @@ class PersonaRuntimeService(Service):
             on_model=lambda backend: self._spawn(self.genome.register(backend)),
         )
         self.genome = GenomeRuntime(self.pool, self._append_base, self._search_layers)
+        self._pins = PinStore(ctx.pool, self.schema)
+        self.pool.pins.update(await self._pins.load())
         await self.pool.start()
         embedder = await asyncio.to_thread(Embedder)
         domains = DomainRegistry()
@@ -125,6 +131,24 @@ class PersonaRuntimeService(Service):
         self._subs.append(await ctx.nc.subscribe("ctl.chat.>", cb=self._on_control))
         self._spawn(self._heartbeat())
         await self._register_endpoints(ctx)
+        await self._warm_up()
+
+    async def _warm_up(self) -> None:
+        """Do once, before the service answers its health check, what the first
+        message would otherwise do cold: encode every persona's profile and
+        build each one's context (which picks its backend and loads its
+        tokenizer). Cold, that took longer than a bid window, so the first
+        question after `continuum up` reported healthy got no bid at all."""
+        personas = list(self.registry.personas.values())
+        started = time.perf_counter()
+        await asyncio.to_thread(self.pipeline.decider.prepare, "warm-up", personas)
+        for persona in personas:
+            situation = Situation("chat", "warm-up", "system", "System", "warm-up")
+            try:
+                await asyncio.to_thread(self.pipeline.perceive, persona, situation)
+            except Exception as exc:  # a persona that cannot build a context bids nothing anyway
+                log.warning("warming up %s: %s", persona.persona_id, exc)
+        log.info("warmed up %d personas in %.1f s", len(personas), time.perf_counter() - started)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
@@ -458,7 +482,8 @@ class PersonaRuntimeService(Service):
             raise RequestError("persona must be a persona id or name")
         persona = self.registry.get(key)
         if persona is None:
-            raise RequestError(f"unknown persona {key!r}", 404)
+            known = [p.persona_id for p in self.registry.personas.values()]
+            raise RequestError(suggest.unknown("persona", key, known), 404)
         return persona
 
     async def _register_endpoints(self, ctx: ServiceContext) -> None:
@@ -477,7 +502,11 @@ class PersonaRuntimeService(Service):
             event = commands.updated_event(command, persona.profile)
             result = await ctx.store.append([ctx.factory.new(event, persona.persona_id)], None)
             await self._persona_log.reached(result.version)  # answer with the update applied
-            return self._describe(persona)
+            described = self._describe(persona)
+            assert self.pool is not None
+            if "backend" in body and (warning := await self.pool.unanswered(persona)):
+                described["warnings"] = [warning]
+            return described
 
         async def list_(_: dict[str, Any]) -> dict[str, Any]:
             return {"personas": [self._describe(p) for p in self.registry.personas.values()]}
@@ -575,6 +604,7 @@ class PersonaRuntimeService(Service):
                     if not isinstance(layer_id, str) or not layer_id:
                         raise RequestError(f"{key} must be a layer id")
                     await self.genome.pin(layer_id, pinned)
+                    await (self._pins.pin if pinned else self._pins.unpin)(layer_id)
             return self.genome.cache_report()
 
         for op, handler in (

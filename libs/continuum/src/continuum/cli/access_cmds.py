@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from continuum import suggest
 from continuum.cli.common import CliError, call, console, err_console, print_table, settings
 from continuum.identity import NodeIdentity
 from continuum.natsauth import INGRESS, NodeLogins
@@ -69,10 +70,29 @@ def token_list() -> None:
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: str = typer.Argument(..., help="The id `token list` shows.")) -> None:
+def token_revoke(
+    token: str = typer.Argument(..., help="The token's name, id, or the start of its id."),
+) -> None:
     """Revoke a token; requests with it are refused from now on."""
-    revoked = call("cmd.gateway.tokens.revoke", {"id": token_id})
+    revoked = call("cmd.gateway.tokens.revoke", {"id": _token_id(token)})
     console.print(f"revoked token {revoked['name']} ({revoked['id']})")
+
+
+def _token_id(ref: str) -> str:
+    """The one active token ``ref`` names: its id, the start of its id, or its name."""
+    tokens = call("cmd.gateway.tokens.list", {})["tokens"]
+    if any(t["id"] == ref for t in tokens):
+        return ref
+    active = [t for t in tokens if not t["revoked_at"]]
+    by_name = [t for t in active if t["name"] == ref]
+    by_prefix = [t for t in active if len(ref) >= 4 and t["id"].startswith(ref.lower())]
+    for found in (by_name, by_prefix):
+        if len(found) == 1:
+            return str(found[0]["id"])
+        if len(found) > 1:
+            ids = ", ".join(t["id"] for t in found)
+            raise CliError(f"{ref!r} names {len(found)} active tokens ({ids}); give the id")
+    raise CliError(suggest.unknown("token", ref, [t["name"] for t in active]))
 
 
 @publisher_app.command("keygen")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from continuum.cli import gateway_client
 from continuum.cli.common import CliError, console, err_console, print_table
@@ -48,7 +50,7 @@ def create(
     turns_per_minute: int = typer.Option(30, help="Turn budget (0: none)."),
     persona: list[str] = typer.Option([], "--persona", "-p", help="Persona to add (repeat)."),
 ) -> None:
-    """Create a room and add personas to it."""
+    """Create a room with its personas: all of them, or (one unknown) nothing."""
     body = {
         "id": room_id,
         "topic": topic,
@@ -58,12 +60,9 @@ def create(
             "preemption": preemption,
             "turns_per_minute": turns_per_minute,
         },
+        "personas": persona,
     }
     gateway_client.request("POST", "/v1/rooms", json=body)
-    for name in persona:
-        gateway_client.request(
-            "POST", f"/v1/rooms/{room_id}/members", json={"member_id": name, "kind": "persona"}
-        )
     console.print(f"room [bold]{room_id}[/] created")
 
 
@@ -120,8 +119,16 @@ def leave(room_id: str, member: str) -> None:
 
 
 def _print_message(message: dict[str, Any]) -> None:
-    status = "" if message["status"] == "complete" else f" [yellow]({message['status']})[/]"
-    console.print(f"[bold]{message['author_name']}[/]{status}: {message['text']}")
+    line = Text.assemble((message["author_name"], "bold"))
+    if message["status"] != "complete":
+        line.append(f" ({_status(message)})", style="yellow")
+    console.print(line + Text(": ") + Text(message["text"]), highlight=False)
+
+
+def _status(message: dict[str, Any]) -> str:
+    """``failed: the backend stopped answering``: a status with its reason."""
+    error = message.get("error") or ""
+    return f"{message['status']}: {error}" if error else str(message["status"])
 
 
 class _Tail:
@@ -131,6 +138,8 @@ class _Tail:
         self.watch = watch  # a message id whose answers we wait for
         self.streaming: dict[str, bool] = {}
         self.answered: list[dict[str, Any]] = []
+        #: Answers that failed; the scheduler passes the turn on after each.
+        self.failed: list[dict[str, Any]] = []
         self.decided = False
         self.nobody: str | None = None
 
@@ -151,13 +160,13 @@ class _Tail:
             if data["message_id"] in self.streaming:
                 console.print()
                 if data["status"] != "complete":
-                    console.print(f"  [yellow]({data['status']}: {data.get('error') or ''})[/]")
+                    console.print(Text(f"  ({_status(data)})", style="yellow"))
             elif data["message_id"] != self.watch and (
                 self.watch is None or data["author_kind"] == "persona"
             ):
                 _print_message(data)
             if self.watch and data.get("reply_to") == self.watch:
-                self.answered.append(data)
+                (self.failed if data["status"] == "failed" else self.answered).append(data)
         elif kind_name == "decided":
             if self.watch is None or data["trigger_message_id"] == self.watch:
                 winners = ", ".join(data["winners"]) or "nobody"
@@ -167,8 +176,8 @@ class _Tail:
                 )
                 if data["trigger_message_id"] == self.watch:
                     self.decided = True
-                    if not data["winners"]:
-                        self.nobody = data["reason"]
+                    # A failed answer's turn is granted again: only the last word counts.
+                    self.nobody = None if data["winners"] else data["reason"]
         elif kind_name == "preempted":
             err_console.print(f"[dim]preempted {data['persona_id']}: {data['reason']}[/]")
 
@@ -232,8 +241,9 @@ def send(
             break
         tail.item(item)
     if tail.nobody:
-        err_console.print(f"[yellow]no persona took the turn:[/] {tail.nobody}")
-    elif not tail.answered:
+        what = "no answer" if tail.failed else "no persona took the turn"
+        raise CliError(f"{what}: {tail.nobody}")
+    if not tail.answered:
         raise CliError(f"no answer within {wait:g} s")
     else:
         err_console.print(
@@ -255,13 +265,31 @@ def tail(room_id: str) -> None:
             return
 
 
+_MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _latest_answer(room_id: str) -> str:
+    """The id of the latest message a persona said in ``room_id``."""
+    messages = gateway_client.request("GET", f"/v1/rooms/{room_id}/messages")["messages"]
+    answers = [m for m in messages if m["author_kind"] == "persona"]
+    if not answers:
+        raise CliError(f"no persona has answered in {room_id!r} yet")
+    return str(answers[-1]["message_id"])
+
+
 @app.command("why")
-def why(message_id: str) -> None:
+def why(
+    message: str = typer.Argument(
+        ..., help="A message id, or a room: its latest persona answer is explained."
+    ),
+) -> None:
     """Why a persona spoke (or who answered a message): every bid, the winner, the reasons."""
+    message_id = message if _MESSAGE_ID.match(message) else _latest_answer(message)
     answer = gateway_client.request("GET", f"/v1/messages/{message_id}/why")
-    message = answer["message"]
+    said = answer["message"]
     console.print(
-        f"[bold]{message['author_name']}[/] in {message['room_id']}: {message['text'][:120]}"
+        Text.assemble((said["author_name"], "bold"), f" in {said['room_id']}: ")
+        + Text(said["text"][:120])
     )
     if not answer["decisions"]:
         console.print("no turn decision concerns this message")

@@ -10,6 +10,7 @@ import nats.errors
 from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from continuum.natsauth import NatsLogin
 from continuum.natsauth.permissions import CLI
@@ -30,6 +31,17 @@ class CliError(Exception):
 
 class RequestFailed(CliError):
     pass
+
+
+def failed(message: str, status: int) -> CliError:
+    """A service's or the gateway's refusal, in one style for both: ``message (404)``."""
+    return RequestFailed(f"{message} ({status})")
+
+
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, the message as plain text: a server's
+    ``'^[a-z0-9][a-z0-9-]{0,63}$'`` must not be read as rich markup."""
+    err_console.print(Text("error: ", style="red") + Text(message), highlight=False)
 
 
 def settings() -> Settings:
@@ -100,7 +112,7 @@ async def request_json(
     except requests.NoService as exc:
         raise RequestFailed(exc.message) from None
     except requests.ServiceRequestError as exc:
-        raise RequestFailed(f"{exc.message} ({exc.code})") from None
+        raise failed(exc.message, exc.code) from None
 
 
 def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:

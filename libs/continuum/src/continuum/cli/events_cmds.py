@@ -14,7 +14,7 @@ from nats.js.api import DeliverPolicy
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from continuum import jsoninput
+from continuum import jsoninput, suggest
 from continuum.cli.common import CliError, connect, console, request_json, run, settings
 from continuum.events import (
     CONTEXTS,
@@ -27,6 +27,7 @@ from continuum.events import (
 from continuum.events.envelope import parse_envelope
 from continuum.identity import NodeIdentity
 from continuum.ids import uuid7_str
+from continuum.node import probe
 from continuum.projections.deadletters import DeadLetterQueue
 from continuum.store import JetStreamEventStore, stream_for_context
 
@@ -206,6 +207,9 @@ def replay(projection: str = typer.Argument(..., help="Projection name, e.g. eve
     async def main() -> dict[str, Any]:
         nc = await connect(s)
         try:
+            known = await probe.projections(nc)
+            if projection not in known:
+                raise CliError(suggest.unknown("projection", projection, known))
             inbox = nc.new_inbox()
             with Progress(
                 TextColumn(f"replaying {projection}"),

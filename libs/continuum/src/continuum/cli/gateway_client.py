@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from continuum.api_tokens import ADMIN_TOKEN_FILE
-from continuum.cli.common import CliError, settings
+from continuum.cli.common import CliError, failed, settings
 from continuum.node.state import NodeNotRunning, running_state
 
 
@@ -55,7 +55,7 @@ def check(response: httpx.Response) -> Any:
             message = response.json()["error"]["message"]
         except (ValueError, KeyError, TypeError):
             message = response.text[:300]
-        raise CliError(f"{message} (HTTP {response.status_code})")
+        raise failed(message, response.status_code)
     return response.json()
 
 

@@ -24,6 +24,7 @@ from continuum.genome import (
     LayerError,
     build_manifest,
     creator_of,
+    parse_layer_ref,
     read_header,
     sha256_hex,
     sign_manifest,
@@ -211,10 +212,11 @@ def ls(
 
 @app.command("show")
 def show(
-    layer: str = typer.Argument(..., help="Layer id."),
-    version: str = typer.Option("latest", help="Version."),
+    layer: str = typer.Argument(..., help="Layer id, or LAYER@VERSION."),
+    version: str = typer.Option(None, help="Version (default latest)."),
 ) -> None:
     """One layer: its manifest, versions, near-duplicates and usage."""
+    layer, version = _layer_ref(layer, version)
     found = gateway_client.request("GET", f"/v1/genome/layers/{layer}", params={"version": version})
     _show_version(found["version"], f"{found['id']} (versions: {', '.join(found['versions'])})")
     if found["usage"]:
@@ -280,11 +282,12 @@ def search(
 
 @app.command("pull")
 def pull(
-    layer: str = typer.Argument(..., help="Layer id."),
-    version: str = typer.Option("latest", help="Version."),
+    layer: str = typer.Argument(..., help="Layer id, or LAYER@VERSION."),
+    version: str = typer.Option(None, help="Version (default latest)."),
     out: Path = typer.Option(None, help="Directory to write (default ./ID-VERSION)."),
 ) -> None:
     """Download a layer as a peft adapter directory, verified before it is written."""
+    layer, version = _layer_ref(layer, version)
     signed = gateway_client.request(
         "GET", f"/v1/genome/layers/{layer}/manifest", params={"version": version}
     )
@@ -307,6 +310,13 @@ def pull(
     doc = {"manifest": manifest.model_dump(mode="json"), "signature": signed["signature"]}
     (target / MANIFEST_FILE).write_text(json.dumps(doc, indent=2) + "\n")
     console.print(f"{manifest.ref} verified (sha256 and signature) and written to {target}")
+
+
+def _layer_ref(layer: str, version: str | None) -> tuple[str, str]:
+    try:
+        return parse_layer_ref(layer, version)
+    except LayerError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _download(sha: str, size: int) -> bytes:
@@ -369,10 +379,11 @@ def fork(
 
 @app.command("lineage")
 def lineage(
-    layer: str = typer.Argument(..., help="Layer id."),
-    version: str = typer.Option("latest", help="Version."),
+    layer: str = typer.Argument(..., help="Layer id, or LAYER@VERSION."),
+    version: str = typer.Option(None, help="Version (default latest)."),
 ) -> None:
     """Where a layer came from (parents) and what came from it (children, forks)."""
+    layer, version = _layer_ref(layer, version)
     tree = gateway_client.request(
         "GET", f"/v1/genome/layers/{layer}/lineage", params={"version": version}
     )

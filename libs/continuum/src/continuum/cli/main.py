@@ -18,7 +18,7 @@ from continuum.cli import (
     node_cmds,
     persona_cmds,
 )
-from continuum.cli.common import CliError, err_console
+from continuum.cli.common import CliError, err_console, print_error
 from continuum.events import EventError
 from continuum.events.envelope import describe_validation_error
 from continuum.identity import IdentityError
@@ -86,13 +86,10 @@ def run(argv: list[str] | None = None) -> None:
     try:
         app(args=argv if argv is not None else sys.argv[1:], prog_name="continuum")
     except _EXPECTED as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        print_error(str(exc))
         raise SystemExit(2) from None
     except ValidationError as exc:  # settings from the environment (CONTINUUM_*)
-        err_console.print(
-            f"[red]error:[/] invalid configuration: {describe_validation_error(exc)}",
-            highlight=False,
-        )
+        print_error(f"invalid configuration: {describe_validation_error(exc)}")
         raise SystemExit(2) from None
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console, print_table
+from continuum.cli.common import CliError, console, err_console, print_table
 
 app = typer.Typer(help="Personas: profiles, backends, genomes.", no_args_is_help=True)
 
@@ -145,7 +146,10 @@ def update(
         raise CliError(
             "nothing to update: give --role, --domains, --style, --priority or --backend"
         )
-    _show(gateway_client.request("PATCH", f"/v1/personas/{persona}", json=body))
+    updated = gateway_client.request("PATCH", f"/v1/personas/{persona}", json=body)
+    _show(updated)
+    for warning in updated.get("warnings", []):
+        err_console.print(Text("warning: ", style="yellow") + Text(warning))
 
 
 genome_app = typer.Typer(

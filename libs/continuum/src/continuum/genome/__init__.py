@@ -11,7 +11,7 @@ from continuum.genome.manifest import (
     sign_manifest,
     verify_manifest,
 )
-from continuum.genome.refs import parse_layer_spec, split_ref
+from continuum.genome.refs import parse_layer_ref, parse_layer_spec, split_ref
 from continuum.genome.safetensors_format import TensorInfo, read_header
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "build_manifest",
     "canonical_bytes",
     "creator_of",
+    "parse_layer_ref",
     "parse_layer_spec",
     "read_header",
     "sha256_hex",

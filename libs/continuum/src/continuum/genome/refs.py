@@ -27,6 +27,19 @@ def parse_layer_spec(spec: str) -> tuple[str, str, float]:
     return match["id"], match["version"] or "latest", weight
 
 
+def parse_layer_ref(ref: str, version: str | None = None) -> tuple[str, str]:
+    """``zed-speak@1.0.0`` (or ``zed-speak`` and ``version``) -> (id, version),
+    the way every command that names one layer takes it."""
+    if ":" in ref:
+        raise LayerError(f"{ref!r} names a weight; give LAYER or LAYER@VERSION")
+    layer_id, named_version, _ = parse_layer_spec(ref)
+    if "@" not in ref:
+        return layer_id, version or "latest"
+    if version not in (None, "latest", named_version):
+        raise LayerError(f"{ref!r} and --version {version} name different versions")
+    return layer_id, named_version
+
+
 def split_ref(ref: str) -> tuple[str, str]:
     """``id@version`` -> (id, version)."""
     layer_id, sep, version = ref.partition("@")

@@ -11,13 +11,14 @@ import nats.errors
 from nats.aio.client import Client
 
 
-async def discover(nc: Client, wait: float = 0.5) -> list[dict[str, Any]]:
-    """Every service instance that answers ``$SRV.PING`` within ``wait`` seconds."""
+async def discover(nc: Client, wait: float = 0.5, verb: str = "PING") -> list[dict[str, Any]]:
+    """Every service instance that answers ``$SRV.<verb>`` (PING, INFO, STATS)
+    within ``wait`` seconds."""
     inbox = nc.new_inbox()
     found: list[dict[str, Any]] = []
     sub = await nc.subscribe(inbox)
     try:
-        await nc.publish("$SRV.PING", b"", reply=inbox)
+        await nc.publish(f"$SRV.{verb}", b"", reply=inbox)
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
@@ -34,6 +35,18 @@ async def discover(nc: Client, wait: float = 0.5) -> list[dict[str, Any]]:
     finally:
         await sub.unsubscribe()
     return sorted(found, key=lambda s: (s.get("name", ""), s.get("id", "")))
+
+
+async def projections(nc: Client, wait: float = 0.5) -> list[str]:
+    """The projections the running services can rebuild (their
+    ``cmd.projections.<name>.rebuild`` endpoints)."""
+    names = set()
+    for info in await discover(nc, wait, verb="INFO"):
+        for endpoint in info.get("endpoints") or []:
+            parts = str(endpoint.get("subject", "")).split(".")
+            if len(parts) == 4 and parts[:2] == ["cmd", "projections"] and parts[3] == "rebuild":
+                names.add(parts[2])
+    return sorted(names)
 
 
 async def health(nc: Client, service: str, timeout: float = 3.0) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from continuum_gateway.chat import (
     JoinRoom,
     PostMessage,
     service_request,
+    unknown_room,
 )
 from continuum_gateway.http import bodies
 from continuum_gateway.http.app import Gateway, gateway_of
@@ -72,7 +73,7 @@ async def get_room(
 ) -> dict[str, Any]:
     room = await chat_model.get_room(gateway_of(request).pool, room_id)
     if room is None:
-        raise ApiError(404, f"unknown room {room_id!r}")
+        raise ApiError(404, await unknown_room(gateway_of(request).pool, room_id))
     return room
 
 
@@ -132,7 +133,7 @@ async def list_messages(
 ) -> dict[str, Any]:
     pool = gateway_of(request).pool
     if await chat_model.get_room(pool, room_id) is None:
-        raise ApiError(404, f"unknown room {room_id!r}")
+        raise ApiError(404, await unknown_room(pool, room_id))
     return {"messages": await chat_model.list_messages(pool, room_id, after, limit)}
 
 
@@ -204,7 +205,7 @@ class RoomStream:
 
 async def _room_or_404(gateway: Gateway, room_id: str) -> None:
     if await chat_model.get_room(gateway.pool, room_id) is None:
-        raise ApiError(404, f"unknown room {room_id!r}")
+        raise ApiError(404, await unknown_room(gateway.pool, room_id))
 
 
 @router.get(
