@@ -189,6 +189,7 @@ def test_every_command_in_the_readme_works_in_order(user: dict[str, str], tmp_pa
         assert (work / "asyncapi.json").exists()
         assert (work / "zed-copy" / "adapter_model.safetensors").exists()
         assert list((work / "report").glob("*.png"))
+        assert (work / "report" / "self-training.csv").exists()  # the tables, not only plots
         assert "did not bid in time" not in transcript
     finally:
         cli(user, "down", timeout=120)

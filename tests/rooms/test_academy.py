@@ -136,6 +136,10 @@ async def test_humans_tools_judges_ratings_and_a_leaderboard_that_replays(
 
         state = await wait_for(judged, timeout=120)
         assert done["attempted"] == 4
+        # The humans' and the tool's attempts are counted too, apart from the persona's.
+        assert (done["others_attempted"], done["others_passed"]) == (8, 6)
+        listed = cli(room_node, tmp_path, "academy", "sessions")
+        assert "8 (6" in listed and "passed)" in listed
         for attempt in state["attempts_list"]:
             judge = next(s for s in attempt["scores"] if s["source"] == "ai_judge")
             assert judge["grader"] == "ai-judge:teacher-ai" and judge["detail"]

@@ -141,6 +141,11 @@ async def test_a_layer_published_found_and_set_mid_conversation_changes_the_next
     assert "python-async@1.0.0" in rows[0], found
     zed = cli(room_node, home, "genome", "search", "zed dialect", "--domain", "zed")
     assert next(line for line in zed.splitlines() if "@1.0.0" in line).count("zed-speak") == 1
+    # Unrelated layers are not listed by default: the floor says why nothing came back.
+    nothing = cli(room_node, home, "genome", "search", "medieval tapestry weaving techniques")
+    assert "no layer scores 0.2 or more" in nothing and "@1.0.0" not in nothing
+    every = cli(room_node, home, "genome", "search", "medieval tapestry", "--min-score", "-1")
+    assert "@1.0.0" in every
 
     await make_room(api, "genome-room", ["debugger-ai"])
     before = await answer_to(api, "genome-room", "How do I fix this Python KeyError?")

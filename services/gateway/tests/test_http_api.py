@@ -210,6 +210,7 @@ async def test_batch_is_all_or_nothing_unless_partial(
     assert partial.status_code == 207
     body = partial.json()
     assert (body["accepted"], body["rejected"]) == (2, 2)
+    assert "error" not in body and body["message"].startswith("2 of 4 appended; event 1")
     assert await mesh_last_seq(gw_nc) == before + 2
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+from continuum.quiet import quiet_model_libraries
+
 _SECRETS = [
     (
         re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@\s]+)@"),
@@ -66,6 +68,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    quiet_model_libraries()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service) if fmt == "json" else TextFormatter(service))
     root = logging.getLogger()

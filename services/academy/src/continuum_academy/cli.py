@@ -9,11 +9,11 @@ from typing import Any
 
 import typer
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from continuum.cli import gateway_client
 from continuum.cli.common import CliError, console, err_console, print_table
+from continuum.cli.progress import Work, duration
 
 app = typer.Typer(
     help="The academy: challenges, scores, self-training, evolution.", no_args_is_help=True
@@ -59,7 +59,7 @@ def skills() -> None:
 def _session_table(sessions: list[dict[str, Any]]) -> None:
     print_table(
         "sessions",
-        ("id", "persona", "skill", "split", "status", "done", "passed", "accuracy"),
+        ("id", "persona", "skill", "split", "status", "done", "passed", "accuracy", "others"),
         [
             (
                 s["session_id"],
@@ -70,9 +70,14 @@ def _session_table(sessions: list[dict[str, Any]]) -> None:
                 f"{s['attempted']}/{s['exercises']}",
                 str(s["passed"]),
                 _pct(s["accuracy"]),
+                f"{s.get('others_attempted', 0)} ({s.get('others_passed', 0)} passed)",
             )
             for s in sessions
         ],
+        optional=("split", "passed"),
+    )
+    err_console.print(
+        "[dim]done, passed and accuracy are the persona's; others: humans' and tools' attempts[/]"
     )
 
 
@@ -122,18 +127,10 @@ def session_start(
         _session_table([result])
         return
     deadline = time.monotonic() + timeout
-    with Progress(
-        TextColumn("[bold]attempts"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("passed {task.fields[passed]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("attempts", total=result["exercises"], passed=0)
+    with Work(console, "attempts", total=result["exercises"]) as work:
         while time.monotonic() < deadline:
             state = gateway_client.request("GET", f"/v1/academy/sessions/{session}")
-            bar.update(task, completed=state["attempted"], passed=state["passed"])
+            work.update(state["attempted"], note=f"passed {state['passed']}")
             if state["status"] == "closed":
                 break
             time.sleep(POLL)
@@ -222,6 +219,12 @@ def leaderboard(
     result = gateway_client.request(
         "GET", f"/v1/academy/leaderboards/{skill}", params={"bootstrap": bootstrap}
     )
+    if not result["standings"]:
+        console.print(
+            f"nobody has attempted {skill} yet: a session (`academy session create`, then "
+            "`start`) or an attempt (`academy exercise submit`) puts contestants here"
+        )
+        return
     print_table(
         f"{skill} leaderboard",
         ("#", "contestant", "rating", "95% interval", "wins", "exercises"),
@@ -249,19 +252,11 @@ def leaderboard(
 
 def _follow(path: str, done: Any, describe: Any, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as bar:
-        task = bar.add_task("working", total=None, note="")
+    with Work(console, "working") as work:
         while time.monotonic() < deadline:
             state: dict[str, Any] = gateway_client.request("GET", path)
             description, completed, total, note = describe(state)
-            bar.update(task, description=description, completed=completed, total=total, note=note)
+            work.update(completed, total, note=note, description=description)
             if done(state):
                 return state
             time.sleep(POLL)
@@ -369,7 +364,12 @@ def abtest(
     state = _follow(
         f"/v1/academy/abtests/{test['test']}",
         lambda s: s["status"] == "concluded",
-        lambda s: (f"evaluating {s['progress'].get('evaluating', '')}", 0, None, ""),
+        lambda s: (
+            f"evaluating {s['progress'].get('evaluating', '')}",
+            s["progress"].get("done", 0),
+            s["progress"].get("arms"),
+            f"{s['exercises']} exercises each" if "exercises" in s else "",
+        ),
         timeout,
     )
     print_table(
@@ -387,6 +387,7 @@ def abtest(
             )
             for r in state["results"]
         ],
+        optional=("test", "only control", "only variant"),
     )
     console.print(
         f"promoted {state['promoted']} into the genome"
@@ -416,10 +417,19 @@ def generation_table(run: dict[str, Any]) -> Table:
         row.append(",".join(str(s) for s in g["extinct"]) or "-")
         row.append(f"{g['seconds']:.0f}")
         table.add_row(*row)
-    doing = (run.get("progress") or {}).get("doing")
-    if doing and run["status"] == "running":
-        table.caption = doing
+    if run["status"] == "running":
+        doing = (run.get("progress") or {}).get("doing") or ""
+        table.caption = "; ".join(p for p in (doing, _time_left(run)) if p)
     return table
+
+
+def _time_left(run: dict[str, Any]) -> str:
+    """``about 12 min left``, from the generations done so far."""
+    seconds = [g["seconds"] for g in run.get("history", [])]
+    if not seconds:
+        return ""
+    left = sum(seconds) / len(seconds) * max(0, run["generations"] - len(seconds))
+    return f"about {duration(left)} left"
 
 
 @app.command("evolve")
@@ -470,12 +480,24 @@ def evolve(
 def watch(run: str, timeout: float = typer.Option(24 * 3600)) -> None:
     """Follow an evolution run's live table."""
     deadline = time.monotonic() + timeout
-    state = gateway_client.request("GET", f"/v1/academy/evolutions/{run}")
-    with Live(generation_table(state), console=console, refresh_per_second=2) as live:
-        while state["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(POLL)
-            state = gateway_client.request("GET", f"/v1/academy/evolutions/{run}")
-            live.update(generation_table(state))
+    path = f"/v1/academy/evolutions/{run}"
+    state = gateway_client.request("GET", path)
+    if console.is_terminal:
+        with Live(generation_table(state), console=console, refresh_per_second=2) as live:
+            while state["status"] == "running" and time.monotonic() < deadline:
+                time.sleep(POLL)
+                state = gateway_client.request("GET", path)
+                live.update(generation_table(state))
+    else:  # a log: a line every few seconds, then the table once
+        total = state["generations"]
+        with Work(console, f"evolution {run}", total=total, unit="generations") as work:
+            while state["status"] == "running" and time.monotonic() < deadline:
+                doing = (state.get("progress") or {}).get("doing", "")
+                work.update(state["completed_generations"], note=doing)
+                time.sleep(POLL)
+                state = gateway_client.request("GET", path)
+            work.update(state["completed_generations"])
+        console.print(generation_table(state))
     if state["status"] == "running":
         raise CliError(f"still running after {timeout:g} s")
     summary = state.get("summary", {})
@@ -490,30 +512,43 @@ def watch(run: str, timeout: float = typer.Option(24 * 3600)) -> None:
 
 @app.command("report")
 def report(
-    out: Path = typer.Option(Path("academy-report"), help="Directory for the PNG plots."),
+    out: Path = typer.Option(
+        Path("academy-report"), help="Directory for the tables (CSV) and plots (PNG)."
+    ),
     run: str = typer.Option("", help="Evolution run (default: the latest completed)."),
 ) -> None:
     """Tables and plots of self-training, A/B tests and evolution runs."""
     from continuum_academy.report import evolution_plots
 
     jobs = gateway_client.request("GET", "/v1/academy/training")["jobs"]
-    print_table(
-        "self-training",
-        ("job", "persona", "skill", "attempts", "gold", "dev before", "after", "s", "layer"),
-        [
-            (
-                j["job"],
-                j["persona"],
-                j["skill"],
-                str(j["from_attempts"]),
-                str(j["from_gold"]) if j["from_gold"] else f"{j['gold_share']:.0%} fresh",
-                *map(_pct, _dev(j)),
-                f"{j.get('seconds', 0):.0f}",
-                j.get("layer", j["status"]),
-            )
-            for j in jobs
-        ],
+    training_columns = (
+        "job",
+        "persona",
+        "skill",
+        "attempts",
+        "gold",
+        "dev before",
+        "after",
+        "s",
+        "layer",
     )
+    training_rows = [
+        (
+            j["job"],
+            j["persona"],
+            j["skill"],
+            str(j["from_attempts"]),
+            str(j["from_gold"]) if j["from_gold"] else f"{j['gold_share']:.0%} fresh",
+            *map(_pct, _dev(j)),
+            f"{j.get('seconds', 0):.0f}",
+            j.get("layer", j["status"]),
+        )
+        for j in jobs
+    ]
+    print_table(
+        "self-training", training_columns, training_rows, optional=("s", "gold", "attempts")
+    )
+    _write_csv(out / "self-training.csv", training_columns, training_rows)
     tests = gateway_client.request("GET", "/v1/academy/abtests")["tests"]
     rows = []
     for t in tests:
@@ -529,11 +564,9 @@ def report(
                     t.get("promoted") or "-",
                 )
             )
-    print_table(
-        "A/B tests",
-        ("test", "skill", "variant", "accuracy", "control", "verdict", "promoted"),
-        rows,
-    )
+    test_columns = ("test", "skill", "variant", "accuracy", "control", "verdict", "promoted")
+    print_table("A/B tests", test_columns, rows)
+    _write_csv(out / "abtests.csv", test_columns, rows)
     runs = [
         r
         for r in gateway_client.request("GET", "/v1/academy/evolutions")["runs"]
@@ -543,6 +576,32 @@ def report(
         console.print("no completed evolution run yet")
         return
     state = gateway_client.request("GET", f"/v1/academy/evolutions/{runs[-1]['run']}")
-    console.print(generation_table(state))
+    table = generation_table(state)
+    console.print(table)
+    _write_csv(
+        out / f"evolution-{state['run']}.csv",
+        tuple(str(c.header) for c in table.columns),
+        [tuple(str(cell) for cell in c.cells) for c in table.columns],
+        transpose=True,
+    )
     for path in evolution_plots(state, out):
         console.print(f"wrote {path}")
+
+
+def _write_csv(
+    path: Path,
+    columns: tuple[str, ...],
+    rows: Any,
+    *,
+    transpose: bool = False,
+) -> None:
+    """A table as CSV beside the plots (``transpose``: ``rows`` are columns)."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = list(zip(*rows, strict=True)) if transpose else list(rows)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerows(body)
+    console.print(f"wrote {path}")

@@ -284,13 +284,14 @@ async def ab_test(academy: AcademyService, test_id: str) -> None:
     skill = academy.curriculum.get(r.skill)
     exercises = draw(skill, "heldout", r.exercises, r.seed)
     _, control_weights = await academy.workshop.genome(r.control.genome)
-    test.progress = {"evaluating": "control"}
+    arms = len(r.variants) + 1  # the control, then each variant on the same exercises
+    test.progress = {"evaluating": "control", "done": 0, "arms": arms}
     control = await asyncio.to_thread(
         passes, lab, control_weights, exercises, persona["name"], academy.limits
     )
     results, winners = [], []
-    for variant in r.variants:
-        test.progress = {"evaluating": variant.name}
+    for done, variant in enumerate(r.variants, start=1):
+        test.progress = {"evaluating": variant.name, "done": done, "arms": arms}
         _, weights = await academy.workshop.genome(variant.genome)
         outcome = await asyncio.to_thread(
             passes, lab, weights, exercises, persona["name"], academy.limits

@@ -76,6 +76,9 @@ class SessionState:
     def summary(self) -> dict[str, Any]:
         mine = self.attempts_of(self.created.persona_id)
         passed = sum(1 for a in mine.values() if a.passed)
+        others = [
+            a for a in self.attempts.values() if a.submitted.contestant != self.created.persona_id
+        ]
         return {
             "session_id": self.session_id,
             "persona": self.created.persona_id,
@@ -87,6 +90,9 @@ class SessionState:
             "passed": passed,
             "accuracy": round(passed / len(self.exercises), 4) if self.exercises else 0.0,
             "attempts": len(self.attempts),
+            # Humans' and tools' attempts: counted apart from the persona's.
+            "others_attempted": len(others),
+            "others_passed": sum(1 for a in others if a.passed),
         }
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from continuum.cli.progress import Work
 from continuum.settings import Settings
 
 app = typer.Typer(help="The built-in model and other local models.", no_args_is_help=True)
@@ -26,19 +26,10 @@ def _model_dir() -> Path:
 def _build(path: Path, preset: str, steps: int | None) -> dict[str, object]:
     from continuum_persona.models import builtin
 
-    with Progress(
-        TextColumn("[bold]pre-training the built-in model[/]"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("train", total=None, loss="-")
+    with Work(console, "pre-training the built-in model", unit="steps") as work:
 
         def report(step: int, total: int, loss: float) -> None:
-            progress.update(task, completed=step, total=total, loss=f"{loss:.3f}")
+            work.update(step, total, note=f"loss {loss:.3f}")
 
         return builtin.build(path, preset, steps=steps, progress=report)
 
@@ -134,18 +125,10 @@ def train_layer_command(
     model_dir = model or _model_dir()
     if not (model_dir / "config.json").exists():
         raise typer.BadParameter(f"no model in {model_dir}; run `continuum models build` first")
-    with Progress(
-        TextColumn(f"[bold]training layer {name}[/]"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("train", total=steps, loss="-")
+    with Work(console, f"training layer {name}", total=steps, unit="steps") as work:
 
         def report(step: int, total: int, loss: float) -> None:
-            progress.update(task, completed=step, loss=f"{loss:.3f}")
+            work.update(step, total, note=f"loss {loss:.3f}")
 
         result = train_layer(
             model_dir,

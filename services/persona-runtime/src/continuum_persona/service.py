@@ -472,6 +472,8 @@ class PersonaRuntimeService(Service):
             "memory": persona.memory[-20:],
             "memory_count": len(persona.memory),
             "success_rate": round(persona.success_rate, 3),
+            # 0.5 is the prior a bid uses before any turn; say how many turns it rests on.
+            "recent_turns": len(persona.outcomes),
             "rooms": sorted(
                 r.room_id for r in self.rooms.rooms.values() if persona.persona_id in r.members
             ),

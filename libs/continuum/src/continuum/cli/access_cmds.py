@@ -66,6 +66,7 @@ def token_list() -> None:
             )
             for t in call("cmd.gateway.tokens.list", {})["tokens"]
         ],
+        optional=("last used", "created"),
     )
 
 

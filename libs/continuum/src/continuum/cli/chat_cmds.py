@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console, err_console, print_table
+from continuum.cli.common import CliError, console, err_console, print_table, shorten
 
 app = typer.Typer(help="Chat rooms shared by humans and personas.", no_args_is_help=True)
 
@@ -33,10 +33,11 @@ def rooms() -> None:
                 str(room["members"]),
                 str(room["messages"]),
                 f"{room['policy']['policy']}, {room['policy']['preemption']}",
-                room["topic"][:50],
+                shorten(room["topic"], 50),
             )
             for room in rooms
         ],
+        optional=("messages", "name", "members"),
     )
 
 

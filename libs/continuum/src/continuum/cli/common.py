@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import textwrap
 from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
@@ -128,13 +129,68 @@ def call(subject: str, body: dict[str, Any], timeout: float = 10.0) -> dict[str,
     return run(main())
 
 
-def print_table(title: str, columns: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+def shorten(text: str, width: int) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters (`` …``),
+    never mid-word: for free text in a table cell, never for an id."""
+    return textwrap.shorten(text, width, placeholder=" …") if text else text
+
+
+def print_table(
+    title: str,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[str, ...]],
+    *,
+    whole: Sequence[str] = (),
+    optional: Sequence[str] = (),
+) -> None:
+    """A table that fits the terminal without cutting what a user copies.
+
+    An ``id`` column (or one ending in `` id``, or named in ``whole``) is
+    never shortened. When the table cannot fit even with every cell wrapped
+    at word boundaries, the ``optional`` columns go first, in the order
+    given (a note says which); what still does not fit folds mid-word rather
+    than ending in an ellipsis."""
+    keep = list(range(len(columns)))
+    for name in optional:
+        needed = _min_width([columns[i] for i in keep], [[r[i] for i in keep] for r in rows], whole)
+        if needed < console.width:
+            break
+        keep.remove(columns.index(name))
+    dropped = [c for i, c in enumerate(columns) if i not in keep]
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for i in keep:
+        column = columns[i]
+        if _is_whole(column, whole):
+            width = max([len(column), *(len(row[i]) for row in rows)])
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(row[i] for i in keep))
     console.print(table)
+    if dropped:
+        err_console.print(
+            f"[dim]left out at {console.width} columns: {', '.join(dropped)} "
+            "(a wider terminal shows them)[/]"
+        )
+
+
+def _is_whole(column: str, whole: Sequence[str]) -> bool:
+    return column == "id" or column.endswith(" id") or column in whole
+
+
+def _min_width(columns: list[str], rows: list[list[str]], whole: Sequence[str]) -> int:
+    """The narrowest the table can be with no word cut: each column as wide
+    as its longest word (its longest cell if it is kept whole), plus borders."""
+    total = 1
+    for i, column in enumerate(columns):
+        cells = [column, *(row[i] for row in rows)]
+        if _is_whole(column, whole):
+            longest = max(len(cell) for cell in cells)
+        else:
+            longest = max((len(word) for cell in cells for word in cell.split()), default=1)
+        total += longest + 3
+    return total
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -15,7 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from continuum import jsoninput, suggest
-from continuum.cli.common import CliError, connect, console, request_json, run, settings
+from continuum.cli.common import (
+    CliError,
+    connect,
+    console,
+    print_table,
+    request_json,
+    run,
+    settings,
+)
 from continuum.events import (
     CONTEXTS,
     EventCodec,
@@ -332,14 +340,22 @@ def schema() -> None:
 
 @app.command()
 def types() -> None:
-    """List the event types of the catalog."""
-    table = Table(title="Event catalog")
-    table.add_column("type", no_wrap=True)
-    table.add_column("subject", no_wrap=True)
-    table.add_column("description")
-    for spec in catalog:
-        table.add_row(spec.type, f"evt.{spec.context}.{spec.aggregate}.<id>", spec.description)
-    console.print(table)
+    """List the event types of the catalog, and which outside tools may publish."""
+    print_table(
+        "Event catalog",
+        ("type", "outside", "description", "subject"),
+        [
+            (
+                spec.type,
+                "yes" if spec.external else "no",
+                spec.description,
+                f"evt.{spec.context}.{spec.aggregate}.<id>",
+            )
+            for spec in catalog
+        ],
+        whole=("type",),
+        optional=("subject",),
+    )
 
 
 @app.command()

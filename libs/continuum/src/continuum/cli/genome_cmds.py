@@ -17,7 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColu
 from rich.table import Table
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console, print_table, settings
+from continuum.cli.common import CliError, console, print_table, settings, shorten
 from continuum.events.envelope import describe_validation_error
 from continuum.events.genome import LayerManifest
 from continuum.genome import (
@@ -201,10 +201,11 @@ def ls(
                 x["base_model"],
                 str(x["rank"]),
                 ", ".join(x["domains"])[:40],
-                x["description"][:60],
+                shorten(x["description"], 60),
             )
             for x in layers
         ],
+        optional=("rank", "versions", "base", "domains"),
     )
     if found["count"] > offset + len(layers):
         console.print(f"{len(layers)} of {found['count']} layers (--offset to see more)")
@@ -252,18 +253,35 @@ def show(
         console.print("not used by any generation yet")
 
 
+#: all-MiniLM-L6-v2 cosine under which a description has nothing to do with
+#: the query (unrelated sentences score around 0 to 0.15).
+SEARCH_FLOOR = 0.2
+
+
 @app.command("search")
 def search(
     query: str = typer.Argument(..., help="What the layer should be good at."),
     k: int = typer.Option(10, "-k", min=1, max=100, help="How many results."),
     base_model: str = typer.Option(None, "--base-model", help="Only layers for this base model."),
     domain: str = typer.Option(None, help="Only layers with this domain."),
-    min_score: float = typer.Option(-1.0, "--min-score", min=-1.0, max=1.0, help="Cosine floor."),
+    min_score: float = typer.Option(
+        SEARCH_FLOOR,
+        "--min-score",
+        min=-1.0,
+        max=1.0,
+        help="Cosine floor: a layer scoring under it is unrelated (-1 lists every layer).",
+    ),
 ) -> None:
     """Find layers by what they can do (cosine similarity of descriptions)."""
     params: dict[str, Any] = {"q": query, "k": k, "min_score": min_score}
     params.update({k_: v for k_, v in (("base_model", base_model), ("domain", domain)) if v})
     found = gateway_client.request("GET", "/v1/genome/search", params=params)
+    if not found["results"]:
+        console.print(
+            f"no layer scores {min_score:g} or more for {query!r} "
+            "(`--min-score -1` lists every layer by score)"
+        )
+        return
     print_table(
         f"layers for {query!r}",
         ("score", "layer", "base", "domains", "description"),
@@ -272,8 +290,8 @@ def search(
                 f"{r['score']:.3f}",
                 r["ref"],
                 r["base_model"],
-                ", ".join(r["domains"])[:40],
-                r["description"][:70],
+                shorten(", ".join(r["domains"]), 40),
+                shorten(r["description"], 70),
             )
             for r in found["results"]
         ],
@@ -444,6 +462,16 @@ def cache(
             )
             for name, t in tiers.items()
         ],
+        optional=(
+            "p50 hit ms",
+            "p50 load ms",
+            "mean load ms",
+            "prefetches",
+            "evictions",
+            "misses",
+            "hits",
+            "MB budget",
+        ),
     )
     if report["pinned"]:
         console.print(f"pinned: {', '.join(report['pinned'])}")

@@ -26,6 +26,7 @@ from continuum.node.embedded import EmbeddedServerError
 from continuum.node.ports import PortInUseError
 from continuum.node.state import NodeNotRunning
 from continuum.node.supervisor import AlreadyRunning
+from continuum.quiet import quiet_model_libraries
 from continuum.store import EventStoreError
 
 app = typer.Typer(
@@ -67,6 +68,7 @@ def _add_plugins() -> None:
             err_console.print(f"[yellow]warning:[/] cannot load genome command {entry.name}: {exc}")
 
 
+quiet_model_libraries()  # before a plugin command imports transformers
 _add_plugins()
 
 _EXPECTED = (

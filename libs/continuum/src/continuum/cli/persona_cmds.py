@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from continuum.cli import gateway_client
-from continuum.cli.common import CliError, console, err_console, print_table
+from continuum.cli.common import CliError, console, err_console, print_table, shorten
 
 app = typer.Typer(help="Personas: profiles, backends, genomes.", no_args_is_help=True)
 
@@ -41,6 +41,14 @@ def _genome(persona: dict[str, Any]) -> str:
     return ", ".join(layers) + (f" ({combination})" if len(layers) > 1 else "")
 
 
+def _success(persona: dict[str, Any]) -> str:
+    turns = persona.get("recent_turns")
+    if turns == 0:
+        return "no turns yet"
+    rate = f"{persona['success_rate']:.0%}"
+    return f"{rate} of the last {turns} turns" if turns else f"{rate} of recent turns"
+
+
 def _show(persona: dict[str, Any]) -> None:
     table = Table(show_header=False, title=persona["name"])
     table.add_column(style="bold")
@@ -58,7 +66,7 @@ def _show(persona: dict[str, Any]) -> None:
         ("genome", _genome(persona)),
         ("rooms", ", ".join(persona["rooms"]) or "-"),
         ("memory", f"{persona['memory_count']} items"),
-        ("success", f"{persona['success_rate']:.0%} of recent turns"),
+        ("success", _success(persona)),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -79,10 +87,11 @@ def ls() -> None:
                 str(p["priority"]),
                 p["effective_backend"],
                 ", ".join(p["rooms"]),
-                ", ".join(p["domains"])[:60],
+                shorten(", ".join(p["domains"]), 60),
             )
             for p in personas
         ],
+        optional=("rooms", "priority"),
     )
 
 

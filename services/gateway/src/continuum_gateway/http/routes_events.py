@@ -107,7 +107,10 @@ _PUBLISH_BODY = {
     openapi_extra=_PUBLISH_BODY,
     responses={
         200: {"description": "every event accepted (each with its stream sequence)"},
-        207: {"description": "partial=true and some events were rejected"},
+        207: {
+            "description": "partial=true and some events were rejected: the valid ones were "
+            "appended; `results` says which, `message` why the others were not"
+        },
         422: {"description": "some event was rejected; nothing was appended"},
     },
 )
@@ -133,12 +136,13 @@ async def publish(
         raise ApiError(503, f"the event log is unavailable ({exc}); retrying is safe") from None
     body_out = outcome.public()
     if outcome.rejected:
-        # 207 only when something was appended: all refused is a plain 422.
-        status = 207 if partial and outcome.accepted else 422
         message = "; ".join(outcome.reasons[:5])
-        if status == 422:
-            message = f"nothing was appended: {message}"
-        return JSONResponse({**error_body(status, message), **body_out}, status_code=status)
+        if partial and outcome.accepted:
+            # A partial success is a success: its results, and what was left out, no "error".
+            kept = f"{outcome.accepted} of {outcome.accepted + outcome.rejected} appended"
+            return JSONResponse({**body_out, "message": f"{kept}; {message}"}, status_code=207)
+        message = f"nothing was appended: {message}"
+        return JSONResponse({**error_body(422, message), **body_out}, status_code=422)
     return JSONResponse(body_out)
 
 
