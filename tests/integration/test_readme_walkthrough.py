@@ -191,6 +191,9 @@ def test_every_command_in_the_readme_works_in_order(user: dict[str, str], tmp_pa
         assert list((work / "report").glob("*.png"))
         assert (work / "report" / "self-training.csv").exists()  # the tables, not only plots
         assert "did not bid in time" not in transcript
+        # Third-party noise is silenced at its source, in the CLI as in the services.
+        for noise in ("Loading weights", "UserWarning", "FutureWarning", "Traceback"):
+            assert noise not in transcript, noise
     finally:
         cli(user, "down", timeout=120)
         if node.poll() is None:

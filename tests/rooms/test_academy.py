@@ -69,6 +69,9 @@ async def test_a_persona_sits_a_session_through_the_cli(
     for name in ("arithmetic", "strings", "extraction", "code", "capitals"):
         assert name in skills
     assert "broken.yaml" in cli(room_node, tmp_path, "academy", "skills", ok=False)
+    # Nobody has attempted extraction here: an empty leaderboard says why, not a bare table.
+    empty = cli(room_node, tmp_path, "academy", "leaderboard", "extraction")
+    assert "nobody has attempted extraction yet" in empty and "rating" not in empty
 
     created = cli(
         room_node, tmp_path, "academy", "session", "create",

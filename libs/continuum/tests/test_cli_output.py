@@ -81,3 +81,23 @@ def test_free_text_is_cut_between_words() -> None:
     domains = "greetings and small talk, everyday questions, getting started"
     assert shorten(domains, 40) == "greetings and small talk, everyday …"
     assert shorten("short", 40) == "short" and shorten("", 10) == ""
+
+
+def test_event_types_say_which_outside_tools_may_publish() -> None:
+    from typer.testing import CliRunner
+
+    from continuum.cli.main import app
+
+    shown = CliRunner().invoke(app, ["events", "types"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    row = next(ln for ln in shown.output.splitlines() if "mesh.annotation.added" in ln)
+    assert "yes" in row
+    row = next(ln for ln in shown.output.splitlines() if "mesh.node.started" in ln)
+    assert "no" in row.split("│")[2]
+
+
+def test_a_persona_without_turns_says_so() -> None:
+    from continuum.cli.persona_cmds import _success
+
+    assert _success({"success_rate": 0.5, "recent_turns": 0}) == "no turns yet"
+    assert _success({"success_rate": 0.75, "recent_turns": 4}) == "75% of the last 4 turns"
