@@ -37,6 +37,7 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
         "service persona-runtime": True,
         "service genome-registry": True,
         "service academy": True,
+        "personas": True,  # every persona present to the scheduler: a question gets its bids
     }
 
     published = cli(
@@ -311,7 +312,8 @@ def test_done_when_a_question_in_the_lobby_gets_one_streamed_answer_and_why(
 
     # As the README goes: status says healthy, and the very next question is
     # answered with a bid from every persona (they are warm before healthy).
-    assert cli(node_env, "status").returncode == 0
+    status = cli(node_env, "status")
+    assert status.returncode == 0 and "5 of 5 present to the scheduler" in status.stdout
     send = cli(node_env, "chat", "send", "lobby", "How do I fix this Python KeyError?")
     assert send.returncode == 0, send.stdout + send.stderr
     speaker = send.stdout.strip().split(":", 1)[0]

@@ -101,3 +101,15 @@ def test_a_persona_without_turns_says_so() -> None:
 
     assert _success({"success_rate": 0.5, "recent_turns": 0}) == "no turns yet"
     assert _success({"success_rate": 0.75, "recent_turns": 4}) == "75% of the last 4 turns"
+
+
+def test_a_node_is_ready_when_the_scheduler_has_heard_every_persona() -> None:
+    from continuum.node.probe import personas_row
+
+    runtime = {"status": "ok", "personas": 5}
+    assert personas_row({"persona-runtime": runtime, "scheduler": {"personas_present": 3}}) == (
+        False,
+        "3 of 5 present to the scheduler",
+    )
+    assert personas_row({"persona-runtime": runtime, "scheduler": {"personas_present": 5}})[0]  # type: ignore[index]
+    assert personas_row({"scheduler": {"personas_present": 0}}) is None

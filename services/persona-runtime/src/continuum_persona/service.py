@@ -83,6 +83,9 @@ class PersonaRuntimeService(Service):
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}
         self.pool: BackendPool | None = None
 
+    def health_details(self) -> dict[str, Any]:
+        return {"personas": len(self.registry.personas)}
+
     # -- start -----------------------------------------------------------------------
 
     async def on_start(self, ctx: ServiceContext) -> None:

@@ -44,6 +44,10 @@ class SchedulerService(Service):
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
 
+    def health_details(self) -> dict[str, Any]:
+        stream = getattr(self, "stream", None)
+        return {"personas_present": len(stream.present_anywhere()) if stream else 0}
+
     async def on_start(self, ctx: ServiceContext) -> None:
         rooms = RoomDirectory()
         stream = ThoughtStream(rooms, NatsTurnLog(ctx))

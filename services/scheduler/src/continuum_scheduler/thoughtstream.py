@@ -102,6 +102,11 @@ class ThoughtStream:
         for pid in persona_ids:
             self.presence[pid] = now
 
+    def present_anywhere(self) -> list[str]:
+        """Every persona announced within the presence TTL, whatever its rooms."""
+        now = time.monotonic()
+        return sorted(p for p, at in self.presence.items() if now - at <= PRESENCE_TTL_S)
+
     def present(self, room: RoomState) -> list[str]:
         now = time.monotonic()
         return [

@@ -192,8 +192,9 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
     if nc is not None:
         try:
             discovered = {s["name"] for s in await probe.discover(nc)}
+            replies: dict[str, dict[str, Any]] = {}
             for name in sorted(set(state.services) | discovered):
-                health = await probe.health(nc, name)
+                health = replies[name] = await probe.health(nc, name)
                 ok = health.get("status") == "ok"
                 if ok:
                     lag = sum(
@@ -210,6 +211,10 @@ async def _gather_status(s: Settings, state: NodeState) -> list[dict[str, Any]]:
                         or f"nats={health.get('nats')} postgres={health.get('postgres')}"
                     )
                 rows.append({"component": f"service {name}", "healthy": ok, "detail": detail})
+            personas = probe.personas_row(replies)
+            if personas is not None:
+                ready, detail = personas
+                rows.append({"component": "personas", "healthy": ready, "detail": detail})
         finally:
             await nc.close()
     return rows

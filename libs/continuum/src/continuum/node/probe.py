@@ -63,6 +63,29 @@ async def health(nc: Client, service: str, timeout: float = 3.0) -> dict[str, An
     return reply
 
 
+def personas_row(replies: dict[str, dict[str, Any]]) -> tuple[bool, str] | None:
+    """Whether the scheduler has heard every persona announce itself (the
+    first question can only get their bids then), from the two services'
+    health replies; None on a node without both."""
+    runtime, scheduler = replies.get("persona-runtime"), replies.get("scheduler")
+    if not runtime or not scheduler or "personas" not in runtime:
+        return None
+    total, present = runtime["personas"], scheduler.get("personas_present", 0)
+    return present >= total, f"{present} of {total} present to the scheduler"
+
+
+async def wait_personas(nc: Client, timeout: float) -> tuple[bool, str] | None:
+    """Wait until every persona is present to the scheduler (or ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        replies = {s: await health(nc, s, timeout=1.0) for s in ("persona-runtime", "scheduler")}
+        row = personas_row(replies)
+        if row is None or row[0] or loop.time() >= deadline:
+            return row
+        await asyncio.sleep(0.25)
+
+
 async def wait_healthy(
     nc: Client,
     services: list[str],

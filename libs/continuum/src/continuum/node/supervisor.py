@@ -33,7 +33,7 @@ from continuum.identity import NodeIdentity
 from continuum.natsauth import NODE, NatsLogin, NodeLogins, authorization_block
 from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.orphans import reap_orphans
-from continuum.node.probe import wait_healthy
+from continuum.node.probe import wait_healthy, wait_personas
 from continuum.node.services import ServiceProcess, installed_services, service_env
 from continuum.node.state import NodeState, clear_state, read_state, resolve_login, write_state
 from continuum.node.watch import ServerWatch
@@ -186,6 +186,10 @@ class Node:
             for name in services
             if health.get(name, {}).get("status") != "ok"
         }
+        # Ready means a question gets its bids: the scheduler has heard every persona.
+        personas = await wait_personas(nc, timeout=30.0)
+        if personas is not None and not personas[0]:
+            unhealthy["personas"] = personas[1]
         for service, reason in unhealthy.items():
             log.error("service %s is not healthy: %s", service, reason)
         state = NodeState(

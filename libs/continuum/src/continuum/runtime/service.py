@@ -154,6 +154,10 @@ class Service:
     async def on_stop(self, ctx: ServiceContext) -> None:
         """Release what on_start took."""
 
+    def health_details(self) -> dict[str, Any]:
+        """What this service adds to its health reply (readiness beyond "up")."""
+        return {}
+
 
 async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
     postgres = True
@@ -178,6 +182,7 @@ async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
         "uptime_s": round(time.monotonic() - ctx.started, 1),
         "version": __version__,
         "projections": projections,
+        **service.health_details(),
         **service.advertised(),
     }
 
