@@ -22,8 +22,9 @@ class NatsLogin:
 
     @property
     def inbox_prefix(self) -> str:
-        """The identity's own inbox (its permissions deny others' inboxes to
-        external tools); a user the node does not declare keeps the default."""
+        """Where replies to this login arrive: ``_I.<identity>`` for the node's
+        own processes (apart from the ``_INBOX`` external tools may read), the
+        default for a user the node does not declare."""
         known = IDENTITIES.get(self.user)
         return known.inbox_prefix if known is not None else INBOX
 
@@ -44,14 +45,18 @@ class NodeLogins:
         self.path = path
         self._passwords = self._load_or_create()
 
+    @staticmethod
+    def path_in(home: Path) -> Path:
+        return home / "nats" / "logins.json"
+
     @classmethod
     def of_home(cls, home: Path) -> NodeLogins:
-        return cls(home / "nats" / "logins.json")
+        return cls(cls.path_in(home))
 
     @classmethod
     def read(cls, home: Path) -> NodeLogins | None:
         """The logins of an existing node, or None where it has none (yet)."""
-        path = home / "nats" / "logins.json"
+        path = cls.path_in(home)
         return cls(path) if path.exists() else None
 
     def _load_or_create(self) -> dict[str, str]:
