@@ -9,9 +9,10 @@ stored; the token itself is shown once.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from pathlib import Path
+
+from continuum.secretfile import write_private
 
 TOKEN_PREFIX = "ctm_"  # noqa: S105 - a format marker
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name
@@ -33,11 +34,6 @@ def ensure_admin_token(home: Path) -> str:
         token = path.read_text().strip()
         if token.startswith(TOKEN_PREFIX):
             return token
-    home.mkdir(parents=True, exist_ok=True)
     token = generate_token()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    tmp.replace(path)
+    write_private(path, token + "\n")
     return token

@@ -28,6 +28,22 @@ def new_password() -> str:
     )
 
 
+def _private_tmp(path: Path, text: str) -> Path:
+    """``text`` in a new 0600 file beside ``path`` (its final name not taken yet)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return tmp
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text``, mode 0600, atomically: a reader sees the
+    old file or the new one, never half of it."""
+    _private_tmp(path, text).replace(path)
+
+
 def read_or_create(path: Path, make: str | None = None) -> str:
     """The secret in ``path``; if there is none, write ``make`` (or a new
     password) there with mode 0600 first."""
@@ -35,12 +51,8 @@ def read_or_create(path: Path, make: str | None = None) -> str:
         return path.read_text().strip()
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = make if make is not None else new_password()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
+    tmp = _private_tmp(path, value + "\n")
     try:
         os.link(tmp, path)  # fails if another process created it meanwhile
     except FileExistsError:

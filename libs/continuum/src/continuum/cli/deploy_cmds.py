@@ -18,7 +18,7 @@ import typer
 
 from continuum.cli.common import CliError, console
 from continuum.natsauth import IDENTITIES, password_variable
-from continuum.secretfile import PASSWORD_PATTERN, new_password
+from continuum.secretfile import PASSWORD_PATTERN, new_password, write_private
 
 
 def _generated() -> dict[str, str]:
@@ -59,13 +59,9 @@ def compose_env(
             )
     values = {**_generated(), **existing}
     added = [key for key in values if key not in existing]
-    path.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(f"{key}={value}\n" for key, value in values.items())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("# The compose stack's secrets (continuum compose-env); keep it private.\n")
-        fh.write(body)
-    path.chmod(0o600)
+    header = "# The compose stack's secrets (continuum compose-env); keep it private.\n"
+    write_private(path, header + body)
     kept = len(values) - len(added)
     console.print(
         f"{path}: {len(added)} secret(s) generated, {kept} kept (mode 0600)", soft_wrap=True

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from continuum.natsauth.config import password_variable
 from continuum.natsauth.permissions import IDENTITIES, INBOX, identity
-from continuum.secretfile import new_password
+from continuum.secretfile import new_password, write_private
 
 
 @dataclass(frozen=True)
@@ -76,12 +75,7 @@ class NodeLogins:
         return passwords
 
     def _write(self, passwords: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(passwords, fh, indent=2)
-        tmp.replace(self.path)
+        write_private(self.path, json.dumps(passwords, indent=2))
 
     def login(self, name: str) -> NatsLogin:
         return NatsLogin(identity(name).name, self._passwords[name])

@@ -7,13 +7,13 @@ The CLI and the services read it to find the node's NATS and Postgres when no
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import psutil
 
 from continuum.natsauth import NatsLogin, NodeLogins
+from continuum.secretfile import write_private
 from continuum.settings import Settings
 
 
@@ -49,13 +49,7 @@ def state_path(home: Path) -> Path:
 
 
 def write_state(home: Path, state: NodeState) -> None:
-    path = state_path(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(state), fh, indent=2)
-    tmp.replace(path)
+    write_private(state_path(home), json.dumps(asdict(state), indent=2))
 
 
 def read_state(home: Path) -> NodeState | None:
