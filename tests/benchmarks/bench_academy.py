@@ -62,7 +62,7 @@ SKILLS = ("arithmetic", "strings")
 
 
 def ensure_small() -> Path:
-    from continuum_persona.models import builtin
+    from continuum_lm import builtin
 
     path = CACHE / "builtin-small"
     if not builtin.is_built(path):

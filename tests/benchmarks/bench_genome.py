@@ -52,8 +52,8 @@ from continuum.node.embedded import NatsServer
 from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats
 from continuum.store import Topology
+from continuum_lm.resolve import Genome, ResolvedLayer
 from continuum_persona.genome.disk import DiskLayers
-from continuum_persona.genome.resolve import Genome, ResolvedLayer
 from continuum_persona.genome.warm import WarmLayers
 from continuum_persona.inference.transformers_backend import TransformersBackend
 
@@ -66,7 +66,7 @@ KEY = SigningKey.generate()
 
 
 def ensure_small() -> Path:
-    from continuum_persona.models import builtin
+    from continuum_lm import builtin
 
     path = CACHE / "builtin-small"
     if not builtin.is_built(path):

@@ -56,12 +56,12 @@ from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats
 from continuum.store import Topology
 from continuum.testing.processes import spawn_service, stop_service, wait_service_ready
+from continuum_lm import builtin
+from continuum_lm.generation import ChatMessage, GenerationRequest
 from continuum_persona.cognition.chat import ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import Situation
-from continuum_persona.inference.base import ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
-from continuum_persona.models import builtin
 from continuum_persona.personas import SEEDS, Persona, persona_id_for
 from continuum_persona.testing.wire import Script, WireServer
 from continuum_scheduler.arbiter import RoomLedger, Trigger, arbitrate

@@ -18,7 +18,7 @@ from continuum.testing.processes import stop_service, wait_service_ready
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from continuum_persona.models.builtin import build
+    from continuum_lm.builtin import build
 
     path = tmp_path_factory.mktemp("model") / "builtin"
     build(path, "tiny")

@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from continuum_persona.models.builtin import build
+    from continuum_lm.builtin import build
 
     path = tmp_path_factory.mktemp("model") / "builtin"
     build(path, "tiny")

@@ -13,9 +13,9 @@ from nacl.signing import SigningKey
 
 from continuum.events.genome import LayerPublished
 from continuum.genome import LayerError
-from continuum_persona.genome.resolve import Genome, ResolvedLayer
+from continuum_lm.generation import BackendError, ChatMessage, GenerationRequest
+from continuum_lm.resolve import Genome, ResolvedLayer
 from continuum_persona.genome.warm import WarmLayers
-from continuum_persona.inference.base import BackendError, ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
 from continuum_persona.testing.layers import (
     MemorySource,
@@ -201,7 +201,7 @@ def replace_signature(event: LayerPublished, key: SigningKey) -> LayerPublished:
 def test_unknown_layers_in_a_genome_are_named() -> None:
     from continuum.events.persona import GenomeLayerRef
     from continuum.genome import LayerCatalog
-    from continuum_persona.genome.resolve import resolve_genome
+    from continuum_lm.resolve import resolve_genome
 
     with pytest.raises(LayerError, match="unknown layer 'nope'"):
         resolve_genome([GenomeLayerRef(layer_id="nope")], "cat", LayerCatalog())

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from continuum.node.ports import free_port
-from continuum_persona.inference.base import BackendError, ChatMessage, GenerationRequest
+from continuum_lm.generation import BackendError, ChatMessage, GenerationRequest
 from continuum_persona.inference.http_streaming import HttpStreamingBackend
 from continuum_persona.inference.ollama import OllamaBackend, normalized_host, ollama_answers
 from continuum_persona.inference.openai_compat import OpenAICompatibleBackend

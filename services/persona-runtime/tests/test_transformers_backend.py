@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from continuum_persona.inference.base import BackendError, ChatMessage, GenerationRequest
+from continuum_lm.builtin import MARKER
+from continuum_lm.generation import BackendError, ChatMessage, GenerationRequest
 from continuum_persona.inference.transformers_backend import TransformersBackend
-from continuum_persona.models.builtin import MARKER
 
 
 def request(**kw: object) -> GenerationRequest:

@@ -6,9 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from continuum_academy.skills import Exercise
-from continuum_persona.cognition.academy import exercise_messages
-from continuum_persona.inference.base import GenerationRequest
-from continuum_persona.inference.prompt import render_prompt
+from continuum_lm.generation import GenerationRequest
+from continuum_lm.prompt import exercise_messages, render_prompt
 
 #: The speaker a population member answers as in an evolution run.
 STUDENT = "Student"

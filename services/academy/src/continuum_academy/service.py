@@ -55,7 +55,7 @@ from continuum_academy.sessions import SessionBook, SessionError, SessionState
 from continuum_academy.settings import AcademySettings
 from continuum_academy.skills import SPLITS, SkillError, draw
 from continuum_academy.workshop import Workshop
-from continuum_persona.settings import PersonaSettings
+from continuum_lm.settings import ModelSettings
 
 log = logging.getLogger("continuum.academy")
 
@@ -97,7 +97,7 @@ class AcademyService(Service):
         )
         isolation = await asyncio.to_thread(isolation_in_use, s.sandbox_isolation)
         log.info("academy: code attempts run with %s", isolation)
-        self.model_dir = PersonaSettings().builtin_model_dir(home)
+        self.model_dir = ModelSettings().builtin_model_dir(home)
 
         async def request(subject: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
             return await request_json(ctx.nc, subject, body, timeout=timeout)

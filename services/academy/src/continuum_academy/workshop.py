@@ -25,8 +25,8 @@ from continuum.genome import LayerCatalog
 from continuum.genome.blobs import LayerBlobs
 from continuum.genome.manifest import build_manifest, sha256_hex
 from continuum_academy.lab.weights import LoraWeights, concat
-from continuum_persona.genome.lru import LruBytes
-from continuum_persona.genome.weights import decode_layer
+from continuum_lm.lru import LruBytes
+from continuum_lm.weights import decode_layer
 
 Request = Callable[[str, dict[str, Any], float], Awaitable[dict[str, Any]]]
 

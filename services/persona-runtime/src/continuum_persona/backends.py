@@ -7,13 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from continuum.events.genome import BaseModelRegistered
+from continuum_lm import builtin
+from continuum_lm.generation import BackendError, InferenceBackend
 from continuum_persona.genome.disk import DiskLayers
 from continuum_persona.genome.warm import LayerSource, WarmLayers
-from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.ollama import OllamaBackend, ollama_answers
 from continuum_persona.inference.openai_compat import OpenAICompatibleBackend
 from continuum_persona.inference.transformers_backend import TransformersBackend
-from continuum_persona.models import builtin
 from continuum_persona.personas import Persona
 from continuum_persona.settings import PersonaSettings
 

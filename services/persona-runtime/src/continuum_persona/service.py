@@ -33,6 +33,7 @@ from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import request_json
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
+from continuum_lm.generation import BackendError, InferenceBackend
 from continuum_persona import commands
 from continuum_persona.backends import BackendPool
 from continuum_persona.cognition.academy import AcademyActionExecutor, AcademyRagBuilder
@@ -41,7 +42,6 @@ from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
 from continuum_persona.cognition.pipeline import CognitionPipeline
 from continuum_persona.genome.runtime import GenomeRuntime
-from continuum_persona.inference.base import BackendError, InferenceBackend
 from continuum_persona.inference.unavailable import UnavailableBackend
 from continuum_persona.personas import SEEDS, Persona, PersonaRegistry, persona_id_for
 from continuum_persona.pins import MIGRATIONS as PIN_MIGRATIONS

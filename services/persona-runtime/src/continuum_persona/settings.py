@@ -3,19 +3,15 @@ own tools read it."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from continuum_lm.settings import ModelSettings
 
 
-class PersonaSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CONTINUUM_PERSONA_", extra="ignore")
+class PersonaSettings(ModelSettings):
+    """The model's location (``ModelSettings``, shared with the academy) and
+    everything only persona-runtime reads."""
 
-    #: A Hugging Face model directory; empty = the built-in model under the node home.
-    model_path: str = ""
-    #: Preset used when the built-in model has to be built (small, tiny).
-    model_preset: str = "small"
     max_new_tokens: int = Field(default=160, ge=1, le=8192)
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
     #: Seed Helper, Teacher, CodeReview, Architect and Debugger into the lobby on first start.
@@ -47,6 +43,3 @@ class PersonaSettings(BaseSettings):
     @property
     def pins(self) -> set[str]:
         return {p.strip() for p in self.pinned_layers.split(",") if p.strip()}
-
-    def builtin_model_dir(self, home: Path) -> Path:
-        return Path(self.model_path) if self.model_path else home / "models" / "builtin"

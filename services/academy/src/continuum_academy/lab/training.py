@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.weights import LoraWeights
-from continuum_persona.inference.prompt import reply_text
+from continuum_lm.prompt import reply_text
 
 Progress = Callable[[int, int, float], None]
 Pair = tuple[str, str]

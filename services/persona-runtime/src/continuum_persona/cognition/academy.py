@@ -4,32 +4,22 @@ The RAG builder gives the persona the exercise's rubric, its worked
 examples as earlier turns, and the exercise itself, nothing else (no room
 history, no memories: an exam is answered on its own). The executor hands
 the answer to the academy as the persona's attempt, like any other
-submitter's. ``exercise_messages`` is also how the academy's lab renders
+submitter's. ``continuum_lm.prompt.exercise_messages`` is also how the academy's lab renders
 exercises when it trains and evaluates layers in bulk, so a layer learns
 exactly the prompt a persona will see.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from continuum_lm.generation import ChatMessage
+from continuum_lm.prompt import exercise_messages
 from continuum_persona.cognition.domains import Generation, Perception, Situation
-from continuum_persona.inference.base import ChatMessage
 from continuum_persona.personas import Persona
 
 Submit = Callable[[Persona, Situation, Generation], Awaitable[None]]
-
-
-def exercise_messages(
-    prompt: str, rubric: str = "", examples: Sequence[Sequence[str]] = ()
-) -> list[ChatMessage]:
-    messages = [ChatMessage("system", rubric or "Answer the exercise.")]
-    for question, answer in examples:
-        messages.append(ChatMessage("user", question))
-        messages.append(ChatMessage("assistant", answer))
-    messages.append(ChatMessage("user", prompt))
-    return messages
 
 
 class AcademyRagBuilder:

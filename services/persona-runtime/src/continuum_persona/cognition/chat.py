@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from continuum.chat import HistoryItem
+from continuum_lm.generation import ChatMessage
 from continuum_persona.cognition.domains import ActFn, Generation, Perception, Situation
-from continuum_persona.inference.base import ChatMessage
 from continuum_persona.personas import Persona
 
 #: Room messages considered at most (the budget usually keeps fewer).

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from continuum.chat import RoomState
 from continuum.events.persona import ActiveLayer
-from continuum_persona.inference.base import ChatMessage
+from continuum_lm.generation import ChatMessage
 from continuum_persona.personas import Persona
 
 

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 
 from continuum.events.chat import Bid
 from continuum.genome import LayerError
+from continuum_lm.generation import BackendError, GenerationRequest, InferenceBackend
+from continuum_lm.resolve import Genome
 from continuum_persona import metrics
 from continuum_persona.cognition.decide import Confidence, Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Perception, Situation
-from continuum_persona.genome.resolve import Genome
-from continuum_persona.inference.base import BackendError, GenerationRequest, InferenceBackend
 from continuum_persona.personas import Persona
 
 #: Called with each piece of generated text.

@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from continuum_persona.genome.lru import LruBytes, TierStats
+from continuum_lm.lru import LruBytes, TierStats
 
 _NAME = re.compile(r"^[0-9a-f]{64}\.safetensors$")
 

@@ -23,10 +23,10 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from continuum_lm.lru import LruBytes, TierStats
+from continuum_lm.resolve import Genome, ResolvedLayer
+from continuum_lm.weights import LayerWeights
 from continuum_persona import metrics
-from continuum_persona.genome.lru import LruBytes, TierStats
-from continuum_persona.genome.resolve import Genome, ResolvedLayer
-from continuum_persona.genome.weights import LayerWeights
 
 _DENSITY = 0.5  # for TIES and DARE: share of each update kept
 

@@ -17,8 +17,8 @@ from continuum.events.genome import BaseModelRegistered
 from continuum.events.persona import GenomeLayerRef, PersonaCreated, PersonaUpdated
 from continuum.genome import LayerCatalog, LayerError, parse_layer_spec
 from continuum.runtime import RequestError
+from continuum_lm.resolve import Genome, resolve_genome
 from continuum_persona.backends import BackendPool
-from continuum_persona.genome.resolve import Genome, resolve_genome
 from continuum_persona.inference.transformers_backend import TransformersBackend
 from continuum_persona.personas import Persona
 

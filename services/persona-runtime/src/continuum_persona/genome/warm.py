@@ -12,11 +12,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from continuum.genome import LayerError
+from continuum_lm.lru import LruBytes, TierStats
+from continuum_lm.resolve import ResolvedLayer
+from continuum_lm.weights import LayerWeights, decode_layer
 from continuum_persona import metrics
 from continuum_persona.genome.disk import DiskLayers
-from continuum_persona.genome.lru import LruBytes, TierStats
-from continuum_persona.genome.resolve import ResolvedLayer
-from continuum_persona.genome.weights import LayerWeights, decode_layer
 
 
 class LayerSource(Protocol):

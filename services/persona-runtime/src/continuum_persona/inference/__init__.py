@@ -1,6 +1,6 @@
 """Inference backends behind one interface: stream tokens, stop when told."""
 
-from continuum_persona.inference.base import (
+from continuum_lm.generation import (
     BackendError,
     ChatMessage,
     GenerationRequest,

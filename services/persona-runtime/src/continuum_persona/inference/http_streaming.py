@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from continuum_persona.inference.base import BackendError
+from continuum_lm.generation import BackendError
 
 
 class HttpStreamingBackend:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from continuum_persona.inference.base import BackendError, GenerationRequest
+from continuum_lm.generation import BackendError, GenerationRequest
 from continuum_persona.inference.http_streaming import HttpStreamingBackend
 
 DEFAULT_HOST = "http://127.0.0.1:11434"

@@ -9,7 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from continuum_persona.inference.base import BackendError, GenerationRequest
+from continuum_lm.generation import BackendError, GenerationRequest
 from continuum_persona.inference.http_streaming import HttpStreamingBackend
 
 

@@ -20,12 +20,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from continuum_persona.genome.base_model import base_model_id, describe_base
+from continuum_lm.base_model import base_model_id, describe_base
+from continuum_lm.generation import BackendError, GenerationRequest
+from continuum_lm.prompt import render_prompt
+from continuum_lm.resolve import EMPTY, Genome
 from continuum_persona.genome.hot import HotAdapters
-from continuum_persona.genome.resolve import EMPTY, Genome
 from continuum_persona.genome.warm import WarmLayers
-from continuum_persona.inference.base import BackendError, GenerationRequest
-from continuum_persona.inference.prompt import render_prompt
 
 log = logging.getLogger("continuum.persona.transformers")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from continuum_persona.inference.base import BackendError, GenerationRequest
+from continuum_lm.generation import BackendError, GenerationRequest
 
 
 class UnavailableBackend:

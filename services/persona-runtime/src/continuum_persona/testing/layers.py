@@ -30,7 +30,7 @@ def train_test_layer(
     steps: int = 40,
 ) -> Path:
     """A layer that pulls the model hard towards ``text`` (a few seconds)."""
-    from continuum_persona.genome.training import train_layer
+    from continuum_lm.training import train_layer
 
     train_layer(
         model_dir,

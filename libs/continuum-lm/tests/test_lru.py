@@ -3,7 +3,7 @@ frequency-based admission."""
 
 from __future__ import annotations
 
-from continuum_persona.genome.lru import Frequency, LruBytes
+from continuum_lm.lru import Frequency, LruBytes
 
 
 def test_evicts_the_least_frequent_of_the_oldest_and_never_a_pin() -> None:

@@ -1,5 +1,5 @@
-"""`continuum models ...` (a CLI plugin of persona-runtime) and the hook that
-builds the built-in model on a node's first ``continuum up``."""
+"""`continuum models ...` and `continuum genome train` (CLI plugins of continuum-lm)
+and the hook that builds the built-in model on a node's first ``continuum up``."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ console = Console(highlight=False)
 
 
 def _model_dir() -> Path:
-    from continuum_persona.settings import PersonaSettings
+    from continuum_lm.settings import ModelSettings
 
-    return PersonaSettings().builtin_model_dir(Settings().home)
+    return ModelSettings().builtin_model_dir(Settings().home)
 
 
 def _build(path: Path, preset: str, steps: int | None) -> dict[str, object]:
-    from continuum_persona.models import builtin
+    from continuum_lm import builtin
 
     with Work(console, "pre-training the built-in model", unit="steps") as work:
 
@@ -46,10 +46,10 @@ def build(
     path: Path = typer.Option(None, help="Where to save it (default: the node's model dir)."),
 ) -> None:
     """Create the built-in model from a config and pre-train it on shipped text."""
-    from continuum_persona.models import builtin
-    from continuum_persona.settings import PersonaSettings
+    from continuum_lm import builtin
+    from continuum_lm.settings import ModelSettings
 
-    preset = preset or PersonaSettings().model_preset
+    preset = preset or ModelSettings().model_preset
     if preset not in builtin.PRESETS:
         raise typer.BadParameter(f"unknown preset; presets: {', '.join(builtin.PRESETS)}")
     target = path or _model_dir()
@@ -87,10 +87,10 @@ def ensure_builtin_model(home: Path) -> None:
     """Hook run by `continuum up` before the services start: build the built-in
     model on first start (in the foreground, with a progress bar), unless a
     model directory is configured."""
-    from continuum_persona.models import builtin
-    from continuum_persona.settings import PersonaSettings
+    from continuum_lm import builtin
+    from continuum_lm.settings import ModelSettings
 
-    settings = PersonaSettings()
+    settings = ModelSettings()
     if settings.model_path:
         return
     target = settings.builtin_model_dir(home)
@@ -112,7 +112,7 @@ def train_layer_command(
     model: Path = typer.Option(None, help="Base model directory (default: the node's model)."),
 ) -> None:
     """Train a LoRA layer on the local model (seconds on a CPU), ready to publish."""
-    from continuum_persona.genome.training import train_layer
+    from continuum_lm.training import train_layer
 
     texts = list(text)
     if data is not None:

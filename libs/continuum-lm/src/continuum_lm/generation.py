@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from continuum_persona.genome.resolve import Genome
+    from continuum_lm.resolve import Genome
 
 
 class BackendError(Exception):

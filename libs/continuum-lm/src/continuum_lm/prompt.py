@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from continuum_persona.inference.base import GenerationRequest
+from continuum_lm.generation import ChatMessage, GenerationRequest
 
 
 def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
@@ -41,3 +42,18 @@ def reply_text(tokenizer: Any, text: str) -> str:
     if getattr(tokenizer, "chat_template", None):
         return f"{text}\n"
     return f" {text}\n"
+
+
+def exercise_messages(
+    prompt: str, rubric: str = "", examples: Sequence[Sequence[str]] = ()
+) -> list[ChatMessage]:
+    """An academy exercise as a conversation: the rubric as the system
+    message, worked examples as earlier turns, the exercise last. A persona
+    answering in a session and the academy's lab training or evaluating a
+    layer both build exactly this, so a layer learns the prompt it will see."""
+    messages = [ChatMessage("system", rubric or "Answer the exercise.")]
+    for question, answer in examples:
+        messages.append(ChatMessage("user", question))
+        messages.append(ChatMessage("assistant", answer))
+    messages.append(ChatMessage("user", prompt))
+    return messages
