@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from nats.aio.client import Client
+from faststream.nats import NatsBroker
 
 from continuum.events import EventCodec, EventFactory
 from continuum.events.builtin import AnnotationAdded
@@ -13,7 +13,7 @@ from continuum.store import JetStreamEventStore, StoredEvent
 
 
 async def test_replays_history_then_follows_live_events(
-    nc: Client, store: JetStreamEventStore, factory: EventFactory, codec: EventCodec
+    broker: NatsBroker, store: JetStreamEventStore, factory: EventFactory, codec: EventCodec
 ) -> None:
     for i in range(3):
         await store.append([factory.new(AnnotationAdded(text=f"old {i}"), f"a{i}")], 0)
@@ -22,7 +22,7 @@ async def test_replays_history_then_follows_live_events(
     async def handle(event: StoredEvent, live: bool) -> None:
         seen.append((event.event.payload.text, live))  # type: ignore[attr-defined]
 
-    follower = LogFollower(nc, codec, "EVT_MESH", "evt.mesh.>", handle)
+    follower = LogFollower(broker, codec, "EVT_MESH", "evt.mesh.>", handle)
     await follower.start()
     try:
         await follower.caught_up(10)
@@ -35,11 +35,11 @@ async def test_replays_history_then_follows_live_events(
         await follower.stop()
 
 
-async def test_an_empty_stream_is_caught_up_at_once(nc: Client, codec: EventCodec) -> None:
+async def test_an_empty_stream_is_caught_up_at_once(broker: NatsBroker, codec: EventCodec) -> None:
     async def handle(event: StoredEvent, live: bool) -> None:
         raise AssertionError("nothing to handle")
 
-    follower = LogFollower(nc, codec, "EVT_CHAT", "evt.chat.>", handle)
+    follower = LogFollower(broker, codec, "EVT_CHAT", "evt.chat.>", handle)
     await follower.start()
     try:
         await asyncio.wait_for(follower.caught_up(), 1)

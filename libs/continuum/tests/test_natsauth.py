@@ -167,7 +167,10 @@ async def test_external_tools_only_hand_events_in(secured: tuple[NatsServer, Nod
         assert reply.data == b"a secret reply"
         # JetStream delivers to the consumer's inbox under the stream subject:
         # a deny list on _INBOX.gateway.> would not stop this; a separate root does.
-        pull = await gateway.jetstream().pull_subscribe("ingress.>", "peek", stream="INGRESS")
+        # (the bootstrap's durable consumer: a work queue allows one per filter)
+        pull = await gateway.jetstream().pull_subscribe(
+            "ingress.>", "gateway-ingress", stream="INGRESS"
+        )
         assert [m.subject for m in await pull.fetch(1, timeout=2)] == ["ingress.tool"]
         await tool.flush()
         assert seen == []  # another process's replies are not the tool's to read

@@ -29,7 +29,6 @@ from continuum.events.academy import (
 )
 from continuum.genome.refs import parse_layer_spec, split_ref
 from continuum.runtime import RequestError
-from continuum.runtime.requests import request_json
 from continuum_academy import abtest as stats
 from continuum_academy import params
 from continuum_academy.evolution import (
@@ -317,8 +316,7 @@ async def ab_test(academy: AcademyService, test_id: str) -> None:
     if winners and r.promote:
         _, best = max(winners, key=lambda w: w[0])
         specs = [f"{g.layer_id}@{g.version}:{g.weight:g}" for g in best.genome]
-        await request_json(
-            academy.ctx.nc,
+        await academy.ctx.request(
             "cmd.persona-runtime.genome",
             {"persona": r.persona_id, "layers": specs, "combination": best.combination},
             timeout=30,

@@ -34,7 +34,7 @@ from continuum.genome.blobs import LayerBlobs
 from continuum.genome.refs import parse_layer_spec
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
-from continuum.runtime.requests import ServiceRequestError, request_json
+from continuum.runtime.requests import ServiceRequestError
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_academy import jobs, params, views
@@ -100,7 +100,7 @@ class AcademyService(Service):
         self.model_dir = ModelSettings().builtin_model_dir(home)
 
         async def request(subject: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-            return await request_json(ctx.nc, subject, body, timeout=timeout)
+            return await ctx.request(subject, body, timeout=timeout)
 
         self.workshop = Workshop(
             self.catalog,
@@ -109,8 +109,8 @@ class AcademyService(Service):
             request,
             cache_bytes=s.layer_cache_mb * 1024 * 1024,
         )
-        genome = LogFollower(ctx.nc, ctx.codec, "EVT_GENOME", "evt.genome.>", self._on_genome)
-        academy = LogFollower(ctx.nc, ctx.codec, "EVT_ACADEMY", "evt.academy.>", self._on_academy)
+        genome = ctx.follower("EVT_GENOME", "evt.genome.>", self._on_genome)
+        academy = ctx.follower("EVT_ACADEMY", "evt.academy.>", self._on_academy)
         self._academy_log = academy
         self._followers = [genome, academy]
         for follower in self._followers:
@@ -215,7 +215,7 @@ class AcademyService(Service):
 
     async def persona(self, key: str) -> dict[str, Any]:
         try:
-            return await request_json(self.ctx.nc, "cmd.persona-runtime.show", {"persona": key})
+            return await self.ctx.request("cmd.persona-runtime.show", {"persona": key})
         except ServiceRequestError as exc:  # unknown persona (404), or nobody answers (503)
             raise RequestError(exc.message, exc.code) from None
 
@@ -237,8 +237,7 @@ class AcademyService(Service):
                 "examples": exercise.examples,
             }
             try:
-                await request_json(
-                    self.ctx.nc,
+                await self.ctx.request(
                     "cmd.persona-runtime.attempt",
                     body,
                     timeout=self.settings.attempt_timeout,
@@ -342,8 +341,7 @@ class AcademyService(Service):
             f"Exercise: {exercise.prompt}\nRubric: {exercise.rubric or 'a correct answer'}\n"
             f"Answer: {attempt.text[:2000]}\nIs the answer correct? Reply yes or no."
         )
-        reply = await request_json(
-            self.ctx.nc,
+        reply = await self.ctx.request(
             "cmd.persona-runtime.generate",
             {"persona": judge, "prompt": prompt, "max_tokens": 8},
             timeout=self.settings.attempt_timeout,

@@ -12,7 +12,7 @@ import uuid
 from typing import Annotated, Any
 
 import asyncpg
-from nats.aio.client import Client
+from faststream.nats import NatsBroker
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from continuum import suggest
@@ -28,7 +28,7 @@ from continuum.events.chat import (
     RoomPolicyChanged,
 )
 from continuum.events.codec import EventFactory
-from continuum.runtime.requests import NoService, ServiceRequestError, request_json
+from continuum.runtime.requests import NoService, ServiceRequestError, ask
 from continuum.store import ConcurrencyError, JetStreamEventStore
 from continuum_gateway import chat_model
 
@@ -105,11 +105,11 @@ def human_id(name: str) -> str:
 
 
 async def service_request(
-    nc: Client, subject: str, body: dict[str, Any], timeout: float = 10
+    broker: NatsBroker, subject: str, body: dict[str, Any], timeout: float = 10
 ) -> dict[str, Any]:
     """A request to another service, its errors as ChatError with the service's status."""
     try:
-        return await request_json(nc, subject, body, timeout)
+        return await ask(broker, subject, body, timeout)
     except NoService:
         service = subject.split(".")[1]
         raise ChatError(503, f"the {service} service is not running") from None
@@ -119,12 +119,16 @@ async def service_request(
 
 class Chat:
     def __init__(
-        self, pool: asyncpg.Pool, store: JetStreamEventStore, factory: EventFactory, nc: Client
+        self,
+        pool: asyncpg.Pool,
+        store: JetStreamEventStore,
+        factory: EventFactory,
+        broker: NatsBroker,
     ) -> None:
         self.pool = pool
         self.store = store
         self.factory = factory
-        self.nc = nc
+        self.broker = broker
 
     async def _room(self, room_id: str) -> dict[str, Any]:
         room = await chat_model.get_room(self.pool, room_id)
@@ -141,7 +145,7 @@ class Chat:
             await asyncio.sleep(0.02)
 
     async def _persona(self, persona: str) -> MemberJoined:
-        found = await service_request(self.nc, "cmd.persona-runtime.show", {"persona": persona})
+        found = await service_request(self.broker, "cmd.persona-runtime.show", {"persona": persona})
         return MemberJoined(member_id=found["id"], kind="persona", name=found["name"])
 
     async def create_room(self, command: CreateRoom, by: str) -> dict[str, Any]:

@@ -8,85 +8,74 @@ an event that is rejected sends the whole message to the DLQ (subject
 ``continuum events dlq redrive N`` takes it through admission again.
 The message is acknowledged only after its events are appended, and event
 ids are ``Nats-Msg-Id``s, so a crash between the two appends nothing twice.
+
+It is a FastStream pull subscriber bound to the durable consumer the
+bootstrap declares (``Topology.consumer_configs``), acknowledging by hand.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
-import nats.errors
-from nats.aio.client import Client
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry.trace import SpanKind
 
 from continuum import telemetry
 from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
 from continuum.store import INGRESS_STREAM, INGRESS_SUBJECT_PREFIX, EventStoreError
+from continuum.store.topology import INGRESS_CONSUMER, INGRESS_MAX_ATTEMPTS, Topology
 from continuum_gateway.admission import Rejected
 from continuum_gateway.cloudevents import UnreadableRequest, read_events
 from continuum_gateway.ingress import EventIngress
 
 log = logging.getLogger("continuum.gateway.ingress")
 
-CONSUMER = "gateway-ingress"
+CONSUMER = INGRESS_CONSUMER
 PUBLISHER = "nats"
-_MAX_DELIVER = 10
+_MAX_DELIVER = INGRESS_MAX_ATTEMPTS
 _BATCH = 64
 
 
 class NatsIngress:
-    def __init__(self, nc: Client, ingress: EventIngress) -> None:
-        self._nc = nc
-        self._js = nc.jetstream(timeout=10)
+    def __init__(self, broker: NatsBroker, ingress: EventIngress) -> None:
+        self._broker = broker
         self._ingress = ingress
-        self._dlq = DeadLetterQueue(nc)
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._dlq = DeadLetterQueue(broker.connection)
+        self._subscriber: object | None = None
 
     async def start(self) -> None:
-        config = ConsumerConfig(
-            durable_name=CONSUMER,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=10,  # how soon a crashed replica's unacked messages come back
-            max_deliver=_MAX_DELIVER + 1,
-            filter_subject=f"{INGRESS_SUBJECT_PREFIX}.>",
+        subscriber = self._broker.subscriber(
+            f"{INGRESS_SUBJECT_PREFIX}.>",
+            stream=JStream(INGRESS_STREAM, declare=False),
+            durable=CONSUMER,
+            config=Topology.consumer_configs()[INGRESS_STREAM],
+            pull_sub=PullSub(batch_size=_BATCH, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            title="ingress.>",
+            description="CloudEvents from external tools, validated and appended to the log.",
         )
-        self._sub = await self._js.pull_subscribe(
-            f"{INGRESS_SUBJECT_PREFIX}.>", durable=CONSUMER, stream=INGRESS_STREAM, config=config
-        )
-        self._task = asyncio.create_task(self._run(), name="nats-ingress")
+
+        async def receive(message: NatsMessage) -> None:
+            await self._handle(message.raw_message)
+
+        subscriber(receive)
+        await subscriber.start()
+        self._subscriber = subscriber
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                messages = await self._sub.fetch(batch=_BATCH, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except Exception as exc:  # connection trouble: back off, nats-py reconnects
-                log.warning("ingress fetch failed: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            for msg in messages:
-                await self._handle(msg)
+        if self._subscriber is not None:
+            await self._subscriber.stop()  # type: ignore[attr-defined]
+            self._subscriber = None
 
     async def _handle(self, msg: Msg) -> None:
         headers = {k.lower(): v for k, v in (msg.headers or {}).items()}
+        # Inside the consumer span FastStream's telemetry continued from the
+        # message's traceparent.
         with telemetry.tracer().start_as_current_span(
-            f"ingest {msg.subject}",
-            context=telemetry.extract(msg.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject},
+            f"ingest {msg.subject}", kind=SpanKind.CONSUMER
         ):
             try:
                 candidates = read_events(headers, msg.data)

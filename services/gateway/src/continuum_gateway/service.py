@@ -58,12 +58,12 @@ class GatewayService(Service):
         index = event_log.EventIds(ctx.pool) if settings.id_index else NoIndex()
         ingress = EventIngress(admissions, publishers, ctx.store, index)
         await self._register_endpoints(ctx, tokens, publishers)
-        self._nats_ingress = NatsIngress(ctx.nc, ingress)
+        self._nats_ingress = NatsIngress(ctx.broker, ingress)
         await self._nats_ingress.start()
         await ctx.redrive_endpoint(INGRESS_CONSUMER, self._nats_ingress.redrive)
-        chat = Chat(ctx.pool, ctx.store, ctx.factory, ctx.nc)
+        chat = Chat(ctx.pool, ctx.store, ctx.factory, ctx.broker)
         gateway = Gateway.build(
-            settings, ctx.nc, ctx.pool, ctx.codec, tokens, publishers, ingress, chat
+            settings, ctx.broker, ctx.pool, ctx.codec, tokens, publishers, ingress, chat
         )
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()

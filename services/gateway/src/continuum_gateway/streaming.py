@@ -8,7 +8,9 @@ bare sequence number works as well.
 
 Each followed stream gets an ordered push consumer (ephemeral, flow
 controlled, re-created by nats-py after a gap), so a stream client costs the
-server no durable state.
+server no durable state: a FastStream subscriber of the gateway's broker,
+started for the client and stopped when it goes (``persistent=False``, so
+the broker does not keep it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nats.aio.client import Client
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker
+from faststream.nats.annotations import NatsMessage
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -133,9 +137,10 @@ class Follower:
     """
 
     def __init__(
-        self, nc: Client, codec: EventCodec, wanted: StreamFilter, cursor: dict[str, int]
+        self, broker: NatsBroker, codec: EventCodec, wanted: StreamFilter, cursor: dict[str, int]
     ) -> None:
-        self._js = nc.jetstream()
+        self._broker = broker
+        self._js = broker.connection.jetstream()
         self._codec = codec
         self._wanted = wanted
         self.positions = dict(cursor)
@@ -155,27 +160,31 @@ class Follower:
                     # every followed stream, including those that stay quiet.
                     start = int((await self._js.stream_info(stream)).state.last_seq or 0)
                 self.positions[stream] = start
-                config = ConsumerConfig(
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start + 1
+                subscriber = self._broker.subscriber(
+                    nats_subject,
+                    stream=JStream(stream, declare=False),
+                    ordered_consumer=True,
+                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                    config=ConsumerConfig(opt_start_seq=start + 1),
+                    ack_policy=AckPolicy.MANUAL,
+                    persistent=False,
+                    include_in_schema=False,
                 )
-                self._subscriptions.append(
-                    await self._js.subscribe(
-                        nats_subject,
-                        stream=stream,
-                        cb=self._queue.put,
-                        ordered_consumer=True,
-                        config=config,
-                    )
-                )
+                subscriber(self._receive)
+                await subscriber.start()
+                self._subscriptions.append(subscriber)
         except BaseException:
             await self.close()
             raise
+
+    async def _receive(self, message: NatsMessage) -> None:
+        await self._queue.put(message.raw_message)
 
     async def close(self) -> None:
         subscriptions, self._subscriptions = self._subscriptions, []
         for sub in subscriptions:
             with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+                await sub.stop()
 
     async def next(self, timeout: float) -> StreamedEvent | None:
         """The next matching event, or None if none came within ``timeout``."""

@@ -85,7 +85,7 @@ class GenomeRegistryService(Service):
         async def fold(stored: StoredEvent, live: bool) -> None:
             self.catalog.apply(stored.event.envelope.subject, stored.event.payload, stored.seq)
 
-        self._follower = LogFollower(ctx.nc, ctx.codec, "EVT_GENOME", "evt.genome.>", fold)
+        self._follower = ctx.follower("EVT_GENOME", "evt.genome.>", fold)
         await self._follower.start()
         await self._follower.caught_up(timeout=600)
         indexed = await self.registry.reconcile()

@@ -10,17 +10,23 @@ when ``ctl.chat.<room>`` says so.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import time
 import uuid
 from typing import Any
 
-from nats.aio.msg import Msg
-
-from continuum import suggest, telemetry
+from continuum import suggest
 from continuum.chat import HistoryItem, RoomDirectory
+from continuum.chat.signals import (
+    CONTROL_SUBJECTS,
+    PRESENCE_SUBJECT,
+    LivePiece,
+    Presence,
+    TurnControl,
+    encode,
+    live_subject,
+    room_of,
+)
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.embeddings import Embedder
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
@@ -30,7 +36,6 @@ from continuum.genome.blobs import LayerBlobs
 from continuum.natsauth.permissions import is_inbox
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
-from continuum.runtime.requests import request_json
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_lm.generation import BackendError, InferenceBackend
@@ -79,7 +84,6 @@ class PersonaRuntimeService(Service):
         self.rooms = RoomDirectory()
         self._followers: list[LogFollower] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._subs: list[Any] = []
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}
         self.pool: BackendPool | None = None
 
@@ -116,10 +120,10 @@ class PersonaRuntimeService(Service):
             max_tokens=self.settings.max_new_tokens,
             temperature=self.settings.temperature,
         )
-        personas = LogFollower(ctx.nc, ctx.codec, "EVT_PERSONA", "evt.persona.>", self._on_persona)
+        personas = ctx.follower("EVT_PERSONA", "evt.persona.>", self._on_persona)
         self._persona_log = personas
-        chat = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", self._on_chat)
-        layers = LogFollower(ctx.nc, ctx.codec, "EVT_GENOME", "evt.genome.>", self._on_genome)
+        chat = ctx.follower("EVT_CHAT", "evt.chat.>", self._on_chat)
+        layers = ctx.follower("EVT_GENOME", "evt.genome.>", self._on_genome)
         self._followers = [layers, personas, chat]
         for follower in self._followers:
             await follower.start()
@@ -131,7 +135,9 @@ class PersonaRuntimeService(Service):
         self._spawn(self.genome.prefetch_pins())
         if self.settings.seed:
             await self._seed()
-        self._subs.append(await ctx.nc.subscribe("ctl.chat.>", cb=self._on_control))
+        await ctx.subscribe(
+            CONTROL_SUBJECTS, TurnControl, self._on_control, summary="Cancel a turn; call for bids."
+        )
         self._spawn(self._heartbeat())
         await self._register_endpoints(ctx)
         await self._warm_up()
@@ -164,9 +170,6 @@ class PersonaRuntimeService(Service):
             event.set()
         for task in list(self._tasks):
             task.cancel()
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
         for follower in self._followers:
             await follower.stop()
         if self.pool is not None:
@@ -249,7 +252,7 @@ class PersonaRuntimeService(Service):
 
     async def _search_layers(self, topic: str, base_model: str) -> list[str]:
         body = {"query": topic, "k": 3, "base_model": base_model, "min_score": 0.3}
-        reply = await request_json(self.ctx.nc, "cmd.genome-registry.search", body, timeout=5)
+        reply = await self.ctx.request("cmd.genome-registry.search", body, timeout=5)
         return [str(r["id"]) for r in reply.get("results", [])]
 
     async def _on_persona(self, stored: StoredEvent, live: bool) -> None:
@@ -324,13 +327,8 @@ class PersonaRuntimeService(Service):
             "trigger_message_id": situation.message_id,
             "bid": bid.model_dump(mode="json"),
         }
-        reply = await request_json(
-            self.ctx.nc,
-            "cmd.scheduler.bid",
-            body,
-            timeout=5,
-            headers=telemetry.inject({}),  # the decision joins the message's trace
-        )
+        # Through the broker: the decision joins the message's trace.
+        reply = await self.ctx.request("cmd.scheduler.bid", body, timeout=5)
         return str(reply.get("status"))
 
     # -- a granted turn ---------------------------------------------------------
@@ -346,23 +344,26 @@ class PersonaRuntimeService(Service):
         cancel = asyncio.Event()
         self._cancels[key] = cancel
         message_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{decision.turn_id}/{persona.persona_id}").hex
-        subject = f"live.chat.{room_id}"
+        subject = live_subject(room_id)
         seq = 0
-        base = {
-            "turn_id": decision.turn_id,
-            "persona_id": persona.persona_id,
-            "message_id": message_id,
-        }
+        working_piece = LivePiece(
+            kind="working",
+            turn_id=decision.turn_id,
+            persona_id=persona.persona_id,
+            message_id=message_id,
+        )
 
         async def on_delta(piece: str) -> None:
             nonlocal seq
             seq += 1
-            body = {**base, "kind": "delta", "seq": seq, "text": piece, "name": persona.name}
-            await self.ctx.nc.publish(subject, json.dumps(body).encode())
+            delta = working_piece.model_copy(
+                update={"kind": "delta", "seq": seq, "text": piece, "name": persona.name}
+            )
+            await self.ctx.broker.publish(encode(delta), subject)
 
         async def working() -> None:
             while True:
-                await self.ctx.nc.publish(subject, json.dumps({**base, "kind": "working"}).encode())
+                await self.ctx.broker.publish(encode(working_piece), subject)
                 await asyncio.sleep(self.settings.heartbeat_s)
 
         def prepare(generation: Generation) -> None:
@@ -410,9 +411,7 @@ class PersonaRuntimeService(Service):
             "contestant": persona.persona_id,
             "genome": [g.model_dump() for g in persona.genome],
         }
-        situation.context["result"] = await request_json(
-            self.ctx.nc, "cmd.academy.submit", body, timeout=60
-        )
+        situation.context["result"] = await self.ctx.request("cmd.academy.submit", body, timeout=60)
 
     async def _learn(self, persona: Persona, situation: Situation, generation: Generation) -> None:
         assert situation.room is not None
@@ -424,21 +423,21 @@ class PersonaRuntimeService(Service):
             events.append(self.ctx.factory.new(memory, persona.persona_id))
         await self.ctx.store.append(events, None)
 
-    async def _on_control(self, msg: Msg) -> None:
-        with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
-            body = json.loads(msg.data)
-            if "call" in body:
-                self._answer_call(msg.subject.split(".", 2)[2], str(body["call"]))
-                return
-            cancel = self._cancels.get((body["cancel"], body["persona_id"]))
-            if cancel is not None:
-                log.info(
-                    "turn %s of %s cancelled: %s",
-                    body["cancel"],
-                    body["persona_id"],
-                    body.get("reason"),
-                )
-                cancel.set()
+    async def _on_control(self, subject: str, control: TurnControl) -> None:
+        room_id = room_of(subject)
+        if room_id is None:
+            return
+        if control.call is not None:
+            self._answer_call(room_id, control.call)
+            return
+        if control.cancel is None or control.persona_id is None:
+            return
+        cancel = self._cancels.get((control.cancel, control.persona_id))
+        if cancel is not None:
+            log.info(
+                "turn %s of %s cancelled: %s", control.cancel, control.persona_id, control.reason
+            )
+            cancel.set()
 
     def _answer_call(self, room_id: str, message_id: str) -> None:
         """The scheduler asks for bids on a message (it missed ours while it was down)."""
@@ -452,7 +451,7 @@ class PersonaRuntimeService(Service):
 
     async def _announce(self) -> None:
         ids = list(self.registry.personas)
-        await self.ctx.nc.publish("presence.personas", json.dumps({"personas": ids}).encode())
+        await self.ctx.broker.publish(encode(Presence(personas=ids)), PRESENCE_SUBJECT)
 
     async def _heartbeat(self) -> None:
         while True:
@@ -537,7 +536,7 @@ class PersonaRuntimeService(Service):
 
             async def on_delta(piece: str) -> None:
                 if isinstance(stream_to, str) and is_inbox(stream_to):
-                    await ctx.nc.publish(stream_to, piece.encode())
+                    await ctx.broker.publish(piece.encode(), stream_to)
 
             generation = await self.pipeline.generate(
                 persona, perception, asyncio.Event(), on_delta, max_tokens

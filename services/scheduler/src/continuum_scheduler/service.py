@@ -11,15 +11,19 @@ generations' progress on ``live.chat.<room>``; a grant is a
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 from typing import Any
 
-from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from continuum.chat import RoomDirectory
+from continuum.chat.signals import (
+    LIVE_SUBJECTS,
+    PRESENCE_SUBJECT,
+    LivePiece,
+    Presence,
+    room_of,
+)
 from continuum.events.chat import Bid, MessagePosted, TurnDecided, TurnEnded
 from continuum.events.envelope import describe_validation_error
 from continuum.runtime import RequestError, Service, ServiceContext
@@ -42,7 +46,6 @@ class SchedulerService(Service):
     def __init__(self) -> None:
         self._follower: LogFollower | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._subs: list[Any] = []
 
     def health_details(self) -> dict[str, Any]:
         stream = getattr(self, "stream", None)
@@ -65,22 +68,24 @@ class SchedulerService(Service):
             elif not live and isinstance(payload, TurnEnded):
                 stream.replayed_end(room_id, payload)
 
-        self._follower = LogFollower(ctx.nc, ctx.codec, "EVT_CHAT", "evt.chat.>", handle)
+        self._follower = ctx.follower("EVT_CHAT", "evt.chat.>", handle)
         await self._follower.start()
         await self._follower.caught_up()
 
-        async def presence(msg: Msg) -> None:
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
-                personas = json.loads(msg.data)["personas"]
-                stream.seen([p for p in personas if isinstance(p, str)][:10_000])
+        async def presence(_: str, signal: Presence) -> None:
+            stream.seen(signal.personas)
 
-        async def activity(msg: Msg) -> None:
-            with contextlib.suppress(ValueError, TypeError, AttributeError, KeyError):
-                body = json.loads(msg.data)
-                stream.activity(msg.subject.split(".", 2)[2], body["turn_id"], body["persona_id"])
+        async def activity(subject: str, piece: LivePiece) -> None:
+            room_id = room_of(subject)
+            if room_id is not None:
+                stream.activity(room_id, piece.turn_id, piece.persona_id)
 
-        self._subs.append(await ctx.nc.subscribe("presence.personas", cb=presence))
-        self._subs.append(await ctx.nc.subscribe("live.chat.>", cb=activity))
+        await ctx.subscribe(
+            PRESENCE_SUBJECT, Presence, presence, summary="Personas present (heartbeat)."
+        )
+        await ctx.subscribe(
+            LIVE_SUBJECTS, LivePiece, activity, summary="Generation progress: a turn's heartbeat."
+        )
 
         async def bid(body: dict[str, Any]) -> dict[str, Any]:
             room_id, trigger = body.get("room_id"), body.get("trigger_message_id")
@@ -119,8 +124,5 @@ class SchedulerService(Service):
     async def on_stop(self, ctx: ServiceContext) -> None:
         for task in self._tasks:
             task.cancel()
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
         if self._follower is not None:
             await self._follower.stop()

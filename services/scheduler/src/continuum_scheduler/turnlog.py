@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel
 
+from continuum.chat.signals import TurnControl, control_subject, encode
 from continuum.events.chat import TurnDecided, TurnEnded, TurnPreempted
 from continuum.runtime import ServiceContext
 
@@ -27,10 +26,11 @@ class NatsTurnLog:
         await self._append(room_id, event)
 
     async def cancel(self, room_id: str, turn_id: str, persona_id: str, reason: str) -> None:
-        body = {"cancel": turn_id, "persona_id": persona_id, "reason": reason}
-        await self._ctx.nc.publish(f"ctl.chat.{room_id}", json.dumps(body).encode())
-        await self._ctx.nc.flush()
+        control = TurnControl(cancel=turn_id, persona_id=persona_id, reason=reason[:1000])
+        await self._ctx.broker.publish(encode(control), control_subject(room_id))
+        await self._ctx.nc.flush()  # the generation stops now, not at the next flush
 
     async def call_for_bids(self, room_id: str, message_id: str) -> None:
-        body = {"call": message_id}
-        await self._ctx.nc.publish(f"ctl.chat.{room_id}", json.dumps(body).encode())
+        await self._ctx.broker.publish(
+            encode(TurnControl(call=message_id)), control_subject(room_id)
+        )

@@ -21,14 +21,29 @@ def login_options(login: NatsLogin | None) -> dict[str, Any]:
     return {"user": login.user, "password": login.password, "inbox_prefix": login.inbox_prefix}
 
 
+def connection_options(login: NatsLogin | None) -> dict[str, Any]:
+    """What every process connects with, raw nats-py or FastStream's broker:
+    reconnects forever and short pings, so a restarted server is found again
+    within seconds and a dead link is noticed quickly; with a ``login``, as
+    that user and with its own inbox prefix (which its permissions expect)."""
+    return {
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.25,
+        "ping_interval": 5,
+        "max_outstanding_pings": 3,
+        "allow_reconnect": True,
+        # A pull subscription waiting in a long fetch keeps a drain waiting for
+        # nats-py's 30 s default: bound the goodbye (everything was acked).
+        "drain_timeout": 3,
+        **login_options(login),
+    }
+
+
 async def connect_nats(
     url: str, name: str, *, login: NatsLogin | None = None, connect_timeout: float = 5.0
 ) -> Client:
-    """Connect with reconnects forever and short pings, so a restarted server
-    is found again within seconds and a dead link is noticed quickly.
-
-    With a ``login``, as that user and with its own inbox prefix (which its
-    permissions expect)."""
+    """A raw nats-py connection (the supervisor, the CLI, tests); services
+    connect through their FastStream broker (``continuum.runtime.broker``)."""
 
     client: list[Client] = []
 
@@ -46,18 +61,10 @@ async def connect_nats(
         url,
         name=name,
         connect_timeout=connect_timeout,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        ping_interval=5,
-        max_outstanding_pings=3,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
         error_cb=error,
-        allow_reconnect=True,
-        # A pull subscription waiting in a long fetch keeps a drain waiting for
-        # nats-py's 30 s default: bound the goodbye (everything was acked).
-        drain_timeout=3,
-        **login_options(login),
+        **connection_options(login),
     )
     client.append(nc)
     return nc

@@ -3,6 +3,9 @@
 One place decodes the NATS service API's error headers, so every caller
 (the CLI, the gateway, one service asking another) sees the same two
 failures: no service answered, or the service answered with an error code.
+A service asks through its broker (``ask``), so FastStream's telemetry
+carries the trace into the request; the CLI and tests use a raw
+connection (``request_json``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import json
 from typing import Any
 
 import nats.errors
+from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
 
@@ -43,12 +47,29 @@ async def request_json(
         raise NoService(f"no service answers {subject}") from None
     except (nats.errors.TimeoutError, TimeoutError):
         raise NoService(f"{subject} did not answer within {timeout:.0f}s") from None
-    reply_headers = msg.headers or {}
+    return _answer(msg.headers, msg.data)
+
+
+async def ask(
+    broker: NatsBroker, subject: str, body: dict[str, Any], timeout: float = 10.0
+) -> dict[str, Any]:
+    """``request_json`` through a service's broker."""
+    try:
+        reply = await broker.request(json.dumps(body).encode(), subject, timeout=timeout)
+    except nats.errors.NoRespondersError:
+        raise NoService(f"no service answers {subject}") from None
+    except (nats.errors.TimeoutError, TimeoutError):
+        raise NoService(f"{subject} did not answer within {timeout:.0f}s") from None
+    return _answer(reply.headers, reply.body)
+
+
+def _answer(headers: dict[str, str] | None, data: bytes) -> dict[str, Any]:
+    reply_headers = headers or {}
     if "Nats-Service-Error" in reply_headers:
         try:
             code = int(reply_headers.get("Nats-Service-Error-Code") or 500)
         except ValueError:
             code = 500
         raise ServiceRequestError(reply_headers["Nats-Service-Error"], code)
-    result: dict[str, Any] = json.loads(msg.data)
+    result: dict[str, Any] = json.loads(data)
     return result

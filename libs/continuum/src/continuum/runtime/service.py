@@ -2,10 +2,12 @@
 
 A service declares its name, Postgres schema, migrations, projections and
 request/reply endpoints; ``run_service`` does the rest: settings, logging,
-tracing, the NATS connection, the Postgres pool, migrations, projection
-runners, registration on the NATS service API (so ``$SRV.PING/INFO/STATS``
-find it), a ``cmd.<service>.health`` endpoint and a graceful shutdown on
-SIGTERM/SIGINT.
+tracing, the FastStream broker (its NATS connection), the Postgres pool,
+migrations, projection runners, the NATS service API (so
+``$SRV.PING/INFO/STATS`` find it), a ``cmd.<service>.health`` endpoint and
+a graceful shutdown on SIGTERM/SIGINT. Handlers receive messages only
+through the broker: commands (``continuum.runtime.commands``), followed
+streams (``continuum.runtime.follow``) and signals (``ServiceContext.subscribe``).
 """
 
 from __future__ import annotations
@@ -19,17 +21,15 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import asyncpg
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client
-from nats.micro import add_service
-from nats.micro.request import Request
-from nats.micro.service import EndpointConfig
-from nats.micro.service import Service as MicroService
-from opentelemetry.trace import SpanKind
+from pydantic import BaseModel
 
-from continuum import __version__, jsoninput, telemetry
+from continuum import __version__, telemetry
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.events.errors import EventError
 from continuum.identity import NodeIdentity
@@ -37,23 +37,23 @@ from continuum.logs import configure_logging
 from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
 from continuum.projections.projection import Projection
 from continuum.projections.runner import ProjectionRunner
-from continuum.runtime.connections import connect_nats, create_pool
+from continuum.runtime.broker import create_broker
+from continuum.runtime.commands import Commands, JsonHandler, RequestError
+from continuum.runtime.connections import create_pool
+from continuum.runtime.follow import Handler, History, LogFollower
 from continuum.runtime.metrics import ServiceMetrics
+from continuum.runtime.micro import ServiceApi, ServiceInfo
 from continuum.runtime.migrations import Migration, migrate
+from continuum.runtime.replies import decode_request
+from continuum.runtime.requests import ask
 from continuum.settings import Settings
 from continuum.store.jetstream import JetStreamEventStore
 
 log = logging.getLogger("continuum.service")
 
-JsonHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+__all__ = ["JsonHandler", "RequestError", "Service", "ServiceContext", "run_service", "serve"]
 
-
-class RequestError(Exception):
-    """Raised by a handler to answer a request with a client error (code 400/404/409)."""
-
-    def __init__(self, message: str, code: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
+Signal = TypeVar("Signal", bound=BaseModel)
 
 
 @dataclass
@@ -62,19 +62,67 @@ class ServiceContext:
 
     settings: Settings
     identity: NodeIdentity
-    nc: Client
+    broker: NatsBroker
     pool: asyncpg.Pool
     codec: EventCodec
     store: JetStreamEventStore
     factory: EventFactory
-    micro: MicroService
+    commands: Commands
+    history: History = field(default_factory=History)
     runners: dict[str, ProjectionRunner] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
-    async def endpoint(self, name: str, subject: str, handler: JsonHandler) -> None:
-        await self.micro.add_endpoint(
-            EndpointConfig(name=name, subject=subject, handler=_json_endpoint(subject, handler))
+    @property
+    def nc(self) -> Client:
+        """The broker's connection, for what FastStream has no API for: event
+        appends with an expected sequence, the Object Store, stream info."""
+        return self.broker.connection
+
+    async def endpoint(
+        self,
+        name: str,
+        subject: str,
+        handler: Callable[[Any], Awaitable[Any]],
+        *,
+        request: type[BaseModel] | None = None,
+        summary: str = "",
+    ) -> None:
+        """Answer the command ``subject`` (see ``Commands.add``)."""
+        await self.commands.add(name, subject, handler, request=request, summary=summary)
+
+    async def request(
+        self, subject: str, body: dict[str, Any], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """Ask another service's command (through the broker, so the request
+        joins the current trace); raises ``ServiceRequestError``/``NoService``."""
+        return await ask(self.broker, subject, body, timeout)
+
+    def follower(self, stream: str, subject: str, handler: Handler) -> LogFollower:
+        """Replay ``stream`` then follow it (``start()`` it)."""
+        return LogFollower(self.broker, self.codec, stream, subject, handler, self.history)
+
+    async def subscribe(
+        self,
+        subject: str,
+        message: type[Signal],
+        handler: Callable[[str, Signal], Awaitable[None]],
+        *,
+        summary: str = "",
+    ) -> None:
+        """Receive the signal ``message`` on core NATS ``subject`` (every
+        instance gets each one): ``handler(subject, message)``. A message its
+        model refuses is dropped (signals are advisory; nobody waits for an
+        answer)."""
+        subscriber = self.broker.subscriber(
+            subject, decoder=decode_request, title=subject, description=summary
         )
+
+        async def receive(body: Any, msg: NatsMessage) -> None:
+            await handler(msg.raw_message.subject, body)
+
+        receive.__annotations__["body"] = message
+        subscriber(receive)
+        await subscriber.start()
 
     async def redrive_endpoint(
         self, consumer: str, redrive: Callable[[DeadLetter], Awaitable[None]]
@@ -102,30 +150,6 @@ class ServiceContext:
 
         slug = consumer.replace("-", "_")
         await self.endpoint(f"{slug}-redrive", f"cmd.dlq.{consumer}.redrive", handle)
-
-
-def _json_endpoint(subject: str, handler: JsonHandler) -> Callable[[Request], Awaitable[None]]:
-    async def handle(request: Request) -> None:
-        ctx = telemetry.extract(request.headers)
-        with telemetry.tracer().start_as_current_span(subject, context=ctx, kind=SpanKind.SERVER):
-            try:
-                body = jsoninput.loads(request.data or b"{}", what="the request")
-                if not isinstance(body, dict):
-                    raise RequestError("request body must be a JSON object")
-                reply = await handler(body)
-            except jsoninput.UnsafeJson as exc:
-                await request.respond_error("400", str(exc))
-            except RequestError as exc:
-                await request.respond_error(str(exc.code), str(exc))
-            except (EventError, ValueError, KeyError) as exc:
-                await request.respond_error("400", str(exc).strip("'\""))
-            except Exception:
-                log.exception("handler for %s failed", subject)
-                await request.respond_error("500", "internal error (see the service log)")
-            else:
-                await request.respond(json.dumps(reply, default=str).encode())
-
-    return handle
 
 
 class Service:
@@ -172,11 +196,12 @@ async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
             projections[name] = await runner.status()
         except Exception as exc:
             projections[name] = {"error": str(exc)}
-    healthy = postgres and ctx.nc.is_connected
+    connected = ctx.nc.is_connected
+    healthy = postgres and connected
     return {
         "service": service.name,
         "status": "ok" if healthy else "degraded",
-        "nats": ctx.nc.is_connected,
+        "nats": connected,
         "postgres": postgres,
         "pid": os.getpid(),
         "uptime_s": round(time.monotonic() - ctx.started, 1),
@@ -196,9 +221,8 @@ async def _register_projection_endpoints(ctx: ServiceContext, runner: Projection
 
         async def report(done: int, total: int) -> None:
             if isinstance(progress_subject, str) and progress_subject:
-                await ctx.nc.publish(
-                    progress_subject, json.dumps({"done": done, "total": total}).encode()
-                )
+                progress = json.dumps({"done": done, "total": total}).encode()
+                await ctx.broker.publish(progress, progress_subject)
 
         events = await runner.rebuild(report)
         return {"projection": runner.name, "events": events, "seconds": time.monotonic() - started}
@@ -220,27 +244,34 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
     telemetry.setup_telemetry(f"continuum-{service.name}", identity.node_id)
     nats_url, database_url = resolve_urls(settings)
     login = resolve_login(settings, service.name)
-    nc = await connect_nats(nats_url, name=f"continuum-{service.name}", login=login)
+    history = History()
+    broker = create_broker(
+        nats_url, f"continuum-{service.name}", login=login, replaying=history.replaying
+    )
+    await broker.start()
+    nc = broker.connection
     pool = await create_pool(database_url)
     try:
         await migrate(pool, service.schema, service.migrations)
         codec = EventCodec(settings.max_event_bytes, seal_key=identity.seal_key)
-        micro = await add_service(
-            nc,
+        commands = Commands(broker, queue=service.name)
+        info = ServiceInfo(
             name=service.name,
             version=__version__,
             description=service.description or service.name,
             metadata={"node": identity.node_id, "pid": str(os.getpid()), **service.advertised()},
         )
+        await ServiceApi(info, commands).start(broker)
         ctx = ServiceContext(
             settings=settings,
             identity=identity,
-            nc=nc,
+            broker=broker,
             pool=pool,
             codec=codec,
             store=JetStreamEventStore(nc, codec),
             factory=EventFactory(identity, f"/continuum/{identity.short_id}/{service.name}"),
-            micro=micro,
+            commands=commands,
+            history=history,
         )
 
         for projection in service.projections():
@@ -256,7 +287,9 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
                 return await _health(ctx, service)
 
             # Last, so that answering the health check means fully started.
-            await ctx.endpoint("health", f"cmd.{service.name}.health", health)
+            await ctx.endpoint(
+                "health", f"cmd.{service.name}.health", health, summary="Health and readiness."
+            )
             service_metrics.start()
             log.info("service %s ready", service.name)
             await stop.wait()
@@ -268,10 +301,9 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
             await service.on_stop(ctx)
             for runner in ctx.runners.values():
                 await runner.stop()
-            await micro.stop()
     finally:
         with contextlib.suppress(Exception):
-            await nc.drain()
+            await broker.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(pool.close(), 5)
         telemetry.shutdown_telemetry()

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import NotFoundError
 
 from continuum.events.catalog import CONTEXTS
@@ -25,6 +33,10 @@ INGRESS_STREAM = "INGRESS"
 INGRESS_SUBJECT_PREFIX = "ingress"
 INGRESS_MAX_MESSAGE_BYTES = 1024 * 1024
 DUPLICATE_WINDOW_S = 120.0
+#: The gateway's durable consumer of the INGRESS stream, and how often it may
+#: retry a message before the message is dead-lettered.
+INGRESS_CONSUMER = "gateway-ingress"
+INGRESS_MAX_ATTEMPTS = 10
 _HEADER_ALLOWANCE = 4096  # room for Nats-* and trace headers on top of the event body
 
 
@@ -89,8 +101,24 @@ class Topology:
         )
         return configs
 
+    @staticmethod
+    def consumer_configs() -> dict[str, ConsumerConfig]:
+        """Durable consumers services bind to (stream -> config). Projection
+        runners declare their own: they re-anchor them on their checkpoints."""
+        return {
+            INGRESS_STREAM: ConsumerConfig(
+                durable_name=INGRESS_CONSUMER,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=10,  # how soon a crashed replica's unacked messages come back
+                max_deliver=INGRESS_MAX_ATTEMPTS + 1,
+                filter_subject=f"{INGRESS_SUBJECT_PREFIX}.>",
+            )
+        }
+
     async def bootstrap(self, js: JetStreamContext) -> list[str]:
-        """Create missing streams and bring existing ones to the declared config."""
+        """Create missing streams and bring existing ones to the declared
+        config; then the durable consumers services bind to."""
         declared = []
         for config in self.stream_configs():
             assert config.name is not None
@@ -102,6 +130,8 @@ class Topology:
                 await js.update_stream(config)
             declared.append(config.name)
         declared.extend(await declare_buckets(js))
+        for stream, consumer in self.consumer_configs().items():
+            await js.add_consumer(stream, consumer)  # creates, or updates what may change
         return declared
 
     def stream_names(self) -> list[str]:

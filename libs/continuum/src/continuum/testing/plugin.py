@@ -15,12 +15,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
 from continuum.events import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
 from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.ports import free_port
+from continuum.runtime.broker import create_broker
 from continuum.runtime.connections import connect_nats, create_pool
 from continuum.store import JetStreamEventStore, Topology
 from continuum.testing.otlp import Receiver
@@ -59,6 +61,15 @@ async def nc(nats_server: NatsServer) -> AsyncIterator[Client]:
     await Topology(MAX_EVENT_BYTES).bootstrap(client.jetstream())
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def broker(nats_server: NatsServer, nc: Client) -> AsyncIterator[NatsBroker]:
+    """A service's FastStream broker on the test server (its topology declared)."""
+    running = create_broker(nats_server.url, "test-service")
+    await running.start()
+    yield running
+    await running.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from starlette.requests import HTTPConnection
 
@@ -29,7 +30,7 @@ class Gateway:
     """Everything the HTTP handlers use; built once by the service."""
 
     settings: GatewaySettings
-    nc: Client
+    broker: NatsBroker
     pool: asyncpg.Pool
     codec: EventCodec
     tokens: TokenStore
@@ -39,11 +40,16 @@ class Gateway:
     asyncapi: dict[str, Any]
     chat: Chat | None = None
 
+    @property
+    def nc(self) -> Client:
+        """The broker's connection (JetStream management, the Object Store)."""
+        return self.broker.connection
+
     @classmethod
     def build(
         cls,
         settings: GatewaySettings,
-        nc: Client,
+        broker: NatsBroker,
         pool: asyncpg.Pool,
         codec: EventCodec,
         tokens: TokenStore,
@@ -53,7 +59,7 @@ class Gateway:
     ) -> Gateway:
         return cls(
             settings,
-            nc,
+            broker,
             pool,
             codec,
             tokens,

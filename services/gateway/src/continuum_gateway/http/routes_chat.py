@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
-from nats.aio.msg import Msg
 
+from continuum.chat.signals import live_subject
 from continuum.events.chat import ROOM_ID_PATTERN, RoomPolicy
+from continuum.runtime.replies import decode_request
 from continuum_gateway import chat_model
 from continuum_gateway.chat import (
     Chat,
@@ -162,19 +162,27 @@ class RoomStream:
 
     def __init__(self, gateway: Gateway, room_id: str) -> None:
         wanted = StreamFilter.parse([], "chat", room_id)
-        self.follower = Follower(gateway.nc, gateway.codec, wanted, {})
-        self.nc = gateway.nc
+        self.follower = Follower(gateway.broker, gateway.codec, wanted, {})
+        self.broker = gateway.broker
         self.room_id = room_id
         self.items: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
         self.sub: Any = None
         self.pump: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        async def on_live(msg: Msg) -> None:
-            with contextlib.suppress(ValueError, asyncio.QueueFull):
-                self.items.put_nowait(json.loads(msg.data))
+        self.sub = self.broker.subscriber(
+            live_subject(self.room_id),
+            decoder=decode_request,
+            persistent=False,
+            include_in_schema=False,
+        )
 
-        self.sub = await self.nc.subscribe(f"live.chat.{self.room_id}", cb=on_live)
+        async def on_live(piece: dict[str, Any]) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self.items.put_nowait(piece)
+
+        self.sub(on_live)
+        await self.sub.start()
         try:
             await self.follower.open()
         except Exception as exc:
@@ -193,7 +201,7 @@ class RoomStream:
             self.pump.cancel()
         if self.sub is not None:
             with contextlib.suppress(Exception):
-                await self.sub.unsubscribe()
+                await self.sub.stop()
         await self.follower.close()
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
@@ -258,7 +266,9 @@ async def call_service(
 ) -> Any:
     """``cmd.<service>.<op>`` for a route: the service's errors become HTTP errors."""
     try:
-        return await service_request(gateway_of(request).nc, f"cmd.{service}.{op}", body, timeout)
+        return await service_request(
+            gateway_of(request).broker, f"cmd.{service}.{op}", body, timeout
+        )
     except ChatError as exc:
         raise ApiError(exc.status, exc.message) from None
 

@@ -179,7 +179,7 @@ async def _open(gateway: Gateway, wanted: StreamFilter, last_event_id: str | Non
         cursor = parse_cursor(last_event_id, wanted.streams)
     except BadFilter as exc:
         raise ApiError(400, str(exc)) from None
-    follower = Follower(gateway.nc, gateway.codec, wanted, cursor)
+    follower = Follower(gateway.broker, gateway.codec, wanted, cursor)
     try:
         await follower.open()
     except Exception as exc:

@@ -1,0 +1,77 @@
+"""How a command's request is read and its reply written.
+
+Replies follow the NATS service API: JSON on success, an empty body with
+``Nats-Service-Error`` and ``Nats-Service-Error-Code`` headers on a refusal,
+which every caller reads the same way (``continuum.runtime.requests``).
+A request that cannot be taken (not JSON under the input policy, not an
+object, refused by its model) gets a 400 naming the problem, never silence:
+a caller left waiting sees only a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from faststream.middlewares import ExceptionMiddleware
+from faststream.nats import NatsMessage, NatsResponse
+from faststream.nats.message import NatsMessage as Message
+from pydantic import BaseModel, ValidationError
+
+from continuum import jsoninput
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A body that is not JSON under the input policy; the reason says why."""
+
+    reason: str
+
+
+def decode_request(msg: Message) -> Any:
+    """The body under ``jsoninput``'s policy (an empty body is ``{}``). Never
+    raises: FastStream answers nothing when decoding fails, so an
+    ``Undecodable`` goes on to validation, whose refusal carries the reason."""
+    try:
+        return jsoninput.loads(msg.body or b"{}", what="the request")
+    except jsoninput.UnsafeJson as exc:
+        return Undecodable(str(exc))
+
+
+def encode_reply(reply: Any) -> bytes:
+    if isinstance(reply, BaseModel):
+        return reply.model_dump_json().encode()
+    return json.dumps(reply, default=str).encode()
+
+
+def error_reply(message: str, code: int) -> NatsResponse:
+    """An error answer as the NATS service API writes one (``request_json``
+    raises it as a ``ServiceRequestError`` with this code)."""
+    return NatsResponse(
+        b"", headers={"Nats-Service-Error": message, "Nats-Service-Error-Code": str(code)}
+    )
+
+
+def describe_validation(exc: ValidationError) -> str:
+    """A pydantic refusal in one line: ``field.path: problem; ...``."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"] if p != "body") or "the request"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts[:5]) or "the request is not valid"
+
+
+async def refusal(exc: ValidationError, message: NatsMessage) -> NatsResponse:
+    """The reply to a body its command refused before the handler ran."""
+    body = await message.decode()
+    if isinstance(body, Undecodable):
+        return error_reply(body.reason, 400)
+    if not isinstance(body, dict):
+        return error_reply("request body must be a JSON object", 400)
+    return error_reply(describe_validation(exc), 400)
+
+
+def reply_errors() -> ExceptionMiddleware:
+    """The broker middleware that answers refused requests (``refusal``)."""
+    return ExceptionMiddleware(publish_handlers={ValidationError: refusal})
