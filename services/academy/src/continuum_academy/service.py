@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from continuum.contracts import command
 from continuum.events.academy import (
     AttemptScored,
     AttemptSubmitted,
@@ -33,6 +34,7 @@ from continuum.genome import LayerCatalog, LayerError
 from continuum.genome.blobs import LayerBlobs
 from continuum.genome.refs import parse_layer_spec
 from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.commands import as_object
 from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import ServiceRequestError
 from continuum.store import ConcurrencyError
@@ -517,7 +519,7 @@ class AcademyService(Service):
             ("evolve", evolve),
             ("evolution", evolution),
         ):
-            await ctx.endpoint(f"academy-{op}", f"cmd.academy.{op}", handler)
+            await ctx.command(command("academy", op), as_object(handler))
 
 
 def parse_genome(specs: Any) -> list[GenomeLayerRef]:

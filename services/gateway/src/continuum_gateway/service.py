@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from continuum.contracts import command
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.commands import as_object
 from continuum_gateway import event_log
 from continuum_gateway.admission import Admissions
 from continuum_gateway.chat import Chat
@@ -124,14 +126,15 @@ class GatewayService(Service):
                 raise RequestError("no such publisher key", 404)
             return found
 
-        for name, subject, handler in (
-            ("events-stats", "cmd.gateway.events.stats", stats),
-            ("events-query", "cmd.gateway.events.query", query),
-            ("tokens-create", "cmd.gateway.tokens.create", token_create),
-            ("tokens-list", "cmd.gateway.tokens.list", token_list),
-            ("tokens-revoke", "cmd.gateway.tokens.revoke", token_revoke),
-            ("publishers-add", "cmd.gateway.publishers.add", publisher_add),
-            ("publishers-list", "cmd.gateway.publishers.list", publisher_list),
-            ("publishers-revoke", "cmd.gateway.publishers.revoke", publisher_revoke),
+        for op, handler in (
+            ("events.stats", stats),
+            ("events.query", query),
+            ("tokens.create", token_create),
+            ("tokens.list", token_list),
+            ("tokens.revoke", token_revoke),
+            ("publishers.add", publisher_add),
+            ("publishers.list", publisher_list),
+            ("publishers.revoke", publisher_revoke),
         ):
-            await ctx.endpoint(name, subject, handler)  # TokenError is a ValueError: 400
+            # TokenError is a ValueError: 400
+            await ctx.command(command("gateway", op), as_object(handler))

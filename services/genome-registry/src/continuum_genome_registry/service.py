@@ -19,11 +19,13 @@ from typing import Any
 
 from qdrant_client import QdrantClient
 
+from continuum.contracts import command
 from continuum.events.genome import LayerPublished
 from continuum.genome import LayerCatalog, LayerError
 from continuum.genome.blobs import LayerBlobs
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.commands import as_object
 from continuum.runtime.follow import LogFollower
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
@@ -209,4 +211,4 @@ class GenomeRegistryService(Service):
             ("lineage", lineage),
             ("manifest", manifest),
         ):
-            await ctx.endpoint(f"genome-{op}", f"cmd.genome-registry.{op}", handler)
+            await ctx.command(command("genome-registry", op), as_object(handler))

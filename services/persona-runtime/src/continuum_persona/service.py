@@ -28,6 +28,7 @@ from continuum.chat.signals import (
     room_of,
 )
 from continuum.chat.signing import persona_identity, public_key, sign_message
+from continuum.contracts import command
 from continuum.embeddings import Embedder
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
 from continuum.events.genome import BaseModelRegistered
@@ -35,6 +36,7 @@ from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreate
 from continuum.genome.blobs import LayerBlobs
 from continuum.natsauth.permissions import is_inbox
 from continuum.runtime import RequestError, Service, ServiceContext
+from continuum.runtime.commands import as_object
 from continuum.runtime.follow import LogFollower
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
@@ -621,4 +623,4 @@ class PersonaRuntimeService(Service):
             ("generate", generate),
             ("attempt", attempt),
         ):
-            await ctx.endpoint(f"personas-{op}", f"cmd.persona-runtime.{op}", handler)
+            await ctx.command(command("persona-runtime", op), as_object(handler))

@@ -14,8 +14,6 @@ import asyncio
 import logging
 from typing import Any
 
-from pydantic import ValidationError
-
 from continuum.chat import RoomDirectory
 from continuum.chat.signals import (
     LIVE_SUBJECTS,
@@ -24,8 +22,9 @@ from continuum.chat.signals import (
     Presence,
     room_of,
 )
-from continuum.events.chat import Bid, MessagePosted, TurnDecided, TurnEnded
-from continuum.events.envelope import describe_validation_error
+from continuum.contracts import command
+from continuum.contracts.commands import BidRequest, BidStatus
+from continuum.events.chat import MessagePosted, TurnDecided, TurnEnded
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.follow import LogFollower
 from continuum.runtime.timestamps import event_time
@@ -87,19 +86,13 @@ class SchedulerService(Service):
             LIVE_SUBJECTS, LivePiece, activity, summary="Generation progress: a turn's heartbeat."
         )
 
-        async def bid(body: dict[str, Any]) -> dict[str, Any]:
-            room_id, trigger = body.get("room_id"), body.get("trigger_message_id")
-            if not isinstance(room_id, str) or rooms.get(room_id) is None:
-                raise RequestError(f"unknown room {room_id!r}", 404)
-            if not isinstance(trigger, str) or not trigger:
-                raise RequestError("trigger_message_id must be a message id")
-            try:
-                offer = Bid.model_validate(body.get("bid"))
-            except ValidationError as exc:
-                raise RequestError(f"invalid bid: {describe_validation_error(exc)}") from None
-            return {"status": await stream.bid(room_id, trigger, offer)}
+        async def bid(request: BidRequest) -> BidStatus:
+            if rooms.get(request.room_id) is None:
+                raise RequestError(f"unknown room {request.room_id!r}", 404)
+            status = await stream.bid(request.room_id, request.trigger_message_id, request.bid)
+            return BidStatus(status=status)
 
-        await ctx.endpoint("bid", "cmd.scheduler.bid", bid)
+        await ctx.command(command("scheduler", "bid"), bid)
         self._tasks.append(asyncio.create_task(self._catch_up(stream)))
         self._tasks.append(asyncio.create_task(self._watchdog(stream)))
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from faststream._internal.middlewares import BaseMiddleware
 from faststream.nats import NatsBroker
-from faststream.security import SASLPlaintext
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.security import SASLPlaintext
 from nats.aio.msg import Msg
 
 from continuum import telemetry

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel
 
 from continuum import telemetry
+from continuum.contracts import Command
 from continuum.events.errors import EventError
 from continuum.runtime.replies import decode_request, encode_reply, error_reply
 
@@ -76,6 +77,18 @@ class EndpointStats:
         }
 
 
+def as_object(handler: JsonHandler) -> Callable[[BaseModel], Awaitable[Any]]:
+    """Adapt a handler that reads a JSON object to a validated request model:
+    it gets the fields the caller sent (extra ones included), typed by the
+    model."""
+
+    async def handle(request: BaseModel) -> Any:
+        body = request.model_dump(exclude_unset=True)
+        return await handler(body)
+
+    return handle
+
+
 class Commands:
     """The commands one service instance answers, on its broker."""
 
@@ -120,6 +133,13 @@ class Commands:
         subscriber(endpoint)
         if self.broker.running:
             await subscriber.start()
+
+    async def serve(self, command: Command, handler: Callable[[Any], Awaitable[Any]]) -> None:
+        """Answer ``command`` with ``handler``, which takes its request model
+        (validated by FastStream before the handler runs)."""
+        await self.add(
+            command.name, command.subject, handler, request=command.request, summary=command.summary
+        )
 
     def _call(
         self, subject: str, handler: Callable[[Any], Awaitable[Any]], stats: EndpointStats

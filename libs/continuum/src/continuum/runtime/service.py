@@ -29,11 +29,13 @@ from faststream.nats.annotations import NatsMessage
 from nats.aio.client import Client
 from pydantic import BaseModel
 
-from continuum import __version__, telemetry
+from continuum import __version__, contracts, telemetry
+from continuum.contracts import Command
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.events.errors import EventError
 from continuum.identity import NodeIdentity
 from continuum.logs import configure_logging
+from continuum.natsauth.permissions import is_inbox
 from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
 from continuum.projections.projection import Projection
 from continuum.projections.runner import ProjectionRunner
@@ -90,6 +92,12 @@ class ServiceContext:
         """Answer the command ``subject`` (see ``Commands.add``)."""
         await self.commands.add(name, subject, handler, request=request, summary=summary)
 
+    async def command(self, command: Command, handler: Callable[[Any], Awaitable[Any]]) -> None:
+        """Answer one of this service's ``continuum.contracts`` commands:
+        ``handler`` takes its request model (``as_object`` adapts a handler
+        that reads a JSON object)."""
+        await self.commands.serve(command, handler)
+
     async def request(
         self, subject: str, body: dict[str, Any], timeout: float = 10.0
     ) -> dict[str, Any]:
@@ -132,10 +140,8 @@ class ServiceContext:
         removes it, or raises EventError if it is still rejected (409)."""
         dlq = DeadLetterQueue(self.nc)
 
-        async def handle(body: dict[str, Any]) -> dict[str, Any]:
-            seq = body.get("dlq_seq")
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-                raise RequestError("dlq_seq must be a positive integer")
+        async def handle(request: contracts.Redrive) -> contracts.Redriven:
+            seq = request.dlq_seq
             try:
                 letter = await dlq.get(seq)
             except KeyError as exc:
@@ -146,10 +152,9 @@ class ServiceContext:
                 await redrive(letter)
             except EventError as exc:
                 raise RequestError(f"the event is still rejected: {exc}", 409) from None
-            return {"redriven": seq}
+            return contracts.Redriven(redriven=seq)
 
-        slug = consumer.replace("-", "_")
-        await self.endpoint(f"{slug}-redrive", f"cmd.dlq.{consumer}.redrive", handle)
+        await self.command(contracts.redrive(consumer), handle)
 
 
 class Service:
@@ -213,26 +218,26 @@ async def _health(ctx: ServiceContext, service: Service) -> dict[str, Any]:
 
 
 async def _register_projection_endpoints(ctx: ServiceContext, runner: ProjectionRunner) -> None:
-    base = f"cmd.projections.{runner.name}"
+    rebuild_command, status_command, _ = contracts.projection_commands(runner.name)
 
-    async def rebuild(body: dict[str, Any]) -> dict[str, Any]:
-        progress_subject = body.get("progress")
+    async def rebuild(request: contracts.Rebuild) -> contracts.Rebuilt:
+        progress_subject = request.progress
         started = time.monotonic()
 
         async def report(done: int, total: int) -> None:
-            if isinstance(progress_subject, str) and progress_subject:
+            if progress_subject and is_inbox(progress_subject):
                 progress = json.dumps({"done": done, "total": total}).encode()
                 await ctx.broker.publish(progress, progress_subject)
 
         events = await runner.rebuild(report)
-        return {"projection": runner.name, "events": events, "seconds": time.monotonic() - started}
+        seconds = time.monotonic() - started
+        return contracts.Rebuilt(projection=runner.name, events=events, seconds=seconds)
 
-    async def status(_: dict[str, Any]) -> dict[str, Any]:
+    async def status(_: contracts.Empty) -> dict[str, Any]:
         return await runner.status()
 
-    slug = runner.name.replace("-", "_")
-    await ctx.endpoint(f"{slug}-rebuild", f"{base}.rebuild", rebuild)
-    await ctx.endpoint(f"{slug}-status", f"{base}.status", status)
+    await ctx.command(rebuild_command, rebuild)
+    await ctx.command(status_command, status)
     await ctx.redrive_endpoint(runner.name, runner.redrive)
 
 
@@ -283,13 +288,11 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
         try:
             await service.on_start(ctx)
 
-            async def health(_: dict[str, Any]) -> dict[str, Any]:
+            async def health(_: contracts.Empty) -> dict[str, Any]:
                 return await _health(ctx, service)
 
             # Last, so that answering the health check means fully started.
-            await ctx.endpoint(
-                "health", f"cmd.{service.name}.health", health, summary="Health and readiness."
-            )
+            await ctx.command(contracts.health(service.name), health)
             service_metrics.start()
             log.info("service %s ready", service.name)
             await stop.wait()

@@ -1,0 +1,420 @@
+"""Every service's commands (``cmd.<service>.<op>``), with what they take and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field
+
+from continuum.contracts.base import Anything, Command, Empty, Layers, Reply, Request, Text, integer
+from continuum.events.chat import Bid
+from continuum.events.persona import BackendRef, Combination, GenomeLayerRef
+
+# -- every service ---------------------------------------------------------------------
+
+
+class Health(Reply):
+    service: str
+    status: Literal["ok", "degraded"]
+    nats: bool
+    postgres: bool
+    pid: int
+    uptime_s: float
+    version: str
+    projections: dict[str, Any]
+
+
+class Rebuild(Request):
+    progress: str | None = Field(
+        default=None, description="An inbox to receive {done, total} progress messages."
+    )
+
+
+class Rebuilt(Reply):
+    projection: str
+    events: int
+    seconds: float
+
+
+class Redrive(Request):
+    dlq_seq: int = Field(ge=1, description="The dead letter's sequence in the DLQ stream.")
+
+
+class Redriven(Reply):
+    redriven: int
+
+
+def health(service: str) -> Command:
+    return Command(service, "health", "Health and readiness of an instance.", Empty, Health)
+
+
+def projection_commands(projection: str) -> list[Command]:
+    """What every projection answers: rebuild, status, and redrive of its dead letters."""
+    return [
+        Command(
+            "projections",
+            f"{projection}.rebuild",
+            f"Drop the {projection} read model and replay the log into it.",
+            Rebuild,
+            Rebuilt,
+        ),
+        Command(
+            "projections",
+            f"{projection}.status",
+            f"Where the {projection} projection is in each stream it reads.",
+        ),
+        redrive(projection),
+    ]
+
+
+def redrive(consumer: str) -> Command:
+    return Command(
+        "dlq",
+        f"{consumer}.redrive",
+        f"Process a dead letter of {consumer} again, then remove it.",
+        Redrive,
+        Redriven,
+    )
+
+
+# -- gateway ---------------------------------------------------------------------------
+
+
+class EventQuery(Request):
+    limit: integer("limit", 1, 1000) = 100  # type: ignore[valid-type]
+    type: str | None = Field(default=None, max_length=256)
+    subject: str | None = Field(default=None, max_length=256)
+
+
+class NewToken(Request):
+    name: Text
+    scopes: list[str] = Field(max_length=8)
+
+
+class ById(Request):
+    id: str = Field(min_length=1, max_length=64)
+
+
+class NewPublisher(Request):
+    name: Text
+    key: str = Field(min_length=1, max_length=128, description="Ed25519 public key.")
+
+
+class ByKey(Request):
+    key: str = Field(min_length=1, max_length=128)
+
+
+GATEWAY = [
+    Command("gateway", "events.stats", "Events in the log, by type."),
+    Command("gateway", "events.query", "Events from the event-log read model.", EventQuery),
+    Command("gateway", "tokens.create", "Create an API token (its secret once).", NewToken),
+    Command("gateway", "tokens.list", "The API tokens (never their secrets)."),
+    Command("gateway", "tokens.revoke", "Revoke an API token.", ById),
+    Command("gateway", "publishers.add", "Register a publisher's key.", NewPublisher),
+    Command("gateway", "publishers.list", "The registered publisher keys."),
+    Command("gateway", "publishers.revoke", "Revoke a publisher's key.", ByKey),
+]
+
+# -- scheduler -------------------------------------------------------------------------
+
+
+class BidRequest(Request):
+    room_id: str = Field(min_length=1, max_length=128)
+    trigger_message_id: str = Field(min_length=1, max_length=128)
+    bid: Bid
+
+
+class BidStatus(Reply):
+    status: str = Field(description="accepted, late, ... (the ThoughtStream's verdict)")
+
+
+SCHEDULER = [
+    Command("scheduler", "bid", "A persona's bid to answer a message.", BidRequest, BidStatus),
+]
+
+# -- persona-runtime -------------------------------------------------------------------
+
+PersonaKey = Annotated[str, Field(min_length=1, max_length=64, description="id or name")]
+
+
+class PersonaRef(Request):
+    persona: PersonaKey
+
+
+class PersonaView(Reply):
+    id: str
+    name: str
+    role: str
+    domains: list[str]
+    genome: list[dict[str, Any]]
+    backend: dict[str, Any]
+
+
+class PersonaList(Reply):
+    personas: list[PersonaView]
+
+
+class CreatePersona(Request):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=200)
+    domains: list[str] = Field(min_length=1, max_length=32)
+    style: str = Field(default="", max_length=500)
+    priority: int = Field(default=128, ge=0, le=255)
+    base_model: str = Field(default="builtin", min_length=1, max_length=256)
+    backend: BackendRef | None = None
+    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
+    combination: Combination = "cat"
+    rooms: list[str] = Field(default_factory=lambda: ["lobby"], max_length=64)
+
+
+class UpdatePersona(PersonaRef):
+    role: str | None = Field(default=None, min_length=1, max_length=200)
+    domains: list[str] | None = Field(default=None, min_length=1, max_length=32)
+    style: str | None = Field(default=None, max_length=500)
+    priority: int | None = Field(default=None, ge=0, le=255)
+    base_model: str | None = Field(default=None, min_length=1, max_length=256)
+    backend: BackendRef | None = None
+    genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
+    combination: Combination | None = None
+
+
+class Generate(PersonaRef):
+    prompt: str = Field(min_length=1, max_length=8000)
+    max_tokens: integer("max_tokens", 1, 8192) | None = None  # type: ignore[valid-type]
+    stream: str | None = Field(default=None, description="An inbox for the pieces as they come.")
+
+
+class Generated(Reply):
+    persona: str
+    text: str
+    status: str
+    tokens: int
+    backend: str
+
+
+class Attempt(PersonaRef):
+    session: str
+    exercise: str
+    prompt: str = Field(min_length=1, max_length=8000)
+    rubric: str = ""
+    examples: list[Any] = Field(default_factory=list)
+    max_tokens: integer("max_tokens", 1, 1024) = 48  # type: ignore[valid-type]
+
+
+class SetGenome(PersonaRef):
+    layers: Layers
+    combination: Combination | None = None
+
+
+class CachePins(Request):
+    pin: str | None = Field(default=None, min_length=1, max_length=64)
+    unpin: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+PERSONA_RUNTIME = [
+    Command("persona-runtime", "create", "Create a persona.", CreatePersona, PersonaView),
+    Command("persona-runtime", "update", "Change a persona.", UpdatePersona, PersonaView),
+    Command("persona-runtime", "list", "Every persona.", Empty, PersonaList),
+    Command("persona-runtime", "show", "One persona.", PersonaRef, PersonaView),
+    Command("persona-runtime", "generate", "A persona answers a prompt.", Generate, Generated),
+    Command("persona-runtime", "attempt", "A persona attempts an academy exercise.", Attempt),
+    Command("persona-runtime", "genome", "Set a persona's genome.", SetGenome, PersonaView),
+    Command("persona-runtime", "cache", "The layer cache's tiers; pin or unpin.", CachePins),
+]
+
+# -- genome-registry -------------------------------------------------------------------
+
+Signature = Annotated[str, Field(min_length=1, max_length=128, description="base64 Ed25519")]
+
+
+class Publish(Request):
+    manifest: dict[str, Any] = Field(description="The layer manifest (see LayerManifest).")
+    signature: Signature
+
+
+class Fork(Publish):
+    source: Text
+
+
+class LayerQuery(Request):
+    base_model: str | None = None
+    domain: str | None = None
+    limit: integer("limit", 0, 1000) = 200  # type: ignore[valid-type]
+    offset: integer("offset", 0, 10**9) = 0  # type: ignore[valid-type]
+
+
+class LayerRef(Request):
+    layer: Text
+    version: str = Field(default="latest", max_length=64)
+
+
+class Search(Request):
+    query: str = Field(min_length=1, max_length=2000)
+    k: integer("k", 1, 100) = 10  # type: ignore[valid-type]
+    min_score: float = Field(default=-1.0, ge=-1.0, le=1.0)
+    base_model: str | None = None
+    domain: str | None = None
+
+
+class LayerVersion(Reply):
+    layer: str
+    version: str
+
+
+class SearchResults(Reply):
+    query: str
+    results: list[dict[str, Any]]
+
+
+GENOME_REGISTRY = [
+    Command("genome-registry", "publish", "Publish a signed layer.", Publish, LayerVersion),
+    Command("genome-registry", "fork", "Fork a layer into a new one.", Fork, LayerVersion),
+    Command("genome-registry", "list", "Layers, filtered and paged.", LayerQuery),
+    Command("genome-registry", "show", "One layer and its usage.", LayerRef),
+    Command("genome-registry", "search", "Layers by meaning.", Search, SearchResults),
+    Command("genome-registry", "lineage", "A layer's ancestors and descendants.", LayerRef),
+    Command("genome-registry", "manifest", "A layer version's signed manifest.", LayerRef),
+]
+
+# -- academy ---------------------------------------------------------------------------
+
+
+def _rating(value: Any) -> Any:
+    if value in ("up", "down"):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+        return value
+    raise ValueError("rating must be up, down or an integer from 1 to 5")
+
+
+Rating = Annotated[
+    Literal["up", "down"] | int,
+    BeforeValidator(_rating),
+    Field(description="up, down or 1-5"),
+]
+
+
+class CreateSession(Request):
+    persona: PersonaKey
+    skill: Text
+    exercises: int = Field(default=10, ge=1)
+    split: Literal["train", "heldout"] = "heldout"
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+    judge: str | None = None
+    created_by: str = ""
+
+
+class SessionRef(Request):
+    session: Text
+
+
+class StartSession(SessionRef):
+    by: str = ""
+
+
+class Submit(SessionRef):
+    exercise: Text
+    text: str = Field(max_length=20000)
+    submitter: Literal["persona", "human", "tool"] = "human"
+    contestant: str = ""
+    genome: list[GenomeLayerRef] | None = None
+
+
+class Rate(Request):
+    attempt: Text
+    rating: Rating
+    rater: str = "human"
+
+
+class Leaderboard(Request):
+    skill: Text
+    bootstrap: integer("bootstrap", 0, 2000) = 200  # type: ignore[valid-type]
+
+
+class Train(Request):
+    persona: PersonaKey
+    skill: Text
+    rank: int = Field(default=16, ge=1, le=256)
+    alpha: int | None = Field(default=None, ge=1, le=1024)
+    learning_rate: float = Field(default=3e-3, gt=0.0, le=1.0)
+    steps: int = Field(default=300, ge=1, le=100_000)
+    batch: int = Field(default=32, ge=1, le=1024)
+    schedule: Literal["constant", "cosine"] = "constant"
+    precision: Literal["float32", "bfloat16"] = "float32"
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+    gold_share: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class AbTest(Request):
+    persona: PersonaKey
+    skill: Text
+    variants: list[Layers] = Field(min_length=1, max_length=16)
+    method: Literal["sequential", "fixed"] = "sequential"
+    alpha: float = Field(default=0.05, gt=0.0, le=0.49)
+    exercises: int = Field(default=200, ge=1, le=5000)
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+    promote: bool = True
+
+
+class Evolve(Request):
+    skills: list[str] | str = Field(description="1 to 8 skill names (a list or a comma list)")
+    population: int = Field(default=16, ge=2, le=256)
+    generations: int = Field(default=10, ge=1, le=1000)
+    islands: int = Field(default=2, ge=1, le=16)
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+    dev_exercises: int = Field(default=48, ge=4, le=1000)
+    train_steps: int = Field(default=60, ge=1, le=10_000)
+    learning_rate: float = Field(default=3e-3, gt=0.0, le=1.0)
+    rank: int = Field(default=8, ge=1, le=256)
+    silence: float = Field(default=1.0, ge=0.0, le=100.0)
+    seed_layers: list[str] = Field(default_factory=list)
+
+
+class JobRef(Request):
+    job: str | None = None
+
+
+class TestRef(Request):
+    test: str | None = None
+
+
+class RunRef(Request):
+    run: str | None = None
+
+
+ACADEMY = [
+    Command("academy", "skills", "The curriculum's skills."),
+    Command("academy", "create", "Create an exam session.", CreateSession),
+    Command("academy", "start", "Start a session (its persona sits it).", StartSession),
+    Command("academy", "submit", "Submit an attempt at an exercise.", Submit),
+    Command("academy", "rate", "A human rates an attempt.", Rate),
+    Command("academy", "close", "Close a session.", SessionRef),
+    Command("academy", "sessions", "Every session, summarised."),
+    Command("academy", "show", "One session in detail.", SessionRef),
+    Command("academy", "leaderboard", "Standings on a skill.", Leaderboard),
+    Command("academy", "train", "Train a layer on a skill.", Train),
+    Command("academy", "training", "Training jobs (or one).", JobRef),
+    Command("academy", "abtest", "A/B-test genomes on a skill.", AbTest),
+    Command("academy", "abtests", "A/B tests (or one).", TestRef),
+    Command("academy", "evolve", "Evolve genomes across skills.", Evolve),
+    Command("academy", "evolution", "Evolution runs (or one).", RunRef),
+]
+
+#: The services' own commands, by service.
+SERVICE_COMMANDS: dict[str, list[Command]] = {
+    "gateway": GATEWAY,
+    "scheduler": SCHEDULER,
+    "persona-runtime": PERSONA_RUNTIME,
+    "genome-registry": GENOME_REGISTRY,
+    "academy": ACADEMY,
+}
+
+
+def command(service: str, op: str) -> Command:
+    for found in SERVICE_COMMANDS[service]:
+        if found.op == op:
+            return found
+    raise KeyError(f"no command {op!r} of {service}")
+
+
+__all__ = ["Anything", "Command", "command", "health", "projection_commands", "redrive"]
