@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from continuum.events.asyncapi import asyncapi_document
+from continuum.asyncapi import asyncapi_document, node_commands
+from continuum.contracts import SERVICE_COMMANDS
 
 HERE = Path(__file__).parent
 PARSER_PREFIX = Path(sys.prefix) / "node"
@@ -54,3 +55,30 @@ def test_payload_refs_resolve_from_the_document_root() -> None:
     for ref in {part.split('"')[0] for part in text.split('"$ref": "')[1:]}:
         if ref.startswith("#/components/schemas/"):
             assert ref.removeprefix("#/components/schemas/") in schemas, ref
+
+
+def test_every_command_is_an_operation_with_its_request_and_reply() -> None:
+    """FastStream documents what each command takes; the document adds what
+    it answers (a reply, or a refusal in the error headers)."""
+    document = asyncapi_document()
+    operations, messages = document["operations"], document["components"]["messages"]
+    for command in node_commands():
+        key = command.subject.replace("{", "_").replace("}", "_")
+        operation = operations[key]
+        assert operation["action"] == "receive"
+        [request_ref] = operation["messages"]
+        channel = document["channels"][request_ref["$ref"].split("/")[2]]
+        assert channel["address"] == command.subject
+        replies = [r["$ref"].rsplit("/", 1)[-1] for r in operation["reply"]["messages"]]
+        assert replies == ["reply", "refused"]
+    bid = messages["cmd.scheduler.bid_SubscribeMessage"]["payload"]["$ref"]
+    assert bid == "#/components/schemas/BidRequest"
+    assert sum(len(c) for c in SERVICE_COMMANDS.values()) + 4 == len(node_commands())
+
+
+def test_signals_are_documented_from_their_models() -> None:
+    document = asyncapi_document()
+    channel = document["channels"]["live.chat._room_"]
+    assert channel["address"] == "live.chat.{room}"
+    assert set(channel["parameters"]) == {"room"}
+    assert "LivePiece" in document["components"]["schemas"]

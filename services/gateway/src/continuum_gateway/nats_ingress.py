@@ -40,8 +40,9 @@ _BATCH = 64
 
 
 class NatsIngress:
-    def __init__(self, broker: NatsBroker, ingress: EventIngress) -> None:
+    def __init__(self, broker: NatsBroker, ingress: EventIngress, inbox_prefix: bytes) -> None:
         self._broker = broker
+        self._inbox_prefix = inbox_prefix
         self._ingress = ingress
         self._dlq = DeadLetterQueue(broker.connection)
         self._subscriber: object | None = None
@@ -53,6 +54,9 @@ class NatsIngress:
             durable=CONSUMER,
             config=Topology.consumer_configs()[INGRESS_STREAM],
             pull_sub=PullSub(batch_size=_BATCH, timeout=1.0),
+            # The deliveries of a fetch arrive here, under their stream subject:
+            # in this process's own inbox root, never in _INBOX (ADR 0014).
+            inbox_prefix=self._inbox_prefix,
             ack_policy=AckPolicy.MANUAL,
             title="ingress.>",
             description="CloudEvents from external tools, validated and appended to the log.",

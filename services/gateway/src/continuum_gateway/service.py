@@ -60,7 +60,7 @@ class GatewayService(Service):
         index = event_log.EventIds(ctx.pool) if settings.id_index else NoIndex()
         ingress = EventIngress(admissions, publishers, ctx.store, index)
         await self._register_endpoints(ctx, tokens, publishers)
-        self._nats_ingress = NatsIngress(ctx.broker, ingress)
+        self._nats_ingress = NatsIngress(ctx.broker, ingress, ctx.inbox_prefix)
         await self._nats_ingress.start()
         await ctx.redrive_endpoint(INGRESS_CONSUMER, self._nats_ingress.redrive)
         chat = Chat(ctx.pool, ctx.store, ctx.factory, ctx.broker)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from continuum import jsoninput, suggest
+from continuum.asyncapi import asyncapi_document
 from continuum.cli.common import (
     CliError,
     connect,
@@ -29,7 +30,6 @@ from continuum.events import (
     EventCodec,
     EventError,
     EventFactory,
-    asyncapi_document,
     catalog,
 )
 from continuum.events.envelope import parse_envelope
@@ -334,7 +334,7 @@ async def _get(dlq: DeadLetterQueue, number: int) -> Any:
 
 @app.command()
 def schema() -> None:
-    """Print the AsyncAPI document of the event catalog."""
+    """Print the node's AsyncAPI 3.0 document: commands, signals and events."""
     print(json.dumps(asyncapi_document(), indent=2))
 
 

@@ -77,5 +77,5 @@ def integer(name: str, low: int, high: int, description: str = "") -> Any:
         return value
 
     return Annotated[
-        int, BeforeValidator(check), Field(ge=low, le=high, description=description or None)
+        int, Field(ge=low, le=high, description=description or None), BeforeValidator(check)
     ]

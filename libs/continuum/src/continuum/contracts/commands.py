@@ -202,7 +202,7 @@ class Attempt(PersonaRef):
 
 
 class SetGenome(PersonaRef):
-    layers: Layers
+    layers: list[str] = Field(max_length=64, description="LAYER[@VERSION][:WEIGHT] specs")
     combination: Combination | None = None
 
 
@@ -348,7 +348,9 @@ class Train(Request):
 class AbTest(Request):
     persona: PersonaKey
     skill: Text
-    variants: list[Layers] = Field(min_length=1, max_length=16)
+    variants: list[Layers | str] = Field(
+        min_length=1, max_length=16, description="Genomes: lists of layer specs, or one spec"
+    )
     method: Literal["sequential", "fixed"] = "sequential"
     alpha: float = Field(default=0.05, gt=0.0, le=0.49)
     exercises: int = Field(default=200, ge=1, le=5000)

@@ -5,7 +5,7 @@ from continuum.events import builtin as builtin
 from continuum.events import chat as chat
 from continuum.events import genome as genome
 from continuum.events import persona as persona
-from continuum.events.asyncapi import asyncapi_document
+from continuum.events.asyncapi import event_catalog_document
 from continuum.events.catalog import CONTEXTS, EventCatalog, EventSpec, catalog
 from continuum.events.codec import Event, EventCodec, EventFactory
 from continuum.events.envelope import CONTENT_TYPE, Envelope, parse_envelope
@@ -35,7 +35,7 @@ __all__ = [
     "SignatureError",
     "UnknownEventType",
     "UnknownEventVersion",
-    "asyncapi_document",
     "catalog",
+    "event_catalog_document",
     "parse_envelope",
 ]

@@ -1,4 +1,4 @@
-"""Generate the AsyncAPI 3.0 document of the event catalog.
+"""The event catalog's part of the node's AsyncAPI 3.0 document (``continuum.asyncapi``).
 
 External tools read this to learn every subject, type and payload schema
 without reading Python; it is produced from the same pydantic models the
@@ -35,7 +35,7 @@ def _hoist(schema: dict[str, Any], shared: dict[str, Any], owner: str) -> dict[s
     return schema
 
 
-def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
+def event_catalog_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

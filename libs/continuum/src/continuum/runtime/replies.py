@@ -58,7 +58,7 @@ def describe_validation(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_url=False):
         where = ".".join(str(p) for p in error["loc"] if p != "body") or "the request"
-        parts.append(f"{where}: {error['msg']}")
+        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts[:5]) or "the request is not valid"
 
 

@@ -71,6 +71,10 @@ class ServiceContext:
     factory: EventFactory
     commands: Commands
     history: History = field(default_factory=History)
+    #: Where this process's replies and pull-consumer deliveries arrive
+    #: (FastStream's pull subscribers default to ``_INBOX.``, which external
+    #: tools may read: pass this as their ``inbox_prefix``).
+    inbox_prefix: bytes = b"_INBOX."
     runners: dict[str, ProjectionRunner] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -277,6 +281,7 @@ async def serve(service: Service, settings: Settings, stop: asyncio.Event) -> No
             factory=EventFactory(identity, f"/continuum/{identity.short_id}/{service.name}"),
             commands=commands,
             history=history,
+            inbox_prefix=f"{login.inbox_prefix if login else '_INBOX'}.".encode(),
         )
 
         for projection in service.projections():

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 from starlette.requests import HTTPConnection
 
 from continuum import __version__
-from continuum.events.asyncapi import asyncapi_document
+from continuum.asyncapi import asyncapi_document
 from continuum.events.codec import EventCodec
 from continuum_gateway.chat import Chat
 from continuum_gateway.http import errors, openapi

@@ -61,7 +61,10 @@ async def openapi(
     return document
 
 
-@router.get("/asyncapi.json", summary="The event catalog as an AsyncAPI 3.0 document")
+@router.get(
+    "/asyncapi.json",
+    summary="The node's NATS interface (commands, signals, events) as an AsyncAPI 3.0 document",
+)
 async def asyncapi(
     request: Request, _: Annotated[ApiToken, Depends(require("read"))]
 ) -> dict[str, Any]:
