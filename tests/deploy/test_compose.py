@@ -123,15 +123,24 @@ def _exported_metric_names() -> set[str]:
         r'"([a-z0-9_.]+)"(?:.|\n)*?unit="([^"]*)"'
     )
     names: set[str] = set()
-    for source in [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]:
-        for kind, name, unit in pattern.findall(source.read_text()):
-            base = name.replace(".", "_") + ("_seconds" if unit == "s" else "")
-            if kind == "histogram":
-                names |= {f"{base}_bucket", f"{base}_count", f"{base}_sum"}
-            elif kind == "counter":
-                names.add(f"{base}_total")
-            else:
-                names.add(base)
+    # FastStream's OpenTelemetry middleware is every service's too (ADR 0016).
+    import faststream.opentelemetry.middleware as faststream_telemetry
+
+    faststream_source = Path(faststream_telemetry.__file__).read_text()
+    keyword = re.compile(
+        r"create_(histogram|counter)\(\s*name=\"([a-z0-9_.]+)\",\s*unit=\"([^\"]*)\""
+    )
+    found = keyword.findall(faststream_source)
+    assert found, "FastStream's telemetry instruments were not found"
+    sources = [*ROOT.glob("libs/*/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]
+    for kind, name, unit in [m for s in sources for m in pattern.findall(s.read_text())] + found:
+        base = name.replace(".", "_") + ("_seconds" if unit == "s" else "")
+        if kind == "histogram":
+            names |= {f"{base}_bucket", f"{base}_count", f"{base}_sum"}
+        elif kind == "counter":
+            names.add(f"{base}_total")
+        else:
+            names.add(base)
     return names
 
 

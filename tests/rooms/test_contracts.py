@@ -39,3 +39,25 @@ async def test_every_served_command_is_documented_and_every_documented_one_serve
         if c.service in running and "{" not in c.subject and c.subject not in served
     )
     assert missing == []
+
+
+async def test_replies_carry_what_their_contracts_promise(room_node: RoomNode) -> None:
+    """Real answers of read commands validate against their reply models."""
+    from continuum.contracts import command, health
+    from continuum.runtime.requests import request_json
+
+    nc = await room_node.connect("contracts-replies")
+    try:
+        for service in ("gateway", "scheduler", "persona-runtime", "genome-registry", "academy"):
+            contract = health(service)
+            contract.reply.model_validate(await request_json(nc, contract.subject, {}))
+        personas = command("persona-runtime", "list")
+        listed = personas.reply.model_validate(await request_json(nc, personas.subject, {}))
+        show = command("persona-runtime", "show")
+        first = listed.personas[0]  # type: ignore[attr-defined]
+        show.reply.model_validate(await request_json(nc, show.subject, {"persona": first.id}))
+        search = command("genome-registry", "search")
+        found = await request_json(nc, search.subject, {"query": "python", "k": 3})
+        search.reply.model_validate(found)
+    finally:
+        await nc.close()

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from continuum import telemetry
 from continuum.projections.deadletters import DeadLetter, DeadLetterQueue
+from continuum.runtime.replies import raw_body
 from continuum.store import INGRESS_STREAM, INGRESS_SUBJECT_PREFIX, EventStoreError
 from continuum.store.topology import INGRESS_CONSUMER, INGRESS_MAX_ATTEMPTS, Topology
 from continuum_gateway.admission import Rejected
@@ -58,6 +59,7 @@ class NatsIngress:
             # in this process's own inbox root, never in _INBOX (ADR 0014).
             inbox_prefix=self._inbox_prefix,
             ack_policy=AckPolicy.MANUAL,
+            decoder=raw_body,
             title="ingress.>",
             description="CloudEvents from external tools, validated and appended to the log.",
         )

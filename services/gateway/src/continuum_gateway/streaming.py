@@ -31,6 +31,7 @@ from continuum.events.catalog import CONTEXTS, EventCatalog, catalog
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import AGGREGATE_ID_PATTERN
 from continuum.events.errors import EventError
+from continuum.runtime.replies import raw_body
 from continuum.store.topology import stream_for_context
 
 _CURSOR_PART = re.compile(r"^(EVT_[A-Z][A-Z0-9_]*):(\d{1,19})$")
@@ -169,6 +170,7 @@ class Follower:
                     ack_policy=AckPolicy.MANUAL,
                     persistent=False,
                     include_in_schema=False,
+                    decoder=raw_body,
                 )
                 subscriber(self._receive)
                 await subscriber.start()

@@ -32,6 +32,7 @@ from opentelemetry.trace import SpanKind
 from continuum import telemetry
 from continuum.events.codec import EventCodec
 from continuum.events.errors import EventError
+from continuum.runtime.replies import raw_body
 from continuum.store.base import StoredEvent
 
 log = logging.getLogger("continuum.follow")
@@ -97,6 +98,7 @@ class LogFollower:
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.MANUAL,
             persistent=False,
+            decoder=raw_body,
             title=f"{self._subject} (replay, then follow)",
         )
         subscriber(self._receive)
