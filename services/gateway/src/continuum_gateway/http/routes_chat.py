@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, WebSocket
@@ -11,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from continuum.chat.signals import live_subject
 from continuum.events.chat import ROOM_ID_PATTERN, RoomPolicy
-from continuum.runtime.replies import decode_request
+from continuum.store.streaming import Follower, LiveSignals, StreamFilter
 from continuum_gateway import chat_model
 from continuum_gateway.chat import (
     Chat,
@@ -27,7 +26,6 @@ from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
 from continuum_gateway.http.live import KEEPALIVE_S, serve_websocket, sse_response
-from continuum_gateway.streaming import Follower, StreamFilter
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -162,27 +160,15 @@ class RoomStream:
 
     def __init__(self, gateway: Gateway, room_id: str) -> None:
         wanted = StreamFilter.parse([], "chat", room_id)
-        self.follower = Follower(gateway.broker, gateway.codec, wanted, {})
-        self.broker = gateway.broker
+        self.follower = Follower(gateway.nc, gateway.codec, wanted, {})
+        # Pieces go straight into the same queue as the log's events.
+        self.live = LiveSignals(gateway.nc, live_subject(room_id))
+        self.items = self.live.items
         self.room_id = room_id
-        self.items: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
-        self.sub: Any = None
         self.pump: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        self.sub = self.broker.subscriber(
-            live_subject(self.room_id),
-            decoder=decode_request,
-            persistent=False,
-            include_in_schema=False,
-        )
-
-        async def on_live(piece: dict[str, Any]) -> None:
-            with contextlib.suppress(asyncio.QueueFull):
-                self.items.put_nowait(piece)
-
-        self.sub(on_live)
-        await self.sub.start()
+        await self.live.open()
         try:
             await self.follower.open()
         except Exception as exc:
@@ -199,9 +185,7 @@ class RoomStream:
     async def close(self) -> None:
         if self.pump is not None:
             self.pump.cancel()
-        if self.sub is not None:
-            with contextlib.suppress(Exception):
-                await self.sub.stop()
+        await self.live.close()
         await self.follower.close()
 
     async def next(self, timeout: float) -> dict[str, Any] | None:

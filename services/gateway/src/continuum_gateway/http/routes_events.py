@@ -11,13 +11,13 @@ from pydantic import StringConstraints
 from continuum.events.catalog import CONTEXTS, catalog
 from continuum.events.envelope import AGGREGATE_ID_PATTERN, TYPE_PATTERN
 from continuum.store import EventStoreError
+from continuum.store.streaming import BadFilter, Follower, StreamFilter, parse_cursor
 from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
 from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
 from continuum_gateway.http.app import Gateway, gateway_of
 from continuum_gateway.http.auth import authorize, require
 from continuum_gateway.http.errors import ApiError, error_body
 from continuum_gateway.http.live import serve_websocket, sse_response
-from continuum_gateway.streaming import BadFilter, Follower, StreamFilter, parse_cursor
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -179,7 +179,7 @@ async def _open(gateway: Gateway, wanted: StreamFilter, last_event_id: str | Non
         cursor = parse_cursor(last_event_id, wanted.streams)
     except BadFilter as exc:
         raise ApiError(400, str(exc)) from None
-    follower = Follower(gateway.broker, gateway.codec, wanted, cursor)
+    follower = Follower(gateway.nc, gateway.codec, wanted, cursor)
     try:
         await follower.open()
     except Exception as exc:
