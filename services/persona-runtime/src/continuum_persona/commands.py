@@ -1,51 +1,26 @@
-"""Persona commands (create, update): validation and the events they append."""
+"""Persona commands (create, update): validation, with the contracts' models,
+and the events they append."""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from continuum.contracts.commands import CreatePersona, UpdatePersona
 from continuum.events.chat import MemberJoined
 from continuum.events.envelope import describe_validation_error
-from continuum.events.persona import (
-    BackendRef,
-    Combination,
-    GenomeLayerRef,
-    PersonaCreated,
-    PersonaUpdated,
-    Profile,
-)
+from continuum.events.persona import PersonaCreated, PersonaUpdated, Profile
 from continuum.runtime import RequestError
 
-
-class CreatePersona(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=64)
-    role: str = Field(min_length=1, max_length=200)
-    domains: list[str] = Field(min_length=1, max_length=32)
-    style: str = Field(default="", max_length=500)
-    priority: int = Field(default=128, ge=0, le=255)
-    base_model: str = Field(default="builtin", min_length=1, max_length=256)
-    backend: BackendRef = Field(default_factory=BackendRef)
-    genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
-    combination: Combination = "cat"
-    rooms: list[str] = Field(default_factory=lambda: ["lobby"], max_length=64)
-
-
-class UpdatePersona(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    persona: str = Field(min_length=1, max_length=64)
-    role: str | None = Field(default=None, min_length=1, max_length=200)
-    domains: list[str] | None = Field(default=None, min_length=1, max_length=32)
-    style: str | None = Field(default=None, max_length=500)
-    priority: int | None = Field(default=None, ge=0, le=255)
-    base_model: str | None = Field(default=None, min_length=1, max_length=256)
-    backend: BackendRef | None = None
-    genome: list[GenomeLayerRef] | None = Field(default=None, max_length=64)
-    combination: Combination | None = None
+__all__ = [
+    "CreatePersona",
+    "UpdatePersona",
+    "created_event",
+    "joined_event",
+    "parse",
+    "updated_event",
+]
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from continuum.contracts.base import Anything, Command, Empty, Layers, Reply, Request, Text, integer
 from continuum.events.chat import Bid
@@ -155,19 +155,28 @@ class PersonaList(Reply):
 
 
 class CreatePersona(Request):
+    """Exactly these fields (a typo is refused, not ignored): persona-runtime
+    validates with this model too."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str = Field(min_length=1, max_length=64)
     role: str = Field(min_length=1, max_length=200)
     domains: list[str] = Field(min_length=1, max_length=32)
     style: str = Field(default="", max_length=500)
     priority: int = Field(default=128, ge=0, le=255)
     base_model: str = Field(default="builtin", min_length=1, max_length=256)
-    backend: BackendRef | None = None
+    backend: BackendRef = Field(default_factory=BackendRef)
     genome: list[GenomeLayerRef] = Field(default_factory=list, max_length=64)
     combination: Combination = "cat"
     rooms: list[str] = Field(default_factory=lambda: ["lobby"], max_length=64)
 
 
 class UpdatePersona(PersonaRef):
+    """Exactly these fields; persona-runtime validates with this model too."""
+
+    model_config = ConfigDict(extra="forbid")
+
     role: str | None = Field(default=None, min_length=1, max_length=200)
     domains: list[str] | None = Field(default=None, min_length=1, max_length=32)
     style: str | None = Field(default=None, max_length=500)
