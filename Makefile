@@ -53,6 +53,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -r requirements-bench.txt
 	$(BIN)/python tests/benchmarks/bench_backbone.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_faststream.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_gateway.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_thoughtstream.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_genome.py --write docs/benchmarks.md

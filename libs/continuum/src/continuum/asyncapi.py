@@ -32,6 +32,7 @@ from continuum.chat import signals
 from continuum.contracts import SERVICE_COMMANDS, Command, health, projection_commands, redrive
 from continuum.events.asyncapi import event_catalog_document
 from continuum.events.catalog import EventCatalog, catalog
+from continuum.runtime.replies import taking
 
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
 _PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
@@ -71,8 +72,7 @@ def _described(payload: type[BaseModel]) -> Any:
     async def describe(body: Any) -> None:
         raise RuntimeError("a specification broker does not handle messages")
 
-    describe.__annotations__["body"] = payload
-    return describe
+    return taking(payload, describe)
 
 
 def contract_broker() -> NatsBroker:

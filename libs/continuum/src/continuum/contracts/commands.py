@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from continuum.contracts.base import Anything, Command, Empty, Layers, Reply, Request, Text, integer
+from continuum.contracts.base import Command, Empty, Layers, Reply, Request, Text, integer
 from continuum.events.chat import Bid
 from continuum.events.persona import BackendRef, Combination, GenomeLayerRef
 
@@ -426,6 +426,3 @@ def command(service: str, op: str) -> Command:
         if found.op == op:
             return found
     raise KeyError(f"no command {op!r} of {service}")
-
-
-__all__ = ["Anything", "Command", "command", "health", "projection_commands", "redrive"]

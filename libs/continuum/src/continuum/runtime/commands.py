@@ -27,7 +27,7 @@ from pydantic import BaseModel
 from continuum import telemetry
 from continuum.contracts import Command
 from continuum.events.errors import EventError
-from continuum.runtime.replies import decode_request, encode_reply, error_reply
+from continuum.runtime.replies import decode_request, encode_reply, error_reply, taking
 
 log = logging.getLogger("continuum.commands")
 
@@ -113,19 +113,10 @@ class Commands:
         stats = self.endpoints[subject] = EndpointStats(name, subject, self.queue, summary)
         call = self._call(subject, handler, stats)
 
-        if request is None:
+        async def endpoint(body: Any) -> NatsResponse:
+            return await call(body)
 
-            async def take_object(body: dict[str, Any]) -> NatsResponse:
-                return await call(body)
-
-            endpoint: Callable[..., Awaitable[NatsResponse]] = take_object
-        else:
-
-            async def take_model(body: BaseModel) -> NatsResponse:
-                return await call(body)
-
-            take_model.__annotations__["body"] = request
-            endpoint = take_model
+        taking(request or dict[str, Any], endpoint)
         endpoint.__doc__ = summary or None
         subscriber = self.broker.subscriber(
             subject, queue=self.queue, decoder=decode_request, title=subject, description=summary

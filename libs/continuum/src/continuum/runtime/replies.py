@@ -11,8 +11,9 @@ a caller left waiting sees only a timeout.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream.middlewares import ExceptionMiddleware
 from faststream.nats import NatsMessage, NatsResponse
@@ -40,6 +41,17 @@ async def decode_request(msg: Message) -> Any:
         return jsoninput.loads(msg.body or b"{}", what="the request")
     except jsoninput.UnsafeJson as exc:
         return Undecodable(str(exc))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def taking(payload: Any, handler: F) -> F:
+    """``handler`` as FastStream should see it: its ``body`` parameter typed
+    ``payload`` (a model known only at run time), so FastStream validates the
+    body against it and the AsyncAPI document describes it."""
+    handler.__annotations__["body"] = payload
+    return handler
 
 
 async def raw_body(msg: Message) -> bytes:

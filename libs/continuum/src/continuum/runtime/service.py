@@ -46,7 +46,7 @@ from continuum.runtime.follow import Handler, History, LogFollower
 from continuum.runtime.metrics import ServiceMetrics
 from continuum.runtime.micro import ServiceApi, ServiceInfo
 from continuum.runtime.migrations import Migration, migrate
-from continuum.runtime.replies import decode_request
+from continuum.runtime.replies import decode_request, taking
 from continuum.runtime.requests import ask
 from continuum.settings import Settings
 from continuum.store.jetstream import JetStreamEventStore
@@ -132,8 +132,7 @@ class ServiceContext:
         async def receive(body: Any, msg: NatsMessage) -> None:
             await handler(msg.raw_message.subject, body)
 
-        receive.__annotations__["body"] = message
-        subscriber(receive)
+        subscriber(taking(message, receive))
         await subscriber.start()
 
     async def redrive_endpoint(
