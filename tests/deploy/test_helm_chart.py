@@ -20,6 +20,7 @@ SERVICES = sorted(p.name for p in (Path(__file__).parents[2] / "services").iterd
 
 def settings_names() -> set[str]:
     """Every environment variable a Continuum service reads."""
+    from continuum.mesh.settings import MeshSettings
     from continuum.settings import Settings
     from continuum_academy.settings import AcademySettings
     from continuum_gateway.settings import GatewaySettings
@@ -32,6 +33,7 @@ def settings_names() -> set[str]:
         | {f"CONTINUUM_PERSONA_{name.upper()}" for name in PersonaSettings.model_fields}
         | {f"CONTINUUM_GENOME_{name.upper()}" for name in GenomeSettings.model_fields}
         | {f"CONTINUUM_ACADEMY_{name.upper()}" for name in AcademySettings.model_fields}
+        | {f"CONTINUUM_MESH_{name.upper()}" for name in MeshSettings.model_fields}
         | {"OLLAMA_HOST", "CONTINUUM_QDRANT_URL", "CONTINUUM_QDRANT_API_KEY"}
     )
 

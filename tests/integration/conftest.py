@@ -1,4 +1,4 @@
-"""Fixtures for real nodes: a tiny built-in model, and an environment of free
+"""Fixtures for real nodes: an environment of free
 ports under a temporary home (the node is stopped after each test)."""
 
 from __future__ import annotations
@@ -12,15 +12,6 @@ from node_cli import cli
 
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from continuum_lm.builtin import build
-
-    path = tmp_path_factory.mktemp("model") / "builtin"
-    build(path, "tiny")
-    return path
 
 
 @pytest.fixture

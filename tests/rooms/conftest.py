@@ -16,15 +16,6 @@ from continuum.store import Topology
 from continuum.testing.processes import stop_service, wait_service_ready
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from continuum_lm.builtin import build
-
-    path = tmp_path_factory.mktemp("model") / "builtin"
-    build(path, "tiny")
-    return path
-
-
 @pytest.fixture(scope="module")
 def persona_env() -> dict[str, str]:
     """Extra environment for persona-runtime; a module overrides it to change backends."""
@@ -92,6 +83,7 @@ async def room_node(
             "gateway",
             "continuum_gateway",
             {
+                "CONTINUUM_MESH_NATS_PASSWORD": logins.login("mesh").password,
                 "CONTINUUM_GATEWAY_PORT": str(port),
                 "CONTINUUM_GATEWAY_ADMIN_TOKEN": node.admin_token,
                 "CONTINUUM_GATEWAY_RATE_LIMIT": "1000",

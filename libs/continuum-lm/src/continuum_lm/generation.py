@@ -34,10 +34,18 @@ class GenerationRequest:
     genome: Genome | None = None
     #: What the backend reports back (e.g. ``genome_load_ms`` when it applied a genome).
     stats: dict[str, float] = field(default_factory=dict)
+    #: The start of the answer, already given (by a node that failed mid-way):
+    #: the model continues it rather than starting over.
+    continuation: str = ""
 
     def wire_messages(self) -> list[dict[str, str]]:
-        """The messages as chat APIs (Ollama, OpenAI) take them."""
-        return [{"role": m.role, "content": m.content} for m in self.messages]
+        """The messages as chat APIs (Ollama, OpenAI) take them; a
+        continuation is a last, partial assistant message (Ollama and vLLM
+        continue such a message)."""
+        messages = [{"role": m.role, "content": m.content} for m in self.messages]
+        if self.continuation:
+            messages.append({"role": "assistant", "content": self.continuation})
+        return messages
 
 
 class InferenceBackend(Protocol):

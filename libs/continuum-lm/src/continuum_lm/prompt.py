@@ -17,7 +17,7 @@ def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
         rendered: str = tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True
         )
-        return rendered
+        return rendered + request.continuation
     lines = []
     for message in request.messages:
         if message.role == "system":
@@ -28,7 +28,7 @@ def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
             text = message.content
             lines.append(text if ": " in text[:80] else f"User: {text}")
     lines.append(f"{request.speaker}:")
-    return "\n".join(lines)
+    return "\n".join(lines) + request.continuation
 
 
 def reply_text(tokenizer: Any, text: str) -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Sequence
 from typing import Any
 
 from continuum.contracts import command
+from continuum.mesh.settings import MeshSettings
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.commands import as_object
@@ -17,6 +20,9 @@ from continuum_gateway.event_log import SCHEMA, EventLogProjection
 from continuum_gateway.http import Gateway, create_app
 from continuum_gateway.http.server import HttpServer
 from continuum_gateway.ingress import EventIngress, NoIndex
+from continuum_gateway.mesh import MeshAgent
+from continuum_gateway.mesh import commands as mesh_commands
+from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.migrations import MIGRATIONS
 from continuum_gateway.nats_ingress import CONSUMER as INGRESS_CONSUMER
 from continuum_gateway.nats_ingress import NatsIngress
@@ -24,6 +30,7 @@ from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.settings import GatewaySettings
 from continuum_gateway.tokens import TokenStore
 
+log = logging.getLogger("continuum.gateway")
 ADMIN_TOKEN_NAME = "node admin"  # noqa: S105 - a label, not a secret
 
 
@@ -37,6 +44,8 @@ class GatewayService(Service):
         self.settings = GatewaySettings()
         self._http: HttpServer | None = None
         self._nats_ingress: NatsIngress | None = None
+        self._agent: MeshAgent | None = None
+        self._mesh: MeshRouter | None = None
 
     def projections(self) -> Sequence[Projection]:
         return [EventLogProjection(), ChatProjection()]
@@ -67,12 +76,30 @@ class GatewayService(Service):
         gateway = Gateway.build(
             settings, ctx.broker, ctx.pool, ctx.codec, tokens, publishers, ingress, chat
         )
+        self._mesh = await self._start_mesh(ctx)
+        gateway.mesh = self._mesh
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()
+
+    async def _start_mesh(self, ctx: ServiceContext) -> MeshRouter:
+        """This node's agent on the mesh (also on a node linked to no other:
+        ``--mesh global`` then means this node alone)."""
+        from continuum.node.state import resolve_urls
+
+        mesh = MeshSettings()
+        name = ctx.settings.node_name or socket.gethostname()
+        self._agent = MeshAgent(ctx, mesh, name)
+        try:
+            await self._agent.start(resolve_urls(ctx.settings)[0])
+        except Exception as exc:  # the node itself still works; the mesh says why not
+            log.error("mesh agent not started (this node stays alone): %s", exc)
+        return await mesh_commands.register(ctx, self._agent)
 
     async def on_stop(self, ctx: ServiceContext) -> None:
         if self._http is not None:
             await self._http.stop()
+        if self._agent is not None:
+            await self._agent.stop()
         if self._nats_ingress is not None:
             await self._nats_ingress.stop()
 

@@ -29,11 +29,13 @@ from continuum.chat.signals import (
 )
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.contracts import command
+from continuum.contracts.commands import Embed
 from continuum.embeddings import Embedder
 from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
 from continuum.events.genome import BaseModelRegistered
 from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
 from continuum.genome.blobs import LayerBlobs
+from continuum.mesh.routing import encode_embedding
 from continuum.natsauth.permissions import is_inbox
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.commands import as_object
@@ -56,6 +58,11 @@ from continuum_persona.pins import PinStore
 from continuum_persona.settings import PersonaSettings
 
 log = logging.getLogger("continuum.persona")
+
+
+def _capability_text(persona: Persona) -> str:
+    """What a persona is good at, as one text to embed for capability routing."""
+    return "; ".join([persona.profile.name, persona.profile.role, *persona.profile.domains])
 
 
 def outcome_of(generation: Generation, room_id: str) -> OutcomeRecorded:
@@ -88,6 +95,8 @@ class PersonaRuntimeService(Service):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cancels: dict[tuple[str, str], asyncio.Event] = {}
         self.pool: BackendPool | None = None
+        #: Direct generations running now (the queue depth the mesh's adverts report).
+        self._active = 0
 
     def health_details(self) -> dict[str, Any]:
         return {"personas": len(self.registry.personas)}
@@ -483,6 +492,14 @@ class PersonaRuntimeService(Service):
             ),
         }
 
+    def _layer_hashes(self, persona: Persona) -> list[str]:
+        """The sha256 of each layer of the persona's genome (none where it
+        cannot be resolved now: the advert says what surely runs)."""
+        try:
+            return [layer.sha256 for layer in self.pipeline.genome_for(persona).layers]
+        except Exception:
+            return []
+
     def _find(self, key: Any) -> Persona:
         if not isinstance(key, str) or not key:
             raise RequestError("persona must be a persona id or name")
@@ -533,6 +550,9 @@ class PersonaRuntimeService(Service):
                 not isinstance(max_tokens, int) or not 1 <= max_tokens <= 8192
             ):
                 raise RequestError("max_tokens must be an integer from 1 to 8192")
+            continuation = body.get("continuation") or ""
+            if not isinstance(continuation, str) or len(continuation) > 32000:
+                raise RequestError("continuation must be a string of at most 32000 characters")
             situation = Situation("chat", prompt, "cli", "User", uuid.uuid4().hex)
             perception = self.pipeline.perceive(persona, situation)
 
@@ -540,9 +560,18 @@ class PersonaRuntimeService(Service):
                 if isinstance(stream_to, str) and is_inbox(stream_to):
                     await ctx.broker.publish(piece.encode(), stream_to)
 
-            generation = await self.pipeline.generate(
-                persona, perception, asyncio.Event(), on_delta, max_tokens
-            )
+            self._active += 1
+            try:
+                generation = await self.pipeline.generate(
+                    persona,
+                    perception,
+                    asyncio.Event(),
+                    on_delta,
+                    max_tokens,
+                    continuation=continuation,
+                )
+            finally:
+                self._active -= 1
             outcome = outcome_of(generation, "")  # direct generations are monitored too
             await ctx.store.append([ctx.factory.new(outcome, persona.persona_id)], None)
             return {
@@ -613,7 +642,38 @@ class PersonaRuntimeService(Service):
                     await (self._pins.pin if pinned else self._pins.unpin)(layer_id)
             return self.genome.cache_report()
 
+        async def offers(_: dict[str, Any]) -> dict[str, Any]:
+            """What the mesh's adverts say of this node's personas."""
+            personas = list(self.registry.personas.values())
+            texts = [_capability_text(p) for p in personas]
+            embedder = self.pipeline.decider.embedder
+            vectors: Any = await asyncio.to_thread(embedder.encode, texts) if texts else []
+            assert self.pool is not None
+            return {
+                "personas": [
+                    {
+                        "persona": p.persona_id,
+                        "name": p.profile.name,
+                        "role": p.profile.role,
+                        "domains": list(p.profile.domains),
+                        "layers": self._layer_hashes(p),
+                        "backend": self.pool.kind_for(p),
+                        "embedding": encode_embedding(vector),
+                    }
+                    for p, vector in zip(personas, vectors, strict=True)
+                ],
+                "queue_depth": self._active,
+                "backends": sorted({self.pool.kind_for(p) for p in personas}),
+            }
+
+        async def embed(body: dict[str, Any]) -> dict[str, Any]:
+            request = commands.parse(Embed, body, "embed")
+            vectors = await asyncio.to_thread(self.pipeline.decider.embedder.encode, request.texts)
+            return {"vectors": [encode_embedding(v) for v in vectors]}
+
         for op, handler in (
+            ("offers", offers),
+            ("embed", embed),
             ("genome", set_genome),
             ("cache", cache),
             ("create", create),

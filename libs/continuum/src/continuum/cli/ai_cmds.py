@@ -6,6 +6,7 @@ import json
 
 import typer
 from nats.aio.msg import Msg
+from rich.table import Table
 
 from continuum.cli.common import (
     CliError,
@@ -19,22 +20,24 @@ from continuum.cli.common import (
 
 app = typer.Typer(help="Direct calls to a persona's model.", no_args_is_help=True)
 
-MESHES = ("local",)
-
 
 @app.command("generate")
 def generate(
     prompt: str = typer.Option(..., "--prompt", help="What to ask."),
     persona: str = typer.Option("Helper AI", "--persona", help="Persona id or name."),
     mesh: str = typer.Option(
-        "local", "--mesh", help="Where to run: local (lan and global come with the mesh)."
+        "local",
+        "--mesh",
+        help="Where to run: local (this node), lan, global, or a node (id, id prefix or name).",
     ),
     max_tokens: int = typer.Option(0, "--max-tokens", min=0, help="Cap on generated tokens."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON at the end."),
+    why: bool = typer.Option(False, "--why", help="Show every candidate node and its score."),
 ) -> None:
     """Stream a persona's answer to a prompt to the terminal."""
-    if mesh not in MESHES:
-        raise CliError(f"--mesh {mesh} is not available yet; this node runs --mesh local")
+    if mesh != "local" or why:
+        _routed(prompt, persona, mesh, max_tokens, as_json, why)
+        return
 
     async def main() -> dict[str, object]:
         nc = await connect(settings())
@@ -71,3 +74,93 @@ def generate(
     )
     if result.get("status") == "failed":
         raise CliError(f"generation failed: {result.get('error')}")
+
+
+def _routed(
+    prompt: str, persona: str, mesh: str, max_tokens: int, as_json: bool, why: bool
+) -> None:
+    """Through the node's mesh router: the best node for the persona within
+    ``mesh``, moving to the next one if it dies mid-answer."""
+
+    async def main() -> dict[str, object]:
+        nc = await connect(settings())
+        try:
+            inbox = nc.new_inbox()
+
+            async def frame(msg: Msg) -> None:
+                item = json.loads(msg.data)
+                if as_json:
+                    return
+                if item.get("kind") == "piece":
+                    console.print(str(item.get("text", "")), end="", markup=False)
+                elif item.get("kind") == "moved":
+                    err_console.print(
+                        f"\n[yellow]⇢ moved to {str(item.get('to'))[:12]} after "
+                        f"{item.get('after_chars')} characters ({item.get('reason')})[/]"
+                    )
+
+            sub = await nc.subscribe(inbox, cb=frame)
+            body: dict[str, object] = {
+                "prompt": prompt,
+                "persona": persona,
+                "mesh": mesh,
+                "stream": inbox,
+            }
+            if max_tokens:
+                body["max_tokens"] = max_tokens
+            try:
+                return await request_json(nc, "cmd.gateway.mesh.generate", body, timeout=600)
+            finally:
+                await nc.flush()
+                await sub.unsubscribe()
+        finally:
+            await nc.close()
+
+    result = run(main())
+    if as_json:
+        console.print(json.dumps(result, indent=2), markup=False)
+        return
+    console.print()
+    if why:
+        console.print(candidates_table(result.get("candidates")))
+    route = result.get("route")
+    steps: list[dict[str, object]] = route if isinstance(route, list) else []
+    hops = " → ".join(str(step.get("name") or step.get("node", ""))[:16] for step in steps)
+    err_console.print(f"[dim]{result.get('tokens')} pieces via {hops or 'nobody'}[/]")
+    if result.get("status") != "complete":
+        raise CliError(f"generation failed: {result.get('error')}")
+
+
+def candidates_table(candidates: object) -> Table:
+    """Every node considered, best first, with its score's parts (``--why``)."""
+    table = Table(
+        title="candidates (score = 0.45 capability + 0.20 latency + 0.15 load "
+        "+ 0.10 price + 0.10 reputation)",
+        title_justify="left",
+    )
+    for column in (
+        "node",
+        "persona",
+        "score",
+        "capability",
+        "latency",
+        "load",
+        "price",
+        "reputation",
+        "note",
+    ):
+        table.add_column(column)
+    for c in candidates if isinstance(candidates, list) else []:
+        parts = c.get("parts", {})
+        where = "this node" if c.get("local") else f"{c.get('name')} ({str(c.get('node'))[:12]})"
+        table.add_row(
+            where,
+            str(c.get("persona_name")),
+            f"{c.get('score', 0):.3f}",
+            *(
+                f"{parts.get(k, 0):.2f}"
+                for k in ("capability", "latency", "load", "price", "reputation")
+            ),
+            str(c.get("excluded") or ""),
+        )
+    return table

@@ -66,8 +66,18 @@ def _print_ready(state: NodeState) -> None:
 
 def up(
     detach: bool = typer.Option(False, "--detach", "-d", help="Run the node in the background."),
+    hub: bool = typer.Option(
+        False, "--hub", help="Accept other nodes as leaves of this one (the mesh's hub)."
+    ),
+    hub_port: int = typer.Option(
+        0, "--hub-port", min=0, max=65535, help="Port leaves join on (default 7422)."
+    ),
 ) -> None:
     """Start a whole node: NATS, PostgreSQL, streams and every installed service."""
+    if hub:  # through the environment, so a detached node and its services see it too
+        os.environ["CONTINUUM_MESH_HUB"] = "true"
+    if hub_port:
+        os.environ["CONTINUUM_MESH_PORT"] = str(hub_port)
     s = settings()
     _prepare(s)
     if detach:
@@ -77,7 +87,8 @@ def up(
 
     async def main() -> None:
         stop = asyncio.Event()
-        install_signal_handlers(stop)
+        node = Node(s, report=lambda line: console.print(line))
+        install_signal_handlers(stop, node.reload_mesh)
 
         def ready(state: NodeState) -> None:
             _print_ready(state)
@@ -85,7 +96,7 @@ def up(
                 "[green]node is up[/] (Ctrl-C to stop; `continuum status` from another shell)"
             )
 
-        await Node(s, report=lambda line: console.print(line)).run(stop, ready)
+        await node.run(stop, ready)
         console.print("node stopped")
 
     run(main())

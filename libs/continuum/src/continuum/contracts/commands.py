@@ -104,7 +104,65 @@ class ByKey(Request):
     key: str = Field(min_length=1, max_length=128)
 
 
+class MeshGenerate(Request):
+    prompt: str = Field(min_length=1, max_length=8000)
+    persona: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Persona id or name; none = the best persona for the prompt (capability).",
+    )
+    mesh: str = Field(
+        default="global",
+        min_length=1,
+        max_length=128,
+        description="local, lan, global, or a node (id, id prefix or name).",
+    )
+    max_tokens: integer("max_tokens", 1, 8192) | None = None  # type: ignore[valid-type]
+    deadline_s: float = Field(default=300.0, gt=0, le=3600)
+    stream: str | None = Field(
+        default=None, description="An inbox for JSON frames: pieces, moves, the route."
+    )
+
+
+class MeshGenerated(Reply):
+    text: str
+    status: str
+    node: str
+    route: list[dict[str, Any]]
+    candidates: list[dict[str, Any]]
+
+
+class MeshPeers(Reply):
+    node: str
+    peers: list[dict[str, Any]]
+
+
+class JoinCheck(Request):
+    url: str = Field(min_length=1, max_length=512, description="nats-leaf://HOST:PORT")
+
+
+class JoinChecked(Reply):
+    ok: bool
+    reason: str
+
+
 GATEWAY = [
+    Command(
+        "gateway",
+        "mesh.check-join",
+        "Whether joining a hub would close a loop.",
+        JoinCheck,
+        JoinChecked,
+    ),
+    Command(
+        "gateway",
+        "mesh.generate",
+        "Generate on the best node of the mesh.",
+        MeshGenerate,
+        MeshGenerated,
+    ),
+    Command("gateway", "mesh.peers", "The mesh as this node sees it.", Empty, MeshPeers),
     Command("gateway", "events.stats", "Events in the log, by type."),
     Command("gateway", "events.query", "Events from the event-log read model.", EventQuery),
     Command("gateway", "tokens.create", "Create an API token (its secret once).", NewToken),
@@ -191,6 +249,25 @@ class Generate(PersonaRef):
     prompt: str = Field(min_length=1, max_length=8000)
     max_tokens: integer("max_tokens", 1, 8192) | None = None  # type: ignore[valid-type]
     stream: str | None = Field(default=None, description="An inbox for the pieces as they come.")
+    continuation: str = Field(
+        default="",
+        max_length=32000,
+        description="The answer so far (from a node that failed mid-way): continue it.",
+    )
+
+
+class Embed(Request):
+    texts: list[Annotated[str, Field(max_length=4000)]] = Field(min_length=1, max_length=32)
+
+
+class Embedded(Reply):
+    vectors: list[str] = Field(description="Normalised embeddings, float16, base64.")
+
+
+class Offers(Reply):
+    personas: list[dict[str, Any]]
+    queue_depth: int
+    backends: list[str]
 
 
 class Generated(Reply):
@@ -229,6 +306,10 @@ PERSONA_RUNTIME = [
     Command("persona-runtime", "attempt", "A persona attempts an academy exercise.", Attempt),
     Command("persona-runtime", "genome", "Set a persona's genome.", SetGenome, PersonaView),
     Command("persona-runtime", "cache", "The layer cache's tiers; pin or unpin.", CachePins),
+    Command(
+        "persona-runtime", "offers", "What this node's personas offer the mesh.", Empty, Offers
+    ),
+    Command("persona-runtime", "embed", "Sentence embeddings of texts.", Embed, Embedded),
 ]
 
 # -- genome-registry -------------------------------------------------------------------

@@ -10,11 +10,12 @@ compose stack's and the Helm chart's (ADR 0014).
 
 from continuum.natsauth.config import authorization_block, password_variable
 from continuum.natsauth.logins import NatsLogin, NodeLogins
-from continuum.natsauth.permissions import IDENTITIES, INGRESS, NODE, Identity, identity
+from continuum.natsauth.permissions import IDENTITIES, INGRESS, MESH, NODE, Identity, identity
 
 __all__ = [
     "IDENTITIES",
     "INGRESS",
+    "MESH",
     "NODE",
     "Identity",
     "NatsLogin",

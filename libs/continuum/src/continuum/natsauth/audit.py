@@ -10,7 +10,8 @@ import re
 from pathlib import Path
 
 _VIOLATION = re.compile(
-    r'"\$G/user:(?P<user>[^"]+)" - (?P<kind>\w+) Violation - Subject "(?P<subject>[^"]+)"'
+    r'"(?:\$G|NODE|MESH)/user:(?P<user>[^"]+)" - (?P<kind>\w+) Violation - '
+    r'Subject "(?P<subject>[^"]+)"'
 )
 
 

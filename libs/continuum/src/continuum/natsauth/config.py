@@ -9,9 +9,13 @@ the Helm chart alike, and a config file can be shown or committed safely.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from continuum.natsauth.permissions import IDENTITIES, Identity
+
+MESH_ACCOUNT = "MESH"
+#: The account of the node's own processes (and its streams).
+NODE_ACCOUNT = "NODE"
 
 PASSWORD_PREFIX = "CONTINUUM_NATS_PASSWORD_"  # noqa: S105 - a variable name
 
@@ -42,20 +46,34 @@ def _list(subjects: Iterable[str]) -> str:
 def _user(identity: Identity) -> str:
     subscribe = f"allow: {_list(identity.subscribe)}"
     return (
-        f"    # {identity.description}\n"
-        "    {\n"
-        f"      user: {json.dumps(identity.name)}\n"
-        f"      password: ${password_variable(identity)}\n"
-        "      permissions: {\n"
-        f"        publish: {{allow: {_list(identity.publish)}}}\n"
-        f"        subscribe: {{{subscribe}}}\n"
-        "        allow_responses: true\n"
+        f"      # {identity.description}\n"
+        "      {\n"
+        f"        user: {json.dumps(identity.name)}\n"
+        f"        password: ${password_variable(identity)}\n"
+        "        permissions: {\n"
+        f"          publish: {{allow: {_list(identity.publish)}}}\n"
+        f"          subscribe: {{{subscribe}}}\n"
+        "          allow_responses: true\n"
+        "        }\n"
         "      }\n"
-        "    }\n"
     )
 
 
-def authorization_block(identities: Iterable[Identity] | None = None) -> str:
-    """``authorization { users = [...] }`` for nats.conf, permissions included."""
-    users = "".join(_user(i) for i in (identities or IDENTITIES.values()))
-    return f"authorization {{\n  users = [\n{users}  ]\n}}\n"
+def authorization_block(
+    identities: Iterable[Identity] | None = None, admitted: Sequence[str] = ()
+) -> str:
+    """The node's accounts for nats.conf, permissions included: NODE (every
+    process of the node and external tools; JetStream) and MESH, the account
+    leaf links are bound to (its users: the node's mesh agent, and the nodes
+    in ``admitted`` by their NKeys).
+
+    Two accounts rather than one: nothing a leaf link carries can reach
+    NODE's subjects, whatever a remote node's configuration says."""
+    from continuum.mesh.natsconf import mesh_account
+
+    chosen = list(identities or IDENTITIES.values())
+    users = "".join(_user(i) for i in chosen if not i.account)
+    node = f"  {NODE_ACCOUNT} {{\n    jetstream: enabled\n    users = [\n{users}    ]\n  }}\n"
+    mesh = [i for i in chosen if i.account == MESH_ACCOUNT]
+    mesh_block = mesh_account(password_variable(mesh[0]), admitted) if mesh else ""
+    return f"accounts {{\n{node}{mesh_block}}}\n"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from continuum.events import catalog  # the package registers every event type
 from continuum.genome.blobs import LAYERS_BUCKET, UPLOADS_BUCKET
+from continuum.mesh.subjects import PEERS_BUCKET
 
 INBOX = "_INBOX"
 #: Where the node's own processes receive replies, apart from external tools'.
@@ -57,6 +58,9 @@ class Identity:
     subscribe: tuple[str, ...] = (">",)
     internal: bool = True
     description: str = field(default="", compare=False)
+    #: The NATS account the user belongs to: "" = the node's own (global)
+    #: account; ``MESH`` = the account leaf links are bound to.
+    account: str = ""
 
     @property
     def inbox_prefix(self) -> str:
@@ -88,6 +92,7 @@ def _external_contexts() -> tuple[str, ...]:
 NODE = "node"
 CLI = "cli"
 INGRESS = "ingress"
+MESH = "mesh"
 
 
 def _identities() -> dict[str, Identity]:
@@ -104,8 +109,14 @@ def _identities() -> dict[str, Identity]:
         ),
         Identity(
             "gateway",
-            (*_events("chat", *_external_contexts()), *_writes(UPLOADS_BUCKET), *_RUNTIME),
-            description="appends chat commands and admitted external events; takes uploads",
+            (
+                *_events("chat", *_external_contexts()),
+                *_writes(UPLOADS_BUCKET),
+                f"$KV.{PEERS_BUCKET}.>",
+                *_RUNTIME,
+            ),
+            description="appends chat commands and admitted external events; takes uploads; "
+            "keeps the mesh's peer view",
         ),
         Identity(
             "scheduler",
@@ -135,6 +146,15 @@ def _identities() -> dict[str, Identity]:
             description="training, scoring, A/B tests, evolution",
         ),
     ]
+    declared.append(
+        Identity(
+            MESH,
+            ("mesh.>",),
+            subscribe=("mesh.>",),
+            description="the gateway's mesh agent: adverts, routed generations (ciphertext)",
+            account="MESH",
+        )
+    )
     declared.append(
         Identity(
             INGRESS,

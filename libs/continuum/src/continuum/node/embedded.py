@@ -57,6 +57,11 @@ class NatsServer:
     authorization: str = ""
     #: Extra environment for nats-server: the passwords the block refers to.
     environment: dict[str, str] = field(default_factory=dict, repr=False)
+    #: The ``leafnodes {...}`` block of a mesh node (``continuum.mesh.natsconf``).
+    leafnodes: str = ""
+    #: How often the server pings its connections; short on a mesh node so
+    #: that a dead leaf link is noticed in about a second.
+    ping_interval: str = "10s"
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,19 +78,34 @@ class NatsServer:
             f'server_name: "{self.server_name}"\n'
             f'listen: "{self.host}:{self.port}"\n'
             "max_payload: 8MB\n"
-            'ping_interval: "10s"\n'
+            f'ping_interval: "{self.ping_interval}"\n'
+            "ping_max: 2\n"
             "jetstream {\n"
             f'  store_dir: "{self.root / "jetstream"}"\n'
             f"{domain}"
             "}\n"
             f"{self.authorization}"
+            f"{self.leafnodes}"
         )
+
+    def write_config(self) -> Path:
+        conf = self.root / "nats.conf"
+        conf.write_text(self.config())
+        return conf
+
+    def reload(self) -> None:
+        """Re-read nats.conf (SIGHUP): new hubs and admitted nodes apply
+        without dropping a connection."""
+        self.write_config()
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGHUP)
 
     def start(self, timeout: float = 15.0) -> None:
         ensure_free(self.host, self.port, "NATS", "CONTINUUM_NATS_PORT")
         self.root.mkdir(parents=True, exist_ok=True)
-        conf = self.root / "nats.conf"
-        conf.write_text(self.config())
+        self._adopt_global_streams()
+        conf = self.write_config()
         log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
@@ -98,6 +118,16 @@ class NatsServer:
         if not wait_for_port(self.host, self.port, timeout, self.alive):
             self.stop()
             raise EmbeddedServerError(f"nats-server did not start:\n{_tail(self.log_path)}")
+
+    def _adopt_global_streams(self) -> None:
+        """A node made before the mesh kept its streams in NATS's global
+        account; its processes now live in account NODE (beside MESH, the
+        account leaf links reach). Hand the streams over once, before the
+        server starts, so that nothing is lost on upgrade."""
+        accounts = self.root / "jetstream" / "jetstream"
+        old, new = accounts / "$G", accounts / "NODE"
+        if old.is_dir() and not new.exists() and "NODE {" in self.authorization:
+            old.rename(new)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -30,7 +30,10 @@ from continuum.api_tokens import ensure_admin_token
 from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
-from continuum.natsauth import NODE, NatsLogin, NodeLogins, authorization_block
+from continuum.mesh.natsconf import SEED_VARIABLE, MeshLinks, leafnodes_block
+from continuum.mesh.nkeys import user_seed
+from continuum.mesh.settings import MeshConfigError, MeshSettings
+from continuum.natsauth import MESH, NODE, NatsLogin, NodeLogins, authorization_block
 from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.orphans import reap_orphans
 from continuum.node.probe import wait_healthy, wait_personas
@@ -80,8 +83,10 @@ class Node:
     processes: list[ServiceProcess] = field(default_factory=list)
     watches: list[ServerWatch] = field(default_factory=list)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    mesh_settings: MeshSettings = field(default_factory=MeshSettings)
     _nc: Client | None = None
     _logins: NodeLogins | None = None
+    _identity: NodeIdentity | None = None
 
     @property
     def home(self) -> Path:
@@ -144,7 +149,7 @@ class Node:
             )
         identity = NodeIdentity.configured(home, self.settings.node_key.get_secret_value())
         name = self.settings.node_name or socket.gethostname()
-        nats_url, database_url = await self._start_servers(name)
+        nats_url, database_url = await self._start_servers(name, identity)
         nc = self._nc = await connect_nats(nats_url, name="continuum-node", login=self._login(NODE))
         topology = Topology(self.settings.max_event_bytes, self.settings.duplicate_window_s)
         await topology.bootstrap(nc.jetstream())
@@ -171,6 +176,9 @@ class Node:
         services = installed_services()
         for service, module in sorted(services.items()):
             env = service_env(base, nats_url, database_url, home, self._login(service))
+            mesh_login = self._login(MESH) if service == "gateway" else None
+            if mesh_login is not None:  # the mesh agent's second login, on the MESH account
+                env["CONTINUUM_MESH_NATS_PASSWORD"] = mesh_login.password
             process = ServiceProcess(service, module, env, home / "logs" / f"{service}.log")
             self.processes.append(process)
             tasks.append(asyncio.create_task(process.run(stop, on_exit)))
@@ -249,19 +257,54 @@ class Node:
                 write_state(self.home, state)
             await asyncio.sleep(1.0)
 
-    async def _start_servers(self, name: str) -> tuple[str, str]:
+    def _mesh_config(self, identity: NodeIdentity) -> tuple[str, str, dict[str, str]]:
+        """The MESH account and leafnodes blocks of nats.conf, and the
+        variables they read (this node's NKey seed)."""
+        mesh = self.mesh_settings
+        links = MeshLinks(
+            listen=f"{mesh.host}:{mesh.port}" if mesh.hub else "",
+            hubs=tuple(mesh.hub_urls(self.home)),
+        )
+        authorization = authorization_block(admitted=mesh.admitted(self.home))
+        seed = {SEED_VARIABLE: user_seed(identity.signing_key)}
+        return authorization, leafnodes_block(links), seed
+
+    def reload_mesh(self) -> None:
+        """Apply ``continuum mesh join``/``admit`` (SIGHUP to the node): new
+        hubs and admitted nodes reach the running nats-server by a reload."""
+        if self.nats is None or self._identity is None:
+            log.warning("mesh reload asked, but this node's NATS is not embedded")
+            return
+        try:
+            authorization, leafnodes, _ = self._mesh_config(self._identity)
+        except MeshConfigError as exc:
+            log.error("mesh configuration not applied: %s", exc)
+            return
+        self.nats.authorization, self.nats.leafnodes = authorization, leafnodes
+        self.nats.reload()
+        log.info("mesh configuration reloaded")
+
+    async def _start_servers(self, name: str, identity: NodeIdentity) -> tuple[str, str]:
         """Start the embedded servers (each in a thread: they block while they
         come up) and watch them; a stop meanwhile stops what was started."""
         settings = self.settings
         if settings.embedded_nats:
             self._logins = NodeLogins.of_home(self.home)
+            self._identity = identity
+            authorization, leafnodes, seed = self._mesh_config(identity)
             self.nats = NatsServer(
                 self.home / "nats",
                 host=settings.nats_host,
                 port=settings.nats_port,
-                server_name=_server_name(name),
-                authorization=authorization_block(),
-                environment=self._logins.server_env(),
+                server_name=f"{_server_name(name)}-{identity.short_id}",
+                # Each node keeps its own streams, also when linked to others.
+                domain=identity.node_id,
+                authorization=authorization,
+                environment={**self._logins.server_env(), **seed},
+                leafnodes=leafnodes,
+                ping_interval=self.mesh_settings.link_ping
+                if self.mesh_settings.enabled(self.home)
+                else "10s",
             )
             self.report(f"starting NATS (JetStream) on {self.nats.url}")
             await _start_in_thread(self.nats)
@@ -349,7 +392,10 @@ def _server_name(name: str) -> str:
     return cleaned or "continuum"
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
+def install_signal_handlers(stop: asyncio.Event, reload: Callable[[], None] | None = None) -> None:
+    """SIGINT/SIGTERM stop the node; SIGHUP re-reads the mesh's links."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload)

@@ -16,14 +16,16 @@ from nats.js.api import (
     ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
+    KeyValueConfig,
     RetentionPolicy,
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from continuum.events.catalog import CONTEXTS
 from continuum.genome.blobs import bucket_configs, declare_buckets
+from continuum.mesh.subjects import PEERS_BUCKET
 
 DLQ_STREAM = "DLQ"
 DLQ_SUBJECT_PREFIX = "dlq"
@@ -130,6 +132,7 @@ class Topology:
                 await js.update_stream(config)
             declared.append(config.name)
         declared.extend(await declare_buckets(js))
+        declared.append(await _declare_peer_view(js))
         for stream, consumer in self.consumer_configs().items():
             await js.add_consumer(stream, consumer)  # creates, or updates what may change
         return declared
@@ -137,7 +140,7 @@ class Topology:
     def stream_names(self) -> list[str]:
         """Every stream ``bootstrap`` declares, the buckets' included."""
         streams = [c.name for c in self.stream_configs() if c.name is not None]
-        return streams + [f"OBJ_{c.bucket}" for c in bucket_configs()]
+        return streams + [f"OBJ_{c.bucket}" for c in bucket_configs()] + [f"KV_{PEERS_BUCKET}"]
 
     async def missing(self, js: JetStreamContext) -> list[str]:
         """The declared streams NATS does not have (yet): what a process that
@@ -149,3 +152,14 @@ class Topology:
             except NotFoundError:
                 missing.append(name)
         return missing
+
+
+async def _declare_peer_view(js: JetStreamContext) -> str:
+    """The mesh agent's view of its peers' adverts (one key per node, the
+    latest only; expired adverts are deleted by the agent)."""
+    config = KeyValueConfig(bucket=PEERS_BUCKET, history=1, max_bytes=64 * 1024 * 1024)
+    try:
+        await js.key_value(PEERS_BUCKET)
+    except (NotFoundError, BucketNotFoundError):
+        await js.create_key_value(config)
+    return f"KV_{PEERS_BUCKET}"

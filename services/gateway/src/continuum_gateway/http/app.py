@@ -19,6 +19,7 @@ from continuum_gateway.chat import Chat
 from continuum_gateway.http import errors, openapi
 from continuum_gateway.http.middleware import BodyLimit, Guard, JsonPolicy, Telemetry
 from continuum_gateway.ingress import EventIngress
+from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.ratelimit import RateLimiter
 from continuum_gateway.settings import GatewaySettings
@@ -39,6 +40,8 @@ class Gateway:
     limiter: RateLimiter
     asyncapi: dict[str, Any]
     chat: Chat | None = None
+    #: Routes generations through the mesh (set once the agent has started).
+    mesh: MeshRouter | None = None
 
     @property
     def nc(self) -> Client:

@@ -81,6 +81,7 @@ class CognitionPipeline:
         on_delta: OnDelta,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        continuation: str = "",
     ) -> Generation:
         backend = self.backend_for(persona)
         pieces: list[str] = []
@@ -100,6 +101,7 @@ class CognitionPipeline:
                 model=persona.backend.model,
                 speaker=persona.name,
                 genome=genome,
+                continuation=continuation,
             )
             async for piece in backend.stream(request, cancel):
                 if first is None:
