@@ -9,6 +9,7 @@ from continuum.contracts import command
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.commands import as_object
+from continuum.store.topology import INGRESS_CONSUMER
 from continuum_gateway import event_log
 from continuum_gateway.admission import Admissions
 from continuum_gateway.chat import Chat
@@ -18,7 +19,6 @@ from continuum_gateway.http import Gateway, create_app
 from continuum_gateway.http.server import HttpServer
 from continuum_gateway.ingress import EventIngress, NoIndex
 from continuum_gateway.migrations import MIGRATIONS
-from continuum_gateway.nats_ingress import CONSUMER as INGRESS_CONSUMER
 from continuum_gateway.nats_ingress import NatsIngress
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.settings import GatewaySettings
