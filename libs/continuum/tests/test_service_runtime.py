@@ -60,9 +60,9 @@ class Echo(Service):
         async def follow(event: StoredEvent, live: bool) -> None:
             self.followed.append((event.event.payload.text, live))  # type: ignore[attr-defined]
 
-        await ctx.endpoint("greet", "cmd.echo.greet", greet, request=Greeting, summary="Greet.")
-        await ctx.endpoint("refuse", "cmd.echo.refuse", refuse)
-        await ctx.endpoint("crash", "cmd.echo.crash", crash)
+        await ctx.commands.add("greet", "cmd.echo.greet", greet, request=Greeting, summary="Greet.")
+        await ctx.commands.add("refuse", "cmd.echo.refuse", refuse)
+        await ctx.commands.add("crash", "cmd.echo.crash", crash)
         await ctx.subscribe("presence.personas", Presence, seen)
         follower = ctx.follower("EVT_MESH", "evt.mesh.>", follow)
         await follower.start()

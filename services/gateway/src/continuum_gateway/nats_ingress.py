@@ -34,9 +34,7 @@ from continuum_gateway.ingress import EventIngress
 
 log = logging.getLogger("continuum.gateway.ingress")
 
-CONSUMER = INGRESS_CONSUMER
 PUBLISHER = "nats"
-_MAX_DELIVER = INGRESS_MAX_ATTEMPTS
 _BATCH = 64
 
 
@@ -52,7 +50,7 @@ class NatsIngress:
         subscriber = self._broker.subscriber(
             f"{INGRESS_SUBJECT_PREFIX}.>",
             stream=JStream(INGRESS_STREAM, declare=False),
-            durable=CONSUMER,
+            durable=INGRESS_CONSUMER,
             config=Topology.consumer_configs()[INGRESS_STREAM],
             pull_sub=PullSub(batch_size=_BATCH, timeout=1.0),
             # The deliveries of a fetch arrive here, under their stream subject:
@@ -95,7 +93,7 @@ class NatsIngress:
                 if not isinstance(exc, EventStoreError):
                     log.warning("ingress of %s failed, will retry: %r", msg.subject, exc)
                 attempts = msg.metadata.num_delivered
-                if attempts >= _MAX_DELIVER:
+                if attempts >= INGRESS_MAX_ATTEMPTS:
                     await self._dead_letter(msg, f"gave up after {attempts} attempts: {exc}")
                 else:
                     await msg.nak(delay=min(2.0**attempts, 30.0))
@@ -122,7 +120,7 @@ class NatsIngress:
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         log.warning("ingress message on %s rejected: %s", msg.subject, reason)
         await self._dlq.send(
-            consumer=CONSUMER,
+            consumer=INGRESS_CONSUMER,
             stream=INGRESS_STREAM,
             seq=msg.metadata.sequence.stream,
             subject=msg.subject,

@@ -12,6 +12,7 @@ from continuum.mesh.settings import MeshSettings
 from continuum.projections import Projection
 from continuum.runtime import RequestError, Service, ServiceContext
 from continuum.runtime.commands import as_object
+from continuum.store.topology import INGRESS_CONSUMER
 from continuum_gateway import event_log
 from continuum_gateway.admission import Admissions
 from continuum_gateway.chat import Chat
@@ -24,7 +25,6 @@ from continuum_gateway.mesh import MeshAgent
 from continuum_gateway.mesh import commands as mesh_commands
 from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.migrations import MIGRATIONS
-from continuum_gateway.nats_ingress import CONSUMER as INGRESS_CONSUMER
 from continuum_gateway.nats_ingress import NatsIngress
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.settings import GatewaySettings

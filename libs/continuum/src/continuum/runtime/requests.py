@@ -10,7 +10,9 @@ connection (``request_json``).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import nats.errors
@@ -41,12 +43,8 @@ async def request_json(
     timeout: float = 10.0,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    try:
+    with _unanswered_is_no_service(subject, timeout):
         msg = await nc.request(subject, json.dumps(body).encode(), timeout=timeout, headers=headers)
-    except nats.errors.NoRespondersError:
-        raise NoService(f"no service answers {subject}") from None
-    except (nats.errors.TimeoutError, TimeoutError):
-        raise NoService(f"{subject} did not answer within {timeout:.0f}s") from None
     return _answer(msg.headers, msg.data)
 
 
@@ -54,13 +52,20 @@ async def ask(
     broker: NatsBroker, subject: str, body: dict[str, Any], timeout: float = 10.0
 ) -> dict[str, Any]:
     """``request_json`` through a service's broker."""
-    try:
+    with _unanswered_is_no_service(subject, timeout):
         reply = await broker.request(json.dumps(body).encode(), subject, timeout=timeout)
+    return _answer(reply.headers, reply.body)
+
+
+@contextlib.contextmanager
+def _unanswered_is_no_service(subject: str, timeout: float) -> Iterator[None]:
+    """Nobody listening, or nobody answering in time: ``NoService``, in words."""
+    try:
+        yield
     except nats.errors.NoRespondersError:
         raise NoService(f"no service answers {subject}") from None
     except (nats.errors.TimeoutError, TimeoutError):
         raise NoService(f"{subject} did not answer within {timeout:.0f}s") from None
-    return _answer(reply.headers, reply.body)
 
 
 def _answer(headers: dict[str, str] | None, data: bytes) -> dict[str, Any]:

@@ -84,18 +84,6 @@ class ServiceContext:
         appends with an expected sequence, the Object Store, stream info."""
         return self.broker.connection
 
-    async def endpoint(
-        self,
-        name: str,
-        subject: str,
-        handler: Callable[[Any], Awaitable[Any]],
-        *,
-        request: type[BaseModel] | None = None,
-        summary: str = "",
-    ) -> None:
-        """Answer the command ``subject`` (see ``Commands.add``)."""
-        await self.commands.add(name, subject, handler, request=request, summary=summary)
-
     async def command(self, command: Command, handler: Callable[[Any], Awaitable[Any]]) -> None:
         """Answer one of this service's ``continuum.contracts`` commands:
         ``handler`` takes its request model (``as_object`` adapts a handler
