@@ -339,7 +339,24 @@ def test_done_when_a_question_in_the_lobby_gets_one_streamed_answer_and_why(
     )
     assert generated.returncode == 0, generated.stdout + generated.stderr
     assert "teacher-ai via builtin" in generated.stderr
-    remote = cli(node_env, "ai", "generate", "--prompt", "x", "--mesh", "global")
-    assert remote.returncode == 2 and "--mesh global is not available yet" in remote.stderr
+    # The mesh router, on a node linked to no other: global is this node alone.
+    routed = cli(
+        node_env,
+        "ai",
+        "generate",
+        "--prompt",
+        "x",
+        "--persona",
+        "Teacher AI",
+        "--mesh",
+        "global",
+        "--max-tokens",
+        "4",
+        "--why",
+    )
+    assert routed.returncode == 0, routed.stdout + routed.stderr
+    assert "this node" in routed.stdout and "via " in routed.stderr
+    nowhere = cli(node_env, "ai", "generate", "--prompt", "x", "--mesh", "nowhere")
+    assert nowhere.returncode == 2 and "no node 'nowhere' in the mesh" in nowhere.stderr
     unknown = cli(node_env, "chat", "send", "nowhere", "hi")
     assert unknown.returncode == 2 and "unknown room 'nowhere'" in unknown.stderr

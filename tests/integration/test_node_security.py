@@ -21,6 +21,8 @@ import pytest
 from nats.aio.client import Client
 from node_cli import cli, state, wait_until
 
+from continuum.identity import NodeIdentity
+from continuum.mesh.nkeys import user_seed
 from continuum.natsauth import NodeLogins
 from continuum.runtime.connections import connect_nats
 
@@ -62,8 +64,9 @@ def test_only_the_nodes_processes_get_in_each_with_its_own_rights(
     assert _mode(home / "nats" / "logins.json") == 0o600
     assert _mode(home / "postgres" / "password") == 0o600
     conf = (home / "nats" / "nats.conf").read_text()
-    assert "authorization" in conf
+    assert "NODE {" in conf and "MESH {" in conf and "users = [" in conf
     assert all(password not in conf for password in logins.server_env().values())
+    assert user_seed(NodeIdentity.load_or_create(home).signing_key) not in conf
 
     ingress_url = cli(node_env, "publisher", "nats-url").stdout.strip()
     assert ingress_url.startswith("nats://ingress:")

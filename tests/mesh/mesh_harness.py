@@ -5,6 +5,8 @@ keys), gateway and persona-runtime (a slim node: what routing needs)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import inspect
 import json
 import os
 import signal
@@ -78,16 +80,8 @@ class MeshNode:
         admitted: tuple[str, ...] = (),
         identity: NodeIdentity | None = None,
     ) -> MeshNode:
-        home = root / "home"
-        home.mkdir(parents=True, exist_ok=True)
-        identity = identity or NodeIdentity.load_or_create(home)
-        if not (home / "node.key").exists():
-            import base64
-
-            key = home / "node.key"
-            key.write_bytes(base64.b64encode(bytes(identity.signing_key)) + b"\n")
-            key.chmod(0o600)
-        logins = NodeLogins.of_home(home)
+        identity = identity or NodeIdentity.generate()
+        logins = NodeLogins.of_home(root / "home")
         hub_port = free_port() if hub else 0
         links = MeshLinks(listen=f"127.0.0.1:{hub_port}" if hub else "", hubs=hubs)
         nats = NatsServer(
@@ -128,6 +122,8 @@ class MeshNode:
         try:
             await Topology(256 * 1024).bootstrap(nc.jetstream())
             common = {
+                # The key as containers get it (a Secret), not a file in the home.
+                "CONTINUUM_NODE_KEY": base64.b64encode(bytes(self.identity.signing_key)).decode(),
                 "CONTINUUM_NODE_NAME": self.name,
                 "CONTINUUM_MESH_HUBS": ",".join(self.hubs),
                 **MESH_ENV,
@@ -221,9 +217,12 @@ class MeshNode:
 
 
 async def wait_for(predicate: Any, timeout: float = 60, every: float = 0.2) -> Any:
+    """Poll ``predicate`` (a plain or async function) until it is truthy; its value."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:

@@ -177,3 +177,34 @@ async def test_external_tools_only_hand_events_in(secured: tuple[NatsServer, Nod
     finally:
         for nc in (tool, gateway, scheduler):
             await nc.close()
+
+
+async def test_streams_of_a_node_made_before_the_accounts_are_kept(tmp_path: Path) -> None:
+    """A node's streams lived in NATS's global account before the NODE and
+    MESH accounts: on upgrade they are handed over, not lost."""
+    old = NatsServer(tmp_path / "nats", port=free_port(), server_name="before")
+    old.start()
+    try:
+        nc = await nats.connect(old.url)
+        await nc.jetstream().add_stream(name="KEPT", subjects=["kept.>"])
+        await nc.jetstream().publish("kept.one", b"still here")
+        await nc.close()
+    finally:
+        old.stop()
+    logins = NodeLogins.of_home(tmp_path / "home")
+    new = NatsServer(
+        tmp_path / "nats",
+        port=free_port(),
+        server_name="after",
+        authorization=authorization_block(),
+        environment=logins.server_env(),
+    )
+    new.adopt_global_streams("NODE")
+    new.start()
+    try:
+        nc = await connect_nats(new.url, "test", login=logins.login(NODE))
+        info = await nc.jetstream().stream_info("KEPT")
+        await nc.close()
+    finally:
+        new.stop()
+    assert info.state.messages == 1

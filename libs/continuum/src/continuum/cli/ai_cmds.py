@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 import typer
 from nats.aio.msg import Msg
@@ -17,6 +18,7 @@ from continuum.cli.common import (
     run,
     settings,
 )
+from continuum.mesh.routing import WEIGHTS
 
 app = typer.Typer(help="Direct calls to a persona's model.", no_args_is_help=True)
 
@@ -39,28 +41,14 @@ def generate(
         _routed(prompt, persona, mesh, max_tokens, as_json, why)
         return
 
-    async def main() -> dict[str, object]:
-        nc = await connect(settings())
-        try:
-            inbox = nc.new_inbox()
+    async def piece(msg: Msg) -> None:
+        if not as_json:
+            console.print(msg.data.decode(errors="replace"), end="", markup=False)
 
-            async def piece(msg: Msg) -> None:
-                if not as_json:
-                    console.print(msg.data.decode(errors="replace"), end="", markup=False)
-
-            sub = await nc.subscribe(inbox, cb=piece)
-            body: dict[str, object] = {"persona": persona, "prompt": prompt, "stream": inbox}
-            if max_tokens:
-                body["max_tokens"] = max_tokens
-            try:
-                return await request_json(nc, "cmd.persona-runtime.generate", body, timeout=600)
-            finally:
-                await nc.flush()
-                await sub.unsubscribe()
-        finally:
-            await nc.close()
-
-    result = run(main())
+    body: dict[str, object] = {"persona": persona, "prompt": prompt}
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    result = run(_streamed("cmd.persona-runtime.generate", body, piece))
     if as_json:
         console.print(json.dumps(result, indent=2), markup=False)
         return
@@ -82,41 +70,22 @@ def _routed(
     """Through the node's mesh router: the best node for the persona within
     ``mesh``, moving to the next one if it dies mid-answer."""
 
-    async def main() -> dict[str, object]:
-        nc = await connect(settings())
-        try:
-            inbox = nc.new_inbox()
+    async def frame(msg: Msg) -> None:
+        item = json.loads(msg.data)
+        if as_json:
+            return
+        if item.get("kind") == "piece":
+            console.print(str(item.get("text", "")), end="", markup=False)
+        elif item.get("kind") == "moved":
+            err_console.print(
+                f"\n[yellow]⇢ moved to {str(item.get('to'))[:12]} after "
+                f"{item.get('after_chars')} characters ({item.get('reason')})[/]"
+            )
 
-            async def frame(msg: Msg) -> None:
-                item = json.loads(msg.data)
-                if as_json:
-                    return
-                if item.get("kind") == "piece":
-                    console.print(str(item.get("text", "")), end="", markup=False)
-                elif item.get("kind") == "moved":
-                    err_console.print(
-                        f"\n[yellow]⇢ moved to {str(item.get('to'))[:12]} after "
-                        f"{item.get('after_chars')} characters ({item.get('reason')})[/]"
-                    )
-
-            sub = await nc.subscribe(inbox, cb=frame)
-            body: dict[str, object] = {
-                "prompt": prompt,
-                "persona": persona,
-                "mesh": mesh,
-                "stream": inbox,
-            }
-            if max_tokens:
-                body["max_tokens"] = max_tokens
-            try:
-                return await request_json(nc, "cmd.gateway.mesh.generate", body, timeout=600)
-            finally:
-                await nc.flush()
-                await sub.unsubscribe()
-        finally:
-            await nc.close()
-
-    result = run(main())
+    body: dict[str, object] = {"prompt": prompt, "persona": persona, "mesh": mesh}
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    result = run(_streamed("cmd.gateway.mesh.generate", body, frame))
     if as_json:
         console.print(json.dumps(result, indent=2), markup=False)
         return
@@ -133,22 +102,9 @@ def _routed(
 
 def candidates_table(candidates: object) -> Table:
     """Every node considered, best first, with its score's parts (``--why``)."""
-    table = Table(
-        title="candidates (score = 0.45 capability + 0.20 latency + 0.15 load "
-        "+ 0.10 price + 0.10 reputation)",
-        title_justify="left",
-    )
-    for column in (
-        "node",
-        "persona",
-        "score",
-        "capability",
-        "latency",
-        "load",
-        "price",
-        "reputation",
-        "note",
-    ):
+    formula = " + ".join(f"{weight:.2f} {part}" for part, weight in WEIGHTS.items())
+    table = Table(title=f"candidates (score = {formula})", title_justify="left")
+    for column in ("node", "persona", "score", *WEIGHTS, "note"):
         table.add_column(column)
     for c in candidates if isinstance(candidates, list) else []:
         parts = c.get("parts", {})
@@ -157,10 +113,25 @@ def candidates_table(candidates: object) -> Table:
             where,
             str(c.get("persona_name")),
             f"{c.get('score', 0):.3f}",
-            *(
-                f"{parts.get(k, 0):.2f}"
-                for k in ("capability", "latency", "load", "price", "reputation")
-            ),
+            *(f"{parts.get(part, 0):.2f}" for part in WEIGHTS),
             str(c.get("excluded") or ""),
         )
     return table
+
+
+async def _streamed(
+    subject: str, body: dict[str, object], on_message: Callable[[Msg], Awaitable[None]]
+) -> dict[str, object]:
+    """Ask ``subject`` with a fresh inbox as the body's ``stream``; what
+    arrives there goes to ``on_message`` until the reply comes."""
+    nc = await connect(settings())
+    try:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox, cb=on_message)
+        try:
+            return await request_json(nc, subject, {**body, "stream": inbox}, timeout=600)
+        finally:
+            await nc.flush()
+            await sub.unsubscribe()
+    finally:
+        await nc.close()

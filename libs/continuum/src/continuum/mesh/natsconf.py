@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from continuum.mesh.nkeys import user_public_key
 
 MESH_ACCOUNT = "MESH"
+#: The account of the node's own processes and external tools (its streams).
+NODE_ACCOUNT = "NODE"
 MESH_SUBJECTS = "mesh.>"
 #: nats-server reads the leaf's NKey seed from this variable (never the file).
 SEED_VARIABLE = "CONTINUUM_MESH_NKEY_SEED"
@@ -40,10 +42,6 @@ class MeshLinks:
     hubs: tuple[str, ...] = ()
     #: How often nats-server pings every connection (leaf links included).
     ping_interval: str = "500ms"
-
-    @property
-    def linked(self) -> bool:
-        return bool(self.listen or self.hubs)
 
 
 def mesh_account(password_variable: str, admitted: Sequence[str] = ()) -> str:

@@ -16,7 +16,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -38,7 +38,7 @@ class Refused(ValueError):
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    v: int = Field(1, ge=1, le=1)
+    v: Literal[1] = 1
     sender: str = Field(min_length=52, max_length=52)
     recipient: str = Field(min_length=52, max_length=52)
     ts: float
@@ -64,7 +64,6 @@ def seal(
     """``payload`` sealed to ``recipient`` and signed by ``sender``."""
     box = SealedBox(x25519_public(recipient)).encrypt(canonical(payload))
     envelope = Envelope(
-        v=1,
         sender=sender.node_id,
         recipient=recipient,
         ts=time.time() if now is None else now,

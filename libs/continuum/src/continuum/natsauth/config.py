@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from continuum.mesh.natsconf import MESH_ACCOUNT, NODE_ACCOUNT, mesh_account
 from continuum.natsauth.permissions import IDENTITIES, Identity
-
-MESH_ACCOUNT = "MESH"
-#: The account of the node's own processes (and its streams).
-NODE_ACCOUNT = "NODE"
 
 PASSWORD_PREFIX = "CONTINUUM_NATS_PASSWORD_"  # noqa: S105 - a variable name
 
@@ -69,8 +66,6 @@ def authorization_block(
 
     Two accounts rather than one: nothing a leaf link carries can reach
     NODE's subjects, whatever a remote node's configuration says."""
-    from continuum.mesh.natsconf import mesh_account
-
     chosen = list(identities or IDENTITIES.values())
     users = "".join(_user(i) for i in chosen if not i.account)
     node = f"  {NODE_ACCOUNT} {{\n    jetstream: enabled\n    users = [\n{users}    ]\n  }}\n"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from continuum.events import catalog  # the package registers every event type
 from continuum.genome.blobs import LAYERS_BUCKET, UPLOADS_BUCKET
+from continuum.mesh.natsconf import MESH_ACCOUNT
 from continuum.mesh.subjects import PEERS_BUCKET
 
 INBOX = "_INBOX"
@@ -58,8 +59,8 @@ class Identity:
     subscribe: tuple[str, ...] = (">",)
     internal: bool = True
     description: str = field(default="", compare=False)
-    #: The NATS account the user belongs to: "" = the node's own (global)
-    #: account; ``MESH`` = the account leaf links are bound to.
+    #: The NATS account the user belongs to: "" = the node's own (``NODE``);
+    #: ``MESH`` = the account leaf links are bound to.
     account: str = ""
 
     @property
@@ -152,7 +153,7 @@ def _identities() -> dict[str, Identity]:
             ("mesh.>",),
             subscribe=("mesh.>",),
             description="the gateway's mesh agent: adverts, routed generations (ciphertext)",
-            account="MESH",
+            account=MESH_ACCOUNT,
         )
     )
     declared.append(

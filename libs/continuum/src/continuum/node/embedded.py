@@ -104,7 +104,6 @@ class NatsServer:
     def start(self, timeout: float = 15.0) -> None:
         ensure_free(self.host, self.port, "NATS", "CONTINUUM_NATS_PORT")
         self.root.mkdir(parents=True, exist_ok=True)
-        self._adopt_global_streams()
         conf = self.write_config()
         log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
@@ -119,14 +118,14 @@ class NatsServer:
             self.stop()
             raise EmbeddedServerError(f"nats-server did not start:\n{_tail(self.log_path)}")
 
-    def _adopt_global_streams(self) -> None:
+    def adopt_global_streams(self, account: str) -> None:
         """A node made before the mesh kept its streams in NATS's global
-        account; its processes now live in account NODE (beside MESH, the
+        account; its processes now live in ``account`` (beside MESH, the
         account leaf links reach). Hand the streams over once, before the
         server starts, so that nothing is lost on upgrade."""
         accounts = self.root / "jetstream" / "jetstream"
-        old, new = accounts / "$G", accounts / "NODE"
-        if old.is_dir() and not new.exists() and "NODE {" in self.authorization:
+        old, new = accounts / "$G", accounts / account
+        if old.is_dir() and not new.exists():
             old.rename(new)
 
     def alive(self) -> bool:

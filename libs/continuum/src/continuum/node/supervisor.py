@@ -30,7 +30,7 @@ from continuum.api_tokens import ensure_admin_token
 from continuum.events.builtin import NodeStarted, NodeStopped, ServiceExited
 from continuum.events.codec import EventCodec, EventFactory
 from continuum.identity import NodeIdentity
-from continuum.mesh.natsconf import SEED_VARIABLE, MeshLinks, leafnodes_block
+from continuum.mesh.natsconf import NODE_ACCOUNT, SEED_VARIABLE, MeshLinks, leafnodes_block
 from continuum.mesh.nkeys import user_seed
 from continuum.mesh.settings import MeshConfigError, MeshSettings
 from continuum.natsauth import MESH, NODE, NatsLogin, NodeLogins, authorization_block
@@ -306,6 +306,7 @@ class Node:
                 if self.mesh_settings.enabled(self.home)
                 else "10s",
             )
+            self.nats.adopt_global_streams(NODE_ACCOUNT)
             self.report(f"starting NATS (JetStream) on {self.nats.url}")
             await _start_in_thread(self.nats)
             self.watches.append(ServerWatch("nats-server", self.nats))

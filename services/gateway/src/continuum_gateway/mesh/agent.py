@@ -11,14 +11,13 @@ a well-formed request).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +25,11 @@ import nats
 import psutil
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError
 
 from continuum import __version__
 from continuum.mesh.adverts import Advert, AdvertRefused, Hardware, Offer, open_advert, sign_advert
+from continuum.mesh.orders import GenerationOrder
 from continuum.mesh.peers import PeerTable
 from continuum.mesh.sealing import Refused, ReplayGuard, StreamCipher, open_sealed
 from continuum.mesh.settings import MeshSettings
@@ -67,8 +67,6 @@ class MeshAgent:
     _own: Advert | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Called when a peer's advert changes what is known (tests, metrics).
-    on_change: Callable[[str], Awaitable[None]] | None = None
 
     @property
     def node_id(self) -> str:
@@ -174,8 +172,6 @@ class MeshAgent:
                 "mesh: peer %s (%s) %d persona(s)", advert.name, node[:12], len(advert.personas)
             )
             await self._keep(node, msg.data)
-            if self.on_change is not None:
-                await self.on_change(node)
 
     async def _on_solicit(self, msg: Msg) -> None:
         if msg.data.decode(errors="replace") != self.node_id:
@@ -201,7 +197,7 @@ class MeshAgent:
         try:
             kv = await self.ctx.nc.jetstream().key_value(PEERS_BUCKET)
             keys = await kv.keys()
-        except (NotFoundError, Exception) as exc:  # no keys yet is an error in nats-py
+        except Exception as exc:  # no bucket, or no keys yet (an error in nats-py)
             log.debug("mesh: no peer view yet: %s", exc)
             return
         for node in keys:
@@ -242,7 +238,7 @@ class MeshAgent:
     async def _on_generate(self, msg: Msg) -> None:
         try:
             sender, payload = open_sealed(msg.data, self.ctx.identity, self.guard)
-            job = _ServeJob.parse(sender, payload)
+            job = GenerationOrder.accept(sender, payload)
         except Refused as exc:
             self.refuse(str(exc), msg.subject)
             if msg.reply:
@@ -252,12 +248,12 @@ class MeshAgent:
             await msg.respond(b'{"accepted":true}')
         self._spawn(self._serve(job))
 
-    async def _serve(self, job: _ServeJob) -> None:
+    async def _serve(self, job: GenerationOrder) -> None:
         """Generate for another node, every frame sealed with its stream key,
         a heartbeat in between so it can tell a slow node from a dead one."""
         assert self.nc is not None
         nc = self.nc
-        cipher = StreamCipher(job.key)
+        cipher = StreamCipher(job.stream_key)
         lock = asyncio.Lock()
 
         async def send(frame: dict[str, Any]) -> None:
@@ -294,43 +290,3 @@ class MeshAgent:
 
 
 _DONE_FIELDS = ("persona", "status", "error", "tokens", "backend", "first_token_ms", "duration_ms")
-
-
-@dataclass(frozen=True)
-class _ServeJob:
-    sender: str
-    persona: str
-    prompt: str
-    max_tokens: int | None
-    continuation: str
-    stream: str
-    key: bytes
-
-    @classmethod
-    def parse(cls, sender: str, payload: dict[str, Any]) -> _ServeJob:
-        """The request inside a sealed envelope, checked field by field."""
-        persona, prompt = payload.get("persona"), payload.get("prompt")
-        if not isinstance(persona, str) or not 1 <= len(persona) <= 128:
-            raise Refused("persona must be a string of 1 to 128 characters")
-        if not isinstance(prompt, str) or not 1 <= len(prompt) <= 8000:
-            raise Refused("prompt must be a string of 1 to 8000 characters")
-        max_tokens = payload.get("max_tokens")
-        if max_tokens is not None and (
-            not isinstance(max_tokens, int)
-            or isinstance(max_tokens, bool)
-            or not 1 <= max_tokens <= 8192
-        ):
-            raise Refused("max_tokens must be an integer from 1 to 8192")
-        continuation = payload.get("continuation", "")
-        if not isinstance(continuation, str) or len(continuation) > 32000:
-            raise Refused("continuation must be a string of at most 32000 characters")
-        stream = payload.get("stream")
-        if not isinstance(stream, str) or not stream.startswith(inbox_prefix(sender) + "."):
-            raise Refused("stream must be an inbox of the node that asks")
-        try:
-            key = base64.b64decode(str(payload.get("key", "")), validate=True)
-        except ValueError:
-            raise Refused("key must be base64") from None
-        if len(key) != 32:
-            raise Refused("key must be 32 bytes")
-        return cls(sender, persona, prompt, max_tokens, continuation, stream, key)

@@ -24,6 +24,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from continuum.contracts.commands import MeshGenerate
+from continuum.mesh.orders import GenerationOrder
 from continuum.mesh.routing import Candidate, NoRoute, decode_embedding, plan
 from continuum.mesh.sealing import Refused, StreamCipher, seal
 from continuum.mesh.subjects import generate_subject
@@ -47,6 +48,18 @@ class Answer:
     tokens: int = 0
     first_token_s: float | None = None
     route: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One candidate's turn at the answer: the rest of it, within the deadline."""
+
+    candidate: Candidate
+    request: MeshGenerate
+    answer: Answer
+    max_tokens: int | None
+    piece: Callable[[str], Awaitable[None]]
+    deadline: float
 
 
 @dataclass
@@ -99,7 +112,9 @@ class MeshRouter:
                     break
             tried = time.monotonic()
             try:
-                last = await self._attempt(candidate, request, answer, remaining, piece, deadline)
+                last = await self._attempt(
+                    Leg(candidate, request, answer, remaining, piece, deadline)
+                )
             except AttemptFailed as exc:
                 if not candidate.local:
                     agent.table.stats_of(candidate.node).failed(
@@ -138,24 +153,17 @@ class MeshRouter:
             raise NoRoute(f"cannot match the prompt to personas (no embedding): {exc}") from None
         return decode_embedding(reply["vectors"][0])
 
-    async def _attempt(
-        self,
-        candidate: Candidate,
-        request: MeshGenerate,
-        answer: Answer,
-        max_tokens: int | None,
-        piece: Callable[[str], Awaitable[None]],
-        deadline: float,
-    ) -> dict[str, Any]:
+    async def _attempt(self, leg: Leg) -> dict[str, Any]:
+        candidate, deadline = leg.candidate, leg.deadline
         if candidate.local:
             try:
                 reply = await generate_here(
                     self.agent.ctx,
                     persona=candidate.offer.persona,
-                    prompt=request.prompt,
-                    max_tokens=max_tokens,
-                    continuation=answer.text,
-                    on_piece=piece,
+                    prompt=leg.request.prompt,
+                    max_tokens=leg.max_tokens,
+                    continuation=leg.answer.text,
+                    on_piece=leg.piece,
                     timeout=max(1.0, deadline - time.monotonic()),
                 )
             except Exception as exc:
@@ -163,17 +171,10 @@ class MeshRouter:
             if reply.get("status") == "failed":
                 raise AttemptFailed(f"this node: {reply.get('error')}")
             return reply
-        return await self._remote(candidate, request, answer, max_tokens, piece, deadline)
+        return await self._remote(leg)
 
-    async def _remote(
-        self,
-        candidate: Candidate,
-        request: MeshGenerate,
-        answer: Answer,
-        max_tokens: int | None,
-        piece: Callable[[str], Awaitable[None]],
-        deadline: float,
-    ) -> dict[str, Any]:
+    async def _remote(self, leg: Leg) -> dict[str, Any]:
+        candidate, deadline = leg.candidate, leg.deadline
         agent = self.agent
         assert agent.nc is not None
         nc = agent.nc
@@ -186,17 +187,17 @@ class MeshRouter:
             frames.put_nowait(msg.data)
 
         sub = await nc.subscribe(stream, cb=receive)
-        payload = {
-            "persona": candidate.offer.persona,
-            "prompt": request.prompt,
-            "max_tokens": max_tokens,
-            "continuation": answer.text,
-            "stream": stream,
-            "key": base64.b64encode(key).decode(),
-        }
+        order = GenerationOrder(
+            persona=candidate.offer.persona,
+            prompt=leg.request.prompt,
+            max_tokens=leg.max_tokens,
+            continuation=leg.answer.text,
+            stream=stream,
+            key=base64.b64encode(key).decode(),
+        )
         name = candidate.name or candidate.node[:12]
         try:
-            sealed = seal(payload, agent.ctx.identity, candidate.node)
+            sealed = seal(order.model_dump(), agent.ctx.identity, candidate.node)
             try:
                 reply = await nc.request(
                     generate_subject(candidate.node), sealed, timeout=ACCEPT_TIMEOUT_S
@@ -225,7 +226,7 @@ class MeshRouter:
                     raise AttemptFailed(f"{name}: {exc}") from None
                 kind = frame.get("kind")
                 if kind == "piece":
-                    await piece(str(frame.get("text", "")))
+                    await leg.piece(str(frame.get("text", "")))
                 elif kind == "done":
                     result = frame.get("result")
                     result = result if isinstance(result, dict) else {}
