@@ -3,7 +3,6 @@ ports under a temporary home (the node is stopped after each test)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from node_cli import cli
 
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
+from continuum.testing.processes import clean_environment
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def expected_violations() -> list[str]:
 def node_env(
     tmp_path: Path, tiny_model: Path, expected_violations: list[str]
 ) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env = clean_environment()
     env.update(
         {
             "CONTINUUM_HOME": str(tmp_path / "home"),

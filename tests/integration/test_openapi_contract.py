@@ -6,7 +6,6 @@ schemathesis.toml at the repository root."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from node_cli import cli
 from openapi_spec_validator import validate
 
 from continuum.node.ports import free_port
+from continuum.testing.processes import clean_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def contract_node(
     """One whole node for every generated case (starting one per case would
     take hours); cases are independent of each other's leftovers."""
     home = tmp_path_factory.mktemp("contract") / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env = clean_environment()
     port = free_port()
     env.update(
         {

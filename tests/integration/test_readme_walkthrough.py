@@ -32,6 +32,7 @@ import pytest
 from node_cli import BIN, cli, wait_until
 
 from continuum.node.ports import free_port
+from continuum.testing.processes import clean_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -136,7 +137,7 @@ def _script(blocks: list[Block], gateway_port: int) -> str:
 @pytest.fixture
 def user(tmp_path: Path) -> dict[str, str]:
     """A new user's shell: a fresh HOME, the CLI on PATH, a node on free ports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env = clean_environment()
     env.update(
         {
             "HOME": str(tmp_path / "home"),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from nats.aio.client import Client
 
 from continuum.identity import NodeIdentity
@@ -34,6 +35,8 @@ MESH_ENV = {
     "CONTINUUM_MESH_ANNOUNCE_S": "0.5",
     "CONTINUUM_MESH_ADVERT_TTL_S": "3",
     "CONTINUUM_MESH_BAN_S": "1",
+    # This mesh's own beacon port: other nodes on this host are not its LAN.
+    "CONTINUUM_MESH_LAN_PORT": str(free_port()),
 }
 PERSONA_ENV = {
     "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "48",
@@ -53,6 +56,7 @@ class MeshNode:
     model_dir: Path
     hub_port: int = 0
     hubs: tuple[str, ...] = ()
+    http_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -150,7 +154,7 @@ class MeshNode:
                 "continuum_gateway",
                 {
                     **common,
-                    "CONTINUUM_GATEWAY_PORT": str(free_port()),
+                    "CONTINUUM_GATEWAY_PORT": str(self.http_port),
                     "CONTINUUM_MESH_NATS_PASSWORD": self.logins.login(MESH).password,
                 },
             )
@@ -190,6 +194,17 @@ class MeshNode:
             return await request_json(nc, f"cmd.{op}", body, timeout=timeout)
         finally:
             await nc.close()
+
+    async def http(self) -> httpx.AsyncClient:
+        """A client of this node's HTTP API, with a token of every scope."""
+        token = await self.ask(
+            "gateway.tokens.create", {"name": "mesh-test", "scopes": ["read", "publish"]}
+        )
+        return httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{self.http_port}",
+            headers={"Authorization": f"Bearer {token['token']}"},
+            timeout=60,
+        )
 
     async def peers(self) -> dict[str, Any]:
         return await self.ask("gateway.mesh.peers", {})

@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import socket
 import time
 from typing import Any
 
 import pytest
-from mesh_harness import Mesh, MeshNode, wait_for
+from mesh_harness import MESH_ENV, Mesh, MeshNode, wait_for
 
+from continuum.identity import NodeIdentity
 from continuum.mesh.adverts import Advert
+from continuum.mesh.beacons import Beacon, encode_beacon
 from continuum.runtime.requests import ServiceRequestError
 
 pytestmark = pytest.mark.slow
@@ -53,6 +56,37 @@ async def test_nodes_discover_each_other_through_the_hub(mesh: Mesh) -> None:
     assert 0 < b["rtt_ms"] < 1000 and b["last_seen_s"] < 5
 
 
+async def test_lan_beacons_propose_peers_and_scope_lan_routes(mesh: Mesh) -> None:
+    """Every node beacons on the mesh's own group port (on loopback); a forged
+    beacon (a node id signed by another key) proposes nobody."""
+    forger = NodeIdentity.generate()
+    fake = Beacon(node=NodeIdentity.generate().node_id, name="fake", issued_at=time.time())
+    wire = json.loads(encode_beacon(fake.model_copy(update={"node": forger.node_id}), forger))
+    wire["beacon"]["node"] = fake.node
+    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sender.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    group = ("239.255.77.77", int(MESH_ENV["CONTINUUM_MESH_LAN_PORT"]))
+
+    async def near() -> bool:
+        sender.sendto(json.dumps(wire).encode(), group)
+        heard = {p["node"]: p for p in (await mesh.a.peers())["lan"]}
+        return {mesh.hub.node_id, mesh.b.node_id} <= set(heard)
+
+    await wait_for(near, timeout=30)
+    sender.close()
+    seen = await mesh.a.peers()
+    heard = {p["node"]: p for p in seen["lan"]}
+    assert fake.node not in heard and mesh.a.node_id not in heard
+    assert heard[mesh.hub.node_id]["hub_url"] == mesh.hub.leaf_url
+    assert heard[mesh.b.node_id]["linked"] and heard[mesh.b.node_id]["heard_s"] < 2.5
+    assert all(p["lan"] for p in seen["peers"])
+    await wait_for(lambda: _sees(mesh.a, [mesh.b], "Translator AI"), timeout=30)
+    result, _ = await mesh.a.generate(
+        prompt="hello", persona="Translator AI", mesh="lan", max_tokens=4
+    )
+    assert result["node"] == mesh.b.node_id
+
+
 async def test_a_generation_goes_to_the_only_node_that_serves_the_persona(mesh: Mesh) -> None:
     await wait_for(lambda: _sees(mesh.a, [mesh.b], "Translator AI"), timeout=30)
     result, frames = await mesh.a.generate(
@@ -75,6 +109,37 @@ async def test_a_generation_goes_to_the_only_node_that_serves_the_persona(mesh: 
         await mesh.a.generate(prompt="hello", persona="Translator AI", mesh="local")
     with pytest.raises(ServiceRequestError, match="no node 'nowhere' in the mesh"):
         await mesh.a.generate(prompt="hello", persona="Translator AI", mesh="nowhere")
+
+
+async def test_the_mesh_over_http(mesh: Mesh) -> None:
+    """GET /v1/mesh/peers and POST /v1/ai/generate, as JSON and as SSE."""
+    await wait_for(lambda: _sees(mesh.a, [mesh.b], "Translator AI"), timeout=30)
+    async with await mesh.a.http() as http:
+        peers = (await http.get("/v1/mesh/peers")).json()
+        assert {p["node"] for p in peers["peers"]} == {mesh.hub.node_id, mesh.b.node_id}
+        body = {"prompt": "hello", "persona": "Translator AI", "mesh": "global", "max_tokens": 6}
+        done = await http.post("/v1/ai/generate", json=body)
+        assert done.status_code == 200, done.text
+        assert done.json()["node"] == mesh.b.node_id and done.json()["status"] == "complete"
+        frames = []
+        async with http.stream("POST", "/v1/ai/generate", json={**body, "stream": True}) as sse:
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            async for line in sse.aiter_lines():
+                if line.startswith("data: "):
+                    frames.append(json.loads(line[6:]))
+        kinds = [f["kind"] for f in frames]
+        assert kinds[0] == "route" and kinds[-1] == "done" and "piece" in kinds
+        text = "".join(f["text"] for f in frames if f["kind"] == "piece")
+        assert frames[-1]["text"] == text.strip() and frames[-1]["node"] == mesh.b.node_id
+        nowhere = await http.post("/v1/ai/generate", json={**body, "mesh": "nowhere"})
+        assert nowhere.status_code == 404 and "no node 'nowhere'" in nowhere.text
+        sse_only = {"Accept": "text/event-stream"}
+        streamed_nowhere = await http.post(
+            "/v1/ai/generate", json={**body, "mesh": "nowhere"}, headers=sse_only
+        )
+        assert streamed_nowhere.status_code == 404
+        bad = await http.post("/v1/ai/generate", json={**body, "max_tokens": True})
+        assert bad.status_code == 422 and "max_tokens" in bad.text
 
 
 async def test_the_hub_relays_only_ciphertext(mesh: Mesh) -> None:

@@ -133,9 +133,16 @@ class MeshGenerated(Reply):
     candidates: list[dict[str, Any]]
 
 
+class PeersQuery(Request):
+    solicit: bool = Field(
+        default=False, description="Ask every peer to announce itself first (after a join)."
+    )
+
+
 class MeshPeers(Reply):
     node: str
     peers: list[dict[str, Any]]
+    lan: list[dict[str, Any]] = Field(description="Nodes heard by LAN beacons lately.")
 
 
 class JoinCheck(Request):
@@ -162,7 +169,7 @@ GATEWAY = [
         MeshGenerate,
         MeshGenerated,
     ),
-    Command("gateway", "mesh.peers", "The mesh as this node sees it.", Empty, MeshPeers),
+    Command("gateway", "mesh.peers", "The mesh as this node sees it.", PeersQuery, MeshPeers),
     Command("gateway", "events.stats", "Events in the log, by type."),
     Command("gateway", "events.query", "Events from the event-log read model.", EventQuery),
     Command("gateway", "tokens.create", "Create an API token (its secret once).", NewToken),

@@ -8,11 +8,12 @@ run time survives a restart.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from continuum.identity import key_from_node_id
@@ -89,12 +90,43 @@ class MeshSettings(BaseSettings):
     ban_s: float = Field(
         default=5.0, ge=0, le=3600, description="First ban of a failing node (doubles each time)."
     )
+    lan: bool = Field(default=True, description="Send and hear LAN beacons (UDP multicast, TTL 1).")
+    lan_group: str = Field(
+        default="239.255.77.77", description="The multicast group LAN beacons go to."
+    )
+    lan_port: int = Field(default=7423, ge=1, le=65535, description="The LAN beacons' UDP port.")
+    lan_interface: str = Field(
+        default="",
+        description="IPv4 address of the interface beacons use (default: the host's default; "
+        "127.0.0.1 keeps them on this host).",
+    )
     link_ping: str = Field(
         default="500ms",
         pattern=r"^[0-9]+(ms|s)$",
         description="nats-server ping interval on a mesh node (a dead link is noticed "
         "after two unanswered pings).",
     )
+
+    @field_validator("lan_group")
+    @classmethod
+    def _multicast(cls, value: str) -> str:
+        try:
+            address = ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an IPv4 address") from None
+        if not address.is_multicast:
+            raise ValueError(f"{value} is not a multicast group (224.0.0.0/4)")
+        return value
+
+    @field_validator("lan_interface")
+    @classmethod
+    def _interface(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.IPv4Address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an interface's IPv4 address") from None
+        return value
 
     @property
     def leaf_url(self) -> str:

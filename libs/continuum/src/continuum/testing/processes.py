@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -72,3 +73,12 @@ def _tail(path: Path) -> str:
         return path.read_text(errors="replace")[-3000:]
     except OSError:
         return "(no log)"
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the ``CONTINUUM_*`` settings of
+    whoever runs the tests (a node under test gets only what the test gives
+    it), except one: LAN beacons stay on loopback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    env["CONTINUUM_MESH_LAN_INTERFACE"] = "127.0.0.1"
+    return env

@@ -87,6 +87,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_chat,
         routes_events,
         routes_genome,
+        routes_mesh,
     )
 
     app = FastAPI(
@@ -115,6 +116,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_chat.router)
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
+    app.include_router(routes_mesh.router)
     # Inside BodyLimit, so it reads at most the limit; /v1/events applies the
     # policy while reading its CloudEvents (cloudevents.read_events).
     app.add_middleware(JsonPolicy, applied_by_route=frozenset({"/v1/events"}))

@@ -253,3 +253,25 @@ class SignedManifest(_Body):
 
 class Fork(SignedManifest):
     """A fork is published like a layer; its manifest names the source as a parent."""
+
+
+class NewGeneration(_Body):
+    prompt: str = Field(min_length=1, max_length=8000, description="What to ask.")
+    persona: PersonaKey | None = Field(
+        default=None,
+        description="Persona id or name; none = the persona whose domains best match the prompt.",
+    )
+    mesh: str = Field(
+        default="local",
+        pattern=r"^[A-Za-z0-9 _.-]{1,128}$",
+        description="local (this node), lan, global, or a node (id, id prefix or name).",
+    )
+    max_tokens: Annotated[int, Field(ge=1, le=8192), NUMBER] | None = None
+    deadline_s: Annotated[float, Field(gt=0, le=3600), NUMBER] = Field(
+        default=300.0, description="Give up (and say so) after this many seconds."
+    )
+    stream: bool = Field(
+        default=False,
+        description="Stream frames as Server-Sent Events (also when Accept is "
+        "text/event-stream): route, piece, moved, then done with the result.",
+    )

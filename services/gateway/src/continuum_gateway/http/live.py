@@ -25,6 +25,8 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class Source(Protocol[T_co]):
+    """``next`` raises StopAsyncIteration when a finite source has ended."""
+
     async def next(self, timeout: float) -> T_co | None: ...
     async def close(self) -> None: ...
 
@@ -39,7 +41,10 @@ def sse_response(
         try:
             yield f": {preamble}\nretry: 2000\n\n".encode()
             while True:
-                item = await source.next(KEEPALIVE_S)
+                try:
+                    item = await source.next(KEEPALIVE_S)
+                except StopAsyncIteration:
+                    break
                 if item is None:
                     yield b": keepalive\n\n"
                     continue

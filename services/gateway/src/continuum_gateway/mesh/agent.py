@@ -29,6 +29,7 @@ from nats.js.errors import KeyNotFoundError
 
 from continuum import __version__
 from continuum.mesh.adverts import Advert, AdvertRefused, Hardware, Offer, open_advert, sign_advert
+from continuum.mesh.beacons import Beacon, BeaconService
 from continuum.mesh.orders import GenerationOrder
 from continuum.mesh.peers import PeerTable
 from continuum.mesh.sealing import Refused, ReplayGuard, StreamCipher, open_sealed
@@ -67,6 +68,7 @@ class MeshAgent:
     _own: Advert | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    beacons: BeaconService | None = None
 
     @property
     def node_id(self) -> str:
@@ -87,9 +89,41 @@ class MeshAgent:
         self._spawn(self._announce_loop())
         self._spawn(self._ping_loop())
         await self.nc.publish(SOLICIT, self.node_id.encode())
+        if self.settings.lan:
+            await self._start_beacons()
+
+    async def _start_beacons(self) -> None:
+        settings = self.settings
+        beacons = BeaconService(
+            self.ctx.identity,
+            self.node_name,
+            settings.lan_group,
+            settings.lan_port,
+            interface=settings.lan_interface,
+            leaf_url=settings.leaf_url if settings.hub else "",
+            on_new=self._on_lan_peer,
+        )
+        try:
+            await beacons.start()
+        except OSError as exc:  # no multicast here: the mesh works without the LAN view
+            log.warning("mesh: LAN beacons off (%s)", exc)
+            return
+        self.beacons = beacons
+
+    def _on_lan_peer(self, beacon: Beacon) -> None:
+        hub = f", a hub at {beacon.leaf_url}" if beacon.leaf_url else ""
+        log.info("mesh: LAN peer %s (%s)%s", beacon.name, beacon.node[:12], hub)
+
+    def lan_nodes(self) -> dict[str, tuple[Beacon, float]]:
+        """Nodes heard on the LAN lately; marks them ``lan`` in the table."""
+        near = self.beacons.peers.near(time.time()) if self.beacons else {}
+        self.table.lan = set(near)
+        return near
 
     async def stop(self) -> None:
         self._stopping.set()
+        if self.beacons is not None:
+            await self.beacons.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,6 +173,13 @@ class MeshAgent:
             leaf_urls=[self.settings.leaf_url] if self.settings.hub else [],
             hubs=self.settings.hub_urls(self.ctx.settings.home),
         )
+
+    async def solicit(self) -> None:
+        """Ask every peer to announce itself, and announce this node: after a
+        new link, both sides know each other at once."""
+        assert self.nc is not None
+        await self.nc.publish(SOLICIT, self.node_id.encode())
+        await self.announce()
 
     async def announce(self) -> None:
         assert self.nc is not None

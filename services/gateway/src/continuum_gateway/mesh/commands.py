@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from continuum.contracts import Empty, command
-from continuum.contracts.commands import JoinCheck, MeshGenerate
+from continuum.contracts import command
+from continuum.contracts.commands import JoinCheck, MeshGenerate, PeersQuery
 from continuum.mesh.routing import NoRoute
 from continuum.mesh.settings import MeshConfigError, check_hub_url
 from continuum.natsauth.permissions import is_inbox
@@ -19,6 +19,7 @@ from continuum_gateway.mesh.router import Emit, MeshRouter
 def describe_peers(agent: MeshAgent) -> dict[str, Any]:
     """Every believed peer with what this node measured of it."""
     now = time.time()
+    near = agent.lan_nodes()
     peers = []
     for peer in agent.table.peers(now):
         advert, stats = peer.advert, peer.stats
@@ -52,6 +53,16 @@ def describe_peers(agent: MeshAgent) -> dict[str, Any]:
         "hub": agent.settings.leaf_url if agent.settings.hub else None,
         "hubs": agent.settings.hub_urls(agent.ctx.settings.home),
         "peers": peers,
+        "lan": [
+            {
+                "node": beacon.node,
+                "name": beacon.name,
+                "hub_url": beacon.leaf_url or None,
+                "heard_s": round(now - heard, 2),
+                "linked": beacon.node in agent.table.adverts,
+            }
+            for beacon, heard in sorted(near.values(), key=lambda b: b[0].name)
+        ],
         "refused": list(agent.refusals)[-10:],
     }
 
@@ -59,7 +70,9 @@ def describe_peers(agent: MeshAgent) -> dict[str, Any]:
 async def register(ctx: ServiceContext, agent: MeshAgent) -> MeshRouter:
     router = MeshRouter(agent)
 
-    async def peers(_: Empty) -> dict[str, Any]:
+    async def peers(request: PeersQuery) -> dict[str, Any]:
+        if request.solicit:
+            await agent.solicit()
         return describe_peers(agent)
 
     async def generate(request: MeshGenerate) -> dict[str, Any]:

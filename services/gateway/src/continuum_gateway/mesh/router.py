@@ -73,6 +73,7 @@ class MeshRouter:
         vector = None
         if request.persona is None:
             vector = await self._embed(request.prompt)
+        agent.lan_nodes()
         route = plan(
             agent.table,
             await agent.own_advert(),

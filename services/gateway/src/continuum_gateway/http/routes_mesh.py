@@ -1,0 +1,125 @@
+"""The mesh over HTTP: the peers this node believes, and generations routed
+to the best node (``POST /v1/ai/generate``, ``jtag ai/generate`` over HTTP).
+
+A generation answers as JSON when it is done, or, asked with ``stream`` or
+``Accept: text/event-stream``, as Server-Sent Events: the route with every
+candidate, the answer's pieces as they come, a ``moved`` frame where the
+answer moved to another node, and ``done`` with the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from continuum.contracts.commands import MeshGenerate, MeshGenerated, MeshPeers
+from continuum.mesh.routing import NoRoute
+from continuum_gateway.http import bodies
+from continuum_gateway.http.app import gateway_of
+from continuum_gateway.http.auth import require
+from continuum_gateway.http.errors import ApiError
+from continuum_gateway.http.live import sse_response
+from continuum_gateway.mesh.commands import describe_peers
+from continuum_gateway.mesh.router import MeshRouter
+from continuum_gateway.tokens import ApiToken
+
+router = APIRouter()
+
+
+def _mesh(request: Request) -> MeshRouter:
+    mesh = gateway_of(request).mesh
+    if mesh is None:
+        raise ApiError(503, "the mesh agent is not running on this node (see gateway.log)")
+    return mesh
+
+
+@router.get("/v1/mesh/peers", summary="The mesh as this node sees it", response_model=MeshPeers)
+async def peers(request: Request, _: Annotated[ApiToken, Depends(require("read"))]) -> Any:
+    return describe_peers(_mesh(request).agent)
+
+
+@router.post(
+    "/v1/ai/generate",
+    summary="Generate with a persona, here or on the best node of the mesh (JSON or SSE)",
+    response_model=MeshGenerated,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def generate(
+    request: Request,
+    body: Annotated[bodies.NewGeneration, Body()],
+    _: Annotated[ApiToken, Depends(require("publish"))],
+) -> Any:
+    mesh = _mesh(request)
+    order = MeshGenerate(
+        prompt=body.prompt,
+        persona=body.persona,
+        mesh=body.mesh,
+        max_tokens=body.max_tokens,
+        deadline_s=body.deadline_s,
+    )
+    if body.stream or "text/event-stream" in request.headers.get("accept", ""):
+        return await _streamed(mesh, order)
+    try:
+        result = await mesh.generate(order, _ignore)
+    except NoRoute as exc:
+        raise ApiError(404, str(exc)) from None
+    if result["status"] != "complete":
+        raise ApiError(503, f"generation failed: {result['error']}")
+    return result
+
+
+async def _ignore(_: dict[str, Any]) -> None:
+    return None
+
+
+class _Frames:
+    """A routed generation as an SSE source: its frames, then ``done``."""
+
+    def __init__(self, mesh: MeshRouter, order: MeshGenerate) -> None:
+        self.items: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        self.task = asyncio.ensure_future(mesh.generate(order, self._emit))
+        self.task.add_done_callback(self._finished)
+        self.first: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def _emit(self, frame: dict[str, Any]) -> None:
+        if not self.first.done():
+            self.first.set_result(None)
+        self.items.put_nowait(frame)
+
+    def _finished(self, task: asyncio.Task[dict[str, Any]]) -> None:
+        if not self.first.done():
+            self.first.set_result(None)
+        if not task.cancelled() and task.exception() is None:
+            self.items.put_nowait({"kind": "done", **task.result()})
+        self.items.put_nowait(None)
+
+    async def next(self, timeout: float) -> dict[str, Any] | None:
+        try:
+            item = await asyncio.wait_for(self.items.get(), timeout)
+        except TimeoutError:
+            return None
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    async def close(self) -> None:
+        """The client went away: the generation stops with it."""
+        if not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+
+async def _streamed(mesh: MeshRouter, order: MeshGenerate) -> StreamingResponse:
+    frames = _Frames(mesh, order)
+    await frames.first
+    if frames.task.done() and frames.task.exception() is not None:
+        error = frames.task.exception()
+        if isinstance(error, NoRoute):
+            raise ApiError(404, str(error))
+        raise ApiError(503, f"generation failed: {error}")
+    return sse_response(frames, "generating", lambda item: (None, item))
