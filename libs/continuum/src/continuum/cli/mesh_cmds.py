@@ -76,14 +76,16 @@ def join(
     url = _checked(check_hub_url, url)
     s = settings()
     state = running_state(s.home)
+    # Joining a hub again is how a user asks "is it linked now?" (after the
+    # hub admitted this node): every peer then counts as reached through it.
+    again = url in MeshSettings().hub_urls(s.home)
     before: set[str] = set()
-    if state is not None:
+    if state is not None and not again:
         verdict = call("cmd.gateway.mesh.check-join", {"url": url})
         if not verdict.get("ok"):
             raise CliError(f"not joined: {verdict.get('reason')}")
         before = {p["node"] for p in _peers().get("peers", [])}
-    if not add_to_list(hubs_file(s.home), url):
-        err_console.print(f"[dim]{url} was already in {hubs_file(s.home)}[/]")
+    add_to_list(hubs_file(s.home), url)
     if not _reload(state):
         console.print(f"joined {url}: applies when the node starts (`continuum up`)")
         return
@@ -95,7 +97,7 @@ def join(
         new = [p for p in seen.get("peers", []) if p["node"] not in before]
         if new:
             names = ", ".join(f"{p['name']} ({p['node'][:12]})" for p in new)
-            console.print(f"joined {url}: {len(new)} new peer(s): {names}")
+            console.print(f"joined {url}: {names} reachable")
             return
     raise CliError(
         f"no answer through {url} after {wait:.0f}s; it stays configured and retries every "

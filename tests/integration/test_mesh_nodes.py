@@ -1,0 +1,129 @@
+"""The mesh as a user builds it: three nodes started with `continuum up`, a
+hub and two leaves joined with `continuum mesh join` / `mesh admit` (applied
+to the running nodes by a reload, no restart), then the issue's three
+commands: the same `jtag ai/generate` locally, on a named node, and across
+the mesh."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from node_cli import cli, state, wait_until
+
+from continuum.natsauth.audit import violations
+from continuum.node.ports import free_port
+from continuum.testing.processes import clean_environment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _node(root: Path, name: str, model: Path, lan_port: int) -> dict[str, str]:
+    env = clean_environment()
+    env.update(
+        {
+            "CONTINUUM_HOME": str(root / name),
+            "CONTINUUM_NODE_NAME": name,
+            "CONTINUUM_NATS_PORT": str(free_port()),
+            "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "CONTINUUM_GATEWAY_PORT": str(free_port()),
+            "CONTINUUM_PERSONA_MODEL_PATH": str(model),
+            "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "24",
+            "CONTINUUM_MESH_HOST": "127.0.0.1",
+            "CONTINUUM_MESH_ANNOUNCE_S": "1",
+            "CONTINUUM_MESH_LAN_PORT": str(lan_port),
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+            "COLUMNS": "200",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def nodes(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path
+) -> Iterator[dict[str, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("mesh-nodes")
+    lan_port = free_port()
+    envs = {
+        name: _node(root, name, tiny_model, lan_port) for name in ("home-server", "laptop", "pod")
+    }
+    hub_port = free_port()
+    try:
+        up = cli(envs["home-server"], "up", "--detach", "--hub", "--hub-port", str(hub_port))
+        assert up.returncode == 0, up.stdout + up.stderr
+        for name in ("laptop", "pod"):
+            up = cli(envs[name], "up", "--detach")
+            assert up.returncode == 0, up.stdout + up.stderr
+        envs["home-server"]["HUB"] = f"nats-leaf://127.0.0.1:{hub_port}"
+        yield envs
+    finally:
+        for env in envs.values():
+            cli(env, "down")
+    for env in envs.values():
+        assert violations(Path(env["CONTINUUM_HOME"]) / "nats" / "nats.log") == []
+
+
+def _generate(env: dict[str, str], *flags: str) -> dict[str, object]:
+    done = cli(env, "ai/generate", *flags, "--json", tool="jtag", timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_three_nodes_join_and_the_same_command_runs_anywhere(
+    nodes: dict[str, dict[str, str]],
+) -> None:
+    hub, laptop, pod = nodes["home-server"], nodes["laptop"], nodes["pod"]
+    url = hub["HUB"]
+    laptop_id = state(laptop)["node_id"]
+
+    # Not admitted yet: the join stays configured, and the hint says what to run.
+    early = cli(laptop, "mesh", "join", url, "--wait", "4")
+    assert early.returncode == 2, early.stdout + early.stderr
+    assert f"continuum mesh admit {laptop_id}" in early.stderr.replace("\n", "")
+    for env in (laptop, pod):
+        admitted = cli(hub, "mesh", "admit", state(env)["node_id"])
+        assert admitted.returncode == 0 and "admitted" in admitted.stdout, admitted.stderr
+    for env in (laptop, pod):
+        joined = cli(env, "mesh", "join", url)
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        assert "joined " + url in joined.stdout and "home-server" in joined.stdout
+    own = cli(hub, "mesh", "join", url)
+    assert own.returncode == 2 and "own leaf port" in own.stderr, own.stderr
+
+    create = cli(
+        pod,
+        "persona",
+        "create",
+        "Translator AI",
+        "--role",
+        "translates between languages",
+        "--domains",
+        "translation,mandarin",
+    )
+    assert create.returncode == 0, create.stdout + create.stderr
+    gpu = cli(hub, "persona", "create", "GPU AI", "--role", "renders", "--domains", "3d,render")
+    assert gpu.returncode == 0, gpu.stdout + gpu.stderr
+
+    def offered(persona: str) -> bool:
+        seen = cli(laptop, "mesh", "peers", "--json")
+        return persona in seen.stdout
+
+    wait_until(lambda: offered("Translator AI") and offered("GPU AI"), timeout=30)
+    local = _generate(laptop, "--prompt=Explain RTOS", "--persona=Teacher AI")
+    assert local["status"] == "complete" and local["persona"] == "teacher-ai"
+    named = _generate(laptop, "--prompt=Render 3D scene", "--persona=GPU AI", "--mesh=home-server")
+    assert named["node"] == state(hub)["node_id"], named
+    across = _generate(
+        laptop, "--prompt=Translate to Mandarin", "--persona=Translator AI", "--mesh=global"
+    )
+    assert across["node"] == state(pod)["node_id"], across
+
+    peers = cli(laptop, "mesh", "peers")
+    assert peers.returncode == 0, peers.stderr
+    assert "home-server" in peers.stdout and "pod" in peers.stdout and " ms" in peers.stdout
+    lan = cli(laptop, "mesh", "peers", "--lan")
+    assert url in lan.stdout and "pod" in lan.stdout, lan.stdout + lan.stderr
