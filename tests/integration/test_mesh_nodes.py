@@ -16,6 +16,7 @@ from node_cli import cli, state, wait_until
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
 from continuum.testing.processes import clean_environment
+from continuum_persona.testing.layers import train_test_layer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -127,3 +128,48 @@ def test_three_nodes_join_and_the_same_command_runs_anywhere(
     assert "home-server" in peers.stdout and "pod" in peers.stdout and " ms" in peers.stdout
     lan = cli(laptop, "mesh", "peers", "--lan")
     assert url in lan.stdout and "pod" in lan.stdout, lan.stdout + lan.stderr
+
+
+def test_layers_are_found_and_pulled_across_the_mesh(
+    nodes: dict[str, dict[str, str]], tiny_model: Path, tmp_path: Path
+) -> None:
+    """After the joins above: a layer published on the pod is found from the
+    laptop with `genome search --mesh global`, and pulled (verified, then
+    written and installed) with `genome pull --from pod`."""
+    laptop, pod = nodes["laptop"], nodes["pod"]
+    layer = train_test_layer(tiny_model, tmp_path / "sql", "SELECT * FROM t " * 4, steps=1)
+    published = cli(
+        pod,
+        "genome",
+        "publish",
+        str(layer),
+        "--name",
+        "sql-helper",
+        "--description",
+        "writes SQL queries for relational databases",
+        "--domains",
+        "sql",
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+
+    found = cli(laptop, "genome", "search", "SQL queries", "--mesh", "global")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "sql-helper@1.0.0" in found.stdout and "pod" in found.stdout
+    alone = cli(laptop, "genome", "search", "SQL queries")
+    assert "sql-helper" not in alone.stdout
+
+    out = tmp_path / "pulled"
+    pull = ("genome", "pull", "sql-helper", "--from", "pod", "--install", "--out", str(out))
+    pulled = cli(laptop, *pull)
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "verified (sha256 and signature)" in pulled.stdout
+    assert (out / "adapter_model.safetensors").read_bytes() == (
+        layer / "adapter_model.safetensors"
+    ).read_bytes()
+    shown = cli(laptop, "genome", "show", "sql-helper")
+    assert shown.returncode == 0 and "writes SQL queries" in shown.stdout, shown.stderr
+
+    missing = cli(laptop, "genome", "pull", "no-such-layer", "--from", "pod")
+    assert missing.returncode == 2 and "no-such-layer" in missing.stderr, missing.stderr
+    nowhere = cli(laptop, "genome", "pull", "sql-helper", "--from", "nowhere")
+    assert nowhere.returncode == 2 and "no node 'nowhere'" in nowhere.stderr, nowhere.stderr

@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import typer
 from nacl.signing import SigningKey
@@ -271,9 +272,14 @@ def search(
         max=1.0,
         help="Cosine floor: a layer scoring under it is unrelated (-1 lists every layer).",
     ),
+    mesh: str = typer.Option(
+        "local", "--mesh", help="local (this node's registry) or global (every peer's too)."
+    ),
 ) -> None:
     """Find layers by what they can do (cosine similarity of descriptions)."""
-    params: dict[str, Any] = {"q": query, "k": k, "min_score": min_score}
+    if mesh not in ("local", "global"):
+        raise CliError(f"--mesh must be local or global, not {mesh!r}")
+    params: dict[str, Any] = {"q": query, "k": k, "min_score": min_score, "mesh": mesh}
     params.update({k_: v for k_, v in (("base_model", base_model), ("domain", domain)) if v})
     found = gateway_client.request("GET", "/v1/genome/search", params=params)
     if not found["results"]:
@@ -282,13 +288,15 @@ def search(
             "(`--min-score -1` lists every layer by score)"
         )
         return
+    where = mesh == "global"
     print_table(
-        f"layers for {query!r}",
-        ("score", "layer", "base", "domains", "description"),
+        f"layers for {query!r}" + (" across the mesh" if where else ""),
+        ("score", "layer", *(("node",) if where else ()), "base", "domains", "description"),
         [
             (
                 f"{r['score']:.3f}",
                 r["ref"],
+                *((r.get("node_name") or r["node"][:12],) if where else ()),
                 r["base_model"],
                 shorten(", ".join(r["domains"]), 40),
                 shorten(r["description"], 70),
@@ -296,6 +304,9 @@ def search(
             for r in found["results"]
         ],
     )
+    for gone in found.get("unreachable", []):
+        who = gone["name"] or gone["node"][:12]
+        console.print(f"[yellow]not searched[/] {who}: {gone['error']}", markup=True)
 
 
 @app.command("pull")
@@ -303,24 +314,37 @@ def pull(
     layer: str = typer.Argument(..., help="Layer id, or LAYER@VERSION."),
     version: str = typer.Option(None, help="Version (default latest)."),
     out: Path = typer.Option(None, help="Directory to write (default ./ID-VERSION)."),
+    source: str = typer.Option(
+        None, "--from", help="A peer node (id, id prefix or name) to pull from over the mesh."
+    ),
+    install: bool = typer.Option(
+        False, "--install", help="Also publish it to this node's registry (creator's signature)."
+    ),
 ) -> None:
     """Download a layer as a peft adapter directory, verified before it is written."""
     layer, version = _layer_ref(layer, version)
+    prefix = f"/v1/mesh/nodes/{quote(source, safe='')}" if source else "/v1/genome"
     signed = gateway_client.request(
-        "GET", f"/v1/genome/layers/{layer}/manifest", params={"version": version}
+        "GET", f"{prefix}/layers/{layer}/manifest", params={"version": version}
     )
+    whose = f"{signed.get('node_name') or source}'s" if source else "the registry's"
     try:
         manifest = LayerManifest.model_validate(signed["manifest"])
         verify_manifest(manifest, signed["signature"])
     except (ValidationError, LayerError) as exc:
-        raise CliError(f"the registry's manifest for {layer} does not verify: {exc}") from None
-    data = _download(manifest.sha256, manifest.size)
+        raise CliError(f"{whose} manifest for {layer} does not verify: {exc}") from None
+    data = _download(f"{prefix}/blobs/{manifest.sha256}", manifest.size)
     if sha256_hex(data) != manifest.sha256:
         raise CliError(f"hash mismatch: the weights of {manifest.ref} are not what was signed")
     try:
         read_header(data)
     except LayerError as exc:
         raise CliError(str(exc)) from None
+    if install:
+        _upload(data, manifest.sha256)
+        body = {"manifest": manifest.model_dump(mode="json"), "signature": signed["signature"]}
+        installed = gateway_client.request("POST", "/v1/genome/layers", json=body)
+        console.print(f"{installed['ref']} published to this node's registry")
     target = out or Path(f"{manifest.name}-{manifest.version}")
     target.mkdir(parents=True, exist_ok=True)
     (target / CONFIG_FILE).write_text(json.dumps(manifest.adapter_config, indent=2) + "\n")
@@ -337,7 +361,7 @@ def _layer_ref(layer: str, version: str | None) -> tuple[str, str]:
         raise CliError(str(exc)) from None
 
 
-def _download(sha: str, size: int) -> bytes:
+def _download(path: str, size: int) -> bytes:
     parts: list[bytes] = []
     with (
         gateway_client.client(timeout=120) as http,
@@ -351,7 +375,7 @@ def _download(sha: str, size: int) -> bytes:
         ) as progress,
     ):
         task = progress.add_task("download", total=size)
-        with http.stream("GET", f"/v1/genome/blobs/{sha}") as response:
+        with http.stream("GET", path) as response:
             if response.status_code >= 400:
                 response.read()
                 gateway_client.check(response)

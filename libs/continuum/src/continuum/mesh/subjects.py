@@ -26,6 +26,11 @@ def generate_subject(node: str) -> str:
     return f"mesh.node.{node}.generate"
 
 
+def layers_subject(node: str) -> str:
+    """Sealed questions to a node's genome registry (search, manifest, weights)."""
+    return f"mesh.node.{node}.layers"
+
+
 def inbox_prefix(node: str) -> str:
     """Where a node's replies and answer streams arrive: inside ``mesh.>``,
     so they cross leaf links, and under the node's id, so a stream names

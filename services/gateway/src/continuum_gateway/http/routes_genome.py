@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -26,6 +26,7 @@ from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.http.routes_chat import PersonaKey, call_service
+from continuum_gateway.mesh.layers import RemoteLayers
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -144,9 +145,23 @@ async def search_layers(
     base_model: Annotated[str | None, Query(max_length=256)] = None,
     domain: Annotated[str | None, Query(max_length=64)] = None,
     min_score: Annotated[float, Query(ge=-1.0, le=1.0)] = -1.0,
+    mesh: Annotated[
+        Literal["local", "global"],
+        Query(description="global: every peer's registry too (each result names its node)."),
+    ] = "local",
 ) -> Any:
     body = {"query": q, "k": k, "base_model": base_model, "domain": domain, "min_score": min_score}
-    return await _registry(request, "search", body)
+    found = await _registry(request, "search", body)
+    if mesh == "local":
+        return found
+    router = gateway_of(request).mesh
+    if router is None:
+        raise ApiError(503, "the mesh agent is not running on this node (see gateway.log)")
+    agent = router.agent
+    here = [{**r, "node": agent.node_id, "node_name": agent.node_name} for r in found["results"]]
+    remote = await RemoteLayers(agent).search(q, k, min_score)
+    results = sorted(here + remote["results"], key=lambda r: -float(r.get("score", 0)))
+    return {"results": results[:k], "unreachable": remote["unreachable"]}
 
 
 @router.get(

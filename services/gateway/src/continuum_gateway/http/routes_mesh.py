@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
 from continuum.contracts.commands import MeshGenerate, MeshGenerated, MeshPeers
@@ -23,11 +24,14 @@ from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.http.live import sse_response
+from continuum_gateway.http.routes_genome import LayerId, Sha256, Version
 from continuum_gateway.mesh.commands import describe_peers
+from continuum_gateway.mesh.layers import RemoteLayerError, RemoteLayers
 from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
+T = TypeVar("T")
 
 
 def _mesh(request: Request) -> MeshRouter:
@@ -40,6 +44,52 @@ def _mesh(request: Request) -> MeshRouter:
 @router.get("/v1/mesh/peers", summary="The mesh as this node sees it", response_model=MeshPeers)
 async def peers(request: Request, _: Annotated[ApiToken, Depends(require("read"))]) -> Any:
     return describe_peers(_mesh(request).agent)
+
+
+NodeKey = Annotated[
+    str, Path(pattern=r"^[A-Za-z0-9 _.-]{1,128}$", description="A node: id, id prefix or name.")
+]
+
+
+async def _remote(work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except NoRoute as exc:
+        raise ApiError(404, str(exc)) from None
+    except RemoteLayerError as exc:
+        raise ApiError(exc.status if exc.status in (400, 404) else 503, exc.message) from None
+
+
+@router.get(
+    "/v1/mesh/nodes/{node}/layers/{layer}/manifest",
+    summary="A peer's signed layer manifest, verified against its creator's signature",
+)
+async def remote_manifest(
+    request: Request,
+    node: NodeKey,
+    layer: LayerId,
+    _: Annotated[ApiToken, Depends(require("read"))],
+    version: Version = "latest",
+) -> Any:
+    return await _remote(RemoteLayers(_mesh(request).agent).manifest(node, layer, version))
+
+
+@router.get(
+    "/v1/mesh/nodes/{node}/blobs/{sha256}",
+    summary="A peer's published layer weights, returned only once they hash to sha256",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def remote_weights(
+    request: Request,
+    node: NodeKey,
+    sha256: Sha256,
+    _: Annotated[ApiToken, Depends(require("read"))],
+) -> Response:
+    data = await _remote(RemoteLayers(_mesh(request).agent).weights(node, sha256))
+    return Response(
+        data, media_type="application/octet-stream", headers={"X-Content-SHA256": sha256}
+    )
 
 
 @router.post(

@@ -41,12 +41,14 @@ from continuum.mesh.subjects import (
     advert_subject,
     generate_subject,
     inbox_prefix,
+    layers_subject,
     node_of_advert,
     ping_subject,
 )
 from continuum.natsauth import MESH, NatsLogin
 from continuum.runtime import ServiceContext
 from continuum.runtime.connections import connection_options
+from continuum_gateway.mesh import layers
 from continuum_gateway.mesh.local import generate_here
 
 log = logging.getLogger("continuum.gateway.mesh")
@@ -85,6 +87,7 @@ class MeshAgent:
         await self.nc.subscribe(SOLICIT, cb=self._on_solicit)
         await self.nc.subscribe(ping_subject(self.node_id), cb=self._on_ping)
         await self.nc.subscribe(generate_subject(self.node_id), cb=self._on_generate)
+        await self.nc.subscribe(layers_subject(self.node_id), cb=self._on_layers)
         await self._load_view()
         self._spawn(self._announce_loop())
         self._spawn(self._ping_loop())
@@ -288,6 +291,9 @@ class MeshAgent:
         if msg.reply:
             await msg.respond(b'{"accepted":true}')
         self._spawn(self._serve(job))
+
+    async def _on_layers(self, msg: Msg) -> None:
+        await layers.serve(self, msg)
 
     async def _serve(self, job: GenerationOrder) -> None:
         """Generate for another node, every frame sealed with its stream key,
