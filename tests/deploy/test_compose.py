@@ -3,7 +3,9 @@ wired with the settings names the services read."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 from pathlib import Path
 
@@ -64,7 +66,7 @@ def test_the_stack_has_the_infrastructure_and_observability_services() -> None:
     nats_image = COMPOSE["services"]["nats"]["image"]
     major, minor = (int(x) for x in re.findall(r"nats:(\d+)\.(\d+)", nats_image)[0])
     assert (major, minor) >= (2, 12), "atomic batch publish (ADR-50) needs NATS 2.12+"
-    assert "--jetstream" in COMPOSE["services"]["nats"]["command"]
+    assert COMPOSE["services"]["nats"]["command"][:2] == ["-c", "/conf/nats.conf"]
 
 
 def test_mounted_config_files_exist() -> None:
@@ -173,21 +175,95 @@ def test_overview_dashboard_queries_metrics_the_services_export() -> None:
     assert queried <= exported, queried - exported
 
 
-def test_each_process_logs_in_to_nats_as_itself() -> None:
-    from continuum.natsauth import IDENTITIES, password_variable
+def _render_nats_config(service: str, tmp_path: Path, env: dict[str, str]) -> Path:
+    """Run the stack's nats-config service's command here, as the container would."""
+    import subprocess
+    import sys
+
+    spec = COMPOSE["services"][service]
+    out = tmp_path / service / "nats.conf"
+    command = [c.replace("/conf/nats.conf", str(out)) for c in spec["command"]]
+    command = [c.replace("/data", str(tmp_path / service / "data")) for c in command]
+    variables = {
+        k: re.sub(r"\$\{(\w+)(:[?-][^}]*)?\}", lambda m: env.get(m.group(1), ""), v)
+        for k, v in spec["environment"].items()
+    }
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / command[0]), *command[1:]],
+        env={**base, **variables, "CONTINUUM_HOME": str(tmp_path / service / "home")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_each_process_logs_in_to_nats_as_itself(tmp_path: Path) -> None:
+    """The stack's NATS runs the config `continuum mesh nats-config` renders:
+    the same accounts and permissions as `continuum up`, node 2 admitted, and
+    a real nats-server accepts it with the passwords its container gets."""
+    import subprocess
+
+    from continuum.identity import NodeIdentity
+    from continuum.natsauth import IDENTITIES, authorization_block, password_variable
+    from continuum.node.embedded import nats_server_binary
 
     nats = COMPOSE["services"]["nats"]
-    assert nats["command"][:2] == ["-c", "/etc/nats/authorization.conf"]
-    mounted = next(v for v in nats["volumes"] if v.endswith(":/etc/nats/authorization.conf:ro"))
-    assert (STACK / mounted.split(":")[0]).resolve() == (
-        ROOT / "deploy" / "helm" / "continuum" / "files" / "nats-authorization.conf"
-    )
+    assert nats["command"][:2] == ["-c", "/conf/nats.conf"]
+    assert "nats-conf:/conf:ro" in nats["volumes"]
+    assert nats["depends_on"]["nats-config"]["condition"] == "service_completed_successfully"
     assert set(nats["environment"]) == {password_variable(i) for i in IDENTITIES.values()}
+    node1, node2 = NodeIdentity.generate(), NodeIdentity.generate()
+    env = {
+        "CONTINUUM_NODE_KEY": base64.b64encode(bytes(node1.signing_key)).decode(),
+        "CONTINUUM_NODE_KEY_2": base64.b64encode(bytes(node2.signing_key)).decode(),
+        "CONTINUUM_NODE_ID_2": node2.node_id,
+    }
+    passwords = {name: "p0" + name.lower() for name in nats["environment"]}
+    for service, admitted in (("nats-config", [node2.node_id]), ("nats-config-2", [])):
+        conf = _render_nats_config(service, tmp_path, env)
+        text = conf.read_text()
+        assert authorization_block(admitted=admitted) in text
+        assert f"domain: {(node1 if admitted else node2).node_id}" in text
+        assert os.stat(conf).st_mode & 0o777 == 0o600
+        checked = subprocess.run(
+            [nats_server_binary(), "-t", "-c", str(conf)],
+            env=passwords,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stderr
+    assert 'listen: "0.0.0.0:7422"' in (tmp_path / "nats-config" / "nats.conf").read_text()
+    leaf = (tmp_path / "nats-config-2" / "nats.conf").read_text()
+    assert '"nats-leaf://nats:7422"' in leaf and "account: MESH" in leaf
     for name in [*SERVICES, "bootstrap"]:
-        env = COMPOSE["services"][name]["environment"]
+        env_ = COMPOSE["services"][name]["environment"]
         identity = IDENTITIES["node" if name == "bootstrap" else name]
-        assert env["CONTINUUM_NATS_USER"] == identity.name
-        assert env["CONTINUUM_NATS_PASSWORD"].startswith("${" + password_variable(identity) + ":?")
+        assert env_["CONTINUUM_NATS_USER"] == identity.name
+        assert env_["CONTINUUM_NATS_PASSWORD"].startswith("${" + password_variable(identity) + ":?")
+
+
+def test_the_mesh_profile_runs_a_second_node_joined_to_the_first() -> None:
+    services = COMPOSE["services"]
+    for name in [*SERVICES, "bootstrap", "nats", "nats-config", "postgres"]:
+        second = services[f"{name}-2"]
+        assert second["profiles"] == ["mesh"], name
+        assert "profiles" not in services[name]
+        env = second.get("environment") or {}
+        if name in SERVICES:
+            assert env["CONTINUUM_NATS_URL"] == "nats://nats-2:4222"
+            assert "@postgres-2:5432/" in env["CONTINUUM_DATABASE_URL"]
+            assert env["CONTINUUM_NODE_KEY"].startswith("${CONTINUUM_NODE_KEY_2:?")
+            first = services[name]["environment"]
+            assert env["CONTINUUM_NATS_USER"] == first["CONTINUUM_NATS_USER"]
+            assert set(second["depends_on"]) >= {"bootstrap-2", "postgres-2"}
+    assert services["gateway-2"]["ports"] == ["8081:8080"]
+    admit = services["nats-config"]["environment"]["CONTINUUM_MESH_ADMIT"]
+    assert admit == "${CONTINUUM_NODE_ID_2:-}"
+    assert services["gateway"]["environment"]["CONTINUUM_MESH_URL"] == "nats-leaf://nats:7422"
 
 
 def test_compose_env_writes_every_secret_the_stack_requires(tmp_path: Path) -> None:

@@ -15,6 +15,11 @@ K8S_VERSION = "1.33.0"
 BASE = {"postgres": {"url": "postgresql://continuum:secret@db:5432/continuum"}}
 #: The example production values shipped next to the chart.
 PRODUCTION = yaml.safe_load((CHART.parent / "examples" / "production-values.yaml").read_text())
+#: A release that is a hub and joins another hub (a hub of hubs' middle tier).
+MESH = {
+    **BASE,
+    "mesh": {"hub": True, "hubs": ["nats-leaf://top.example.org:7422"], "admit": ["a" * 52]},
+}
 SERVICES = sorted(p.name for p in (Path(__file__).parents[2] / "services").iterdir() if p.is_dir())
 
 
@@ -47,7 +52,7 @@ def render(values: dict[str, Any]) -> list[dict[str, Any]]:
     return docs
 
 
-@pytest.mark.parametrize("values", [BASE, PRODUCTION], ids=["default", "production"])
+@pytest.mark.parametrize("values", [BASE, PRODUCTION, MESH], ids=["default", "production", "mesh"])
 def test_every_manifest_is_valid_kubernetes(values: dict[str, Any]) -> None:
     docs = render(values)
     assert docs
@@ -58,7 +63,7 @@ def test_every_manifest_is_valid_kubernetes(values: dict[str, Any]) -> None:
         assert labels["app.kubernetes.io/part-of"] == "continuum"
 
 
-@pytest.mark.parametrize("values", [BASE, PRODUCTION], ids=["default", "production"])
+@pytest.mark.parametrize("values", [BASE, PRODUCTION, MESH], ids=["default", "production", "mesh"])
 def test_chart_lints_strictly(values: dict[str, Any]) -> None:
     result = lint(str(CHART), values, strict=True)
     # Helm's severities: 1 info, 2 warning, 4 error.
@@ -358,3 +363,97 @@ def test_an_external_nats_gets_logins_from_a_named_secret() -> None:
         "name": "nats-logins",
         "key": "gateway",
     }
+
+
+def _settings_map(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """The release's settings ConfigMap (every service's CONTINUUM_* values)."""
+    found: dict[str, str] = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "node1-continuum"
+    )["data"]
+    return found
+
+
+def test_a_release_joins_a_hub_with_mesh_hubs(tmp_path: Path) -> None:
+    """`mesh.hubs`: the release's NATS renders its mesh config at start
+    (`continuum mesh nats-config`, the NKey seed in memory) and includes it;
+    a real nats-server accepts the result."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from continuum.identity import NodeIdentity
+    from continuum.node.embedded import nats_server_binary
+
+    hub = "nats-leaf://hub.example.org:7422"
+    docs = render({**BASE, "mesh": {"hubs": [hub], "price": 0.5}})
+    config = next(
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-nats")
+    )["data"]["nats.conf"]
+    assert 'include "../nats-mesh/nats.conf"' in config and "jetstream" not in config
+    settings = _settings_map(docs)
+    assert settings["CONTINUUM_MESH_HUBS"] == hub
+    assert settings["CONTINUUM_MESH_PRICE"] == "0.5"
+    nats = next(d for d in docs if d["kind"] == "StatefulSet")["spec"]["template"]["spec"]
+    init = nats["initContainers"][0]
+    assert init["command"][:3] == ["continuum", "mesh", "nats-config"]
+    assert _env(init)["CONTINUUM_NODE_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "node-key"
+    memory = next(v for v in nats["volumes"] if v["name"] == "mesh-config")
+    assert memory["emptyDir"]["medium"] == "Memory"
+
+    # What the init container writes, next to what the ConfigMap holds.
+    etc = tmp_path / "etc"
+    (etc / "nats").mkdir(parents=True)
+    (etc / "nats" / "nats.conf").write_text(config)
+    key = base64.b64encode(bytes(NodeIdentity.generate().signing_key)).decode()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CONTINUUM_")}
+    rendered = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "continuum"),
+            *init["command"][1:3],
+            str(etc / "nats-mesh" / "nats.conf"),
+            "--store-dir",
+            str(tmp_path / "data"),
+        ],
+        env={
+            **base,
+            **settings,
+            "CONTINUUM_NODE_KEY": key,
+            "CONTINUUM_HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    mesh_conf = (etc / "nats-mesh" / "nats.conf").read_text()
+    assert f'"{hub}"' in mesh_conf and "account: MESH" in mesh_conf
+    passwords = {
+        e["name"]: "p0" + e["name"].lower()
+        for e in nats["containers"][0]["env"]
+        if e["name"].startswith("CONTINUUM_NATS_PASSWORD_")
+    }
+    checked = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(etc / "nats" / "nats.conf")],
+        env={"POD_NAME": "node1-continuum-nats-0", **passwords},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_a_release_as_hub_exposes_its_leaf_port() -> None:
+    docs = render({**BASE, "mesh": {"hub": True, "port": 7422}})
+    service = next(
+        d
+        for d in docs
+        if d["kind"] == "Service" and d["metadata"]["name"] == "node1-continuum-nats"
+    )
+    assert {"name": "leafnodes", "port": 7422, "targetPort": "leafnodes"} in service["spec"][
+        "ports"
+    ]
+    settings = _settings_map(docs)
+    assert settings["CONTINUUM_MESH_URL"] == "nats-leaf://node1-continuum-nats:7422"
+    with pytest.raises(Exception, match="admit"):
+        render({**BASE, "mesh": {"hub": True, "admit": ["not-a-node-id"]}})

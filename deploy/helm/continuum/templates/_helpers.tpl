@@ -96,3 +96,8 @@ an external one when nats.loginsSecret names its passwords. */}}
 {{- define "continuum.adminTokenSecret" -}}
 {{- .Values.adminToken.existingSecret | default (printf "%s-admin-token" (include "continuum.fullname" .)) -}}
 {{- end -}}
+
+{{/* Whether the release's NATS links to other nodes (a hub, a leaf, or both). */}}
+{{- define "continuum.meshEnabled" -}}
+{{- if and .Values.nats.enabled (or .Values.mesh.hub .Values.mesh.hubs) -}}true{{- end -}}
+{{- end -}}

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from continuum.cli.common import CliError, console
+from continuum.identity import IdentityError, NodeIdentity
 from continuum.natsauth import IDENTITIES, password_variable
 from continuum.secretfile import PASSWORD_PATTERN, new_password, write_private
 
@@ -24,6 +25,8 @@ from continuum.secretfile import PASSWORD_PATTERN, new_password, write_private
 def _generated() -> dict[str, str]:
     values = {
         "CONTINUUM_NODE_KEY": base64.b64encode(os.urandom(32)).decode(),
+        # The second node of the `mesh` profile; node 1 admits it by its id.
+        "CONTINUUM_NODE_KEY_2": base64.b64encode(os.urandom(32)).decode(),
         "CONTINUUM_ADMIN_TOKEN": f"ctm_{secrets.token_urlsafe(32)}",
         "POSTGRES_PASSWORD": new_password(),
     }
@@ -58,11 +61,16 @@ def compose_env(
                 "reads it from its environment as a config value"
             )
     values = {**_generated(), **existing}
-    added = [key for key in values if key not in existing]
+    try:  # derived, so always what the key says
+        second = NodeIdentity.from_seed(values["CONTINUUM_NODE_KEY_2"], "CONTINUUM_NODE_KEY_2")
+    except IdentityError as exc:
+        raise CliError(f"{path}: {exc}") from None
+    values["CONTINUUM_NODE_ID_2"] = second.node_id
+    added = [key for key in values if key not in existing and key != "CONTINUUM_NODE_ID_2"]
     body = "".join(f"{key}={value}\n" for key, value in values.items())
     header = "# The compose stack's secrets (continuum compose-env); keep it private.\n"
     write_private(path, header + body)
-    kept = len(values) - len(added)
+    kept = sum(1 for key in existing if key in values and key != "CONTINUUM_NODE_ID_2")
     console.print(
         f"{path}: {len(added)} secret(s) generated, {kept} kept (mode 0600)", soft_wrap=True
     )

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -24,6 +25,9 @@ from continuum.cli.common import (
     print_table,
     settings,
 )
+from continuum.identity import IdentityError, NodeIdentity
+from continuum.mesh.natsconf import MeshLinks, leafnodes_block
+from continuum.mesh.nkeys import user_seed
 from continuum.mesh.settings import (
     MeshConfigError,
     MeshSettings,
@@ -34,7 +38,9 @@ from continuum.mesh.settings import (
     hubs_file,
     remove_from_list,
 )
+from continuum.natsauth import authorization_block
 from continuum.node.state import NodeState, running_state
+from continuum.secretfile import write_private
 
 app = typer.Typer(help="The mesh: hubs, leaves and peers.", no_args_is_help=True)
 
@@ -202,3 +208,49 @@ def _peer_row(p: dict[str, Any]) -> tuple[str, ...]:
         + (f", banned {banned:.0f}s" if banned else ""),
         where,
     )
+
+
+@app.command("id")
+def node_id() -> None:
+    """This node's id: what a hub admits (`continuum mesh admit ID` there)."""
+    s = settings()
+    try:
+        identity = NodeIdentity.configured(s.home, s.node_key.get_secret_value())
+    except IdentityError as exc:
+        raise CliError(str(exc)) from None
+    console.print(identity.node_id)
+    err_console.print(f"[dim]on the hub: continuum mesh admit {identity.node_id}[/]")
+
+
+@app.command("nats-config")
+def nats_config(
+    out: Path = typer.Argument(..., help="Where to write the config (kept private: mode 0600)."),
+    store_dir: str = typer.Option("/data", "--store-dir", help="JetStream's store directory."),
+) -> None:
+    """Render a container's NATS mesh config: JetStream (domain = node id),
+    the NODE and MESH accounts with the admitted nodes, the leaf links and
+    short pings. For compose and Helm, where no supervisor renders it; the
+    file holds the leaf's NKey seed, so write it to memory (tmpfs)."""
+    s = settings()
+    try:
+        identity = NodeIdentity.configured(s.home, s.node_key.get_secret_value())
+        mesh = MeshSettings()
+        links = MeshLinks(
+            listen=f"{mesh.host}:{mesh.port}" if mesh.hub else "", hubs=tuple(mesh.hub_urls())
+        )
+        authorization = authorization_block(admitted=mesh.admitted())
+    except (MeshConfigError, IdentityError) as exc:
+        raise CliError(str(exc)) from None
+    pings = f'ping_interval: "{mesh.link_ping}"\nping_max: 2\n' if mesh.enabled() else ""
+    body = (
+        f"# Rendered by `continuum mesh nats-config` for node {identity.node_id}.\n"
+        "# Private: it holds the node's leaf NKey seed.\n"
+        f"{pings}"
+        f"jetstream {{\n  store_dir: {json.dumps(store_dir)}\n  domain: {identity.node_id}\n}}\n"
+        f"{authorization}"
+        f"{leafnodes_block(links, seed=user_seed(identity.signing_key))}"
+    )
+    write_private(out, body)
+    role = "a hub" if mesh.hub else "a node"
+    joins = f", joining {', '.join(links.hubs)}" if links.hubs else ""
+    err_console.print(f"{out}: NATS config of {role} {identity.short_id}{joins}")

@@ -58,15 +58,19 @@ def mesh_account(password_variable: str, admitted: Sequence[str] = ()) -> str:
     return f"  {MESH_ACCOUNT} {{\n    users = [\n{''.join(users)}    ]\n  }}\n"
 
 
-def leafnodes_block(links: MeshLinks) -> str:
+def leafnodes_block(links: MeshLinks, seed: str | None = None) -> str:
     """``leafnodes {...}``: where a hub listens and which hubs a leaf dials.
     Always present, so that ``continuum mesh join`` adds a remote with a
-    config reload (nats-server reloads remotes, not a new leafnodes block)."""
+    config reload (nats-server reloads remotes, not a new leafnodes block).
+
+    The leaf's NKey seed is read from :data:`SEED_VARIABLE`, or written in
+    when ``seed`` is given (a container's config, rendered into memory)."""
     lines = ["leafnodes {", '  reconnect: "1s"']
     if links.listen:
         lines.append(f"  listen: {json.dumps(links.listen)}")
+    nkey = json.dumps(seed) if seed else f"${SEED_VARIABLE}"
     remotes = [
-        f"    {{urls: [{json.dumps(url)}], nkey: ${SEED_VARIABLE}, account: {MESH_ACCOUNT}}}"
+        f"    {{urls: [{json.dumps(url)}], nkey: {nkey}, account: {MESH_ACCOUNT}}}"
         for url in links.hubs
     ]
     lines.append("  remotes = [" + ("\n" + "\n".join(remotes) + "\n  " if remotes else "") + "]")
