@@ -58,6 +58,8 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_thoughtstream.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_genome.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_academy.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_mesh.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/sim_mesh.py --write docs/benchmarks.md
 
 # Files generated from code and committed (a test fails when one is stale).
 generate: $(STAMP)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 import os
 import signal
 import subprocess
 import time
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from continuum.identity import NodeIdentity
 from continuum.mesh.natsconf import SEED_VARIABLE, MeshLinks, leafnodes_block
 from continuum.mesh.nkeys import user_seed
 from continuum.natsauth import MESH, NodeLogins, authorization_block
-from continuum.node.embedded import NatsServer
+from continuum.node.embedded import NatsServer, PostgresServer
 from continuum.node.ports import free_port
 from continuum.runtime.connections import connect_nats
 from continuum.runtime.requests import request_json
@@ -258,3 +261,38 @@ class Mesh:
     @property
     def nodes(self) -> list[MeshNode]:
         return [self.hub, self.a, self.b]
+
+
+@contextlib.asynccontextmanager
+async def running_mesh(
+    postgres: PostgresServer, model_dir: Path, root: Path
+) -> AsyncIterator[Mesh]:
+    """A hub and two leaves (leaf B a hub too), started, then stopped with
+    their databases dropped: the suite's fixture and the benchmark's."""
+    databases = [f"m_{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    urls = [postgres.create_database(d) for d in databases]
+    a_id, b_id, rogue = NodeIdentity.generate(), NodeIdentity.generate(), NodeIdentity.generate()
+    hub = MeshNode.create(
+        "hub",
+        root / "hub",
+        urls[0],
+        model_dir,
+        hub=True,
+        admitted=(a_id.node_id, b_id.node_id, rogue.node_id),
+    )
+    a = MeshNode.create(
+        "leaf-a", root / "a", urls[1], model_dir, hubs=(hub.leaf_url,), identity=a_id
+    )
+    b = MeshNode.create(
+        "leaf-b", root / "b", urls[2], model_dir, hub=True, hubs=(hub.leaf_url,), identity=b_id
+    )
+    mesh = Mesh(hub, a, b, rogue)
+    try:
+        await hub.start()
+        await asyncio.gather(a.start(), b.start())
+        yield mesh
+    finally:
+        for node in mesh.nodes:
+            node.stop()
+        for database in databases:
+            postgres.drop_database(database)
