@@ -13,5 +13,6 @@ from continuum.node.embedded import PostgresServer
 async def mesh(
     postgres_server: PostgresServer, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Mesh]:
-    async with running_mesh(postgres_server, tiny_model, tmp_path_factory.mktemp("mesh")) as mesh:
+    root = tmp_path_factory.mktemp("mesh")
+    async with running_mesh(postgres_server, tiny_model, root, second_tier=True) as mesh:
         yield mesh

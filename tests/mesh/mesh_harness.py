@@ -250,28 +250,32 @@ async def wait_for(predicate: Any, timeout: float = 60, every: float = 0.2) -> A
 
 @dataclass
 class Mesh:
-    """A hub and two leaves; leaf B is a hub too (for the loop test), and a
-    spare identity the hub admits (the rogue leaf)."""
+    """A hub and two leaves; leaf B is a hub too (for the loop test, and for
+    leaf C, a tier further down, when asked for), and a spare identity the
+    hub admits (the rogue leaf)."""
 
     hub: MeshNode
     a: MeshNode
     b: MeshNode
     rogue: NodeIdentity
+    c: MeshNode | None = None
 
     @property
     def nodes(self) -> list[MeshNode]:
-        return [self.hub, self.a, self.b]
+        return [self.hub, self.a, self.b, *([self.c] if self.c else [])]
 
 
 @contextlib.asynccontextmanager
 async def running_mesh(
-    postgres: PostgresServer, model_dir: Path, root: Path
+    postgres: PostgresServer, model_dir: Path, root: Path, *, second_tier: bool = False
 ) -> AsyncIterator[Mesh]:
-    """A hub and two leaves (leaf B a hub too), started, then stopped with
-    their databases dropped: the suite's fixture and the benchmark's."""
-    databases = [f"m_{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    """A hub and two leaves (leaf B a hub too; with ``second_tier``, leaf C
+    joined to B), started, then stopped with their databases dropped: the
+    suite's fixture and the benchmark's."""
+    databases = [f"m_{uuid.uuid4().hex[:12]}" for _ in range(4 if second_tier else 3)]
     urls = [postgres.create_database(d) for d in databases]
     a_id, b_id, rogue = NodeIdentity.generate(), NodeIdentity.generate(), NodeIdentity.generate()
+    c_id = NodeIdentity.generate()
     hub = MeshNode.create(
         "hub",
         root / "hub",
@@ -284,12 +288,25 @@ async def running_mesh(
         "leaf-a", root / "a", urls[1], model_dir, hubs=(hub.leaf_url,), identity=a_id
     )
     b = MeshNode.create(
-        "leaf-b", root / "b", urls[2], model_dir, hub=True, hubs=(hub.leaf_url,), identity=b_id
+        "leaf-b",
+        root / "b",
+        urls[2],
+        model_dir,
+        hub=True,
+        hubs=(hub.leaf_url,),
+        identity=b_id,
+        admitted=(c_id.node_id,) if second_tier else (),
     )
     mesh = Mesh(hub, a, b, rogue)
+    if second_tier:
+        mesh.c = MeshNode.create(
+            "leaf-c", root / "c", urls[3], model_dir, hubs=(b.leaf_url,), identity=c_id
+        )
     try:
         await hub.start()
         await asyncio.gather(a.start(), b.start())
+        if mesh.c is not None:
+            await mesh.c.start()
         yield mesh
     finally:
         for node in mesh.nodes:

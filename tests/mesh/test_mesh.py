@@ -25,6 +25,7 @@ TRANSLATOR = {
     "role": "translates text between languages",
     "domains": ["translation", "languages", "mandarin"],
 }
+FAR = {"name": "Far AI", "role": "answers from far away", "domains": ["distance"]}
 TWIN = {"name": "Twin AI", "role": "writes long stories", "domains": ["stories"]}
 
 
@@ -87,6 +88,29 @@ async def test_lan_beacons_propose_peers_and_scope_lan_routes(mesh: Mesh) -> Non
     assert result["node"] == mesh.b.node_id
 
 
+async def test_a_hub_of_hubs_carries_adverts_and_requests_two_tiers_down(mesh: Mesh) -> None:
+    """Leaf C joined leaf B (a hub that is itself a leaf of the hub): C sees
+    A, two hubs away, and a generation from C reaches B's persona over one
+    link and A's over three."""
+    assert mesh.c is not None
+    await mesh.a.ask("persona-runtime.create", FAR)
+    await wait_for(lambda: _sees(mesh.c, [mesh.a], "Far AI"), timeout=30)
+    await wait_for(lambda: _sees(mesh.c, [mesh.b], "Translator AI"), timeout=30)
+    far, _ = await mesh.c.generate(prompt="hi", persona="Far AI", mesh="global", max_tokens=4)
+    assert far["status"] == "complete" and far["node"] == mesh.a.node_id
+    near, _ = await mesh.c.generate(
+        prompt="hi", persona="Translator AI", mesh="global", max_tokens=4
+    )
+    assert near["node"] == mesh.b.node_id
+
+    async def far_rtt() -> float | None:
+        peers = {p["node"]: p for p in (await mesh.c.peers())["peers"]}
+        rtt: float | None = peers[mesh.a.node_id]["rtt_ms"]
+        return rtt
+
+    assert 0 < await wait_for(far_rtt, timeout=30) < 1000  # pings cross three links
+
+
 async def test_a_generation_goes_to_the_only_node_that_serves_the_persona(mesh: Mesh) -> None:
     await wait_for(lambda: _sees(mesh.a, [mesh.b], "Translator AI"), timeout=30)
     result, frames = await mesh.a.generate(
@@ -116,7 +140,9 @@ async def test_the_mesh_over_http(mesh: Mesh) -> None:
     await wait_for(lambda: _sees(mesh.a, [mesh.b], "Translator AI"), timeout=30)
     async with await mesh.a.http() as http:
         peers = (await http.get("/v1/mesh/peers")).json()
-        assert {p["node"] for p in peers["peers"]} == {mesh.hub.node_id, mesh.b.node_id}
+        assert {p["node"] for p in peers["peers"]} == {n.node_id for n in mesh.nodes} - {
+            mesh.a.node_id
+        }
         body = {"prompt": "hello", "persona": "Translator AI", "mesh": "global", "max_tokens": 6}
         done = await http.post("/v1/ai/generate", json=body)
         assert done.status_code == 200, done.text
