@@ -92,7 +92,7 @@ def join(
             raise CliError(f"not joined: {verdict.get('reason')}")
         before = {p["node"] for p in _peers().get("peers", [])}
     add_to_list(hubs_file(s.home), url)
-    if not _reload(state):
+    if state is None or not _reload(state):
         console.print(f"joined {url}: applies when the node starts (`continuum up`)")
         return
     err_console.print(f"[dim]linking to {url} …[/]")
@@ -163,7 +163,7 @@ def peers(
         console.print(json.dumps(seen, indent=2), markup=False)
         return
     if lan:
-        rows = [
+        near: list[tuple[str, ...]] = [
             (
                 p["name"],
                 p["node"],
@@ -173,8 +173,8 @@ def peers(
             )
             for p in seen.get("lan", [])
         ]
-        print_table("nodes on this LAN", ("name", "node id", "hub at", "heard", "linked"), rows)
-        if not rows:
+        print_table("nodes on this LAN", ("name", "node id", "hub at", "heard", "linked"), near)
+        if not near:
             err_console.print("[dim]no beacons heard (LAN beacons off, or nobody near)[/]")
         return
     rows = [_peer_row(p) for p in seen.get("peers", [])]
