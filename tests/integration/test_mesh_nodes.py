@@ -33,7 +33,10 @@ def _node(root: Path, name: str, model: Path, lan_port: int) -> dict[str, str]:
             "CONTINUUM_PERSONA_MODEL_PATH": str(model),
             "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "24",
             "CONTINUUM_MESH_HOST": "127.0.0.1",
-            "CONTINUUM_MESH_ANNOUNCE_S": "1",
+            # Slow periodic adverts: a new persona reaches peers because the
+            # node announces on change, not because a period came round.
+            "CONTINUUM_MESH_ANNOUNCE_S": "60",
+            "CONTINUUM_MESH_ADVERT_TTL_S": "180",
             "CONTINUUM_MESH_LAN_PORT": str(lan_port),
             "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
             "COLUMNS": "200",
@@ -113,7 +116,7 @@ def test_three_nodes_join_and_the_same_command_runs_anywhere(
         seen = cli(laptop, "mesh", "peers", "--json")
         return persona in seen.stdout
 
-    wait_until(lambda: offered("Translator AI") and offered("GPU AI"), timeout=30)
+    wait_until(lambda: offered("Translator AI") and offered("GPU AI"), timeout=10)
     local = _generate(laptop, "--prompt=Explain RTOS", "--persona=Teacher AI")
     assert local["status"] == "complete" and local["persona"] == "teacher-ai"
     named = _generate(laptop, "--prompt=Render 3D scene", "--persona=GPU AI", "--mesh=home-server")

@@ -79,6 +79,12 @@ class Advert(BaseModel):
     def signed_bytes(self) -> bytes:
         return canonical(self.model_dump(mode="json"))
 
+    def offers_the_same(self, other: Advert) -> bool:
+        """Whether ``other`` offers what this one does (leaving out what
+        changes with every announcement: sequence, times, queue depth)."""
+        moving = {"seq", "issued_at", "expires_at", "queue_depth"}
+        return self.model_dump(exclude=moving) == other.model_dump(exclude=moving)
+
     def serves(self, persona: str) -> Offer | None:
         wanted = persona.strip().lower()
         for offer in self.personas:

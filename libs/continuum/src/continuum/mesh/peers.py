@@ -94,7 +94,7 @@ class PeerTable:
             return False
         self.adverts[advert.node] = advert
         self.stats.setdefault(advert.node, PeerStats())
-        return held is None or _contents(held) != _contents(advert)
+        return held is None or not held.offers_the_same(advert)
 
     def reaching(self, url: str) -> Advert | None:
         """The peer that accepts leaves at ``url``, if one is known: joining it
@@ -119,8 +119,3 @@ class PeerTable:
             Peer(advert, self.received.get(node, now), self.stats_of(node), node in self.lan)
             for node, advert in sorted(self.adverts.items(), key=lambda kv: kv[1].name)
         ]
-
-
-def _contents(advert: Advert) -> dict[str, object]:
-    """What a peer offers, leaving out what changes with every announcement."""
-    return advert.model_dump(exclude={"seq", "issued_at", "expires_at", "queue_depth"})

@@ -6,6 +6,8 @@ from __future__ import annotations
 ADVERTS = "mesh.advert.*"
 #: "Announce yourselves": sent by a node that just joined (or came back).
 SOLICIT = "mesh.solicit"
+#: This node's own persona events (on its NODE account): re-announce when they come.
+PERSONA_CHANGES = "evt.persona.persona.*"
 #: The per-node view of believed adverts (a KV bucket of the node's own JetStream).
 PEERS_BUCKET = "MESH_PEERS"
 

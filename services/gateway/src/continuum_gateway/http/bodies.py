@@ -12,7 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import Request
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from continuum.events.academy import SKILL_PATTERN
 from continuum.events.genome import LayerManifest
@@ -133,7 +133,7 @@ class NewAbTest(_Body):
     alpha: Annotated[float, Field(gt=0.0, le=0.49), NUMBER] = 0.05
     exercises: Annotated[int, Field(ge=1, le=5000), NUMBER] = 200
     seed: Seed | None = None
-    promote: bool = True
+    promote: StrictBool = True
 
 
 class NewEvolution(_Body):
@@ -267,10 +267,10 @@ class NewGeneration(_Body):
         description="local (this node), lan, global, or a node (id, id prefix or name).",
     )
     max_tokens: Annotated[int, Field(ge=1, le=8192), NUMBER] | None = None
-    deadline_s: Annotated[float, Field(gt=0, le=3600), NUMBER] = Field(
+    deadline_s: Annotated[float, Field(ge=5, le=3600), NUMBER] = Field(
         default=300.0, description="Give up (and say so) after this many seconds."
     )
-    stream: bool = Field(
+    stream: StrictBool = Field(
         default=False,
         description="Stream frames as Server-Sent Events (also when Accept is "
         "text/event-stream): route, piece, moved, then done with the result.",

@@ -96,7 +96,13 @@ async def remote_weights(
     "/v1/ai/generate",
     summary="Generate with a persona, here or on the best node of the mesh (JSON or SSE)",
     response_model=MeshGenerated,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "description": "The result (JSON), or Server-Sent Events whose data are JSON "
+            "frames: route, piece, moved, done (with the result).",
+            "content": {"text/event-stream": {}},
+        }
+    },
 )
 async def generate(
     request: Request,

@@ -37,6 +37,7 @@ from continuum.mesh.settings import MeshSettings
 from continuum.mesh.subjects import (
     ADVERTS,
     PEERS_BUCKET,
+    PERSONA_CHANGES,
     SOLICIT,
     advert_subject,
     generate_subject,
@@ -71,6 +72,7 @@ class MeshAgent:
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     beacons: BeaconService | None = None
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def node_id(self) -> str:
@@ -91,6 +93,9 @@ class MeshAgent:
         await self._load_view()
         self._spawn(self._announce_loop())
         self._spawn(self._ping_loop())
+        # A persona created, changed or re-layered here is announced at once,
+        # not at the next period (the event is on this node's own NATS).
+        await self.ctx.nc.subscribe(PERSONA_CHANGES, cb=self._on_persona_change)
         await self.nc.publish(SOLICIT, self.node_id.encode())
         if self.settings.lan:
             await self._start_beacons()
@@ -189,15 +194,49 @@ class MeshAgent:
         advert = await self.own_advert(refresh=True)
         await self.nc.publish(advert_subject(self.node_id), sign_advert(advert, self.ctx.identity))
 
+    async def _await_new_offers(self) -> None:
+        """After a persona event: persona-runtime answers ``offers`` from its
+        read model, which follows the event by a moment, so ask again
+        (briefly backing off) until the advert differs, then let the loop
+        announce it."""
+        before = self._own
+        for delay in (0.1, 0.3, 0.6, 1.2, 2.4):
+            await asyncio.sleep(delay)
+            if before is None or not before.offers_the_same(await self.own_advert(refresh=True)):
+                return
+
+    async def _on_persona_change(self, msg: Msg) -> None:
+        """A persona created or updated changes the advert; what it remembers
+        or how a turn went does not (those come with every chat turn)."""
+        try:
+            kind = str(json.loads(msg.data).get("type", ""))
+        except (ValueError, AttributeError):
+            kind = ""
+        if not kind.endswith((".memory_added.v1", ".outcome_recorded.v1")):
+            self._changed.set()
+
     async def _announce_loop(self) -> None:
+        """Every period, and soon after a persona changes (changes that come
+        in a burst, e.g. one per chat turn, make one announcement a second
+        at most)."""
         while not self._stopping.is_set():
+            self._changed.clear()
             try:
                 await self.announce()
                 await self._expire()
             except Exception as exc:
                 log.warning("mesh: announcing failed: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.announce_s)
+                await asyncio.wait_for(self._stopping.wait(), min(1.0, self.settings.announce_s))
+            wake = asyncio.ensure_future(self._changed.wait())
+            stop = asyncio.ensure_future(self._stopping.wait())
+            rest = max(0.0, self.settings.announce_s - 1.0)
+            await asyncio.wait({wake, stop}, timeout=rest, return_when=asyncio.FIRST_COMPLETED)
+            wake.cancel()
+            stop.cancel()
+            if self._changed.is_set() and not self._stopping.is_set():
+                with contextlib.suppress(Exception):
+                    await self._await_new_offers()
 
     # -- their adverts -----------------------------------------------------------------
 
@@ -263,8 +302,8 @@ class MeshAgent:
         while not self._stopping.is_set():
             for peer in self.table.peers(time.time()):
                 await self.ping(peer.advert.node)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.announce_s)
+            with contextlib.suppress(TimeoutError):  # RTTs stay fresh however slow adverts are
+                await asyncio.wait_for(self._stopping.wait(), min(self.settings.announce_s, 5.0))
 
     async def ping(self, node: str) -> float | None:
         assert self.nc is not None
