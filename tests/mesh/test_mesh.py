@@ -255,21 +255,7 @@ async def test_a_replayed_request_is_refused(mesh: Mesh) -> None:
 async def test_a_leaf_cannot_publish_into_another_nodes_log(mesh: Mesh, tmp_path: Any) -> None:
     """A rogue node the hub admits, its leaf link bound to its own global
     account (not MESH): what it publishes on evt.* never reaches the hub's."""
-    from continuum.mesh.natsconf import SEED_VARIABLE
-    from continuum.mesh.nkeys import user_seed
-    from continuum.node.embedded import NatsServer
-    from continuum.node.ports import free_port
-
-    rogue = NatsServer(
-        tmp_path / "rogue",
-        port=free_port(),
-        server_name="rogue",
-        environment={SEED_VARIABLE: user_seed(mesh.rogue.signing_key)},
-        leafnodes=(
-            'leafnodes {\n  reconnect: "1s"\n  remotes = [\n'
-            f'    {{urls: ["{mesh.hub.leaf_url}"], nkey: ${SEED_VARIABLE}}}\n  ]\n}}\n'
-        ),
-    )
+    rogue = _rogue_leaf(mesh, tmp_path)
     rogue.start()
     hub = await mesh.hub.connect("node")
     got: list[str] = []
@@ -298,6 +284,94 @@ async def test_a_leaf_cannot_publish_into_another_nodes_log(mesh: Mesh, tmp_path
     finally:
         await hub.close()
         rogue.stop()
+
+
+async def test_a_lying_peer_cannot_plant_a_layer(mesh: Mesh, tmp_path: Any) -> None:
+    """A rogue peer (admitted, announcing a signed advert) answers layer
+    questions with a tampered manifest and with weights that are not what
+    its manifest names: leaf A's gateway refuses both, naming why."""
+    import nats
+
+    from continuum.genome import build_manifest
+    from continuum.mesh.adverts import sign_advert
+    from continuum.mesh.sealing import ReplayGuard, open_sealed, seal
+    from continuum.mesh.subjects import advert_subject, layers_subject
+    from continuum_persona.testing.layers import train_test_layer
+
+    layer = train_test_layer(mesh.a.model_dir, tmp_path / "evil", "evil " * 8, steps=1)
+    config = json.loads((layer / "adapter_config.json").read_text())
+    weights = (layer / "adapter_model.safetensors").read_bytes()
+    manifest, signature = build_manifest(
+        config, weights, {"description": "harmful"}, mesh.rogue.signing_key, name="evil"
+    )
+    tampered = {**manifest.model_dump(mode="json"), "description": "now harmless"}
+    rogue = _rogue_leaf(mesh, tmp_path)
+    rogue.start()
+    guard = ReplayGuard()
+    client = await nats.connect(rogue.url)
+
+    async def answer(msg: Any) -> None:
+        sender, ask = open_sealed(msg.data, mesh.rogue, guard)
+        if ask["op"] == "manifest":
+            body: dict[str, Any] = {"manifest": tampered, "signature": signature}
+        else:  # weights of the right size that are not the signed ones
+            body = {"size": len(weights), "data": base64.b64encode(b"\0" * len(weights)).decode()}
+        await msg.respond(seal(body, mesh.rogue, sender))
+
+    async def announce() -> None:
+        while True:
+            now = time.time()
+            advert = Advert(
+                node=mesh.rogue.node_id,
+                name="liar",
+                seq=int(now * 1000),
+                issued_at=now,
+                expires_at=now + 10,
+            )
+            await client.publish(
+                advert_subject(mesh.rogue.node_id), sign_advert(advert, mesh.rogue)
+            )
+            await asyncio.sleep(0.5)
+
+    await client.subscribe(layers_subject(mesh.rogue.node_id), cb=answer)
+    announcing = asyncio.create_task(announce())
+    try:
+        await wait_for(lambda: _named(mesh.a, "liar"), timeout=30)
+        async with await mesh.a.http() as http:
+            forged = await http.get("/v1/mesh/nodes/liar/layers/evil/manifest")
+            assert forged.status_code == 503 and "does not verify" in forged.text, forged.text
+            swapped = await http.get(f"/v1/mesh/nodes/liar/blobs/{manifest.sha256}")
+            assert swapped.status_code == 503 and "hash mismatch" in swapped.text, swapped.text
+            nowhere = await http.get("/v1/mesh/nodes/nowhere/layers/evil/manifest")
+            assert nowhere.status_code == 404 and "no node 'nowhere'" in nowhere.text
+    finally:
+        announcing.cancel()
+        await client.close()
+        rogue.stop()
+
+
+async def _named(node: MeshNode, name: str) -> bool:
+    return name in {p["name"] for p in (await node.peers())["peers"]}
+
+
+def _rogue_leaf(mesh: Mesh, tmp_path: Any) -> Any:
+    """A nats-server the hub admits (the spare identity), its link bound to
+    its own global account rather than MESH."""
+    from continuum.mesh.natsconf import SEED_VARIABLE
+    from continuum.mesh.nkeys import user_seed
+    from continuum.node.embedded import NatsServer
+    from continuum.node.ports import free_port
+
+    return NatsServer(
+        tmp_path / "rogue",
+        port=free_port(),
+        server_name="rogue",
+        environment={SEED_VARIABLE: user_seed(mesh.rogue.signing_key)},
+        leafnodes=(
+            'leafnodes {\n  reconnect: "1s"\n  remotes = [\n'
+            f'    {{urls: ["{mesh.hub.leaf_url}"], nkey: ${SEED_VARIABLE}}}\n  ]\n}}\n'
+        ),
+    )
 
 
 async def test_a_join_that_would_close_a_loop_is_refused(mesh: Mesh) -> None:
