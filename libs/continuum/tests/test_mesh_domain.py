@@ -13,7 +13,14 @@ from pydantic import ValidationError
 
 from continuum.identity import NodeIdentity
 from continuum.mesh.adverts import Advert, AdvertRefused, Offer, open_advert, sign_advert
-from continuum.mesh.beacons import Beacon, BeaconRefused, LanPeers, decode_beacon, encode_beacon
+from continuum.mesh.beacons import (
+    MAX_LAN_PEERS,
+    Beacon,
+    BeaconRefused,
+    LanPeers,
+    decode_beacon,
+    encode_beacon,
+)
 from continuum.mesh.layers import CHUNK_BYTES, ChunkAsk, SearchAsk, read_ask
 from continuum.mesh.natsconf import SEED_VARIABLE, MeshLinks, leafnodes_block, mesh_account
 from continuum.mesh.nkeys import user_public_key, user_seed
@@ -188,6 +195,9 @@ def test_beacons_are_signed_fresh_and_forget_the_silent() -> None:
     beacon = decode_beacon(wire, now)
     assert peers.hear(beacon, now) and not peers.hear(beacon, now + 1)
     assert peers.near(now + 2) and not peers.near(now + 5)
+    for i in range(MAX_LAN_PEERS + 10):  # a flood of fresh identities stays bounded
+        peers.hear(Beacon(node=NodeIdentity.generate().node_id, issued_at=now), now + i / 1e3)
+    assert len(peers.heard) == MAX_LAN_PEERS
 
 
 # -- layer questions -------------------------------------------------------------------

@@ -32,6 +32,7 @@ from continuum.chat import signals
 from continuum.contracts import SERVICE_COMMANDS, Command, health, projection_commands, redrive
 from continuum.events.asyncapi import event_catalog_document
 from continuum.events.catalog import EventCatalog, catalog
+from continuum.mesh.asyncapi import mesh_document
 from continuum.runtime.replies import taking
 
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
@@ -206,5 +207,6 @@ def asyncapi_document(event_catalog: EventCatalog = catalog) -> dict[str, Any]:
     _parameters(document)
     _replies(document, node_commands())
     _merge(document, event_catalog_document(event_catalog))
+    _merge(document, mesh_document())
     document["components"]["schemas"] = dict(sorted(document["components"]["schemas"].items()))
     return document

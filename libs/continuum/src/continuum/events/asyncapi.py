@@ -15,18 +15,18 @@ from continuum.events.envelope import Envelope
 
 #: Where shared payload schemas live: every ``$ref`` resolves from the
 #: document root, so a model's ``$defs`` are hoisted into components.
-_REF_TEMPLATE = "#/components/schemas/{model}"
+REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 def _envelope_schema(data_schema: dict[str, Any], event_type: str) -> dict[str, Any]:
-    schema = Envelope.model_json_schema(ref_template=_REF_TEMPLATE)
+    schema = Envelope.model_json_schema(ref_template=REF_TEMPLATE)
     schema["properties"]["type"] = {"const": event_type, "type": "string"}
     schema["properties"]["data"] = data_schema
     schema["title"] = event_type
     return schema
 
 
-def _hoist(schema: dict[str, Any], shared: dict[str, Any], owner: str) -> dict[str, Any]:
+def hoist(schema: dict[str, Any], shared: dict[str, Any], owner: str) -> dict[str, Any]:
     """Move ``schema``'s ``$defs`` into ``shared`` (the document's
     components/schemas); two models may share a name only if they agree."""
     for name, definition in schema.pop("$defs", {}).items():
@@ -43,8 +43,8 @@ def event_catalog_document(event_catalog: EventCatalog = catalog) -> dict[str, A
     for spec in event_catalog:
         channel_id = f"{spec.context}.{spec.aggregate}"
         message_id = spec.type.replace(".", "_")
-        data_schema = _hoist(
-            spec.model.model_json_schema(ref_template=_REF_TEMPLATE), schemas, spec.type
+        data_schema = hoist(
+            spec.model.model_json_schema(ref_template=REF_TEMPLATE), schemas, spec.type
         )
         messages[message_id] = {
             "name": spec.type,
@@ -58,7 +58,7 @@ def event_catalog_document(event_catalog: EventCatalog = catalog) -> dict[str, A
                     "traceparent": {"type": "string", "description": "W3C trace context"},
                 },
             },
-            "payload": _hoist(_envelope_schema(data_schema, spec.type), schemas, spec.type),
+            "payload": hoist(_envelope_schema(data_schema, spec.type), schemas, spec.type),
             "x-continuum-external": spec.external,
         }
         channel = channels.setdefault(

@@ -93,6 +93,15 @@ class Advert(BaseModel):
         return None
 
 
+class SignedAdvert(BaseModel):
+    """An advert as it goes on the wire (``mesh.advert.<node id>``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    advert: Advert
+    signature: str = Field(description="Ed25519 signature (base64) of the advert's canonical JSON.")
+
+
 def canonical(value: Any) -> bytes:
     """One byte string per value, whoever serialises it: what is signed."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -113,10 +122,9 @@ def open_advert(data: bytes, subject_node: str, now: float | None = None) -> Adv
     if len(data) > MAX_ADVERT_BYTES:
         raise AdvertRefused(f"advert of {len(data)} bytes is over {MAX_ADVERT_BYTES}")
     try:
-        wire = json.loads(data)
-        advert = Advert.model_validate(wire["advert"])
-        signature = base64.b64decode(wire["signature"], validate=True)
-    except (ValueError, TypeError, KeyError, ValidationError) as exc:
+        wire = SignedAdvert.model_validate_json(data)
+        advert, signature = wire.advert, base64.b64decode(wire.signature, validate=True)
+    except (ValueError, TypeError, ValidationError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AdvertRefused(f"malformed advert: {first}") from None
     if advert.node != subject_node:

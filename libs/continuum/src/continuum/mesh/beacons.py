@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 MAX_BEACON_BYTES = 1024
 #: A LAN peer not heard for this long is no longer proposed (exo: 2.5 s).
 LAN_SILENCE_S = 2.5
+#: The most LAN peers kept: a flood of beacons from fresh keys cannot grow
+#: the table without bound (the longest silent go first).
+MAX_LAN_PEERS = 256
 
 
 class BeaconRefused(ValueError):
@@ -86,6 +89,9 @@ class LanPeers:
         """True when ``beacon`` is from a node not heard (recently) before."""
         new = beacon.node not in self.near(now)
         self.heard[beacon.node] = (beacon, now)
+        if len(self.heard) > MAX_LAN_PEERS:
+            oldest = min(self.heard, key=lambda node: self.heard[node][1])
+            del self.heard[oldest]
         return new
 
     def near(self, now: float) -> dict[str, tuple[Beacon, float]]:
