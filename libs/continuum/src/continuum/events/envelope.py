@@ -215,15 +215,18 @@ class Envelope(BaseModel):
         return raw
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "event"
-        parts.append(f"{where}: {err['msg']}")
-    more = len(exc.errors()) - 5
-    if more > 0:
-        parts.append(f"and {more} more")
-    return "; ".join(parts)
+def describe_validation_error(exc: ValidationError, what: str = "event") -> str:
+    """A pydantic refusal in one line, ``field.path: problem; ...`` (the first
+    five, then how many more), for events, commands and mesh messages alike."""
+    errors = exc.errors(include_url=False)
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or what}: "
+        f"{e['msg'].removeprefix('Value error, ')}"
+        for e in errors[:5]
+    ]
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    return "; ".join(parts) or f"{what} is not valid"
 
 
 def parse_envelope(raw: bytes, max_bytes: int) -> Envelope:

@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from continuum.events.envelope import describe_validation_error
 from continuum.mesh.sealing import Refused
 from continuum.mesh.subjects import inbox_prefix
-from continuum.runtime.replies import describe_validation
 
 
 class GenerationOrder(BaseModel):
@@ -40,7 +40,7 @@ class GenerationOrder(BaseModel):
         try:
             order = cls.model_validate(payload)
         except ValidationError as exc:
-            raise Refused(f"invalid order: {describe_validation(exc)}") from None
+            raise Refused(f"invalid order: {describe_validation_error(exc, 'order')}") from None
         if not order.stream.startswith(inbox_prefix(sender) + "."):
             raise Refused("stream must be an inbox of the node that asks")
         try:

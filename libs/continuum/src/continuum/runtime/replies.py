@@ -21,6 +21,7 @@ from faststream.nats.message import NatsMessage as Message
 from pydantic import BaseModel, ValidationError
 
 from continuum import jsoninput
+from continuum.events.envelope import describe_validation_error
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,6 @@ def error_reply(message: str, code: int) -> NatsResponse:
     )
 
 
-def describe_validation(exc: ValidationError) -> str:
-    """A pydantic refusal in one line: ``field.path: problem; ...``."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"] if p != "body") or "the request"
-        parts.append(f"{where}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(parts[:5]) or "the request is not valid"
-
-
 async def refusal(exc: ValidationError, message: NatsMessage) -> NatsResponse:
     """The reply to a body its command refused before the handler ran."""
     body = await message.decode()
@@ -91,7 +83,7 @@ async def refusal(exc: ValidationError, message: NatsMessage) -> NatsResponse:
         return error_reply(body.reason, 400)
     if not isinstance(body, dict):
         return error_reply("request body must be a JSON object", 400)
-    return error_reply(describe_validation(exc), 400)
+    return error_reply(describe_validation_error(exc, "the request"), 400)
 
 
 def reply_errors() -> ExceptionMiddleware:
