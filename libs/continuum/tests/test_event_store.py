@@ -143,3 +143,46 @@ async def test_appends_are_sealed_for_consumers_of_this_node(
     raw = await nc.jetstream().get_msg("EVT_MESH", result.version)
     assert raw.headers is not None and raw.data is not None
     assert seal_is_valid(key, subject_of(agg), raw.data, raw.headers[SEAL_HEADER])
+
+
+async def test_racing_transfers_from_one_account_land_one_at_a_time(
+    nc: Client, nats_server: NatsServer, codec: EventCodec, factory: EventFactory
+) -> None:
+    """Twenty transfers out of one shared account, each to its own account,
+    all racing from the same read: each round exactly one lands; the losers
+    re-read and retry until every transfer is in, once."""
+    pool = new_aggregate()
+    targets = [new_aggregate() for _ in range(20)]
+    clients = [await connect_nats(nats_server.url, name=f"t{i}") for i in range(4)]
+    stores = [JetStreamEventStore(c, codec) for c in clients]
+    seed = await JetStreamEventStore(nc, codec).append([annotation(factory, pool, "open")], 0)
+    moved: set[str] = set()
+
+    async def transfer(i: int) -> int:
+        store, attempts = stores[i % len(stores)], 0
+        version = seed.version
+        while True:
+            attempts += 1
+            writes = [
+                (annotation(factory, pool, f"out {i}"), version),
+                (annotation(factory, targets[i], f"in {i}"), 0),
+            ]
+            try:
+                await store.append_across(writes)
+                return attempts
+            except ConcurrencyError as exc:
+                moved.add(exc.subject)
+                version = exc.actual or version
+
+    try:
+        attempts = await asyncio.gather(*(transfer(i) for i in range(20)))
+    finally:
+        for c in clients:
+            await c.close()
+    reader = JetStreamEventStore(nc, codec)
+    outs = [s.event.payload.text for s in await reader.load(subject_of(pool))]  # type: ignore[attr-defined]
+    assert sorted(outs[1:]) == sorted(f"out {i}" for i in range(20)) and outs[0] == "open"
+    for i, target in enumerate(targets):
+        ins = [s.event.payload.text for s in await reader.load(subject_of(target))]  # type: ignore[attr-defined]
+        assert ins == [f"in {i}"]
+    assert max(attempts) > 1 and moved == {subject_of(pool)}  # they raced on the pool only

@@ -69,4 +69,9 @@ class EventStore(Protocol):
         self, events: Sequence[Envelope], expected_version: int | None
     ) -> AppendResult: ...
 
+    async def append_across(self, writes: Sequence[tuple[Envelope, int | None]]) -> list[Recorded]:
+        """One event per aggregate (of one stream), each at its expected
+        version, all or none: e.g. a transaction touching several accounts."""
+        ...
+
     async def load(self, subject: str, after: int = 0) -> list[StoredEvent]: ...

@@ -126,17 +126,21 @@ class JetStreamEventStore:
         subject: str | Sequence[str],
         events: Sequence[Envelope],
         payloads: Sequence[bytes],
-        expected: int | None,
+        expected: int | Sequence[int | None] | None,
     ) -> tuple[int, bool]:
-        """One ADR-50 atomic batch; ``subject`` is one subject or one per event."""
+        """One ADR-50 atomic batch; ``subject`` is one subject or one per
+        event, ``expected`` the first event's expected version or one per
+        event (each checked on its own subject: a stale one refuses all)."""
         subjects = [subject] * len(events) if isinstance(subject, str) else list(subject)
+        if expected is None or isinstance(expected, int):
+            expected = [expected] + [None] * (len(events) - 1)
         batch_id = events[0].id
         last = len(events)
         reply = b""
-        for index, (target, envelope, payload) in enumerate(
-            zip(subjects, events, payloads, strict=True), start=1
+        for index, (target, envelope, payload, wanted) in enumerate(
+            zip(subjects, events, payloads, expected, strict=True), start=1
         ):
-            headers = self._headers(envelope, expected if index == 1 else None, target, payload)
+            headers = self._headers(envelope, wanted, target, payload)
             headers["Nats-Batch-Id"] = batch_id
             headers["Nats-Batch-Sequence"] = str(index)
             if index == last:
@@ -144,10 +148,72 @@ class JetStreamEventStore:
             if index in (1, last):
                 reply = await self._request(target, payload, headers)
                 if index == 1 and reply:  # the server rejected the batch at once
-                    return self._parse_ack(target, reply, expected)
+                    return self._parse_ack(target, reply, wanted)
             else:
                 await self._nc.publish(target, payload, headers=headers)
-        return self._parse_ack(subjects[-1], reply, expected)
+        return self._parse_ack(subjects[-1], reply, expected[-1])
+
+    async def append_across(self, writes: Sequence[tuple[Envelope, int | None]]) -> list[Recorded]:
+        """Append one event to each of several aggregates of one stream, all
+        or none, each only if its aggregate is still at the version given
+        (``None``: no check). A double-entry transaction is this: one event
+        per account it touches, each expecting the version its balance was
+        read at, so two transactions racing on one account cannot both land
+        while transactions on different accounts never wait for each other.
+
+        A stale version raises :class:`ConcurrencyError` naming that
+        aggregate; re-sending the same events (same ids) returns them as
+        duplicates, at any age."""
+        if not writes:
+            raise ValueError("append_across needs at least one event")
+        if len(writes) > _MAX_BATCH:
+            raise ValueError(f"one append holds at most {_MAX_BATCH} events, got {len(writes)}")
+        events = [event for event, _ in writes]
+        subjects = [self._codec.subject_of(e) for e in events]
+        if len(set(subjects)) != len(subjects):
+            raise ValueError("append_across takes one event per aggregate")
+        streams = {stream_for_subject(s) for s in subjects}
+        if len(streams) != 1:
+            raise ValueError(f"one atomic append stays in one stream, got {sorted(streams)}")
+        stream = streams.pop()
+        payloads = [self._codec.encode(self._codec.check(e).envelope) for e in events]
+        expected = [version for _, version in writes]
+        with self._span(",".join(subjects), events):
+            try:
+                last, duplicate = await self._publish_batch(subjects, events, payloads, expected)
+            except ConcurrencyError:
+                raise await self._stale(subjects, expected) from None
+            except _DuplicateBatch:  # a retry inside the dedupe window
+                stored = [
+                    await self._already_stored(s, [e])
+                    for s, e in zip(subjects, events, strict=True)
+                ]
+                if any(seq is None for seq in stored):
+                    raise EventStoreError(
+                        f"{', '.join(subjects)}: some but not all events are already stored"
+                    ) from None
+                return [Recorded(stream, seq or 0, duplicate=True) for seq in stored]
+        first = last - len(events) + 1
+        return [Recorded(stream, first + i, duplicate) for i in range(len(events))]
+
+    async def _stale(
+        self, subjects: Sequence[str], expected: Sequence[int | None]
+    ) -> ConcurrencyError:
+        """The error for a refused conditional batch, naming an aggregate that
+        moved (the server's refusal does not say which)."""
+        moved: ConcurrencyError | None = None
+        for subject, wanted in zip(subjects, expected, strict=True):
+            if wanted is None:
+                continue
+            try:
+                last = await self._js.get_last_msg(stream_for_subject(subject), subject)
+                actual = int(last.seq or 0)
+            except NotFoundError:
+                actual = 0
+            if actual != wanted:
+                return ConcurrencyError(subject, wanted, actual)
+            moved = moved or ConcurrencyError(subject, wanted, None)
+        return moved or ConcurrencyError(subjects[0], 0, None)
 
     async def ingest(self, events: Sequence[Envelope]) -> list[Recorded]:
         """Append events of any aggregates, with no concurrency expectation.

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import Envelope
-from continuum.store.base import AppendResult, ConcurrencyError, StoredEvent
+from continuum.store.base import AppendResult, ConcurrencyError, Recorded, StoredEvent
 from continuum.store.topology import stream_for_subject
 
 
@@ -40,6 +40,35 @@ class InMemoryEventStore:
             self._ids[event.id] = (stream, seq)
         self._seq[stream] = seq
         return AppendResult(stream, seq)
+
+    async def append_across(self, writes: Sequence[tuple[Envelope, int | None]]) -> list[Recorded]:
+        events = [event for event, _ in writes]
+        if not events:
+            raise ValueError("append_across needs at least one event")
+        subjects = [self._codec.subject_of(e) for e in events]
+        if len(set(subjects)) != len(subjects):
+            raise ValueError("append_across takes one event per aggregate")
+        streams = {stream_for_subject(s) for s in subjects}
+        if len(streams) != 1:
+            raise ValueError(f"one atomic append stays in one stream, got {sorted(streams)}")
+        stream = streams.pop()
+        encoded = [self._codec.encode(self._codec.check(e).envelope) for e in events]
+        if all(e.id in self._ids for e in events):
+            return [Recorded(stream, self._ids[e.id][1], duplicate=True) for e in events]
+        for subject, (_, expected) in zip(subjects, writes, strict=True):
+            current = self._last_seq(stream, subject)
+            if expected is not None and expected != current:
+                raise ConcurrencyError(subject, expected, current)
+        log = self._log.setdefault(stream, [])
+        seq = self._seq.get(stream, 0)
+        recorded = []
+        for event, subject, raw in zip(events, subjects, encoded, strict=True):
+            seq += 1
+            log.append((seq, subject, raw))
+            self._ids[event.id] = (stream, seq)
+            recorded.append(Recorded(stream, seq))
+        self._seq[stream] = seq
+        return recorded
 
     async def load(self, subject: str, after: int = 0) -> list[StoredEvent]:
         stream = stream_for_subject(subject)

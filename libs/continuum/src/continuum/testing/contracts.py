@@ -41,6 +41,30 @@ class EventStoreContract:
     def event_store(self) -> EventStore:
         raise NotImplementedError
 
+    async def test_an_append_across_aggregates_lands_whole_or_not_at_all(
+        self, event_store: EventStore, factory: EventFactory
+    ) -> None:
+        """One event per aggregate, each with its own expected version (a
+        double-entry transaction: one event per account it touches)."""
+        ann, bob = new_aggregate(), new_aggregate()
+        first = [(annotation(factory, ann, "debit"), 0), (annotation(factory, bob, "credit"), 0)]
+        recorded = await event_store.append_across(first)
+        assert [r.seq for r in recorded] == [recorded[0].seq, recorded[0].seq + 1]
+        assert not any(r.duplicate for r in recorded)
+        again = await event_store.append_across(first)  # re-sent: the same events, no new ones
+        assert all(r.duplicate for r in again)
+        assert [r.seq for r in again] == [r.seq for r in recorded]
+        stale = [
+            (annotation(factory, ann, "debit 2"), recorded[0].seq),
+            (annotation(factory, bob, "credit 2"), 0),  # bob moved: refuses both
+        ]
+        with pytest.raises(ConcurrencyError) as refused:
+            await event_store.append_across(stale)
+        assert refused.value.subject == subject_of(bob) and refused.value.actual == recorded[1].seq
+        assert len(await event_store.load(subject_of(ann))) == 1  # nothing of the refused one
+        with pytest.raises(ValueError, match="one event per aggregate"):
+            await event_store.append_across([(annotation(factory, ann, "x"), None)] * 2)
+
     async def test_appends_and_loads_in_order(
         self, event_store: EventStore, factory: EventFactory
     ) -> None:
