@@ -4,6 +4,7 @@ from continuum.events import academy as academy
 from continuum.events import builtin as builtin
 from continuum.events import chat as chat
 from continuum.events import genome as genome
+from continuum.events import market as market
 from continuum.events import persona as persona
 from continuum.events.asyncapi import event_catalog_document
 from continuum.events.catalog import CONTEXTS, EventCatalog, EventSpec, catalog

@@ -11,6 +11,7 @@ the usage report's id): applying an id twice changes nothing, at any age.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ UNITS = 100
 MINT = "mint"
 #: The platform's share of every sale and use.
 PLATFORM = "platform"
+#: Account names and transaction ids (they are event aggregate ids).
+ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 
 class LedgerError(ValueError):
@@ -46,10 +49,19 @@ class Transaction:
     memo: str = ""
 
     def __post_init__(self) -> None:
-        if not self.id:
-            raise LedgerError("a transaction needs an id (its idempotency key)")
+        if not ID.match(self.id):
+            raise LedgerError(
+                f"transaction id {self.id!r}: 1-128 letters, digits, '-' or '_' (its "
+                "idempotency key)"
+            )
         if len(self.legs) < 2:
             raise LedgerError(f"transaction {self.id}: needs at least two legs")
+        accounts = [leg.account for leg in self.legs]
+        if len(set(accounts)) != len(accounts):
+            raise LedgerError(f"transaction {self.id}: one leg per account")
+        for account in accounts:
+            if not ID.match(account):
+                raise LedgerError(f"account {account!r}: 1-128 letters, digits, '-' or '_'")
         for leg in self.legs:
             if not isinstance(leg.amount, int) or isinstance(leg.amount, bool):
                 raise LedgerError(f"transaction {self.id}: amounts are integer units")

@@ -6,6 +6,7 @@ from continuum.store.base import (
     EventStore,
     EventStoreError,
     Recorded,
+    StoreBusy,
     StoredEvent,
 )
 from continuum.store.jetstream import JetStreamEventStore
@@ -31,6 +32,7 @@ __all__ = [
     "InMemoryEventStore",
     "JetStreamEventStore",
     "Recorded",
+    "StoreBusy",
     "StoredEvent",
     "Topology",
     "event_streams",

@@ -14,6 +14,11 @@ class EventStoreError(Exception):
     """The store could not complete the operation (server error, timeout)."""
 
 
+class StoreBusy(EventStoreError):
+    """JetStream refused an atomic batch for now: too many batches are open
+    on the stream (its per-stream limit). Nothing was written; retry shortly."""
+
+
 class ConcurrencyError(EventStoreError):
     """Another writer appended to the aggregate since ``expected_version``.
 
@@ -75,3 +80,7 @@ class EventStore(Protocol):
         ...
 
     async def load(self, subject: str, after: int = 0) -> list[StoredEvent]: ...
+
+    async def last(self, subject: str) -> StoredEvent | None:
+        """The aggregate's latest event (its version is that event's seq)."""
+        ...

@@ -10,6 +10,7 @@ is recognised by looking its event ids up on the aggregate's subject.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from contextlib import AbstractContextManager, nullcontext
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -31,13 +33,16 @@ from continuum.store.base import (
     ConcurrencyError,
     EventStoreError,
     Recorded,
+    StoreBusy,
     StoredEvent,
 )
 from continuum.store.topology import stream_for_subject
 
 _WRONG_LAST_SEQ = 10071
 _BATCH_DUPLICATE_ID = 10201
+_BATCHES_IN_FLIGHT = (10210, 10211)  # atomic / fast batches: too many open at once
 _MAX_BATCH = 1000
+_DIRECT_BATCH = 256
 _LAST_SEQ = re.compile(r"wrong last sequence: (\d+)")
 
 
@@ -297,6 +302,8 @@ class JetStreamEventStore:
                 )
             if code == _BATCH_DUPLICATE_ID:
                 raise _DuplicateBatch
+            if code in _BATCHES_IN_FLIGHT:
+                raise StoreBusy(f"{subject}: {description}; nothing was written, retry shortly")
             raise EventStoreError(f"JetStream rejected the append to {subject}: {description}")
         return int(ack["seq"]), bool(ack.get("duplicate", False))
 
@@ -319,6 +326,14 @@ class JetStreamEventStore:
             for seq, raw in await self._read(subject, after)
         ]
 
+    async def last(self, subject: str) -> StoredEvent | None:
+        stream = stream_for_subject(subject)
+        try:
+            msg = await self._js.get_last_msg(stream, subject)
+        except NotFoundError:
+            return None
+        return StoredEvent(self._codec.decode(bytes(msg.data or b"")), stream, int(msg.seq or 0))
+
     async def _read(self, subject: str, after: int) -> list[tuple[int, bytes]]:
         """Raw messages on ``subject`` with stream sequence > ``after``, in order."""
         stream = stream_for_subject(subject)
@@ -329,6 +344,52 @@ class JetStreamEventStore:
         last_seq = int(last.seq or 0)
         if last_seq <= after:
             return []
+        direct = await self._read_direct(stream, subject, after, last_seq)
+        if direct is not None:
+            return direct
+        return await self._read_consumer(stream, subject, after, last_seq)
+
+    async def _read_direct(
+        self, stream: str, subject: str, after: int, last_seq: int
+    ) -> list[tuple[int, bytes]] | None:
+        """Batched direct gets (NATS 2.11+, ``allow_direct``): no consumer,
+        so readers racing on one aggregate never pile consumers up. None
+        where the stream does not allow direct gets (made before it did)."""
+        result: list[tuple[int, bytes]] = []
+        start = after + 1
+        while True:
+            inbox = self._nc.new_inbox()
+            queue: asyncio.Queue[Msg] = asyncio.Queue()
+            sub = await self._nc.subscribe(inbox, cb=queue.put)
+            got = 0
+            try:
+                request = {"seq": start, "next_by_subj": subject, "batch": _DIRECT_BATCH}
+                await self._nc.publish(
+                    f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox
+                )
+                while True:
+                    msg = await asyncio.wait_for(queue.get(), self._timeout)
+                    if not msg.data:  # a status: the batch's end (204), none left (404) ...
+                        status = (msg.headers or {}).get("Status", "")
+                        if status in ("204", "404"):
+                            break
+                        return None  # ... or no direct gets here (503): read with a consumer
+                    seq = int((msg.headers or {})["Nats-Sequence"])
+                    result.append((seq, bytes(msg.data)))
+                    got += 1
+                    if seq >= last_seq:
+                        return result
+            except TimeoutError:
+                raise EventStoreError(f"timed out reading {subject}; it is safe to retry") from None
+            finally:
+                await sub.unsubscribe()
+            if got == 0:
+                return result
+            start = result[-1][0] + 1
+
+    async def _read_consumer(
+        self, stream: str, subject: str, after: int, last_seq: int
+    ) -> list[tuple[int, bytes]]:
         config = ConsumerConfig(
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=after + 1,

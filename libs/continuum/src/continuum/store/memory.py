@@ -78,6 +78,13 @@ class InMemoryEventStore:
             if subj == subject and seq > after
         ]
 
+    async def last(self, subject: str) -> StoredEvent | None:
+        stream = stream_for_subject(subject)
+        for seq, subj, raw in reversed(self._log.get(stream, [])):
+            if subj == subject:
+                return StoredEvent(self._codec.decode(raw), stream, seq)
+        return None
+
     def _last_seq(self, stream: str, subject: str) -> int:
         for seq, subj, _ in reversed(self._log.get(stream, [])):
             if subj == subject:

@@ -76,6 +76,9 @@ class Topology:
                 deny_delete=True,
                 deny_purge=True,
                 allow_atomic=True,
+                # Reading an aggregate is a batched direct get: no consumer
+                # per read, however many writers re-read at once.
+                allow_direct=True,
             )
             for context in CONTEXTS
         ]
