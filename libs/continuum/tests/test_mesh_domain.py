@@ -146,9 +146,10 @@ def test_capability_routing_follows_the_prompt_embedding() -> None:
 
 def test_a_sealed_request_opens_only_for_its_recipient_and_only_once() -> None:
     guard = ReplayGuard()
-    sealed = seal({"prompt": "hi"}, ME, YOU.node_id)
-    assert b"hi" not in sealed
-    assert open_sealed(sealed, YOU, guard) == (ME.node_id, {"prompt": "hi"})
+    secret = {"prompt": "a private question about the quarterly numbers"}
+    sealed = seal(secret, ME, YOU.node_id)
+    assert b"quarterly numbers" not in sealed  # (a short word could occur in base64 by chance)
+    assert open_sealed(sealed, YOU, guard) == (ME.node_id, secret)
     with pytest.raises(Refused, match="nonce seen"):
         open_sealed(sealed, YOU, guard)
     with pytest.raises(Refused, match="not this one"):
