@@ -46,6 +46,8 @@ app = typer.Typer(help="The mesh: hubs, leaves and peers.", no_args_is_help=True
 
 #: How long ``mesh join`` waits for the hub's advert before it gives a hint.
 JOIN_WAIT_S = 15.0
+#: How long it waits for the hub itself once other peers answered through it.
+JOIN_SETTLE_S = 3.0
 
 
 def _checked(check: Any, value: str) -> str:
@@ -97,11 +99,17 @@ def join(
         return
     err_console.print(f"[dim]linking to {url} …[/]")
     deadline = time.monotonic() + wait
+    first_seen: float | None = None
     while time.monotonic() < deadline:
-        time.sleep(1.0)
+        time.sleep(0.5)
         seen = _peers(solicit=True)
         new = [p for p in seen.get("peers", []) if p["node"] not in before]
-        if new:
+        # The hub itself (it advertises this URL), or, where it is known by
+        # another name, whoever answered through the link after a moment.
+        new.sort(key=lambda p: url not in p.get("leaf_urls", []))
+        first_seen = first_seen or (time.monotonic() if new else None)
+        hub = bool(new) and url in new[0].get("leaf_urls", [])
+        if hub or (first_seen and time.monotonic() - first_seen >= JOIN_SETTLE_S):
             names = ", ".join(f"{p['name']} ({p['node'][:12]})" for p in new)
             console.print(f"joined {url}: {names} reachable")
             return
