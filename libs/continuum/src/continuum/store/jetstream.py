@@ -36,7 +36,7 @@ from continuum.store.base import (
     StoreBusy,
     StoredEvent,
 )
-from continuum.store.topology import stream_for_subject
+from continuum.store.topology import across_subjects, stream_for_subject
 
 _WRONG_LAST_SEQ = 10071
 _BATCH_DUPLICATE_ID = 10201
@@ -169,18 +169,11 @@ class JetStreamEventStore:
         A stale version raises :class:`ConcurrencyError` naming that
         aggregate; re-sending the same events (same ids) returns them as
         duplicates, at any age."""
-        if not writes:
-            raise ValueError("append_across needs at least one event")
         if len(writes) > _MAX_BATCH:
             raise ValueError(f"one append holds at most {_MAX_BATCH} events, got {len(writes)}")
         events = [event for event, _ in writes]
         subjects = [self._codec.subject_of(e) for e in events]
-        if len(set(subjects)) != len(subjects):
-            raise ValueError("append_across takes one event per aggregate")
-        streams = {stream_for_subject(s) for s in subjects}
-        if len(streams) != 1:
-            raise ValueError(f"one atomic append stays in one stream, got {sorted(streams)}")
-        stream = streams.pop()
+        stream = across_subjects(subjects)
         payloads = [self._codec.encode(self._codec.check(e).envelope) for e in events]
         expected = [version for _, version in writes]
         with self._span(",".join(subjects), events):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from continuum.events.codec import EventCodec
 from continuum.events.envelope import Envelope
 from continuum.store.base import AppendResult, ConcurrencyError, Recorded, StoredEvent
-from continuum.store.topology import stream_for_subject
+from continuum.store.topology import across_subjects, stream_for_subject
 
 
 class InMemoryEventStore:
@@ -43,15 +43,8 @@ class InMemoryEventStore:
 
     async def append_across(self, writes: Sequence[tuple[Envelope, int | None]]) -> list[Recorded]:
         events = [event for event, _ in writes]
-        if not events:
-            raise ValueError("append_across needs at least one event")
         subjects = [self._codec.subject_of(e) for e in events]
-        if len(set(subjects)) != len(subjects):
-            raise ValueError("append_across takes one event per aggregate")
-        streams = {stream_for_subject(s) for s in subjects}
-        if len(streams) != 1:
-            raise ValueError(f"one atomic append stays in one stream, got {sorted(streams)}")
-        stream = streams.pop()
+        stream = across_subjects(subjects)
         encoded = [self._codec.encode(self._codec.check(e).envelope) for e in events]
         if all(e.id in self._ids for e in events):
             return [Recorded(stream, self._ids[e.id][1], duplicate=True) for e in events]

@@ -53,6 +53,19 @@ def stream_for_subject(subject: str) -> str:
     return stream_for_context(parts[1])
 
 
+def across_subjects(subjects: list[str]) -> str:
+    """The one stream an ``append_across`` of these subjects goes to: one
+    event per aggregate, all in one stream (an atomic batch stays in one)."""
+    if not subjects:
+        raise ValueError("append_across needs at least one event")
+    if len(set(subjects)) != len(subjects):
+        raise ValueError("append_across takes one event per aggregate")
+    streams = {stream_for_subject(s) for s in subjects}
+    if len(streams) != 1:
+        raise ValueError(f"one atomic append stays in one stream, got {sorted(streams)}")
+    return streams.pop()
+
+
 def event_streams() -> list[str]:
     return [stream_for_context(c) for c in CONTEXTS]
 
