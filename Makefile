@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 # tests; it comes from npm, so it is installed only where node is.
 NODE_STAMP := $(VENV)/node/.installed
 ASYNCAPI_PARSER := @asyncapi/parser@3.6.6
-PACKAGES := libs/continuum libs/continuum-lm services/gateway services/scheduler services/persona-runtime services/genome-registry services/academy
-EDITABLE := -e libs/continuum[node] -e libs/continuum-lm -e services/gateway -e services/scheduler -e services/persona-runtime -e services/genome-registry -e services/academy
+PACKAGES := libs/continuum libs/continuum-lm services/gateway services/scheduler services/persona-runtime services/genome-registry services/academy services/marketplace
+EDITABLE := -e libs/continuum[node] -e libs/continuum-lm -e services/gateway -e services/scheduler -e services/persona-runtime -e services/genome-registry -e services/academy -e services/marketplace
 
 .PHONY: up down status test test-fast lint typecheck bench generate clean
 

@@ -44,7 +44,7 @@ _PICKLES = ("adapter_model.bin", "pytorch_model.bin", "*.pt", "*.pth", "*.pkl", 
 _CHUNK = 256 * 1024
 
 
-def _signing_key(key_file: Path | None) -> SigningKey:
+def signing_key_of(key_file: Path | None) -> SigningKey:
     """--key FILE (a key from `continuum publisher keygen`), else
     CONTINUUM_CREATOR_KEY_FILE, else this node's own key."""
     path = key_file or (Path(p) if (p := os.environ.get("CONTINUUM_CREATOR_KEY_FILE")) else None)
@@ -156,7 +156,7 @@ def publish(
 ) -> None:
     """Sign and publish a layer: its weights are verified, stored once and indexed."""
     config, data, draft = _read_layer_dir(directory)
-    signing_key = _signing_key(key)
+    signing_key = signing_key_of(key)
     try:
         manifest, signature = build_manifest(
             config,
@@ -398,7 +398,7 @@ def fork(
         "GET", f"/v1/genome/layers/{layer_id}/manifest", params={"version": version or "latest"}
     )
     source = LayerManifest.model_validate(signed["manifest"])
-    signing_key = _signing_key(key)
+    signing_key = signing_key_of(key)
     doc = source.model_dump(mode="json")
     doc.update(
         name=name,

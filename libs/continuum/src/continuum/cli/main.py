@@ -15,6 +15,7 @@ from continuum.cli import (
     deploy_cmds,
     events_cmds,
     genome_cmds,
+    market_cmds,
     mesh_cmds,
     node_cmds,
     persona_cmds,
@@ -49,6 +50,7 @@ app.add_typer(persona_cmds.app, name="persona")
 app.add_typer(ai_cmds.app, name="ai")
 app.add_typer(genome_cmds.app, name="genome")
 app.add_typer(mesh_cmds.app, name="mesh")
+app.add_typer(market_cmds.app, name="market")
 
 
 def _add_plugins() -> None:

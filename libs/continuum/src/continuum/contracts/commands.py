@@ -499,6 +499,84 @@ ACADEMY = [
     Command("academy", "evolution", "Evolution runs (or one).", RunRef),
 ]
 
+# -- marketplace -----------------------------------------------------------------------
+
+
+class SignedDocument(Request):
+    document: dict[str, Any] = Field(
+        description="A signed market document (offer, order, usage report, rating; see "
+        "continuum.market.documents)"
+    )
+    signature: Signature
+
+
+class Listings(Request):
+    creator: str | None = Field(default=None, pattern=r"^[a-z2-7]{52}$")
+    include_withdrawn: bool = False
+    limit: integer("limit", 1, 1000) = 200  # type: ignore[valid-type]
+    offset: integer("offset", 0, 10**9) = 0  # type: ignore[valid-type]
+
+
+class ListingRef(Request):
+    layer: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+class MarketSearch(Request):
+    query: str = Field(min_length=1, max_length=2000)
+    k: integer("k", 1, 100) = 10  # type: ignore[valid-type]
+
+
+class AccountRef(Request):
+    account: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    limit: integer("limit", 1, 1000) = 50  # type: ignore[valid-type]
+
+
+class Grant(Request):
+    account: str = Field(pattern=r"^[a-z2-7]{52}$|^platform$")
+    units: integer("units", 1, 10**12) = 0  # type: ignore[valid-type]
+    reason: str = Field(min_length=1, max_length=300)
+    by: str = Field(min_length=1, max_length=128)
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,128}$")
+
+
+class Refund(Request):
+    transaction: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    reason: str = Field(min_length=1, max_length=300)
+    by: str = Field(min_length=1, max_length=128)
+
+
+class ComputeCharge(Request):
+    transaction: str = Field(pattern=r"^[A-Za-z0-9_-]{1,128}$")
+    payer: str = Field(pattern=r"^[a-z2-7]{52}$")
+    payee: str = Field(pattern=r"^[a-z2-7]{52}$")
+    units: integer("units", 1, 10**12) = 1  # type: ignore[valid-type]
+    memo: str = Field(default="", max_length=300)
+
+
+class Licences(Request):
+    node: str | None = Field(default=None, pattern=r"^[a-z2-7]{52}$")
+    account: str | None = Field(default=None, pattern=r"^[a-z2-7]{52}$")
+
+
+MARKETPLACE = [
+    Command("marketplace", "sell", "List a layer version (a signed offer).", SignedDocument),
+    Command("marketplace", "delist", "Withdraw a listing (a signed offer).", SignedDocument),
+    Command("marketplace", "listings", "Listings, paged.", Listings),
+    Command("marketplace", "show", "One listing with its reputation and demand.", ListingRef),
+    Command("marketplace", "search", "Listings by capability, reputation and price.", MarketSearch),
+    Command("marketplace", "order", "Buy or rent a layer (a signed order).", SignedDocument),
+    Command("marketplace", "usage", "Charge a node's signed usage report.", SignedDocument),
+    Command("marketplace", "rate", "Rate a layer (a signed rating).", SignedDocument),
+    Command("marketplace", "wallet", "An account's balance.", AccountRef),
+    Command("marketplace", "statement", "An account's entries and balance.", AccountRef),
+    Command("marketplace", "grant", "Mint credits into an account (admin).", Grant),
+    Command("marketplace", "refund", "Reverse a purchase, rental or use (admin).", Refund),
+    Command("marketplace", "compute", "Charge a routed generation's price.", ComputeCharge),
+    Command("marketplace", "licences", "Licences, by node or account.", Licences),
+    Command("marketplace", "price", "A suggested per-use price from demand.", ListingRef),
+    Command("marketplace", "audit", "Every balance, their sum and the minted total.", Empty),
+]
+
 #: The services' own commands, by service.
 SERVICE_COMMANDS: dict[str, list[Command]] = {
     "gateway": GATEWAY,
@@ -506,6 +584,7 @@ SERVICE_COMMANDS: dict[str, list[Command]] = {
     "persona-runtime": PERSONA_RUNTIME,
     "genome-registry": GENOME_REGISTRY,
     "academy": ACADEMY,
+    "marketplace": MARKETPLACE,
 }
 
 

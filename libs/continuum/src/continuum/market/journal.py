@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from continuum.events.codec import EventFactory
+from continuum.events.envelope import Envelope
 from continuum.events.market import EntryRecorded, LedgerLeg, TransactionRecorded
 from continuum.market.ledger import MINT, InsufficientFunds, LedgerError, Transaction
 from continuum.store.base import ConcurrencyError, EventStore, StoreBusy
@@ -47,6 +49,8 @@ class Recorded:
     #: The touched accounts' balances after it (or now, for a duplicate).
     balances: dict[str, int]
     attempts: int = 1
+    #: The stream sequence of its last event (0 for a duplicate).
+    seq: int = 0
 
 
 class LedgerJournal:
@@ -70,9 +74,13 @@ class LedgerJournal:
     async def balance(self, account: str) -> int:
         return (await self.position(account))[0]
 
-    async def record(self, tx: Transaction, by: str) -> Recorded:
+    async def record(
+        self, tx: Transaction, by: str, also: Sequence[tuple[Envelope, int | None]] = ()
+    ) -> Recorded:
         """Record ``tx`` (whole or not at all, once); :class:`InsufficientFunds`
-        when an account other than ``mint`` would go below zero.
+        when an account other than ``mint`` would go below zero. ``also``:
+        events of the market's other aggregates (a licence) written in the
+        same atomic append, so a purchase and what it bought land together.
 
         Transactions of this process that take from one account wait for each
         other (in account order, so two never wait crosswise); the optimistic
@@ -81,15 +89,19 @@ class LedgerJournal:
         async with contextlib.AsyncExitStack() as held:
             for account in debited:
                 await held.enter_async_context(self._locks.setdefault(account, asyncio.Lock()))
-            return await self._record(tx, by)
+            return await self._record(tx, by, also)
 
-    async def _record(self, tx: Transaction, by: str) -> Recorded:
+    async def _record(
+        self, tx: Transaction, by: str, also: Sequence[tuple[Envelope, int | None]]
+    ) -> Recorded:
         marker = self._factory.new(
             TransactionRecorded(
                 kind=tx.kind,
                 legs=[LedgerLeg(account=leg.account, amount=leg.amount) for leg in tx.legs],
                 memo=tx.memo,
                 by=by,
+                layer=tx.layer,
+                quantity=tx.quantity,
             ),
             tx.id,
         )
@@ -115,7 +127,7 @@ class LedgerJournal:
                 for leg in tx.legs
             ]
             try:
-                await self._store.append_across([(marker, 0), *entries])
+                results = await self._store.append_across([(marker, 0), *entries, *also])
             except ConcurrencyError as exc:
                 if exc.subject == transaction_subject(tx.id):
                     continue  # recorded meanwhile (a re-send raced us): answered above
@@ -124,10 +136,16 @@ class LedgerJournal:
             except StoreBusy:  # too many atomic appends open on the stream: back off
                 await asyncio.sleep(random.uniform(0.001, 0.005 * attempt))
                 continue
-            return Recorded(tx.id, False, after, attempt)
+            return Recorded(tx.id, False, after, attempt, max(r.seq for r in results))
         raise LedgerError(
             f"transaction {tx.id}: its accounts kept changing ({ATTEMPTS} attempts); retry"
         )
+
+    async def transaction(self, transaction: str) -> TransactionRecorded | None:
+        """The recorded transaction ``transaction``, or None."""
+        stored = await self._store.last(transaction_subject(transaction))
+        payload = stored.event.payload if stored is not None else None
+        return payload if isinstance(payload, TransactionRecorded) else None
 
     async def recorded(self, transaction: str) -> bool:
         return await self._store.last(transaction_subject(transaction)) is not None

@@ -47,6 +47,9 @@ class Transaction:
     kind: str
     legs: tuple[Leg, ...]
     memo: str = ""
+    #: The layer@version paid for, and the uses a per-use charge covers.
+    layer: str = ""
+    quantity: int = 0
 
     def __post_init__(self) -> None:
         if not ID.match(self.id):
@@ -72,11 +75,19 @@ class Transaction:
             raise LedgerError(f"transaction {self.id}: legs sum to {total}, not 0")
 
     @classmethod
-    def of(cls, id: str, kind: str, amounts: Mapping[str, int], memo: str = "") -> Transaction:
+    def of(
+        cls,
+        id: str,
+        kind: str,
+        amounts: Mapping[str, int],
+        memo: str = "",
+        layer: str = "",
+        quantity: int = 0,
+    ) -> Transaction:
         """A transaction from account -> amount, dropping zero amounts (a
         royalty rounded down to nothing is no leg)."""
         legs = tuple(Leg(a, n) for a, n in amounts.items() if n != 0)
-        return cls(id, kind, legs, memo)
+        return cls(id, kind, legs, memo, layer, quantity)
 
     def accounts(self) -> set[str]:
         return {leg.account for leg in self.legs}

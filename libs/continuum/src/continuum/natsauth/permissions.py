@@ -146,6 +146,11 @@ def _identities() -> dict[str, Identity]:
             (*_events("academy"), *_writes(UPLOADS_BUCKET), *_RUNTIME),
             description="training, scoring, A/B tests, evolution",
         ),
+        Identity(
+            "marketplace",
+            (*_events("market"), *_RUNTIME),
+            description="listings, the ledger, licences, ratings",
+        ),
     ]
     declared.append(
         Identity(

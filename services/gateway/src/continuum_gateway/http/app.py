@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,8 @@ class Gateway:
     chat: Chat | None = None
     #: Routes generations through the mesh (set once the agent has started).
     mesh: MeshRouter | None = None
+    #: Asks another node's market over the mesh (``CONTINUUM_MARKET``); None: this node's.
+    remote_market: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     @property
     def nc(self) -> Client:
@@ -87,6 +90,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_chat,
         routes_events,
         routes_genome,
+        routes_market,
         routes_mesh,
     )
 
@@ -117,6 +121,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
     app.include_router(routes_mesh.router)
+    app.include_router(routes_market.router)
     # Inside BodyLimit, so it reads at most the limit; /v1/events applies the
     # policy while reading its CloudEvents (cloudevents.read_events).
     app.add_middleware(JsonPolicy, applied_by_route=frozenset({"/v1/events"}))

@@ -1,0 +1,1 @@
+"""The marketplace: layer listings, wallets, per-use royalties, reputation."""
