@@ -30,6 +30,7 @@ def settings_names() -> set[str]:
     from continuum_academy.settings import AcademySettings
     from continuum_gateway.settings import GatewaySettings
     from continuum_genome_registry.settings import GenomeSettings
+    from continuum_marketplace.settings import MarketSettings
     from continuum_persona.settings import PersonaSettings
 
     return (
@@ -38,6 +39,7 @@ def settings_names() -> set[str]:
         | {f"CONTINUUM_PERSONA_{name.upper()}" for name in PersonaSettings.model_fields}
         | {f"CONTINUUM_GENOME_{name.upper()}" for name in GenomeSettings.model_fields}
         | {f"CONTINUUM_ACADEMY_{name.upper()}" for name in AcademySettings.model_fields}
+        | {f"CONTINUUM_MARKET_{name.upper()}" for name in MarketSettings.model_fields}
         | {f"CONTINUUM_MESH_{name.upper()}" for name in MeshSettings.model_fields}
         | {"OLLAMA_HOST", "CONTINUUM_QDRANT_URL", "CONTINUUM_QDRANT_API_KEY"}
     )
@@ -82,6 +84,7 @@ def test_every_service_runs_as_a_hardened_deployment_with_probes() -> None:
         "persona-runtime": "personaRuntime",
         "genome-registry": "genomeRegistry",
         "academy": "academy",
+        "marketplace": "marketplace",
     }
     for name, deployment in deployments.items():
         spec = deployment["spec"]

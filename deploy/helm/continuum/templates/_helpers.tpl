@@ -66,7 +66,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Every NATS identity of a node (continuum.natsauth.IDENTITIES; a test keeps them equal). */}}
 {{- define "continuum.natsIdentities" -}}
-node cli gateway scheduler persona-runtime genome-registry academy mesh ingress
+node cli gateway scheduler persona-runtime genome-registry academy marketplace mesh ingress
 {{- end -}}
 
 {{/* The Secret holding every NATS identity's password (key: the identity). */}}

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home, description="Node home directory.")
     node_name: str = Field(default="", description="Human name of this node (default: hostname).")
+    market: str = Field(
+        default="",
+        pattern=r"^([A-Za-z0-9 _.-]{1,128})?$",
+        description="The market this node uses: empty = its own marketplace; else another "
+        "node (id, id prefix or name) reached over the mesh.",
+    )
     nats_url: str = Field(default="", description="External NATS URL; empty = embedded server.")
     nats_user: str = Field(
         default="",

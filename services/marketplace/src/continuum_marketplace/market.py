@@ -313,8 +313,17 @@ class Market:
 
     # -- ratings, reputation, search, prices --------------------------------------------
 
-    async def rate(self, document: Any, signature: Any) -> LayerRated:
+    async def rate(self, document: Any, signature: Any, via: str | None = None) -> LayerRated:
+        """A signed rating, counted under the node it came through (``via``:
+        the peer that relayed it over the mesh; else this node): a rater
+        cannot pick which node's voice it joins."""
         note = open_signed(RatingNote, document, signature)
+        came_through = via or self.node
+        if note.node != came_through:
+            raise MarketError(
+                f"the rating says it came through node {note.node[:12]}…, but it came "
+                f"through {came_through[:12]}…"
+            )
         listing = self.book.listing(note.layer)
         rated = LayerRated(
             rater=note.rater,

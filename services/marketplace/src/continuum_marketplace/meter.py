@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from nacl.signing import SigningKey
@@ -31,13 +32,103 @@ from continuum.genome import LayerError, split_ref
 from continuum.market.book import MarketBook
 from continuum.market.documents import UsageReport, sign
 from continuum.projections import Projection, Subscription
+from continuum.runtime.requests import ServiceRequestError
 from continuum.runtime.timestamps import event_time
 from continuum.store import StoredEvent
 
 log = logging.getLogger("continuum.market.meter")
 
-#: Sends a signed report to the market: (document, signature) -> its answer.
-Submit = Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]]
+
+class MarketView(Protocol):
+    """What the meter needs of the market this node uses (its own, or a peer's)."""
+
+    async def per_use(self, layer: str) -> int | None:
+        """The listed per-use price of ``layer`` (None: not listed)."""
+        ...
+
+    async def holder(self, node: str, layer: str) -> str | None:
+        """The account whose licence covers ``layer`` on ``node`` (the earliest)."""
+        ...
+
+    async def submit(self, document: dict[str, Any], signature: str) -> dict[str, Any]: ...
+
+
+class LocalView:
+    """This node's own market."""
+
+    def __init__(
+        self,
+        book: MarketBook,
+        submit: Callable[[dict[str, Any], str], Awaitable[dict[str, Any]]],
+    ) -> None:
+        self._book = book
+        self._submit = submit
+
+    async def per_use(self, layer: str) -> int | None:
+        listing = self._book.listings.get(layer)
+        return None if listing is None else listing.event.terms.per_use
+
+    async def holder(self, node: str, layer: str) -> str | None:
+        holders = sorted(
+            (
+                lic
+                for lic in self._book.licences.values()
+                if lic.node == node and lic.layer.split("@", 1)[0] == layer
+            ),
+            key=lambda lic: lic.transaction,
+        )
+        return holders[0].account if holders else None
+
+    async def submit(self, document: dict[str, Any], signature: str) -> dict[str, Any]:
+        return await self._submit(document, signature)
+
+
+class RemoteView:
+    """A peer's market, asked through this node's gateway (which seals the
+    requests to it); answers are kept a few seconds, so a burst of uses
+    costs one question."""
+
+    TTL_S = 5.0
+
+    def __init__(self, ask: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+        self._ask = ask
+        self._prices: dict[str, tuple[float, int | None]] = {}
+        self._licences: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+
+    async def per_use(self, layer: str) -> int | None:
+        now = time.monotonic()
+        cached = self._prices.get(layer)
+        if cached is None or now - cached[0] > self.TTL_S:
+            try:
+                listing = await self._ask("show", {"layer": layer})
+                price: int | None = int(listing["terms"]["per_use"])
+            except ServiceRequestError as exc:
+                if exc.code != 404:
+                    raise
+                price = None
+            cached = self._prices[layer] = (now, price)
+        return cached[1]
+
+    async def holder(self, node: str, layer: str) -> str | None:
+        now = time.monotonic()
+        cached = self._licences.get(node)
+        if cached is None or now - cached[0] > self.TTL_S:
+            reply = await self._ask("licences", {"node": node})
+            cached = self._licences[node] = (now, list(reply.get("licences", [])))
+        holders = sorted(
+            (lic for lic in cached[1] if str(lic["layer"]).split("@", 1)[0] == layer),
+            key=lambda lic: str(lic["transaction"]),
+        )
+        return str(holders[0]["account"]) if holders else None
+
+    async def submit(self, document: dict[str, Any], signature: str) -> dict[str, Any]:
+        try:
+            return await self._ask("usage", {"document": document, "signature": signature})
+        except ServiceRequestError as exc:
+            if exc.code in (403, 404):  # unlicensed or delisted meanwhile: not a charge
+                log.warning("usage not charged: %s", exc)
+                return {"charged": 0}
+            raise
 
 
 class MarketNotReady(TimeoutError):
@@ -50,15 +141,14 @@ class MeterProjection(Projection):
     subscriptions = (Subscription("EVT_PERSONA", ("evt.persona.persona.*",)),)
 
     def __init__(self) -> None:
-        self.book: MarketBook | None = None
-        self.submit: Submit | None = None
+        self.market: MarketView | None = None
         self._key: SigningKey | None = None
         self._node = ""
 
-    def attach(self, book: MarketBook, submit: Submit, key: SigningKey, node: str) -> None:
+    def attach(self, market: MarketView, key: SigningKey, node: str) -> None:
         """Start metering (until then, records wait: the runner retries them)."""
         self._key, self._node = key, node
-        self.book, self.submit = book, submit
+        self.market = market
 
     async def setup(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -88,25 +178,18 @@ class MeterProjection(Projection):
             return
         if payload.status not in ("complete", "interrupted"):
             return  # a failed or abandoned generation is not a use
-        if self.book is None or self.submit is None or self._key is None:
+        if self.market is None or self._key is None:
             raise MarketNotReady("the market is starting")
         for active in payload.genome:
             try:
                 layer, version = split_ref(active.layer)
             except LayerError:
                 continue
-            listing = self.book.listings.get(layer)
-            if listing is None or listing.event.terms.per_use == 0:
-                continue
-            holders = sorted(
-                (
-                    lic
-                    for lic in self.book.licences.values()
-                    if lic.node == self._node and lic.layer.split("@", 1)[0] == layer
-                ),
-                key=lambda lic: lic.transaction,
-            )
-            if not holders:
+            per_use = await self.market.per_use(layer)
+            if not per_use:
+                continue  # not listed, or free to use
+            account = await self.market.holder(self._node, layer)
+            if account is None:
                 await conn.execute(
                     """INSERT INTO marketplace.unmetered VALUES ($1, 1, 'no licence on this node')
                     ON CONFLICT (layer) DO UPDATE SET uses = marketplace.unmetered.uses + 1""",
@@ -117,13 +200,15 @@ class MeterProjection(Projection):
                 id="use-"
                 + hashlib.sha256(f"{event.event.envelope.id}|{layer}".encode()).hexdigest()[:40],
                 node=self._node,
-                account=holders[0].account,
+                account=account,
                 layer=f"{layer}@{version}",
                 uses=1,
-                per_use=listing.event.terms.per_use,
+                per_use=per_use,
                 at=event_time(event.event.envelope),
             )
-            answer = await self.submit(report.model_dump(mode="json"), sign(report, self._key))
+            answer = await self.market.submit(
+                report.model_dump(mode="json"), sign(report, self._key)
+            )
             await conn.execute(
                 """INSERT INTO marketplace.metered (report, layer, account, uses, charged)
                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",

@@ -49,7 +49,7 @@ from continuum_marketplace.market import (
     describe,
     describe_standing,
 )
-from continuum_marketplace.meter import MeterProjection
+from continuum_marketplace.meter import LocalView, MarketView, MeterProjection, RemoteView
 from continuum_marketplace.settings import MarketSettings
 from continuum_marketplace.statements import SCHEMA, StatementsProjection, statement, totals
 
@@ -147,7 +147,13 @@ class MarketplaceService(Service):
                     return {"charged": 0}
                 raise
 
-        self.meter.attach(self.book, submit, ctx.identity.signing_key, ctx.identity.node_id)
+        async def relay(op: str, body: dict[str, Any]) -> dict[str, Any]:
+            return await ctx.request("cmd.gateway.market", {"op": op, "body": body}, timeout=45)
+
+        view: MarketView = (
+            RemoteView(relay) if ctx.settings.market else LocalView(self.book, submit)
+        )
+        self.meter.attach(view, ctx.identity.signing_key, ctx.identity.node_id)
 
     async def on_stop(self, ctx: ServiceContext) -> None:
         for follower in self._followers:
@@ -216,7 +222,10 @@ class MarketplaceService(Service):
             return dict(await guarded(market.charge_use(r.document, r.signature)))
 
         async def rate(r: SignedDocument) -> dict[str, Any]:
-            rated = await guarded(market.rate(r.document, r.signature))
+            via = (r.model_extra or {}).get("via")
+            rated = await guarded(
+                market.rate(r.document, r.signature, via if isinstance(via, str) else None)
+            )
             layer = str(r.document["layer"])
             return {"layer": layer, "score": rated.score} | {
                 "reputation": describe_standing(market.standing(layer))

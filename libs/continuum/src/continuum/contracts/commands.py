@@ -154,6 +154,14 @@ class JoinChecked(Reply):
     reason: str
 
 
+class MarketRelay(Request):
+    op: Literal[
+        "listings", "show", "search", "order", "usage", "rate", "wallet", "statement",
+        "licences", "price", "compute",
+    ]  # fmt: skip
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
 GATEWAY = [
     Command(
         "gateway",
@@ -170,6 +178,9 @@ GATEWAY = [
         MeshGenerated,
     ),
     Command("gateway", "mesh.peers", "The mesh as this node sees it.", PeersQuery, MeshPeers),
+    Command(
+        "gateway", "market", "Ask the market this node uses (its own or a peer's).", MarketRelay
+    ),
     Command("gateway", "events.stats", "Events in the log, by type."),
     Command("gateway", "events.query", "Events from the event-log read model.", EventQuery),
     Command("gateway", "tokens.create", "Create an API token (its secret once).", NewToken),

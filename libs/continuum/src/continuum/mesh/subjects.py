@@ -33,6 +33,11 @@ def layers_subject(node: str) -> str:
     return f"mesh.node.{node}.layers"
 
 
+def market_subject(node: str) -> str:
+    """Sealed requests to the marketplace a node runs (for nodes that use it)."""
+    return f"mesh.node.{node}.market"
+
+
 def inbox_prefix(node: str) -> str:
     """Where a node's replies and answer streams arrive: inside ``mesh.>``,
     so they cross leaf links, and under the node's id, so a stream names

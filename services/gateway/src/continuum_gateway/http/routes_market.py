@@ -18,11 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from continuum.contracts.commands import SignedDocument
 from continuum.market.ledger import LedgerError, parse_credits
+from continuum.mesh.routing import NoRoute
 from continuum_gateway.http.app import gateway_of
 from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.http.routes_chat import call_service
 from continuum_gateway.http.routes_genome import LayerId
+from continuum_gateway.mesh.layers import RemoteLayerError
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -63,11 +65,17 @@ class RefundBody(BaseModel):
 
 async def market(request: Request, op: str, body: dict[str, Any]) -> Any:
     """``cmd.marketplace.<op>`` on the market this node uses."""
-    gateway = gateway_of(request)
-    remote = gateway.remote_market
-    if remote is not None:
+    remote = gateway_of(request).remote_market
+    if remote is None:
+        return await call_service(request, "marketplace", op, body, 30)
+    if op in ("grant", "refund", "audit"):
+        raise ApiError(403, "grants, refunds and the audit belong to the market node's operators")
+    try:
         return await remote(op, body)
-    return await call_service(request, "marketplace", op, body, 30)
+    except NoRoute as exc:
+        raise ApiError(503, f"the market node is not in the mesh: {exc}") from None
+    except RemoteLayerError as exc:
+        raise ApiError(exc.status if 400 <= exc.status < 500 else 503, exc.message) from None
 
 
 def _signed(body: SignedBody) -> dict[str, Any]:

@@ -43,13 +43,14 @@ from continuum.mesh.subjects import (
     generate_subject,
     inbox_prefix,
     layers_subject,
+    market_subject,
     node_of_advert,
     ping_subject,
 )
 from continuum.natsauth import MESH, NatsLogin
 from continuum.runtime import ServiceContext
 from continuum.runtime.connections import connection_options
-from continuum_gateway.mesh import layers
+from continuum_gateway.mesh import layers, market
 from continuum_gateway.mesh.local import generate_here
 
 log = logging.getLogger("continuum.gateway.mesh")
@@ -90,6 +91,7 @@ class MeshAgent:
         await self.nc.subscribe(ping_subject(self.node_id), cb=self._on_ping)
         await self.nc.subscribe(generate_subject(self.node_id), cb=self._on_generate)
         await self.nc.subscribe(layers_subject(self.node_id), cb=self._on_layers)
+        await self.nc.subscribe(market_subject(self.node_id), cb=self._on_market)
         await self._load_view()
         self._spawn(self._announce_loop())
         self._spawn(self._ping_loop())
@@ -333,6 +335,9 @@ class MeshAgent:
 
     async def _on_layers(self, msg: Msg) -> None:
         await layers.serve(self, msg)
+
+    async def _on_market(self, msg: Msg) -> None:
+        self._spawn(market.serve(self, msg))  # purchases wait on the ledger: answer in parallel
 
     async def _serve(self, job: GenerationOrder) -> None:
         """Generate for another node, every frame sealed with its stream key,

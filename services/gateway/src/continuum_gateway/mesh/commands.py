@@ -7,12 +7,14 @@ import time
 from typing import Any
 
 from continuum.contracts import command
-from continuum.contracts.commands import JoinCheck, MeshGenerate, PeersQuery
+from continuum.contracts.commands import JoinCheck, MarketRelay, MeshGenerate, PeersQuery
 from continuum.mesh.routing import NoRoute
 from continuum.mesh.settings import MeshConfigError, check_hub_url
 from continuum.natsauth.permissions import is_inbox
 from continuum.runtime import RequestError, ServiceContext
 from continuum_gateway.mesh.agent import MeshAgent
+from continuum_gateway.mesh.layers import RemoteLayerError
+from continuum_gateway.mesh.market import ask_market
 from continuum_gateway.mesh.router import Emit, MeshRouter
 
 
@@ -89,9 +91,19 @@ async def register(ctx: ServiceContext, agent: MeshAgent) -> MeshRouter:
     async def check_join(request: JoinCheck) -> dict[str, Any]:
         return join_check(agent, request.url)
 
+    async def market(request: MarketRelay) -> dict[str, Any]:
+        """The market this node uses, for this node's services (the meter)."""
+        try:
+            return await ask_market(agent, request.op, request.body)
+        except NoRoute as exc:
+            raise RequestError(f"the market node is not in the mesh: {exc}", 503) from None
+        except RemoteLayerError as exc:
+            raise RequestError(exc.message, exc.status) from None
+
     await ctx.command(command("gateway", "mesh.check-join"), check_join)
     await ctx.command(command("gateway", "mesh.peers"), peers)
     await ctx.command(command("gateway", "mesh.generate"), generate)
+    await ctx.command(command("gateway", "market"), market)
     return router
 
 

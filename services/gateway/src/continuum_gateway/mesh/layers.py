@@ -93,6 +93,39 @@ async def _answer(agent: MeshAgent, ask: SearchAsk | ManifestAsk | ChunkAsk) -> 
 # -- asking peers ----------------------------------------------------------------------
 
 
+async def ask_node(
+    agent: MeshAgent, subject: str, node: str, question: dict[str, Any]
+) -> dict[str, Any]:
+    """Ask ``node`` one sealed question on ``subject``; its opened answer, or
+    :class:`RemoteLayerError` (unreachable, silent, refused, unreadable, an error)."""
+    assert agent.nc is not None
+    sealed = seal(question, agent.ctx.identity, node)
+    try:
+        reply = await agent.nc.request(subject, sealed, timeout=ASK_TIMEOUT_S)
+    except NoRespondersError:
+        raise RemoteLayerError(f"node {node[:12]} is unreachable (no responders)") from None
+    except NatsTimeout:
+        raise RemoteLayerError(
+            f"node {node[:12]} did not answer within {ASK_TIMEOUT_S:.0f}s", 504
+        ) from None
+    try:
+        plain = json.loads(reply.data)
+        if isinstance(plain, dict) and "refused" in plain:
+            raise RemoteLayerError(f"node {node[:12]} refused: {plain['refused']}")
+        sender, answer = open_sealed(reply.data, agent.ctx.identity, agent.guard)
+    except (Refused, ValueError) as exc:
+        raise RemoteLayerError(f"node {node[:12]} answered unreadably: {exc}") from None
+    if sender != node:
+        raise RemoteLayerError(f"an answer for node {node[:12]} came from {sender[:12]}")
+    if "error" in answer:
+        status = answer.get("status")
+        raise RemoteLayerError(
+            f"node {node[:12]}: {answer['error']}",
+            status if isinstance(status, int) and 400 <= status < 500 else 502,
+        )
+    return answer
+
+
 @dataclass
 class RemoteLayers:
     agent: MeshAgent
@@ -114,32 +147,7 @@ class RemoteLayers:
         return found[0]
 
     async def ask(self, node: str, question: BaseModel) -> dict[str, Any]:
-        agent = self.agent
-        assert agent.nc is not None
-        sealed = seal(question.model_dump(), agent.ctx.identity, node)
-        try:
-            reply = await agent.nc.request(layers_subject(node), sealed, timeout=ASK_TIMEOUT_S)
-        except NoRespondersError:
-            raise RemoteLayerError(f"node {node[:12]} is unreachable (no responders)") from None
-        except NatsTimeout:
-            raise RemoteLayerError(
-                f"node {node[:12]} did not answer within {ASK_TIMEOUT_S:.0f}s", 504
-            ) from None
-        try:
-            plain = json.loads(reply.data)
-            if isinstance(plain, dict) and "refused" in plain:
-                raise RemoteLayerError(f"node {node[:12]} refused: {plain['refused']}")
-            sender, answer = open_sealed(reply.data, agent.ctx.identity, agent.guard)
-        except (Refused, ValueError) as exc:
-            raise RemoteLayerError(f"node {node[:12]} answered unreadably: {exc}") from None
-        if sender != node:
-            raise RemoteLayerError(f"an answer for node {node[:12]} came from {sender[:12]}")
-        if "error" in answer:
-            status = answer.get("status")
-            raise RemoteLayerError(
-                f"node {node[:12]}: {answer['error']}", status if status in (400, 404) else 502
-            )
-        return answer
+        return await ask_node(self.agent, layers_subject(node), node, question.model_dump())
 
     async def search(self, query: str, k: int, min_score: float) -> dict[str, Any]:
         """Every peer's registry at once; a peer that does not answer is

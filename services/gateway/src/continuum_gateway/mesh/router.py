@@ -15,8 +15,10 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +26,14 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from continuum.contracts.commands import MeshGenerate
+from continuum.market.ledger import UNITS
 from continuum.mesh.orders import GenerationOrder
 from continuum.mesh.routing import Candidate, NoRoute, decode_embedding, plan
 from continuum.mesh.sealing import Refused, StreamCipher, seal
 from continuum.mesh.subjects import generate_subject
 from continuum_gateway.mesh.agent import MeshAgent
 from continuum_gateway.mesh.local import generate_here
+from continuum_gateway.mesh.market import ask_market
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 #: How long a node may take to accept a request (decrypt, check, answer).
@@ -40,6 +44,9 @@ class AttemptFailed(Exception):
     """One candidate did not finish the answer; the message says why."""
 
 
+log = logging.getLogger("continuum.gateway.mesh")
+
+
 @dataclass
 class Answer:
     """The answer as it grows, across every node that worked on it."""
@@ -48,6 +55,8 @@ class Answer:
     tokens: int = 0
     first_token_s: float | None = None
     route: list[dict[str, Any]] = field(default_factory=list)
+    #: The generation's id: its compute charge's transaction, whatever node finishes it.
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,7 @@ class MeshRouter:
             answer.route.append(_step(candidate, "complete", "", tried))
             break
         done = bool(answer.route) and answer.route[-1]["outcome"] == "complete"
+        charge = await self._charge(route.candidates, answer) if done else None
         return {
             "text": answer.text.strip(),
             "status": "complete" if done else "failed",
@@ -143,7 +153,36 @@ class MeshRouter:
             "route": answer.route,
             "moved": max(0, len(answer.route) - 1),
             "candidates": candidates,
+            "charge": charge,
         }
+
+    async def _charge(
+        self, candidates: Sequence[Candidate], answer: Answer
+    ) -> dict[str, Any] | None:
+        """The serving node's advertised price, through the market this node
+        uses, once per generation: only the node that completed it is paid
+        (a failed-over attempt costs nothing), and the generation's id is
+        the transaction's, so a retried charge lands once."""
+        served = next(c for c in candidates if c.node == answer.route[-1]["node"])
+        advert = self.agent.table.adverts.get(served.node)
+        if served.local or advert is None:
+            return None
+        units = round(advert.price * UNITS)
+        if units <= 0:
+            return None
+        body = {
+            "transaction": f"gen-{answer.id}",
+            "payer": self.agent.node_id,
+            "payee": served.node,
+            "units": units,
+            "memo": f"generation on {served.name or served.node[:12]}",
+        }
+        try:
+            await ask_market(self.agent, "compute", body)
+        except Exception as exc:  # the answer stands; the charge says why it did not land
+            log.warning("mesh: charging generation %s failed: %s", answer.id, exc)
+            return {"units": units, "charged": False, "error": str(exc)[:300]}
+        return {"units": units, "charged": True, "transaction": body["transaction"]}
 
     async def _embed(self, prompt: str) -> tuple[float, ...] | None:
         try:

@@ -1,0 +1,306 @@
+"""The marketplace as its users meet it: two nodes started with `continuum
+up` and joined as a mesh. Node "creators" runs the market; node "users" uses
+it over the mesh (``CONTINUUM_MARKET=creators``). Creators publish a layer,
+fork it twice and list the last fork; a user on the other node finds it,
+buys it, pulls it and runs it in a persona; the statements show every part
+of every payment to the unit; reputation moves with academy scores and
+cannot be lifted by a ring of fresh keys; bad usage reports change nothing;
+a kill -9 of the marketplace and a NATS restart in the middle of a thousand
+concurrent payments lose and double nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from nacl.signing import SigningKey
+from node_cli import cli, state, wait_until
+
+from continuum.genome.manifest import creator_of
+from continuum.market.documents import RatingNote, UsageReport, signed
+from continuum.natsauth.audit import violations
+from continuum.node.ports import free_port
+from continuum.testing.processes import clean_environment
+from continuum_persona.testing.layers import train_test_layer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+#: A compute price, credits per generation (node "creators" sells its personas' time).
+PRICE = "0.05"
+
+
+def _env(root: Path, name: str, model: Path, lan_port: int, **extra: str) -> dict[str, str]:
+    env = clean_environment()
+    env.update(
+        {
+            "CONTINUUM_HOME": str(root / name),
+            "CONTINUUM_NODE_NAME": name,
+            "CONTINUUM_NATS_PORT": str(free_port()),
+            "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "CONTINUUM_GATEWAY_PORT": str(free_port()),
+            "CONTINUUM_PERSONA_MODEL_PATH": str(model),
+            "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "8",
+            "CONTINUUM_MESH_HOST": "127.0.0.1",
+            "CONTINUUM_MESH_ANNOUNCE_S": "2",
+            "CONTINUUM_MESH_LAN_PORT": str(lan_port),
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+            "COLUMNS": "250",
+            **extra,
+        }
+    )
+    return env
+
+
+def ok(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    done = cli(env, *args, timeout=timeout)
+    assert done.returncode == 0, f"{args}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def nodes(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model: Path
+) -> Iterator[dict[str, dict[str, str]]]:
+    root = tmp_path_factory.mktemp("market")
+    lan_port = free_port()
+    creators = _env(root, "creators", tiny_model, lan_port, CONTINUUM_MESH_PRICE=PRICE)
+    users = _env(root, "users", tiny_model, lan_port, CONTINUUM_MARKET="creators")
+    hub_port = free_port()
+    try:
+        ok(creators, "up", "--detach", "--hub", "--hub-port", str(hub_port))
+        ok(users, "up", "--detach")
+        url = f"nats-leaf://127.0.0.1:{hub_port}"
+        ok(creators, "mesh", "admit", state(users)["node_id"])
+        ok(users, "mesh", "join", url)
+        yield {"creators": creators, "users": users, "root": {"path": str(root)}}
+    finally:
+        for env in (creators, users):
+            cli(env, "down")
+    for env in (creators, users):
+        assert violations(Path(env["CONTINUUM_HOME"]) / "nats" / "nats.log") == []
+
+
+def admin(env: dict[str, str]) -> httpx.Client:
+    token = (Path(env["CONTINUUM_HOME"]) / "admin.token").read_text().strip()
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{env['CONTINUUM_GATEWAY_PORT']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+
+
+def units(text: str) -> int:
+    whole, _, part = text.partition(".")
+    sign = -1 if whole.startswith("-") else 1
+    return sign * (abs(int(whole)) * 100 + int(part or 0))
+
+
+@pytest.fixture(scope="module")
+def keys(nodes: dict[str, dict[str, str]]) -> dict[str, tuple[Path, str]]:
+    root = Path(nodes["root"]["path"])
+    found = {}
+    for name in ("ann", "bob", "cat", "user"):
+        out = root / f"{name}.key"
+        made = ok(nodes["creators"], "publisher", "keygen", str(out))
+        found[name] = (out, made.split()[-1])
+    return found
+
+
+@pytest.fixture(scope="module")
+def listed(
+    nodes: dict[str, dict[str, str]],
+    keys: dict[str, tuple[Path, str]],
+    tiny_model: Path,
+) -> str:
+    """sql-base (ann) <- sql-tuned (bob) <- sql-pro (cat), sql-pro listed by cat."""
+    creators = nodes["creators"]
+    root = Path(nodes["root"]["path"])
+    layer = train_test_layer(tiny_model, root / "sql", "SELECT * FROM t " * 4, steps=1)
+    ok(creators, "genome", "publish", str(layer), "--name", "sql-base", "--description",
+       "writes SQL queries for PostgreSQL", "--key", str(keys["ann"][0]))  # fmt: skip
+    ok(creators, "genome", "fork", "sql-base", "--name", "sql-tuned", "--key", str(keys["bob"][0]))
+    ok(creators, "genome", "fork", "sql-tuned", "--name", "sql-pro", "--description",
+       "expert PostgreSQL query writer", "--key", str(keys["cat"][0]))  # fmt: skip
+    sold = ok(creators, "market", "sell", "sql-pro", "--price", "3.33", "--per-use", "0.37",
+              "--key", str(keys["cat"][0]))  # fmt: skip
+    assert "listed sql-pro@1.0.0: 3.33 to buy, 0.37/use" in sold
+    return "sql-pro"
+
+
+def statement(env: dict[str, str], account: str) -> dict[str, Any]:
+    reply: dict[str, Any] = json.loads(ok(env, "market", "statement", account, "--json"))
+    return reply
+
+
+def test_a_user_on_another_node_finds_buys_and_uses_a_listed_layer(
+    nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]], listed: str
+) -> None:
+    creators, users = nodes["creators"], nodes["users"]
+    user_key, user = keys["user"]
+    ann, bob, cat = keys["ann"][1], keys["bob"][1], keys["cat"][1]
+
+    found = ok(users, "market", "search", "PostgreSQL queries")
+    assert "sql-pro@1.0.0" in found and "3.33 to buy, 0.37/use" in found, found
+    poor = cli(users, "market", "buy", listed, "--key", str(user_key))
+    assert poor.returncode == 2 and "insufficient funds" in poor.stderr, poor.stderr
+    granted = ok(creators, "market", "grant", user, "100", "--reason", "welcome credits")
+    assert "granted 100.00" in granted
+    bought = ok(users, "market", "buy", listed, "--key", str(user_key), "--id", "order-e2e-1")
+    assert "paid 3.33" in bought and "balance 96.67" in bought, bought
+    again = ok(users, "market", "buy", listed, "--key", str(user_key), "--id", "order-e2e-1")
+    assert "charged once" in again and "balance 96.67" in again, again
+
+    # Pull the layer from the creators' node and run it in a persona on the user's node.
+    ok(users, "genome", "pull", listed, "--from", "creators", "--install")
+    ok(users, "persona", "genome", "set", "Helper AI", listed)
+    for _ in range(3):
+        ok(users, "ai", "generate", "--prompt", "write a query", "--max-tokens", "2")
+
+    def charged_three_uses() -> bool:
+        lines = statement(creators, user)["lines"]
+        return sum(1 for line in lines if line["kind"] == "use") == 3
+
+    wait_until(charged_three_uses, timeout=60)
+    # One purchase of 3.33 and three uses of 0.37, to the unit (ADR 0019's split):
+    # platform 10% rounded down, the creator's part less a 20% royalty to the
+    # parent (less 20% to its own parent), every share rounded down.
+    expected = {user: -333 - 3 * 37}
+    for amount in (333, 37, 37, 37):
+        platform = amount - amount * 9000 // 10000
+        creators_part = amount - platform
+        to_bob = creators_part * 2000 // 10000
+        to_ann = to_bob * 2000 // 10000
+        for account, part in (
+            ("platform", platform), (cat, creators_part - to_bob), (bob, to_bob - to_ann),
+            (ann, to_ann),
+        ):  # fmt: skip
+            expected[account] = expected.get(account, 0) + part
+    for account, change in expected.items():
+        seen = statement(users if account == user else creators, account)
+        minted = 10000 if account == user else 0
+        assert seen["balance_units"] == minted + change, (account, seen)
+    audit = admin(creators).get("/v1/market/audit").json()
+    assert audit["sum"] == 0 and audit["minted"] == audit["held"]
+
+
+def test_reputation_moves_with_academy_scores(
+    nodes: dict[str, dict[str, str]], listed: str
+) -> None:
+    creators = nodes["creators"]
+    before = json.loads(ok(creators, "market", "show", listed, "--json"))["reputation"]
+    ok(creators, "academy", "abtest", "--persona", "Helper AI", "--skill", "strings",
+       "--variant", listed, "--exercises", "12", "--method", "fixed", "--no-promote",
+       timeout=600)  # fmt: skip
+    after = json.loads(ok(creators, "market", "show", listed, "--json"))["reputation"]
+    assert before["academy"] is None and after["academy"] is not None
+    assert after["academy_observations"] > 0
+    assert after["weight"] > before["weight"] and after["mean"] != before["mean"]
+
+
+def test_a_ring_of_fresh_keys_cannot_lift_a_bad_layer(
+    nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]], tiny_model: Path
+) -> None:
+    creators, users = nodes["creators"], nodes["users"]
+    root = Path(nodes["root"]["path"])
+    layer = train_test_layer(tiny_model, root / "two", "two layers " * 4, steps=1)
+    for name, description in (("good-one", "summarises logs"), ("bad-one", "summarises logs")):
+        ok(creators, "genome", "publish", str(layer), "--name", name, "--description", description,
+           "--version", "1.0.0")  # fmt: skip
+        ok(creators, "market", "sell", name, "--per-use", "0.01")
+    honest_here, honest_there = root / "honest-a.key", root / "honest-b.key"
+    for path in (honest_here, honest_there):
+        ok(creators, "publisher", "keygen", str(path))
+    ok(creators, "market", "rate", "good-one", "0.8", "--key", str(honest_here))
+    ok(users, "market", "rate", "good-one", "0.9", "--key", str(honest_there))
+    ok(users, "market", "rate", "bad-one", "0.1", "--key", str(honest_there))
+    node = state(creators)["node_id"]
+    with admin(creators) as http:
+        for _ in range(50):  # fifty fresh keys, all through the creators' node
+            key = SigningKey.generate()
+            note = RatingNote(
+                layer="bad-one", rater=creator_of(key), node=node, score=1.0, at=time.time()
+            )
+            answer = http.post("/v1/market/ratings", json=signed(note, key))
+            assert answer.status_code == 200, answer.text
+        # A rating cannot claim another node's voice.
+        key = SigningKey.generate()
+        forged = RatingNote(
+            layer="bad-one", rater=creator_of(key), node=state(users)["node_id"], score=1.0,
+            at=time.time(),
+        )  # fmt: skip
+        refused = http.post("/v1/market/ratings", json=signed(forged, key))
+        assert refused.status_code == 400 and "came through" in refused.text
+        good = http.get("/v1/market/listings/good-one").json()["reputation"]
+        bad = http.get("/v1/market/listings/bad-one").json()["reputation"]
+    assert bad["ratings"]["voters"] == 2 and bad["ratings"]["mean"] <= 0.1 + 1e-9, bad
+    assert good["score"] > bad["score"] and good["mean"] > bad["mean"], (good, bad)
+
+
+def test_bad_usage_reports_are_refused_and_change_nothing(
+    nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]], listed: str
+) -> None:
+    creators, users = nodes["creators"], nodes["users"]
+    user = keys["user"][1]
+    node_key = SigningKey.generate()  # a node with no licence anywhere
+    users_node = state(users)["node_id"]
+
+    def report(**fields: Any) -> UsageReport:
+        base = {
+            "id": f"use-{uuid.uuid4().hex}", "node": users_node, "account": user,
+            "layer": f"{listed}@1.0.0", "uses": 1, "per_use": 37, "at": time.time(),
+        }  # fmt: skip
+        return UsageReport(**{**base, **fields})
+
+    with admin(creators) as http:
+        before = http.get("/v1/market/audit").json()
+        balance = http.get(f"/v1/market/wallets/{user}").json()["balance_units"]
+        forged = signed(report(), node_key)  # signed by another key than the node's
+        cases = {
+            "forged": forged,
+            "negative price": {
+                "document": {**forged["document"], "per_use": -37},
+                "signature": forged["signature"],
+            },
+            "unknown layer": signed(
+                report(node=creator_of(node_key), layer="no-such-layer@1.0.0"), node_key
+            ),
+            "no licence": signed(report(node=creator_of(node_key)), node_key),
+            "not json object": {"document": [1, 2], "signature": "AAAA"},
+        }
+        answers = {name: http.post("/v1/market/usage", json=body) for name, body in cases.items()}
+        assert answers["forged"].status_code == 400
+        assert "does not verify" in answers["forged"].text
+        assert answers["negative price"].status_code == 400
+        assert "per_use" in answers["negative price"].text
+        assert answers["unknown layer"].status_code == 404
+        assert "unknown layer no-such-layer" in answers["unknown layer"].text
+        assert answers["no licence"].status_code == 403
+        assert "no licence" in answers["no licence"].text
+        assert answers["not json object"].status_code == 422
+        assert http.get("/v1/market/audit").json() == before
+        assert http.get(f"/v1/market/wallets/{user}").json()["balance_units"] == balance
+
+
+def test_routed_generations_pay_the_serving_node_once(
+    nodes: dict[str, dict[str, str]],
+) -> None:
+    creators, users = nodes["creators"], nodes["users"]
+    payer, payee = state(users)["node_id"], state(creators)["node_id"]
+    ok(creators, "market", "grant", payer, "1", "--reason", "compute credits")
+    done = cli(users, "ai/generate", "--prompt=hello", "--mesh=creators", "--max-tokens=2",
+               "--json", tool="jtag", timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["node"] == payee and result["charge"]["charged"] is True, result
+    transaction = result["charge"]["transaction"]
+    paid = {line["transaction"]: line for line in statement(creators, payee)["lines"]}
+    assert paid[transaction]["amount"] == PRICE  # 5 units: the platform's 10% rounds to 0
+    lines = {line["transaction"]: line for line in statement(creators, payer)["lines"]}
+    assert lines[transaction]["amount"] == "-" + PRICE
+    assert statement(creators, payer)["balance_units"] == 100 - units(PRICE)
