@@ -10,7 +10,11 @@ concurrent payments lose and double nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +27,7 @@ from nacl.signing import SigningKey
 from node_cli import cli, state, wait_until
 
 from continuum.genome.manifest import creator_of
-from continuum.market.documents import RatingNote, UsageReport, signed
+from continuum.market.documents import Order, RatingNote, UsageReport, canonical, signed
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
 from continuum.testing.processes import clean_environment
@@ -260,7 +264,11 @@ def test_bad_usage_reports_are_refused_and_change_nothing(
     with admin(creators) as http:
         before = http.get("/v1/market/audit").json()
         balance = http.get(f"/v1/market/wallets/{user}").json()["balance_units"]
-        forged = signed(report(), node_key)  # signed by another key than the node's
+        document = report().model_dump(mode="json")  # signed by another key than the node's
+        forged = {
+            "document": document,
+            "signature": base64.b64encode(node_key.sign(canonical(document)).signature).decode(),
+        }
         cases = {
             "forged": forged,
             "negative price": {
@@ -304,3 +312,99 @@ def test_routed_generations_pay_the_serving_node_once(
     lines = {line["transaction"]: line for line in statement(creators, payer)["lines"]}
     assert lines[transaction]["amount"] == "-" + PRICE
     assert statement(creators, payer)["balance_units"] == 100 - units(PRICE)
+
+
+WALLETS = 200
+USES = 4  # 200 purchases + 800 usage reports = 1,000 payments
+GRANT = 2000
+
+
+def test_a_thousand_payments_through_a_killed_market_and_a_nats_restart(
+    nodes: dict[str, dict[str, str]], listed: str
+) -> None:
+    """200 fresh wallets at once, each granted credits, buying the layer for
+    one node and reporting four uses from it (signed by that node), every
+    request retried with the same id until it gets an answer; the
+    marketplace is killed with SIGKILL after a third of them, nats-server
+    after two thirds. Afterwards the ledger balances exactly: every wallet
+    paid the price and four uses once, nothing was lost or doubled, the
+    balances sum to zero and the accounts hold exactly what was minted."""
+    creators = nodes["creators"]
+    node_key = SigningKey.generate()
+    node = creator_of(node_key)
+    wallets = [SigningKey.generate() for _ in range(WALLETS)]
+    done: list[str] = []
+    with admin(creators) as http:
+        audit_before = http.get("/v1/market/audit").json()
+        platform_before = http.get("/v1/market/wallets/platform").json()["balance_units"]
+
+    async def run() -> None:
+        token = (Path(creators["CONTINUUM_HOME"]) / "admin.token").read_text().strip()
+        limits = httpx.Limits(max_connections=40)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{creators['CONTINUUM_GATEWAY_PORT']}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+            limits=limits,
+        ) as http:
+
+            async def send(path: str, body: dict[str, Any]) -> dict[str, Any]:
+                for _ in range(600):
+                    try:
+                        answer = await http.post(path, json=body)
+                    except httpx.HTTPError:
+                        await asyncio.sleep(0.2)
+                        continue
+                    if answer.status_code in (429, 500, 502, 503, 504):
+                        await asyncio.sleep(0.2)
+                        continue
+                    assert answer.status_code in (200, 201), (path, answer.text)
+                    result: dict[str, Any] = answer.json()
+                    done.append(path)
+                    return result
+                raise AssertionError(f"{path}: no answer in two minutes")
+
+            async def wallet(i: int, key: SigningKey) -> None:
+                account = creator_of(key)
+                await send("/v1/market/grants", {
+                    "account": account, "credits": f"{GRANT // 100}", "reason": "chaos",
+                    "id": f"grant-chaos-{account[:20]}",
+                })  # fmt: skip
+                order = Order(id=f"order-chaos-{i}", kind="buy", layer=listed, account=account,
+                              node=node, max_units=10_000, at=time.time())  # fmt: skip
+                await send("/v1/market/orders", signed(order, key))
+                for use in range(USES):
+                    report = UsageReport(
+                        id=f"use-chaos-{i}-{use}", node=node, account=account,
+                        layer=f"{listed}@1.0.0", uses=1, per_use=37, at=time.time(),
+                    )  # fmt: skip
+                    await send("/v1/market/usage", signed(report, node_key))
+
+            async def chaos() -> None:
+                total = WALLETS * (2 + USES)
+                while len(done) < total // 3:
+                    await asyncio.sleep(0.05)
+                os.kill(state(creators)["services"]["marketplace"], signal.SIGKILL)
+                while len(done) < 2 * total // 3:
+                    await asyncio.sleep(0.05)
+                os.kill(state(creators)["servers"]["nats-server"], signal.SIGKILL)
+
+            killer = asyncio.create_task(chaos())
+            await asyncio.gather(*(wallet(i, key) for i, key in enumerate(wallets)))
+            await killer
+
+    asyncio.run(run())
+    with admin(creators) as http:
+        for key in wallets:
+            balance = http.get(f"/v1/market/wallets/{creator_of(key)}").json()["balance_units"]
+            assert balance == GRANT - 333 - USES * 37
+        audit = http.get("/v1/market/audit").json()
+        assert audit["sum"] == 0
+        assert audit["minted"] == audit_before["minted"] + WALLETS * GRANT == audit["held"]
+        platform = http.get("/v1/market/wallets/platform").json()["balance_units"]
+        per_purchase = 333 - 333 * 9000 // 10000
+        per_use = 37 - 37 * 9000 // 10000
+        assert platform - platform_before == WALLETS * (per_purchase + USES * per_use)
+    # The statements read model agrees with the ledger, entry for entry.
+    lines = statement(creators, creator_of(wallets[0]))
+    assert lines["balance_units"] == GRANT - 333 - USES * 37 and lines["entries"] == 2 + USES

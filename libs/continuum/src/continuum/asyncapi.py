@@ -38,7 +38,8 @@ from continuum.runtime.replies import taking
 _SAFE_KEY = re.compile(r"[^A-Za-z0-9._-]+")
 _PARAMETER = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 _PARAMETERS = {
-    "service": "a service's name (gateway, scheduler, persona-runtime, genome-registry, academy)",
+    "service": "a service's name (gateway, scheduler, persona-runtime, genome-registry, "
+    "academy, marketplace)",
     "projection": "a projection's name (`continuum events projections` lists them)",
     "consumer": "a consumer that files dead letters (a projection, or gateway-ingress)",
     "room": "a room id",

@@ -77,6 +77,8 @@ class Registry(Protocol):
 
 #: Appends one market event (aggregate id, expected version or None); returns its seq.
 Append = Callable[[BaseModel, str, int | None], Awaitable[int]]
+#: The latest licence event of a licence id, read from the log itself.
+LicenceLog = Callable[[str], Awaitable[LicenceGranted | None]]
 
 
 def derived_id(prefix: str, source: str) -> str:
@@ -98,6 +100,7 @@ class Market:
         node: str,
         terms: Terms,
         clock: Callable[[], float] = time.time,
+        licence_log: LicenceLog | None = None,
     ) -> None:
         self.book = book
         self.journal = journal
@@ -107,6 +110,17 @@ class Market:
         self.node = node
         self.terms = terms
         self.clock = clock
+        self._licence_log = licence_log
+
+    async def licence(self, account: str, node: str, layer: str) -> LicenceGranted | None:
+        """The licence from the book, else from the log: the book may not
+        have folded a licence granted a moment ago (its follower catching up
+        after a NATS restart), and a use must not be refused for that."""
+        lid = licence_id(account, node, layer)
+        found = self.book.licences.get(lid)
+        if found is None and self._licence_log is not None:
+            found = await self._licence_log(lid)
+        return found
 
     # -- listings -----------------------------------------------------------------------
 
@@ -196,7 +210,7 @@ class Market:
             if not terms.rent:
                 raise MarketError(f"{order.layer} is not for rent; buy it")
             amount, kind = terms.rent, "rented"
-            held = self.book.licence(order.account, order.node, order.layer)
+            held = await self.licence(order.account, order.node, order.layer)
             start = max(now, held.until or 0) if held and held.kind == "rented" else now
             until: float | None = start + terms.period_days * DAY
         else:
@@ -218,7 +232,7 @@ class Market:
             signature=signature,
         )
         lid = licence_id(order.account, order.node, order.layer)
-        existing = self.book.licences.get(lid)
+        existing = await self.licence(order.account, order.node, order.layer)
         if existing is not None and existing.transaction == order.id:
             return Ordered(existing, amount, True)  # a re-sent order: charged once
         if existing is not None and existing.kind != "rented" and order.kind == "buy":
@@ -239,9 +253,6 @@ class Market:
             layer=listing.ref,
         )
         recorded = await self.journal.record(tx, order.account, also=[(envelope, None)])
-        if recorded.duplicate and self.book.licences.get(lid) is None:
-            # Recorded with its licence in one append: the book has not folded it yet.
-            return Ordered(licence, amount, True)
         return Ordered(licence, amount, recorded.duplicate, recorded.seq)
 
     async def charge_use(self, document: Any, signature: Any) -> dict[str, Any]:
@@ -250,7 +261,7 @@ class Market:
         if layer not in self.book.listings:
             raise MarketError(f"unknown layer {layer}: not listed on this market", 404)
         listing = self.book.listings[layer]
-        licence = self.book.licence(report.account, report.node, layer)
+        licence = await self.licence(report.account, report.node, layer)
         if licence is None and not listing.event.terms.free:
             raise MarketError(
                 f"{report.account[:12]}… holds no licence for {layer} on node "

@@ -32,6 +32,7 @@ from continuum.contracts.commands import (
     SignedDocument,
 )
 from continuum.events.genome import LayerManifest
+from continuum.events.market import LicenceGranted
 from continuum.market.book import MarketBook
 from continuum.market.journal import LedgerJournal
 from continuum.market.ledger import MINT, LedgerError, format_units
@@ -111,6 +112,11 @@ class MarketplaceService(Service):
             await self._followers[0].reached(result.version)  # answer with it visible
             return result.version
 
+        async def licence_log(lid: str) -> LicenceGranted | None:
+            stored = await ctx.store.last(f"evt.market.licence.{lid}")
+            payload = stored.event.payload if stored is not None else None
+            return payload if isinstance(payload, LicenceGranted) else None
+
         self.market = Market(
             self.book,
             self.journal,
@@ -119,6 +125,7 @@ class MarketplaceService(Service):
             RegistryClient(ctx),
             ctx.identity.node_id,
             Terms(s.platform_bp, s.royalty_bp),
+            licence_log=licence_log,
         )
 
         async def fold(stored: StoredEvent, live: bool) -> None:

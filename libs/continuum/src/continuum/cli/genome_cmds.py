@@ -324,10 +324,28 @@ def pull(
     """Download a layer as a peft adapter directory, verified before it is written."""
     layer, version = _layer_ref(layer, version)
     prefix = f"/v1/mesh/nodes/{quote(source, safe='')}" if source else "/v1/genome"
+    whose = f"{source}'s" if source else "the registry's"
+    manifest, signature, data = _fetch_verified(prefix, layer, version, whose)
+    if install:
+        _install_ancestors(prefix, manifest, whose, set())
+        _install(manifest, signature, data)
+    target = out or Path(f"{manifest.name}-{manifest.version}")
+    target.mkdir(parents=True, exist_ok=True)
+    (target / CONFIG_FILE).write_text(json.dumps(manifest.adapter_config, indent=2) + "\n")
+    (target / WEIGHTS_FILE).write_bytes(data)
+    doc = {"manifest": manifest.model_dump(mode="json"), "signature": signature}
+    (target / MANIFEST_FILE).write_text(json.dumps(doc, indent=2) + "\n")
+    console.print(f"{manifest.ref} verified (sha256 and signature) and written to {target}")
+
+
+def _fetch_verified(
+    prefix: str, layer: str, version: str, whose: str
+) -> tuple[LayerManifest, str, bytes]:
+    """A layer's manifest and weights, believed only once the creator's
+    signature, the weights' sha256 and their safetensors header check out."""
     signed = gateway_client.request(
         "GET", f"{prefix}/layers/{layer}/manifest", params={"version": version}
     )
-    whose = f"{signed.get('node_name') or source}'s" if source else "the registry's"
     try:
         manifest = LayerManifest.model_validate(signed["manifest"])
         verify_manifest(manifest, signed["signature"])
@@ -340,18 +358,31 @@ def pull(
         read_header(data)
     except LayerError as exc:
         raise CliError(str(exc)) from None
-    if install:
-        _upload(data, manifest.sha256)
-        body = {"manifest": manifest.model_dump(mode="json"), "signature": signed["signature"]}
-        installed = gateway_client.request("POST", "/v1/genome/layers", json=body)
-        console.print(f"{installed['ref']} published to this node's registry")
-    target = out or Path(f"{manifest.name}-{manifest.version}")
-    target.mkdir(parents=True, exist_ok=True)
-    (target / CONFIG_FILE).write_text(json.dumps(manifest.adapter_config, indent=2) + "\n")
-    (target / WEIGHTS_FILE).write_bytes(data)
-    doc = {"manifest": manifest.model_dump(mode="json"), "signature": signed["signature"]}
-    (target / MANIFEST_FILE).write_text(json.dumps(doc, indent=2) + "\n")
-    console.print(f"{manifest.ref} verified (sha256 and signature) and written to {target}")
+    return manifest, str(signed["signature"]), data
+
+
+def _install(manifest: LayerManifest, signature: str, data: bytes) -> None:
+    _upload(data, manifest.sha256)
+    body = {"manifest": manifest.model_dump(mode="json"), "signature": signature}
+    installed = gateway_client.request("POST", "/v1/genome/layers", json=body)
+    console.print(f"{installed['ref']} published to this node's registry")
+
+
+def _install_ancestors(prefix: str, manifest: LayerManifest, whose: str, seen: set[str]) -> None:
+    """A fork names its parents, and this node's registry takes a layer only
+    once its parents are there: pull the missing ones first, oldest first."""
+    for parent in manifest.parents:
+        if parent in seen:
+            continue
+        seen.add(parent)
+        name, version = _layer_ref(parent, None)
+        with gateway_client.client() as http:
+            here = http.get(f"/v1/genome/layers/{name}", params={"version": version})
+        if here.status_code == 200:
+            continue
+        ancestor, signature, data = _fetch_verified(prefix, name, version, whose)
+        _install_ancestors(prefix, ancestor, whose, seen)
+        _install(ancestor, signature, data)
 
 
 def _layer_ref(layer: str, version: str | None) -> tuple[str, str]:

@@ -86,6 +86,8 @@ class MarketBook:
     licences: dict[str, LicenceGranted] = field(default_factory=dict)
     #: (account, layer id) -> when its holder last got (or renewed) a licence
     licensed_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: layer id -> accounts holding a licence for it (on any node)
+    holders: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     #: layer id -> rater -> its latest rating (a rater changes its mind, not its weight)
     ratings: dict[str, dict[str, LayerRated]] = field(default_factory=dict)
     #: rater -> ratings that agreed with the consensus when made
@@ -98,6 +100,8 @@ class MarketBook:
     base_models: dict[str, str] = field(default_factory=dict)  # layer ref -> base model
     _attempt_genomes: dict[str, list[str]] = field(default_factory=dict)
     _abtests: dict[str, AbTestRegistered] = field(default_factory=dict)
+    #: layer id -> (the ratings' consensus, how many ratings it was computed from)
+    _consensus: dict[str, tuple[float | None, int]] = field(default_factory=dict)
 
     # -- folding ------------------------------------------------------------------------
 
@@ -113,7 +117,9 @@ class MarketBook:
                 self.listings[aggregate].withdrawn = True
         elif isinstance(payload, LicenceGranted):
             self.licences[aggregate] = payload
-            self.licensed_at[(payload.account, payload.layer.split("@", 1)[0])] = at
+            layer = payload.layer.split("@", 1)[0]
+            self.licensed_at[(payload.account, layer)] = at
+            self.holders[layer].add(payload.account)
         elif isinstance(payload, LayerRated):
             self._rate(aggregate, payload)
         elif isinstance(payload, TransactionRecorded):
@@ -126,8 +132,17 @@ class MarketBook:
             self._academy(aggregate, payload)
 
     def _rate(self, layer: str, rated: LayerRated) -> None:
-        before = self.reputation_of_ratings(layer)
-        if before.voters and abs(rated.score - before.consensus) <= 0.25:
+        """Keep the rating; credit its rater when it agrees (within 0.25) with
+        the consensus before it. The consensus is recomputed whenever the
+        layer's ratings grew by an eighth since it last was, so a fold stays
+        O(n log n) and gives the same numbers on every replay."""
+        count = len(self.ratings.get(layer, {}))
+        consensus, at_count = self._consensus.get(layer, (None, -1))
+        if at_count < 0 or count - at_count >= max(1, at_count // 8):
+            before = self.reputation_of_ratings(layer)
+            consensus = before.consensus if before.voters else None
+            self._consensus[layer] = (consensus, count)
+        if consensus is not None and abs(rated.score - consensus) <= 0.25:
             self.agreed[rated.rater] += 1
         self.ratings.setdefault(layer, {})[rated.rater] = rated
 

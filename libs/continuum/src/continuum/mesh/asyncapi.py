@@ -2,7 +2,7 @@
 links (the MESH account), so another implementation can speak to a node.
 
 Produced from the models the agent validates with (adverts, envelopes,
-generation orders, layer questions). LAN beacons are UDP, not NATS: they
+generation orders, layer questions, market requests). LAN beacons are UDP, not NATS: they
 are described in ``info`` of the channel that lists peers' adverts.
 """
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from continuum.events.asyncapi import REF_TEMPLATE, hoist
 from continuum.mesh.adverts import SignedAdvert
 from continuum.mesh.layers import ChunkAsk, ManifestAsk, SearchAsk
+from continuum.mesh.market import MarketAsk
 from continuum.mesh.orders import GenerationOrder
 from continuum.mesh.sealing import Envelope
 
@@ -84,6 +85,16 @@ def mesh_document() -> dict[str, Any]:
                 "oneOf": [_schema(m, schemas) for m in (SearchAsk, ManifestAsk, ChunkAsk)]
             },
         },
+        "mesh_market": {
+            "name": "market",
+            "title": "A sealed request to the node's marketplace",
+            "summary": "Opens to {op, body}: a marketplace command a market's users may send "
+            "(listings, search, signed orders, usage reports and ratings, wallets, compute "
+            "charges paid by the sender); the answer is sealed back (or {refused}).",
+            "contentType": "application/json",
+            "payload": sealed,
+            "x-continuum-sealed-payload": _schema(MarketAsk, schemas),
+        },
     }
     channels: dict[str, Any] = {
         "mesh.advert": {
@@ -117,6 +128,11 @@ def mesh_document() -> dict[str, Any]:
             "parameters": _NODE,
             "messages": {"question": {"$ref": "#/components/messages/mesh_layers"}},
         },
+        "mesh.market": {
+            "address": "mesh.node.{nodeId}.market",
+            "parameters": _NODE,
+            "messages": {"request": {"$ref": "#/components/messages/mesh_market"}},
+        },
     }
 
     def op(action: str, channel: str, message: str) -> dict[str, Any]:
@@ -132,6 +148,7 @@ def mesh_document() -> dict[str, Any]:
         "mesh.solicit": op("send", "mesh.solicit", "solicit"),
         "mesh.ping": op("send", "mesh.ping", "ping"),
         "mesh.layers": op("send", "mesh.layers", "question"),
+        "mesh.market": op("send", "mesh.market", "request"),
         "mesh.generate": {
             **op("send", "mesh.generate", "order"),
             "reply": {

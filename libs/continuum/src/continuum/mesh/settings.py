@@ -76,7 +76,12 @@ class MeshSettings(BaseSettings):
     nats_password: SecretStr = Field(
         default=SecretStr(""), description="The mesh agent's password on the MESH account."
     )
-    price: float = Field(default=0.0, ge=0, le=1e6, description="Credits per generation (0 = free), charged through the market.")
+    price: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e6,
+        description="Credits per generation (0 = free), charged through the market.",
+    )
     announce_s: float = Field(default=5.0, gt=0, le=3600, description="Advert re-announce period.")
     advert_ttl_s: float = Field(
         default=15.0, gt=0, le=86400, description="How long a peer's advert is believed."
