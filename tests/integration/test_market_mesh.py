@@ -314,6 +314,46 @@ def test_routed_generations_pay_the_serving_node_once(
     assert statement(creators, payer)["balance_units"] == 100 - units(PRICE)
 
 
+def test_a_refund_reverses_a_payment_once(
+    nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]]
+) -> None:
+    creators = nodes["creators"]
+    user, cat = keys["user"][1], keys["cat"][1]
+    use = next(line for line in statement(creators, user)["lines"] if line["kind"] == "use")
+    before = {a: statement(creators, a)["balance_units"] for a in (user, cat, "platform")}
+    refunded = ok(creators, "market", "refund", use["transaction"], "--reason", "did not help")
+    assert "refunded" in refunded
+    again = cli(creators, "market", "refund", use["transaction"], "--reason", "twice")
+    assert again.returncode == 0, again.stderr  # the same refund id: recorded once
+    after = {a: statement(creators, a)["balance_units"] for a in (user, cat, "platform")}
+    assert after[user] - before[user] == 37
+    assert before[cat] - after[cat] == 27  # 37 less the platform's 4, less bob's royalty 6
+    assert before["platform"] - after["platform"] == 37 - 37 * 9000 // 10000
+    missing = cli(creators, "market", "refund", "no-such-transaction", "--reason", "x")
+    assert missing.returncode == 2 and "no transaction" in missing.stderr
+
+
+def test_replaying_the_log_rebuilds_the_same_balances_and_reputations(
+    nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]]
+) -> None:
+    """Statements are a read model (dropped and replayed); listings and
+    reputations are folded from the log by a marketplace process (killed
+    with SIGKILL, then it folds again): both come back the same."""
+    creators = nodes["creators"]
+    accounts = [k[1] for k in keys.values()] + ["platform"]
+    with admin(creators) as http:
+        listings = http.get("/v1/market/listings").json()
+        statements = {a: statement(creators, a) for a in accounts}
+        victim = state(creators)["services"]["marketplace"]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: state(creators)["services"].get("marketplace") not in (None, victim))
+        wait_until(lambda: cli(creators, "status").returncode == 0, timeout=90)
+        ok(creators, "events", "replay", "market-ledger")
+        assert {a: statement(creators, a) for a in accounts} == statements
+        again = http.get("/v1/market/listings").json()
+    assert again == listings
+
+
 WALLETS = 200
 USES = 4  # 200 purchases + 800 usage reports = 1,000 payments
 GRANT = 2000

@@ -231,15 +231,14 @@ class MarketBook:
                 academy_n or 1.0
             )
             parts.append((academy_mean, min(academy_n, MAX_ACADEMY_WEIGHT)))
-        holders = {
-            lic.account for lic in self.licences.values() if lic.layer.startswith(layer + "@")
-        }
+        holders = self.holders.get(layer, set())
         retention: float | None = None
         if holders:
             kept = sum(
                 1
                 for a in holders
-                if now - self.last_use.get((a, layer), -1e18) <= RETAINED_DAYS * DAY
+                if now - max(self.last_use.get((a, layer), -1e18), self.licensed_at[(a, layer)])
+                <= RETAINED_DAYS * DAY
             )
             retention = kept / len(holders)
             parts.append((retention, RETENTION_WEIGHT * len(holders)))

@@ -87,6 +87,9 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                     "description": _ERRORS[code],
                     "content": {"application/json": {"schema": error_ref}},
                 }
+            for code, response in responses.items():  # errors a route declares itself
+                if code.startswith(("4", "5")) and "content" not in response:
+                    response["content"] = {"application/json": {"schema": error_ref}}
             for parameter in operation.get("parameters", []):
                 _constrain_text(parameter.get("schema"))
             for media in operation.get("requestBody", {}).get("content", {}).values():

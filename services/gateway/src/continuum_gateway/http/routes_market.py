@@ -132,12 +132,23 @@ async def search(
     return await market(request, "search", {"query": q, "k": k})
 
 
-@router.post("/v1/market/orders", summary="Buy or rent a layer (an order signed by the wallet)")
+_UNPAID = {402: {"description": "The wallet cannot pay (its balance is named)."}}
+
+
+@router.post(
+    "/v1/market/orders",
+    summary="Buy or rent a layer (an order signed by the wallet)",
+    responses=_UNPAID,  # type: ignore[arg-type]
+)
 async def order(request: Request, body: Annotated[SignedBody, Body()], _: Publish) -> Any:
     return await market(request, "order", _signed(body))
 
 
-@router.post("/v1/market/usage", summary="Charge a usage report (signed by the node that ran it)")
+@router.post(
+    "/v1/market/usage",
+    summary="Charge a usage report (signed by the node that ran it)",
+    responses=_UNPAID,  # type: ignore[arg-type]
+)
 async def usage(request: Request, body: Annotated[SignedBody, Body()], _: Publish) -> Any:
     return await market(request, "usage", _signed(body))
 
