@@ -25,6 +25,34 @@ def cli(
     )
 
 
+def mesh_node_env(
+    root: Path, name: str, model: Path, lan_port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of a `continuum up` node named ``name`` under ``root``
+    for a mesh test: free ports, the tiny model, mesh links on loopback, the
+    test's own LAN beacon port (``extra`` overrides or adds settings)."""
+    from continuum.node.ports import free_port
+    from continuum.testing.processes import clean_environment
+
+    env = clean_environment()
+    env.update(
+        {
+            "CONTINUUM_HOME": str(root / name),
+            "CONTINUUM_NODE_NAME": name,
+            "CONTINUUM_NATS_PORT": str(free_port()),
+            "CONTINUUM_POSTGRES_PORT": str(free_port()),
+            "CONTINUUM_GATEWAY_PORT": str(free_port()),
+            "CONTINUUM_PERSONA_MODEL_PATH": str(model),
+            "CONTINUUM_MESH_HOST": "127.0.0.1",
+            "CONTINUUM_MESH_LAN_PORT": str(lan_port),
+            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
+            "COLUMNS": "200",
+            **extra,
+        }
+    )
+    return env
+
+
 def state(env: dict[str, str]) -> dict:
     return json.loads((Path(env["CONTINUUM_HOME"]) / "run" / "node.json").read_text())
 

@@ -24,13 +24,12 @@ from typing import Any
 import httpx
 import pytest
 from nacl.signing import SigningKey
-from node_cli import cli, state, wait_until
+from node_cli import cli, mesh_node_env, state, wait_until
 
 from continuum.genome.manifest import creator_of
 from continuum.market.documents import Order, RatingNote, UsageReport, canonical, signed
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
-from continuum.testing.processes import clean_environment
 from continuum_persona.testing.layers import train_test_layer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -40,25 +39,11 @@ PRICE = "0.05"
 
 
 def _env(root: Path, name: str, model: Path, lan_port: int, **extra: str) -> dict[str, str]:
-    env = clean_environment()
-    env.update(
-        {
-            "CONTINUUM_HOME": str(root / name),
-            "CONTINUUM_NODE_NAME": name,
-            "CONTINUUM_NATS_PORT": str(free_port()),
-            "CONTINUUM_POSTGRES_PORT": str(free_port()),
-            "CONTINUUM_GATEWAY_PORT": str(free_port()),
-            "CONTINUUM_PERSONA_MODEL_PATH": str(model),
-            "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "8",
-            "CONTINUUM_MESH_HOST": "127.0.0.1",
-            "CONTINUUM_MESH_ANNOUNCE_S": "2",
-            "CONTINUUM_MESH_LAN_PORT": str(lan_port),
-            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
-            "COLUMNS": "250",
-            **extra,
-        }
-    )
-    return env
+    return mesh_node_env(
+        root, name, model, lan_port,
+        CONTINUUM_PERSONA_MAX_NEW_TOKENS="8", CONTINUUM_MESH_ANNOUNCE_S="2", COLUMNS="250",
+        **extra,
+    )  # fmt: skip
 
 
 def ok(env: dict[str, str], *args: str, timeout: float = 180) -> str:

@@ -11,38 +11,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from node_cli import cli, state, wait_until
+from node_cli import cli, mesh_node_env, state, wait_until
 
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
-from continuum.testing.processes import clean_environment
 from continuum_persona.testing.layers import train_test_layer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def _node(root: Path, name: str, model: Path, lan_port: int) -> dict[str, str]:
-    env = clean_environment()
-    env.update(
-        {
-            "CONTINUUM_HOME": str(root / name),
-            "CONTINUUM_NODE_NAME": name,
-            "CONTINUUM_NATS_PORT": str(free_port()),
-            "CONTINUUM_POSTGRES_PORT": str(free_port()),
-            "CONTINUUM_GATEWAY_PORT": str(free_port()),
-            "CONTINUUM_PERSONA_MODEL_PATH": str(model),
-            "CONTINUUM_PERSONA_MAX_NEW_TOKENS": "24",
-            "CONTINUUM_MESH_HOST": "127.0.0.1",
-            # Slow periodic adverts: a new persona reaches peers because the
-            # node announces on change, not because a period came round.
-            "CONTINUUM_MESH_ANNOUNCE_S": "60",
-            "CONTINUUM_MESH_ADVERT_TTL_S": "180",
-            "CONTINUUM_MESH_LAN_PORT": str(lan_port),
-            "OLLAMA_HOST": f"http://127.0.0.1:{free_port()}",
-            "COLUMNS": "200",
-        }
-    )
-    return env
+    # Slow periodic adverts: a new persona reaches peers because the node
+    # announces on change, not because a period came round.
+    return mesh_node_env(
+        root, name, model, lan_port,
+        CONTINUUM_PERSONA_MAX_NEW_TOKENS="24",
+        CONTINUUM_MESH_ANNOUNCE_S="60",
+        CONTINUUM_MESH_ADVERT_TTL_S="180",
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
