@@ -81,6 +81,14 @@ Append = Callable[[BaseModel, str, int | None], Awaitable[int]]
 LicenceLog = Callable[[str], Awaitable[LicenceGranted | None]]
 
 
+def scoped_id(kind: str, signer: str, document_id: str) -> str:
+    """The ledger id of a document's payment: its id within its signer's ids.
+    Ids are chosen by whoever signs (an order's wallet, a report's node), so
+    one signer's id must not be able to take another's transaction first."""
+    digest = hashlib.sha256(f"{signer}|{document_id}".encode()).hexdigest()[:40]
+    return f"{kind}-{digest}"
+
+
 def derived_id(prefix: str, source: str) -> str:
     """A transaction id derived from another (a refund of a purchase), within the id limit."""
     candidate = f"{prefix}-{source}"
@@ -221,19 +229,20 @@ class Market:
                 f"{format_units(order.max_units)}",
                 409,
             )
+        transaction = scoped_id("order", order.account, order.id)
         licence = LicenceGranted(
             account=order.account,
             node=order.node,
             layer=listing.ref,
             kind=kind,
             until=until,
-            transaction=order.id,
+            transaction=transaction,
             order=document,
             signature=signature,
         )
         lid = licence_id(order.account, order.node, order.layer)
         existing = await self.licence(order.account, order.node, order.layer)
-        if existing is not None and existing.transaction == order.id:
+        if existing is not None and existing.transaction == transaction:
             return Ordered(existing, amount, True)  # a re-sent order: charged once
         if existing is not None and existing.kind != "rented" and order.kind == "buy":
             raise MarketError(
@@ -241,12 +250,12 @@ class Market:
             )
         envelope = self.factory.new(licence, lid)
         if amount == 0:
-            if await self.journal.recorded(order.id):
+            if await self.journal.recorded(transaction):
                 raise MarketError(f"order {order.id} was used before", 409)
             seq = await self._append(licence, lid, None)
             return Ordered(licence, 0, False, seq)
         tx = Transaction.of(
-            order.id,
+            transaction,
             "purchase" if order.kind == "buy" else "rental",
             self._split(listing, amount, order.account),
             memo=f"{order.kind} {listing.ref}",
@@ -274,7 +283,7 @@ class Market:
             return {"report": report.id, "charged": 0, "duplicate": False}
         amount = per_use * report.uses
         tx = Transaction.of(
-            report.id,
+            scoped_id("use", report.node, report.id),
             "use",
             self._split(listing, amount, report.account),
             memo=f"{report.uses} use(s) of {report.layer} on {report.node[:12]}",
@@ -282,7 +291,12 @@ class Market:
             quantity=report.uses,
         )
         recorded = await self.journal.record(tx, report.node)
-        return {"report": report.id, "charged": amount, "duplicate": recorded.duplicate}
+        return {
+            "report": report.id,
+            "transaction": tx.id,
+            "charged": amount,
+            "duplicate": recorded.duplicate,
+        }
 
     async def charge_compute(
         self, transaction: str, payer: str, payee: str, units: int, memo: str
@@ -294,9 +308,8 @@ class Market:
         amounts = {payer: -units, payee: units - platform}
         if platform:
             amounts["platform"] = amounts.get("platform", 0) + platform
-        return await self.journal.record(
-            Transaction.of(transaction, "compute", amounts, memo), payer
-        )
+        tx_id = scoped_id("compute", payer, transaction)
+        return await self.journal.record(Transaction.of(tx_id, "compute", amounts, memo), payer)
 
     async def grant(
         self, account: str, units: int, reason: str, by: str, grant_id: str

@@ -217,7 +217,8 @@ class MarketplaceService(Service):
             await self._followers[0].reached(ordered.seq)  # the licence is in the book
             licence = ordered.licence
             return {
-                "order": licence.transaction,
+                "order": r.document.get("id"),
+                "transaction": licence.transaction,
                 "licence": licence.model_dump(exclude={"order", "signature"}),
                 "charged": format_units(ordered.amount),
                 "charged_units": ordered.amount,
@@ -280,7 +281,7 @@ class MarketplaceService(Service):
             recorded = await guarded(
                 market.charge_compute(r.transaction, r.payer, r.payee, r.units, r.memo)
             )
-            return {"transaction": r.transaction, "duplicate": recorded.duplicate}
+            return {"transaction": recorded.transaction, "duplicate": recorded.duplicate}
 
         async def licences(r: Licences) -> dict[str, Any]:
             keys = book.licences_of(node=r.node, account=r.account)

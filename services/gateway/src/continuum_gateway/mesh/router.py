@@ -178,11 +178,11 @@ class MeshRouter:
             "memo": f"generation on {served.name or served.node[:12]}",
         }
         try:
-            await ask_market(self.agent, "compute", body)
+            charged = await ask_market(self.agent, "compute", body)
         except Exception as exc:  # the answer stands; the charge says why it did not land
             log.warning("mesh: charging generation %s failed: %s", answer.id, exc)
             return {"units": units, "charged": False, "error": str(exc)[:300]}
-        return {"units": units, "charged": True, "transaction": body["transaction"]}
+        return {"units": units, "charged": True, "transaction": charged.get("transaction")}
 
     async def _embed(self, prompt: str) -> tuple[float, ...] | None:
         try:
