@@ -50,7 +50,13 @@ from continuum_marketplace.market import (
     describe,
     describe_standing,
 )
-from continuum_marketplace.meter import LocalView, MarketView, MeterProjection, RemoteView
+from continuum_marketplace.meter import (
+    LocalView,
+    MarketNotReady,
+    MarketView,
+    MeterProjection,
+    RemoteView,
+)
 from continuum_marketplace.settings import MarketSettings
 from continuum_marketplace.statements import SCHEMA, StatementsProjection, statement, totals
 
@@ -155,7 +161,12 @@ class MarketplaceService(Service):
                 raise
 
         async def relay(op: str, body: dict[str, Any]) -> dict[str, Any]:
-            return await ctx.request("cmd.gateway.market", {"op": op, "body": body}, timeout=45)
+            try:
+                return await ctx.request("cmd.gateway.market", {"op": op, "body": body}, timeout=45)
+            except ServiceRequestError as exc:
+                if exc.code >= 500:  # the market node is away: wait for it, never dead-letter
+                    raise MarketNotReady(f"the market is unreachable: {exc.message}") from None
+                raise
 
         view: MarketView = (
             RemoteView(relay) if ctx.settings.market else LocalView(self.book, submit)
