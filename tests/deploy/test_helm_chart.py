@@ -460,3 +460,12 @@ def test_a_release_as_hub_exposes_its_leaf_port() -> None:
     assert settings["CONTINUUM_MESH_URL"] == "nats-leaf://node1-continuum-nats:7422"
     with pytest.raises(Exception, match="admit"):
         render({**BASE, "mesh": {"hub": True, "admit": ["not-a-node-id"]}})
+
+
+def test_a_release_can_use_another_nodes_market() -> None:
+    docs = render({**BASE, "marketplace": {"market": "home-server"}})
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and "CONTINUUM_HOME" in d["data"])
+    assert config["data"]["CONTINUUM_MARKET"] == "home-server"
+    own = render(BASE)
+    config = next(d for d in own if d["kind"] == "ConfigMap" and "CONTINUUM_HOME" in d["data"])
+    assert "CONTINUUM_MARKET" not in config["data"]

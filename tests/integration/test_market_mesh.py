@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -297,6 +298,37 @@ def test_routed_generations_pay_the_serving_node_once(
     lines = {line["transaction"]: line for line in statement(creators, payer)["lines"]}
     assert lines[transaction]["amount"] == "-" + PRICE
     assert statement(creators, payer)["balance_units"] == 100 - units(PRICE)
+
+
+def test_a_use_the_wallet_cannot_pay_waits_in_the_dead_letters_until_redriven(
+    nodes: dict[str, dict[str, str]], listed: str
+) -> None:
+    """The meter never drops a use: one the holder's wallet cannot pay is
+    dead-lettered with the reason after the runner's retries, and charged
+    once the wallet is topped up and the letter redriven."""
+    creators = nodes["creators"]
+    path = Path(nodes["root"]["path"]) / "short.key"
+    account = ok(creators, "publisher", "keygen", str(path)).split()[-1]
+    ok(creators, "market", "grant", account, "3.33", "--reason", "exactly the price")
+    ok(creators, "market", "buy", listed, "--key", str(path))  # for this node
+    ok(creators, "persona", "genome", "set", "Helper AI", listed)
+    try:
+        ok(creators, "ai", "generate", "--prompt", "a query", "--max-tokens", "2")
+
+        def letter() -> str | None:
+            listing = cli(creators, "events", "dlq", "--consumer", "layer-meter").stdout
+            found = re.search(r"│\s*(\d+)\s*│\s*layer-meter.*insufficient funds", listing, re.I)
+            return found.group(1) if found else None
+
+        wait_until(letter, timeout=60)
+        assert statement(creators, account)["balance_units"] == 0
+        ok(creators, "market", "grant", account, "1", "--reason", "top-up")
+        number = letter()
+        assert number is not None
+        ok(creators, "events", "dlq", "redrive", number)
+        wait_until(lambda: statement(creators, account)["balance_units"] == 100 - 37)
+    finally:
+        ok(creators, "persona", "genome", "set", "Helper AI")
 
 
 def test_a_refund_reverses_a_payment_once(

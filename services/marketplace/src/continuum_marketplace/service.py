@@ -154,11 +154,12 @@ class MarketplaceService(Service):
         async def submit(document: dict[str, Any], signature: str) -> dict[str, Any]:
             try:
                 return await self.market.charge_use(document, signature)
-            except MarketError as exc:
-                if exc.status in (403, 404):  # unlicensed or delisted meanwhile: not a charge
-                    log.warning("usage not charged: %s", exc)
+            except LedgerError as exc:
+                error = as_error(exc)
+                if error.status in (403, 404):  # unlicensed or delisted meanwhile: not a charge
+                    log.warning("usage not charged: %s", error)
                     return {"charged": 0}
-                raise
+                raise error from None
 
         async def relay(op: str, body: dict[str, Any]) -> dict[str, Any]:
             try:
