@@ -45,6 +45,7 @@ from continuum.market.ledger import (
 )
 from continuum.market.pricing import Suggestion, suggest_per_use
 from continuum.market.splits import Terms, split_payment
+from continuum.store.base import ConcurrencyError
 
 
 class MarketError(LedgerError):
@@ -77,8 +78,8 @@ class Registry(Protocol):
 
 #: Appends one market event (aggregate id, expected version or None); returns its seq.
 Append = Callable[[BaseModel, str, int | None], Awaitable[int]]
-#: The latest licence event of a licence id, read from the log itself.
-LicenceLog = Callable[[str], Awaitable[LicenceGranted | None]]
+#: The latest licence event of a licence id and its version, read from the log itself.
+LicenceLog = Callable[[str], Awaitable[tuple[LicenceGranted, int] | None]]
 
 
 def scoped_id(kind: str, signer: str, document_id: str) -> str:
@@ -124,11 +125,21 @@ class Market:
         """The licence from the book, else from the log: the book may not
         have folded a licence granted a moment ago (its follower catching up
         after a NATS restart), and a use must not be refused for that."""
-        lid = licence_id(account, node, layer)
-        found = self.book.licences.get(lid)
-        if found is None and self._licence_log is not None:
-            found = await self._licence_log(lid)
+        found = self.book.licences.get(licence_id(account, node, layer))
+        if found is None:
+            found, _ = await self._licence_version(account, node, layer)
         return found
+
+    async def _licence_version(
+        self, account: str, node: str, layer: str
+    ) -> tuple[LicenceGranted | None, int | None]:
+        """The licence and its version from the log (an order must find the
+        licence where it expects it); without a log, the book's, unchecked."""
+        lid = licence_id(account, node, layer)
+        if self._licence_log is None:
+            return self.book.licences.get(lid), None
+        found = await self._licence_log(lid)
+        return (found[0], found[1]) if found is not None else (None, 0)
 
     # -- listings -----------------------------------------------------------------------
 
@@ -218,7 +229,7 @@ class Market:
             if not terms.rent:
                 raise MarketError(f"{order.layer} is not for rent; buy it")
             amount, kind = terms.rent, "rented"
-            held = await self.licence(order.account, order.node, order.layer)
+            held, _ = await self._licence_version(order.account, order.node, order.layer)
             start = max(now, held.until or 0) if held and held.kind == "rented" else now
             until: float | None = start + terms.period_days * DAY
         else:
@@ -241,18 +252,19 @@ class Market:
             signature=signature,
         )
         lid = licence_id(order.account, order.node, order.layer)
-        existing = await self.licence(order.account, order.node, order.layer)
+        existing, version = await self._licence_version(order.account, order.node, order.layer)
         if existing is not None and existing.transaction == transaction:
             return Ordered(existing, amount, True)  # a re-sent order: charged once
         if existing is not None and existing.kind != "rented" and order.kind == "buy":
             raise MarketError(
                 f"{order.account[:12]}… already holds {order.layer} on that node", 409
             )
-        envelope = self.factory.new(licence, lid)
+        taken = f"{order.account[:12]}… got {order.layer} on that node meanwhile; look again"
         if amount == 0:
-            if await self.journal.recorded(transaction):
-                raise MarketError(f"order {order.id} was used before", 409)
-            seq = await self._append(licence, lid, None)
+            try:
+                seq = await self._append(licence, lid, version)
+            except ConcurrencyError:
+                raise MarketError(taken, 409) from None
             return Ordered(licence, 0, False, seq)
         tx = Transaction.of(
             transaction,
@@ -261,7 +273,11 @@ class Market:
             memo=f"{order.kind} {listing.ref}",
             layer=listing.ref,
         )
-        recorded = await self.journal.record(tx, order.account, also=[(envelope, None)])
+        envelope = self.factory.new(licence, lid)
+        try:
+            recorded = await self.journal.record(tx, order.account, also=[(envelope, version)])
+        except ConcurrencyError:  # another order for the same licence landed first
+            raise MarketError(taken, 409) from None
         return Ordered(licence, amount, recorded.duplicate, recorded.seq)
 
     async def charge_use(self, document: Any, signature: Any) -> dict[str, Any]:

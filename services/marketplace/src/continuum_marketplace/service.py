@@ -118,10 +118,11 @@ class MarketplaceService(Service):
             await self._followers[0].reached(result.version)  # answer with it visible
             return result.version
 
-        async def licence_log(lid: str) -> LicenceGranted | None:
+        async def licence_log(lid: str) -> tuple[LicenceGranted, int] | None:
             stored = await ctx.store.last(f"evt.market.licence.{lid}")
-            payload = stored.event.payload if stored is not None else None
-            return payload if isinstance(payload, LicenceGranted) else None
+            if stored is None or not isinstance(stored.event.payload, LicenceGranted):
+                return None
+            return stored.event.payload, stored.seq
 
         self.market = Market(
             self.book,

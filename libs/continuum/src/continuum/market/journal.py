@@ -131,6 +131,8 @@ class LedgerJournal:
             except ConcurrencyError as exc:
                 if exc.subject == transaction_subject(tx.id):
                     continue  # recorded meanwhile (a re-send raced us): answered above
+                if exc.subject not in {account_subject(leg.account) for leg in tx.legs}:
+                    raise  # one of ``also``'s expectations: the caller's to answer
                 await asyncio.sleep(random.uniform(0, 0.002 * attempt))
                 continue
             except StoreBusy:  # too many atomic appends open on the stream: back off
