@@ -331,6 +331,34 @@ def test_a_use_the_wallet_cannot_pay_waits_in_the_dead_letters_until_redriven(
         ok(creators, "persona", "genome", "set", "Helper AI")
 
 
+def test_a_creator_on_another_node_lists_on_the_remote_market(
+    nodes: dict[str, dict[str, str]], tiny_model: Path
+) -> None:
+    """A layer that lives on the users' node (and a fork of it) is listed on
+    the creators' market: the offer travels with the signed manifests, the
+    listing says where the weights are, royalties follow the lineage."""
+    creators, users = nodes["creators"], nodes["users"]
+    root = Path(nodes["root"]["path"])
+    dan, eve = root / "dan.key", root / "eve.key"
+    dan_id = ok(users, "publisher", "keygen", str(dan)).split()[-1]
+    eve_id = ok(users, "publisher", "keygen", str(eve)).split()[-1]
+    layer = train_test_layer(tiny_model, root / "logs", "ERROR at line " * 4, steps=1)
+    ok(users, "genome", "publish", str(layer), "--name", "log-base", "--description",
+       "reads stack traces", "--key", str(dan))  # fmt: skip
+    ok(users, "genome", "fork", "log-base", "--name", "log-pro", "--key", str(eve))
+    sold = ok(users, "market", "sell", "log-pro", "--per-use", "0.10", "--key", str(eve))
+    assert "listed log-pro@1.0.0" in sold, sold
+    shown = json.loads(ok(creators, "market", "show", "log-pro", "--json"))
+    assert shown["node"] == state(users)["node_id"] and shown["creator"] == eve_id
+    assert [(a["layer"], a["creator"]) for a in shown["lineage"]] == [
+        ("log-pro@1.0.0", eve_id),
+        ("log-base@1.0.0", dan_id),
+    ]
+    # Only a layer's creator lists it, wherever the offer comes from.
+    stolen = cli(users, "market", "sell", "log-base", "--price", "1", "--key", str(eve))
+    assert stolen.returncode == 2 and "only a layer's creator lists it" in stolen.stderr
+
+
 def test_a_refund_reverses_a_payment_once(
     nodes: dict[str, dict[str, str]], keys: dict[str, tuple[Path, str]]
 ) -> None:

@@ -37,6 +37,7 @@ def test_a_node_starts_serves_events_and_stops(node_env: dict[str, str]) -> None
         "service persona-runtime": True,
         "service genome-registry": True,
         "service academy": True,
+        "service marketplace": True,
         "personas": True,  # every persona present to the scheduler: a question gets its bids
     }
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from continuum.events.codec import EventFactory
 from continuum.events.genome import LayerManifest
@@ -27,6 +27,7 @@ from continuum.events.market import (
     ListingPublished,
     ListingWithdrawn,
 )
+from continuum.genome import LayerError, verify_manifest
 from continuum.market.book import DAY, Listing, MarketBook, Standing, UnknownListing, licence_id
 from continuum.market.documents import (
     Offer,
@@ -98,6 +99,60 @@ def derived_id(prefix: str, source: str) -> str:
     return f"{prefix}-{hashlib.sha256(source.encode()).hexdigest()[:40]}"
 
 
+@dataclass(frozen=True)
+class SentManifests:
+    """Signed manifests a creator on another node sent with an offer, each
+    believed only if its creator's signature verifies: the market's registry
+    for one listing."""
+
+    manifests: dict[str, LayerManifest]
+
+    #: How many manifests one offer may carry (the layer and its ancestors).
+    LIMIT = 64
+
+    @classmethod
+    def of(cls, sent: Sequence[Any]) -> SentManifests:
+        if not isinstance(sent, list | tuple) or len(sent) > cls.LIMIT:
+            raise MarketError(f"manifests must be a list of at most {cls.LIMIT}")
+        found: dict[str, LayerManifest] = {}
+        for item in sent:
+            if not isinstance(item, dict):
+                raise MarketError("each manifest is {manifest, signature}")
+            try:
+                manifest = LayerManifest.model_validate(item.get("manifest"))
+                verify_manifest(manifest, str(item.get("signature") or ""))
+            except ValidationError as exc:
+                raise MarketError(f"a sent manifest is invalid: {exc.errors()[0]['msg']}") from None
+            except LayerError as exc:
+                raise MarketError(f"a sent manifest does not verify: {exc}") from None
+            found[manifest.ref] = manifest
+        return cls(found)
+
+    async def manifest(self, layer: str, version: str) -> tuple[LayerManifest, str]:
+        matching = [
+            m for m in self.manifests.values()
+            if m.name == layer and version in ("latest", m.version)
+        ]  # fmt: skip
+        if len(matching) != 1:
+            raise MarketError(f"{layer}@{version}: send its signed manifest with the offer", 404)
+        return matching[0], ""
+
+    async def lineage(self, layer: str, version: str) -> list[tuple[str, str]]:
+        edges, frontier, seen = [], [f"{layer}@{version}"], set()
+        while frontier:
+            ref = frontier.pop()
+            if ref in seen or ref not in self.manifests:
+                continue
+            seen.add(ref)
+            for parent in self.manifests[ref].parents:
+                edges.append((ref, parent))
+                frontier.append(parent)
+        return edges
+
+    async def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return []
+
+
 class Market:
     def __init__(
         self,
@@ -143,18 +198,32 @@ class Market:
 
     # -- listings -----------------------------------------------------------------------
 
-    async def sell(self, document: Any, signature: Any) -> ListingPublished:
+    async def sell(
+        self,
+        document: Any,
+        signature: Any,
+        via: str | None = None,
+        manifests: Sequence[Any] | None = None,
+    ) -> ListingPublished:
+        """List a layer. Its manifest (and its ancestors', for royalties) come
+        from this node's registry, or, for a creator on another node
+        (``via``: the node that relayed the offer over the mesh), from the
+        signed manifests sent along, each checked against its creator's
+        signature; the listing then names that node as where the weights are."""
         offer = open_signed(Offer, document, signature)
         if offer.action != "list":
             raise MarketError("this offer withdraws a listing: send it to delist")
-        manifest, _ = await self.registry.manifest(offer.layer, offer.version)
+        source: Registry = self.registry
+        if via is not None and via != self.node:
+            source = SentManifests.of(manifests or [])
+        manifest, _ = await source.manifest(offer.layer, offer.version)
         if manifest.creator != offer.creator:
             raise MarketError(
                 f"{manifest.ref} was created by {manifest.creator[:12]}…, not by the offer's "
                 f"signer {offer.creator[:12]}…: only a layer's creator lists it",
                 403,
             )
-        lineage = await self._lineage(manifest)
+        lineage = await self._lineage(manifest, source)
         event = ListingPublished(
             version=manifest.version,
             creator=offer.creator,
@@ -166,15 +235,15 @@ class Market:
             domains=manifest.domains,
             base_model=manifest.base_model,
             lineage=lineage,
-            node=self.node,
+            node=via or self.node,
         )
         await self._append(event, offer.layer, None)
         return event
 
-    async def _lineage(self, manifest: LayerManifest) -> list[Ancestor]:
+    async def _lineage(self, manifest: LayerManifest, source: Registry) -> list[Ancestor]:
         """The layer and its ancestors with their creators, as listed: the
         royalties of every later use follow this, whatever the registry says later."""
-        edges = await self.registry.lineage(manifest.name, manifest.version)
+        edges = await source.lineage(manifest.name, manifest.version)
         parents: dict[str, list[str]] = {manifest.ref: list(manifest.parents)}
         for child, parent in edges:
             parents.setdefault(child, [])
@@ -184,7 +253,7 @@ class Market:
         for ref in dict.fromkeys(p for ps in parents.values() for p in ps):
             name, _, version = ref.partition("@")
             try:
-                ancestor, _ = await self.registry.manifest(name, version)
+                ancestor, _ = await source.manifest(name, version)
             except MarketError:
                 continue  # from another node's log: no known creator, its share stays below
             found.append(

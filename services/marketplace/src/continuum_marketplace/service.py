@@ -190,7 +190,16 @@ class MarketplaceService(Service):
                 raise RequestError(str(error), error.status) from None
 
         async def sell(r: SignedDocument) -> dict[str, Any]:
-            event = await guarded(market.sell(r.document, r.signature))
+            extra = r.model_extra or {}
+            via, manifests = extra.get("via"), extra.get("manifests")
+            event = await guarded(
+                market.sell(
+                    r.document,
+                    r.signature,
+                    via if isinstance(via, str) else None,
+                    manifests if isinstance(manifests, list) else None,
+                )
+            )
             layer = str(r.document["layer"])
             return describe(book.listing(layer), market.standing(layer)) | {"listed": event.version}
 

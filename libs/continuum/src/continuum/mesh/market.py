@@ -3,8 +3,10 @@
 A node that uses another's market (``CONTINUUM_MARKET=NODE``) sends each
 request sealed to that node and signed by itself, like a layer question;
 the answer comes back sealed. Only the operations a user of a market needs
-cross: reading listings and wallets, signed orders, usage reports and
-ratings, and compute charges paid by the asking node itself. Grants,
+cross: signed offers (a creator on the asking node lists a layer it holds,
+sending the signed manifests along), reading listings and wallets, signed
+orders, usage reports and ratings, and compute charges paid by the asking
+node itself. Grants,
 refunds and the audit stay with the market's own operators. Money still
 moves only on a signature the market checks (the wallet's, the reporting
 node's); the sealing adds who is asking, which a compute charge must be
@@ -20,9 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from continuum.mesh.sealing import Refused
 
 RemoteOp = Literal[
-    "listings", "show", "search", "order", "usage", "rate", "wallet", "statement",
-    "licences", "price", "compute",
+    "sell", "delist", "listings", "show", "search", "order", "usage", "rate", "wallet",
+    "statement", "licences", "price", "compute",
 ]  # fmt: skip
+#: Requests the market counts under the node that relayed them (``via``).
+RELAYED_BY_SENDER = frozenset({"sell", "delist", "rate"})
 
 
 class MarketAsk(BaseModel):

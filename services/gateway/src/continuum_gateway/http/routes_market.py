@@ -100,7 +100,26 @@ async def listings(
 
 @router.post("/v1/market/listings", status_code=201, summary="List a layer (a signed offer)")
 async def sell(request: Request, body: Annotated[SignedBody, Body()], _: Publish) -> Any:
-    return await market(request, "sell", _signed(body))
+    ask = _signed(body)
+    if gateway_of(request).remote_market is not None:
+        ask["manifests"] = await _signed_manifests(request, body.document)
+    return await market(request, "sell", ask)
+
+
+async def _signed_manifests(request: Request, offer: dict[str, Any]) -> list[dict[str, Any]]:
+    """A layer's signed manifest and its ancestors', from this node's
+    registry: what another node's market checks an offer from here against."""
+    layer, version = offer.get("layer"), offer.get("version") or "latest"
+    if not isinstance(layer, str) or not isinstance(version, str):
+        raise ApiError(400, "the offer names no layer")
+    ask = {"layer": layer, "version": version}
+    found = [await call_service(request, "genome-registry", "manifest", ask, 30)]
+    tree = await call_service(request, "genome-registry", "lineage", ask, 30)
+    for ref in dict.fromkeys(edge["parent"] for edge in tree.get("ancestors", [])):
+        name, _, at = str(ref).partition("@")
+        ancestor = {"layer": name, "version": at or "latest"}
+        found.append(await call_service(request, "genome-registry", "manifest", ancestor, 30))
+    return [{"manifest": m["manifest"], "signature": m["signature"]} for m in found]
 
 
 @router.post("/v1/market/listings/{layer}/withdraw", summary="Delist (a signed offer)")

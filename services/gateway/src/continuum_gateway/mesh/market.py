@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
 
-from continuum.mesh.market import MarketAsk, read_market_ask
+from continuum.mesh.market import RELAYED_BY_SENDER, MarketAsk, read_market_ask
 from continuum.mesh.sealing import Refused, open_sealed, seal
 from continuum.mesh.subjects import market_subject
 from continuum.runtime.requests import ServiceRequestError
@@ -32,7 +32,7 @@ async def serve(agent: MeshAgent, msg: Msg) -> None:
         if msg.reply:
             await msg.respond(json.dumps({"refused": str(exc)}).encode())
         return
-    body = {**ask.body, "via": sender} if ask.op == "rate" else ask.body
+    body = {**ask.body, "via": sender} if ask.op in RELAYED_BY_SENDER else ask.body
     try:
         answer = await agent.ctx.request(f"cmd.marketplace.{ask.op}", body, timeout=30)
     except ServiceRequestError as exc:
