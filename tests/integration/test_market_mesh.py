@@ -147,7 +147,8 @@ def test_a_user_on_another_node_finds_buys_and_uses_a_listed_layer(
     assert "charged once" in again and "balance 96.67" in again, again
 
     # Pull the layer from the creators' node and run it in a persona on the user's node.
-    ok(users, "genome", "pull", listed, "--from", "creators", "--install")
+    pulled = Path(nodes["root"]["path"]) / "pulled"
+    ok(users, "genome", "pull", listed, "--from", "creators", "--install", "--out", str(pulled))
     ok(users, "persona", "genome", "set", "Helper AI", listed)
     for _ in range(3):
         ok(users, "ai", "generate", "--prompt", "write a query", "--max-tokens", "2")
