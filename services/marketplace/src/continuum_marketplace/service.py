@@ -33,7 +33,7 @@ from continuum.contracts.commands import (
 )
 from continuum.events.genome import LayerManifest
 from continuum.events.market import LicenceGranted
-from continuum.market.book import MarketBook
+from continuum.market.book import Listing, MarketBook
 from continuum.market.journal import LedgerJournal
 from continuum.market.ledger import MINT, LedgerError, format_units
 from continuum.market.splits import Terms
@@ -186,8 +186,13 @@ class MarketplaceService(Service):
             try:
                 return await action
             except LedgerError as exc:
-                error = as_error(exc)
-                raise RequestError(str(error), error.status) from None
+                raise refusal(exc) from None
+
+        def listed(layer: str) -> Listing:
+            try:
+                return book.listing(layer)
+            except LedgerError as exc:
+                raise refusal(exc) from None
 
         async def sell(r: SignedDocument) -> dict[str, Any]:
             extra = r.model_extra or {}
@@ -222,7 +227,7 @@ class MarketplaceService(Service):
             }
 
         async def show(r: ListingRef) -> dict[str, Any]:
-            listing = await guarded(_now(book.listing, r.layer))
+            listing = listed(r.layer)
             recent, before = book.demand(r.layer, market.clock())
             return describe(listing, market.standing(r.layer)) | {
                 "uses_7d": recent,
@@ -315,7 +320,7 @@ class MarketplaceService(Service):
 
         async def price(r: ListingRef) -> dict[str, Any]:
             suggestion = await guarded(market.suggest(r.layer))
-            listing = book.listing(r.layer)
+            listing = listed(r.layer)
             return {
                 "layer": r.layer,
                 "current": listing.event.terms.per_use,
@@ -358,5 +363,7 @@ class MarketplaceService(Service):
             await ctx.command(command("marketplace", op), handler)
 
 
-async def _now(function: Any, *args: Any) -> Any:
-    return function(*args)
+def refusal(exc: LedgerError) -> RequestError:
+    """A domain error as the command's refusal, with the status a caller acts on."""
+    error = as_error(exc)
+    return RequestError(str(error), error.status)
