@@ -93,7 +93,7 @@ async def usage_market(
     book = MarketBook()
     node = creator_of(NODE_KEY)
     book.apply(
-        "listing.published.pro",
+        "pro",
         ListingPublished(
             version="1.0.0", creator=LINEAGE[0].creator, terms=ListingTerms(per_use=PRICE),
             license="mit", offer={}, signature="x", description="bench", base_model="builtin",
@@ -109,7 +109,7 @@ async def usage_market(
             account=account, node=node, layer="pro@1.0.0", kind="bought", transaction="t",
             order={}, signature="x",
         )  # fmt: skip
-        book.apply(f"licence.granted.{licence_id(account, node, 'pro')}", licence, time.time())
+        book.apply(f"{licence_id(account, node, 'pro')}", licence, time.time())
         grant = {MINT: -(10**9), account: 10**9}
         await journal.record(Transaction.of(f"fund-{account}", "grant", grant), by="bench")
     market = Market(book, journal, factory, None, None, node, Terms())  # type: ignore[arg-type]

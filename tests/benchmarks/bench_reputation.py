@@ -58,7 +58,7 @@ def make_events(total: int, seed: int = 7) -> list[tuple[str, Any, float]]:
     for i in range(LAYERS):
         events.append(
             (
-                f"listing.published.l{i}",
+                f"l{i}",
                 ListingPublished.model_construct(
                     version="1.0.0", creator=KEY, terms=ListingTerms(per_use=5), license="mit",
                     offer={}, signature="x", description="d", domains=[], base_model="builtin",
@@ -84,7 +84,7 @@ def make_events(total: int, seed: int = 7) -> list[tuple[str, Any, float]]:
                 account=account, node=f"n{rng.randrange(200)}", layer=f"{layer}@1.0.0",
                 kind="bought", until=None, transaction=f"o{n}", order={}, signature="x",
             )  # fmt: skip
-            events.append((f"licence.granted.{n}", payload, at))
+            events.append((f"{n}", payload, at))
         elif kind == "rating":
             quality = (int(layer[1:]) * 37 % 100) / 100
             score = min(1.0, max(0.0, rng.gauss(quality, 0.15)))
@@ -92,20 +92,20 @@ def make_events(total: int, seed: int = 7) -> list[tuple[str, Any, float]]:
                 rater=account, node=f"n{rng.randrange(200)}", score=score, version="1.0.0",
                 document={}, signature="x",
             )  # fmt: skip
-            events.append((f"rating.recorded.{layer}", payload, at))
+            events.append((f"{layer}", payload, at))
         elif kind == "academy":
             payload = TrainingCompleted.model_construct(
                 layer=f"{layer}@1.0.0", final_loss=1.0, seconds=1.0, resumed_from_step=0,
                 dev_before=None, dev_after=rng.random(), dev_after_by_kind={},
             )  # fmt: skip
-            events.append((f"training.completed.t{n}", payload, at))
+            events.append((f"t{n}", payload, at))
         else:
             legs = [LedgerLeg.model_construct(account=account, amount=-5),
                     LedgerLeg.model_construct(account=KEY, amount=5)]  # fmt: skip
             payload = TransactionRecorded.model_construct(
                 kind="use", legs=legs, memo="", by="n", layer=f"{layer}@1.0.0", quantity=1
             )
-            events.append((f"transaction.recorded.u{n}", payload, at))
+            events.append((f"u{n}", payload, at))
     return events
 
 

@@ -101,11 +101,9 @@ def test_a_withdrawn_listing_is_not_for_sale() -> None:
     from continuum.events.market import ListingWithdrawn
 
     book = MarketBook()
-    book.apply("listing.published.sql", listing(), NOW)
+    book.apply("sql", listing(), NOW)
     assert book.listing("sql").ref == "sql@1.0.0"
-    book.apply(
-        "listing.withdrawn.sql", ListingWithdrawn(creator=key(), signature="x", offer={}), NOW
-    )
+    book.apply("sql", ListingWithdrawn(creator=key(), signature="x", offer={}), NOW)
     with pytest.raises(UnknownListing):
         book.listing("sql")
 
@@ -115,26 +113,26 @@ def _events(seed: int) -> list[tuple[str, object, float]]:
     raters = [key() for _ in range(30)]
     nodes = [key() for _ in range(5)]
     out: list[tuple[str, object, float]] = [
-        ("listing.published.a", listing(), NOW),
-        ("listing.published.b", listing(), NOW),
+        ("a", listing(), NOW),
+        ("b", listing(), NOW),
     ]
     for i in range(300):
         layer = rng.choice("ab")
         if i % 3 == 0:
             payload: object = rating(rng.choice(raters), rng.choice(nodes), rng.random())
-            out.append((f"rating.recorded.{layer}", payload, NOW + i))
+            out.append((f"{layer}", payload, NOW + i))
         elif i % 3 == 1:
             payload = TrainingCompleted(
                 layer=f"{layer}@1.0.0", final_loss=1.0, seconds=1.0, dev_after=rng.random()
             )
-            out.append((f"training.completed.t{i}", payload, NOW + i))
+            out.append((f"t{i}", payload, NOW + i))
         else:
             payer = rng.choice(raters)
             legs = [LedgerLeg(account=payer, amount=-5), LedgerLeg(account="platform", amount=5)]
             payload = TransactionRecorded(
                 kind="use", legs=legs, by="n", layer=f"{layer}@1.0.0", quantity=1
             )
-            out.append((f"transaction.recorded.u{i}", payload, NOW + i))
+            out.append((f"u{i}", payload, NOW + i))
     return out
 
 
@@ -156,22 +154,22 @@ def test_fifty_fresh_keys_on_fifty_nodes_cannot_lift_a_bad_layer_above_a_good_on
     them, the ring's votes are clipped to the consensus, and the academy's
     evidence is in the blend too."""
     book = MarketBook()
-    book.apply("listing.published.good", listing(), NOW)
-    book.apply("listing.published.bad", listing(), NOW)
+    book.apply("good", listing(), NOW)
+    book.apply("bad", listing(), NOW)
     honest = [(key(), key()) for _ in range(3)]
     for rater, _ in honest:
         book.agreed[rater] = 30  # a long record of ratings that agreed with consensus
     for rater, node in honest:
-        book.apply("rating.recorded.good", rating(rater, node, 0.8), NOW)
-        book.apply("rating.recorded.bad", rating(rater, node, 0.2), NOW)
+        book.apply("good", rating(rater, node, 0.8), NOW)
+        book.apply("bad", rating(rater, node, 0.2), NOW)
     for layer, score in (("good", 0.8), ("bad", 0.2)):
         for i in range(5):
             done = TrainingCompleted(
                 layer=f"{layer}@1.0.0", final_loss=1.0, seconds=1.0, dev_after=score
             )
-            book.apply(f"training.completed.{layer}{i}", done, NOW)
+            book.apply(f"{layer}{i}", done, NOW)
     for _ in range(50):
-        book.apply("rating.recorded.bad", rating(key(), key(), 1.0), NOW)
+        book.apply("bad", rating(key(), key(), 1.0), NOW)
     good, bad = book.standing("good", NOW), book.standing("bad", NOW)
     assert bad.ratings.voters == 53 and bad.ratings.consensus == pytest.approx(0.2)
     assert good.score > bad.score and good.mean > bad.mean
@@ -180,18 +178,18 @@ def test_fifty_fresh_keys_on_fifty_nodes_cannot_lift_a_bad_layer_above_a_good_on
 
 def test_evidence_on_another_base_model_counts_a_quarter() -> None:
     book = MarketBook()
-    book.apply("listing.published.l", listing(base_model="m1"), NOW)
+    book.apply("l", listing(base_model="m1"), NOW)
     for i in range(4):
         book.apply(
-            f"training.completed.old{i}",
+            f"old{i}",
             TrainingCompleted(layer="l@1.0.0", final_loss=1, seconds=1, dev_after=1.0),
             NOW,
         )
     relisted = listing(base_model="m2").model_copy(update={"version": "2.0.0"})
-    book.apply("listing.published.l", relisted, NOW)
+    book.apply("l", relisted, NOW)
     for i in range(4):
         book.apply(
-            f"training.completed.new{i}",
+            f"new{i}",
             TrainingCompleted(layer="l@2.0.0", final_loss=1, seconds=1, dev_after=0.0),
             NOW,
         )
@@ -202,18 +200,18 @@ def test_evidence_on_another_base_model_counts_a_quarter() -> None:
 
 def test_retention_counts_holders_who_still_use_a_layer() -> None:
     book = MarketBook()
-    book.apply("listing.published.l", listing(), NOW)
+    book.apply("l", listing(), NOW)
     keeper, leaver, node = key(), key(), key()
     for account in (keeper, leaver):
         licence = LicenceGranted(
             account=account, node=node, layer="l@1.0.0", kind="bought",
             transaction=f"o-{account[:8]}", order={}, signature="x",
         )  # fmt: skip
-        book.apply(f"licence.granted.{account[:10]}", licence, NOW)
+        book.apply(f"{account[:10]}", licence, NOW)
     later = NOW + 60 * DAY
     legs = [LedgerLeg(account=keeper, amount=-5), LedgerLeg(account="platform", amount=5)]
     use = TransactionRecorded(kind="use", legs=legs, by="n", layer="l@1.0.0", quantity=1)
-    book.apply("transaction.recorded.u1", use, later - DAY)
+    book.apply("u1", use, later - DAY)
     standing = book.standing("l", later)
     assert standing.holders == 2 and standing.retention == pytest.approx(0.5)
     assert book.demand("l", later) == (1, 0)

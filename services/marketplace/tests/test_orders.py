@@ -29,7 +29,7 @@ async def _market(store: JetStreamEventStore, factory: EventFactory) -> Market:
         offer={}, signature="x", description="d", base_model="builtin",
         lineage=[Ancestor(layer="sql@1.0.0", creator=creator)], node=creator,
     )  # fmt: skip
-    book.apply("listing.published.sql", listing, time.time())
+    book.apply("sql", listing, time.time())
 
     async def licence_log(lid: str) -> tuple[object, int] | None:
         stored = await store.last(f"evt.market.licence.{lid}")

@@ -23,7 +23,6 @@ from continuum_gateway.http.server import HttpServer
 from continuum_gateway.ingress import EventIngress, NoIndex
 from continuum_gateway.mesh import MeshAgent
 from continuum_gateway.mesh import commands as mesh_commands
-from continuum_gateway.mesh.market import RemoteMarket
 from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.migrations import MIGRATIONS
 from continuum_gateway.nats_ingress import NatsIngress
@@ -79,8 +78,6 @@ class GatewayService(Service):
         )
         self._mesh = await self._start_mesh(ctx)
         gateway.mesh = self._mesh
-        if ctx.settings.market and self._agent is not None:
-            gateway.remote_market = RemoteMarket(self._agent, ctx.settings.market).ask
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()
 

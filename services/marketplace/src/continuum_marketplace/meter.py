@@ -69,15 +69,12 @@ class LocalView:
         return None if listing is None else listing.event.terms.per_use
 
     async def holder(self, node: str, layer: str) -> str | None:
-        holders = sorted(
-            (
-                lic
-                for lic in self._book.licences.values()
-                if lic.node == node and lic.layer.split("@", 1)[0] == layer
-            ),
-            key=lambda lic: lic.transaction,
-        )
-        return holders[0].account if holders else None
+        on_node = [
+            lic
+            for account in self._book.holders.get(layer, ())
+            if (lic := self._book.licence(account, node, layer)) is not None
+        ]
+        return min(on_node, key=lambda lic: lic.transaction).account if on_node else None
 
     async def submit(self, document: dict[str, Any], signature: str) -> dict[str, Any]:
         return await self._submit(document, signature)

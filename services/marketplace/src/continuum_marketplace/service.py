@@ -137,9 +137,7 @@ class MarketplaceService(Service):
 
         async def fold(stored: StoredEvent, live: bool) -> None:
             envelope = stored.event.envelope
-            self.book.apply(
-                f"{envelope.type}.{envelope.subject}", stored.event.payload, event_time(envelope)
-            )
+            self.book.apply(envelope.subject, stored.event.payload, event_time(envelope))
 
         for stream, subject in (("EVT_MARKET", "evt.market.>"), ("EVT_ACADEMY", "evt.academy.>")):
             follower = ctx.follower(stream, subject, fold)

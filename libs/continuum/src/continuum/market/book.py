@@ -6,6 +6,7 @@ makes reputation a projection rather than a stored opinion.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,8 +106,9 @@ class MarketBook:
 
     # -- folding ------------------------------------------------------------------------
 
-    def apply(self, subject: str, payload: object, at: float) -> None:
-        aggregate = subject.rsplit(".", 1)[-1]
+    def apply(self, aggregate: str, payload: object, at: float) -> None:
+        """Fold one event of the aggregate ``aggregate`` (a layer, a licence
+        id, a transaction, an academy session...) that happened at ``at``."""
         if isinstance(payload, ListingPublished):
             self.listings[aggregate] = Listing(aggregate, payload, at)
             for ancestor in payload.lineage:
@@ -265,6 +267,4 @@ class MarketBook:
 
 def licence_id(account: str, node: str, layer: str) -> str:
     """One licence per (account, node, layer), as an aggregate id."""
-    import hashlib
-
     return hashlib.sha256(f"{account}|{node}|{layer}".encode()).hexdigest()[:40]

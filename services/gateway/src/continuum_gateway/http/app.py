@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +42,6 @@ class Gateway:
     chat: Chat | None = None
     #: Routes generations through the mesh (set once the agent has started).
     mesh: MeshRouter | None = None
-    #: Asks another node's market over the mesh (``CONTINUUM_MARKET``); None: this node's.
-    remote_market: Callable[[str, dict[str, Any]], Awaitable[Any]] | None = None
 
     @property
     def nc(self) -> Client:

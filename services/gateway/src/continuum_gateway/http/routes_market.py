@@ -24,7 +24,9 @@ from continuum_gateway.http.auth import require
 from continuum_gateway.http.errors import ApiError
 from continuum_gateway.http.routes_chat import call_service
 from continuum_gateway.http.routes_genome import LayerId
+from continuum_gateway.mesh.agent import MeshAgent
 from continuum_gateway.mesh.layers import RemoteLayerError
+from continuum_gateway.mesh.market import ask_market
 from continuum_gateway.tokens import ApiToken
 
 router = APIRouter()
@@ -63,15 +65,21 @@ class RefundBody(BaseModel):
     reason: str = Field(min_length=1, max_length=300)
 
 
+def _market_node(request: Request) -> MeshAgent | None:
+    """The mesh agent, when this node uses another node's market (``CONTINUUM_MARKET``)."""
+    mesh = gateway_of(request).mesh
+    return mesh.agent if mesh is not None and mesh.agent.ctx.settings.market else None
+
+
 async def market(request: Request, op: str, body: dict[str, Any]) -> Any:
     """``cmd.marketplace.<op>`` on the market this node uses."""
-    remote = gateway_of(request).remote_market
-    if remote is None:
+    agent = _market_node(request)
+    if agent is None:
         return await call_service(request, "marketplace", op, body, 30)
     if op in ("grant", "refund", "audit"):
         raise ApiError(403, "grants, refunds and the audit belong to the market node's operators")
     try:
-        return await remote(op, body)
+        return await ask_market(agent, op, body)
     except NoRoute as exc:
         raise ApiError(503, f"the market node is not in the mesh: {exc}") from None
     except RemoteLayerError as exc:
@@ -101,7 +109,7 @@ async def listings(
 @router.post("/v1/market/listings", status_code=201, summary="List a layer (a signed offer)")
 async def sell(request: Request, body: Annotated[SignedBody, Body()], _: Publish) -> Any:
     ask = _signed(body)
-    if gateway_of(request).remote_market is not None:
+    if _market_node(request) is not None:
         ask["manifests"] = await _signed_manifests(request, body.document)
     return await market(request, "sell", ask)
 
