@@ -43,6 +43,9 @@ from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.render import render
 from continuum_academy.skills import Exercise, SkillError, draw
 
+#: Points kept of a training run's loss curve (GET /v1/academy/training/{job}).
+LOSS_POINTS = 200
+
 if TYPE_CHECKING:
     from continuum_academy.service import AcademyService
 
@@ -142,8 +145,15 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             precision=hp.precision,
         )
 
+        curve: list[list[float]] = []
+
         def progress(step: int, total: int, loss: float) -> None:
-            job.progress = {"step": step, "steps": total, "loss": round(loss, 4)}
+            # The curve for a client's chart: at most LOSS_POINTS points, thinned
+            # by halves as the run grows (live only, like the rest of progress).
+            curve.append([step, round(loss, 4)])
+            if len(curve) > LOSS_POINTS:
+                del curve[1::2]
+            job.progress = {"step": step, "steps": total, "loss": round(loss, 4), "losses": curve}
 
         result = await asyncio.to_thread(
             train, lab, examples, plan, init=init, workdir=workdir, progress=progress

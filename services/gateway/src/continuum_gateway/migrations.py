@@ -24,4 +24,18 @@ MIGRATIONS = (
         );
         """,
     ),
+    Migration(
+        2,
+        "One-time sign-in links for the web app",
+        """
+        CREATE TABLE signin_links (
+            hash bytea PRIMARY KEY,
+            name text NOT NULL,
+            scopes text[] NOT NULL,
+            created_by uuid NOT NULL,
+            expires_at timestamptz NOT NULL,
+            used_at timestamptz
+        );
+        """,
+    ),
 )

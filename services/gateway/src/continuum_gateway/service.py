@@ -28,6 +28,7 @@ from continuum_gateway.migrations import MIGRATIONS
 from continuum_gateway.nats_ingress import NatsIngress
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.settings import GatewaySettings
+from continuum_gateway.signin import SignInLinks
 from continuum_gateway.tokens import TokenStore
 
 log = logging.getLogger("continuum.gateway")
@@ -78,6 +79,9 @@ class GatewayService(Service):
         )
         self._mesh = await self._start_mesh(ctx)
         gateway.mesh = self._mesh
+        gateway.signin = SignInLinks(ctx.pool, SCHEMA, tokens)
+        gateway.node_id = ctx.identity.node_id
+        gateway.node_name = ctx.settings.node_name or socket.gethostname()
         self._http = HttpServer(create_app(gateway), settings.host, settings.port)
         await self._http.start()
 

@@ -38,6 +38,12 @@ class GatewaySettings(BaseSettings):
         default="",
         description="Comma-separated browser origins allowed to call the API (CORS).",
     )
+    trace_url: str = Field(
+        default="",
+        max_length=2000,
+        description="Where the web app links an event's trace: a URL with {trace_id} in it "
+        "(Grafana Explore on Tempo, say); empty: no links.",
+    )
     admin_token: SecretStr = Field(
         default=SecretStr(""), description="Admin token to register at start (set by the node)."
     )

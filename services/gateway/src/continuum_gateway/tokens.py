@@ -96,11 +96,14 @@ class TokenStore:
         self._ttl = cache_ttl
         self._cache: dict[bytes, tuple[float, ApiToken | None]] = {}
 
-    async def create(self, name: object, scopes: object) -> tuple[ApiToken, str]:
-        """A new token; the secret is returned once and never stored."""
+    async def create(
+        self, name: object, scopes: object, conn: asyncpg.Connection | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new token; the secret is returned once and never stored. ``conn``
+        puts the insert in a caller's transaction."""
         checked_name, checked_scopes = check_name(name), check_scopes(scopes)
         secret = generate_token()
-        row = await self._pool.fetchrow(
+        row = await (conn or self._pool).fetchrow(
             f"INSERT INTO {self._table} (id, name, scopes, hash) VALUES ($1, $2, $3, $4) "
             "RETURNING *",
             uuid7_str(),

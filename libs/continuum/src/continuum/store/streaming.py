@@ -130,6 +130,21 @@ class StreamedEvent:
     stream: str
     seq: int
     event: dict[str, Any]
+    #: The W3C trace id the event was appended under (from its stored
+    #: ``traceparent`` header), for a client that links events to traces.
+    trace_id: str | None = None
+
+
+def trace_id_of(headers: dict[str, str] | None) -> str | None:
+    """The trace id in a ``traceparent`` header (``00-<32 hex>-<16 hex>-<2 hex>``)."""
+    parts = (headers or {}).get("traceparent", "").split("-")
+    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
+        try:
+            int(parts[1], 16)
+        except ValueError:
+            return None
+        return parts[1]
+    return None
 
 
 class Follower:
@@ -207,7 +222,9 @@ class Follower:
                 continue  # the log of record only holds checked events; never stream junk
             if not self._wanted.matches(event.type):
                 continue
-            return StreamedEvent(self.cursor, stream, seq, event.wire_attributes())
+            return StreamedEvent(
+                self.cursor, stream, seq, event.wire_attributes(), trace_id_of(msg.headers)
+            )
 
 
 class LiveSignals:

@@ -23,6 +23,7 @@ from continuum_gateway.mesh.router import MeshRouter
 from continuum_gateway.publishers import PublisherKeys
 from continuum_gateway.ratelimit import RateLimiter
 from continuum_gateway.settings import GatewaySettings
+from continuum_gateway.signin import SignInLinks
 from continuum_gateway.tokens import TokenStore
 
 
@@ -42,6 +43,11 @@ class Gateway:
     chat: Chat | None = None
     #: Routes generations through the mesh (set once the agent has started).
     mesh: MeshRouter | None = None
+    #: One-time sign-in links for the web app.
+    signin: SignInLinks | None = None
+    #: This node's id and name (GET /v1/node).
+    node_id: str = ""
+    node_name: str = ""
 
     @property
     def nc(self) -> Client:
@@ -89,6 +95,8 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_genome,
         routes_market,
         routes_mesh,
+        routes_signin,
+        webapp,
     )
 
     app = FastAPI(
@@ -119,6 +127,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_academy.router)
     app.include_router(routes_mesh.router)
     app.include_router(routes_market.router)
+    app.include_router(routes_signin.router)
+    webapp.mount(app)
     # Inside BodyLimit, so it reads at most the limit; /v1/events applies the
     # policy while reading its CloudEvents (cloudevents.read_events).
     app.add_middleware(JsonPolicy, applied_by_route=frozenset({"/v1/events"}))

@@ -10,7 +10,13 @@ from fastapi.responses import StreamingResponse
 
 from continuum.chat.signals import live_subject
 from continuum.events.chat import ROOM_ID_PATTERN, RoomPolicy
-from continuum.store.streaming import Follower, LiveSignals, StreamFilter
+from continuum.store.streaming import (
+    BadFilter,
+    Follower,
+    LiveSignals,
+    StreamFilter,
+    parse_cursor,
+)
 from continuum_gateway import chat_model
 from continuum_gateway.chat import (
     Chat,
@@ -158,9 +164,13 @@ class RoomStream:
     events), so a piece is never held back waiting for the log, or the
     reverse."""
 
-    def __init__(self, gateway: Gateway, room_id: str) -> None:
+    def __init__(self, gateway: Gateway, room_id: str, last_event_id: str | None) -> None:
         wanted = StreamFilter.parse([], "chat", room_id)
-        self.follower = Follower(gateway.nc, gateway.codec, wanted, {})
+        try:
+            cursor = parse_cursor(last_event_id, wanted.streams)
+        except BadFilter as exc:
+            raise ApiError(400, str(exc)) from None
+        self.follower = Follower(gateway.nc, gateway.codec, wanted, cursor)
         # Pieces go straight into the same queue as the log's events.
         self.live = LiveSignals(gateway.nc, live_subject(room_id))
         self.items = self.live.items
@@ -180,7 +190,14 @@ class RoomStream:
         while True:
             item = await self.follower.next(KEEPALIVE_S)
             if item is not None:
-                await self.items.put({"kind": "event", "id": item.cursor, "event": item.event})
+                await self.items.put(
+                    {
+                        "kind": "event",
+                        "id": item.cursor,
+                        "event": item.event,
+                        "trace_id": item.trace_id,
+                    }
+                )
 
     async def close(self) -> None:
         if self.pump is not None:
@@ -209,13 +226,28 @@ async def stream_room(
     request: Request,
     room_id: RoomId,
     _: Annotated[ApiToken, Depends(require("read", query_token=True))],
+    last_event_id: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=r"^(EVT_CHAT:)?\d{1,19}$",
+            description="Resume after this event (its SSE id); the Last-Event-ID header "
+            "works too. Token pieces are live only and are not replayed.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     gateway = gateway_of(request)
     await _room_or_404(gateway, room_id)
-    stream = RoomStream(gateway, room_id)
+    stream = RoomStream(gateway, room_id, request.headers.get("last-event-id") or last_event_id)
     await stream.open()
 
-    return sse_response(stream, "following", lambda item: (None, item))
+    # Events carry their cursor as the SSE id, so a reconnecting client
+    # resumes after the last one it saw; pieces carry none.
+    return sse_response(stream, "following", _room_frame)
+
+
+def _room_frame(item: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    return (item.get("id") if item.get("kind") == "event" else None), item
 
 
 @router.websocket("/v1/rooms/{room_id}/stream")
@@ -228,7 +260,11 @@ async def stream_room_ws(websocket: WebSocket, room_id: str) -> None:
             gateway, websocket.headers.get("authorization"), params.get("access_token"), "read"
         )
         await _room_or_404(gateway, room_id)
-        stream = RoomStream(gateway, room_id)
+        stream = RoomStream(
+            gateway,
+            room_id,
+            websocket.headers.get("last-event-id") or params.get("last_event_id"),
+        )
         await stream.open()
     except ApiError as exc:
         await websocket.send_json(error_body(exc.status, exc.message))

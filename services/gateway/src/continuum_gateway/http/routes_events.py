@@ -11,7 +11,13 @@ from pydantic import StringConstraints
 from continuum.events.catalog import CONTEXTS, catalog
 from continuum.events.envelope import AGGREGATE_ID_PATTERN, TYPE_PATTERN
 from continuum.store import EventStoreError
-from continuum.store.streaming import BadFilter, Follower, StreamFilter, parse_cursor
+from continuum.store.streaming import (
+    BadFilter,
+    Follower,
+    StreamedEvent,
+    StreamFilter,
+    parse_cursor,
+)
 from continuum_gateway.cloudevents import BATCH, STRUCTURED, UnreadableRequest, read_events
 from continuum_gateway.event_log import MAX_QUERY_LIMIT, query_events, type_counts
 from continuum_gateway.http.app import Gateway, gateway_of
@@ -213,15 +219,24 @@ async def stream_events(
             "stream); the Last-Event-ID header works too.",
         ),
     ] = None,
+    wrap: Annotated[
+        bool,
+        Query(
+            description="Send {event, trace_id} (the W3C trace the event was appended "
+            "under, or null) instead of the bare CloudEvent, as the WebSocket does."
+        ),
+    ] = False,
 ) -> StreamingResponse:
     gateway = gateway_of(request)
     wanted = _filter(type or [], context, subject)
     resume = request.headers.get("last-event-id") or last_event_id
     follower = await _open(gateway, wanted, resume)
 
-    return sse_response(
-        follower, f"following {follower.cursor}", lambda item: (item.cursor, item.event)
-    )
+    def frame(item: StreamedEvent) -> tuple[str, dict[str, Any]]:
+        data = {"event": item.event, "trace_id": item.trace_id} if wrap else item.event
+        return item.cursor, data
+
+    return sse_response(follower, f"following {follower.cursor}", frame)
 
 
 @router.websocket("/v1/events/stream")
@@ -249,5 +264,5 @@ async def stream_events_ws(websocket: WebSocket) -> None:
         websocket,
         follower,
         {"following": follower.cursor},
-        lambda item: {"id": item.cursor, "event": item.event},
+        lambda item: {"id": item.cursor, "event": item.event, "trace_id": item.trace_id},
     )

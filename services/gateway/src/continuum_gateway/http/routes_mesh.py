@@ -46,6 +46,11 @@ async def peers(request: Request, _: Annotated[ApiToken, Depends(require("read")
     return describe_peers(_mesh(request).agent)
 
 
+@router.get("/v1/mesh/routes", summary="Where this node's last generations went, and why")
+async def routes(request: Request, _: Annotated[ApiToken, Depends(require("read"))]) -> Any:
+    return {"routes": list(reversed(_mesh(request).recent))}
+
+
 NodeKey = Annotated[
     str, Path(pattern=r"^[A-Za-z0-9 _.-]{1,128}$", description="A node: id, id prefix or name.")
 ]

@@ -18,6 +18,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ from continuum_gateway.mesh.market import ask_market
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
 #: How long a node may take to accept a request (decrypt, check, answer).
 ACCEPT_TIMEOUT_S = 5.0
+RECENT_ROUTES = 50
 
 
 class AttemptFailed(Exception):
@@ -74,6 +76,8 @@ class Leg:
 @dataclass
 class MeshRouter:
     agent: MeshAgent
+    #: The last generations this node routed: where each went and why (newest last).
+    recent: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=RECENT_ROUTES))
 
     async def generate(self, request: MeshGenerate, emit: Emit) -> dict[str, Any]:
         agent = self.agent
@@ -138,6 +142,19 @@ class MeshRouter:
             break
         done = bool(answer.route) and answer.route[-1]["outcome"] == "complete"
         charge = await self._charge(route.candidates, answer) if done else None
+        self.recent.append(
+            {
+                "at": time.time(),
+                "prompt": request.prompt[:200],
+                "persona": request.persona,
+                "mesh": request.mesh,
+                "status": "complete" if done else "failed",
+                "node": answer.route[-1]["node"] if done else "",
+                "route": answer.route,
+                "candidates": candidates,
+                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            }
+        )
         return {
             "text": answer.text.strip(),
             "status": "complete" if done else "failed",
