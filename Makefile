@@ -37,6 +37,8 @@ $(NODE_STAMP): $(BIN)/python
 	else echo "npm not found: the AsyncAPI contract test will be skipped"; fi
 
 test: $(STAMP) $(NODE_STAMP)
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		echo "note: no Chromium, so the web app's browser tests will be skipped; install it with: sudo apt-get install chromium"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest

@@ -31,6 +31,7 @@ from continuum.genome.manifest import creator_of
 from continuum.market.documents import Order, RatingNote, UsageReport, canonical, signed
 from continuum.natsauth.audit import violations
 from continuum.node.ports import free_port
+from continuum.testing.browser import chromium, shot, sign_in
 from continuum_persona.testing.layers import train_test_layer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -494,3 +495,26 @@ def test_a_thousand_payments_through_a_killed_market_and_a_nats_restart(
     # The statements read model agrees with the ledger, entry for entry.
     lines = statement(creators, creator_of(wallets[0]))
     assert lines["balance_units"] == GRANT - 333 - USES * 37 and lines["entries"] == 2 + USES
+
+
+@pytest.mark.browser
+async def test_the_web_app_shows_the_mesh_and_the_remote_market(
+    nodes: dict[str, dict[str, str]], listed: str
+) -> None:
+    """The users node's web app: its peer (the creators node) with RTT,
+    price and personas, and the creators' market it uses."""
+    users = nodes["users"]
+    url = f"http://127.0.0.1:{users['CONTINUUM_GATEWAY_PORT']}"
+    token = (Path(users["CONTINUUM_HOME"]) / "admin.token").read_text().strip()
+    async with chromium() as browser:
+        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await sign_in(page, url, token)
+        await page.goto(f"{url}/#/mesh")
+        peers = page.locator("caption:has-text('Peers') >> xpath=..")
+        await peers.locator("td", has_text="creators").wait_for()
+        row = await peers.locator("tbody tr", has_text="creators").inner_text()
+        assert " ms" in row and "credits" in row, row  # RTT and its price per generation
+        await shot(page, "mesh")
+        await page.goto(f"{url}/#/market/{listed}")
+        await page.wait_for_selector(f"h1 >> text={listed}@")
+        await shot(page, "mesh-remote-market")

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from rooms_harness import RoomNode, post, replies, wait_for
+from rooms_harness import RoomNode, following, post, replies, wait_for
 
 from continuum.testing.otlp import Receiver, otlp_receiver
 
@@ -30,8 +30,14 @@ async def test_a_chat_message_is_one_trace_across_three_services(
     _, received = receiver
     async with room_node.client() as api:
         await wait_for(lambda: _lobby(api))
-        message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
-        await wait_for(lambda: replies(api, "lobby", message_id))
+        async with following(api, "/v1/rooms/lobby/stream") as items:
+            message_id = await post(api, "lobby", "How do I fix this Python KeyError?")
+            await wait_for(lambda: replies(api, "lobby", message_id))
+            streamed = [
+                i
+                for i in items
+                if i.get("kind") == "event" and i["event"]["data"].get("message_id") == message_id
+            ]
 
     def trace_of_post() -> set[tuple[str, str]]:
         with received.lock:
@@ -58,6 +64,10 @@ async def test_a_chat_message_is_one_trace_across_three_services(
     three = {"continuum-gateway", "continuum-scheduler", "continuum-persona-runtime"}
     # ... and the genome registry, whose layer-usage read model consumes the turn's outcome
     assert three <= services <= three | {"continuum-genome-registry"}
+    # The room's stream names each event's trace, so a client (the web app) links to it.
+    with received.lock:
+        trace_id = [s for s in received.spans if s[1] == "POST /v1/rooms/{room_id}/messages"][-1][2]
+    assert streamed and streamed[0]["trace_id"] == trace_id.hex(), (streamed, trace_id)
 
 
 async def _lobby(api: object) -> bool:

@@ -723,3 +723,83 @@ async def test_ingress_dead_letter_redrives_once_its_publisher_is_registered(
     assert [e["id"] for e in stored] == [signed["id"]]
     gone = await redrive()
     assert (gone.headers or {}).get("Nats-Service-Error-Code") == "404"
+
+
+# --- the web app and signing a browser in ---------------------------------------------------
+
+
+async def test_the_web_app_is_served_with_a_strict_policy(api: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=str(api.base_url)) as anonymous:
+        page = await anonymous.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert '<script type="module" src="/ui/js/app.js">' in page.text
+        script = await anonymous.get("/ui/js/app.js")
+        assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+        assert script.headers["content-security-policy"] == policy
+        assert script.headers["x-content-type-options"] == "nosniff"
+        for path in ("/ui/../settings.py", "/ui/%2e%2e/settings.py", "/ui/nothing.js"):
+            assert (await anonymous.get(path)).status_code == 404, path
+        # The page is public, the data is not.
+        assert (await anonymous.get("/v1/whoami")).status_code == 401
+
+
+async def test_a_one_time_link_signs_a_browser_in_once(
+    api: httpx.AsyncClient, gateway_node: GatewayNode
+) -> None:
+    made = await api.post("/v1/tokens/links", json={"name": "laptop", "scopes": ["read"]})
+    assert made.status_code == 201, made.text
+    link = made.json()
+    assert link["url"] == f"{gateway_node.url}/#signin={link['code']}"
+    assert link["scopes"] == ["read"] and link["name"] == "laptop"
+    async with httpx.AsyncClient(base_url=gateway_node.url) as browser:
+        issued = await browser.post("/v1/signin", json={"code": link["code"]})
+        assert issued.status_code == 200, issued.text
+        token = issued.json()["token"]
+        again = await browser.post("/v1/signin", json={"code": link["code"]})
+        assert again.status_code == 401
+        assert "already used or expired" in again.json()["error"]["message"]
+        for body in ({"code": "cts_guess"}, {"code": "x" * 128}, {"code": ""}, {}, []):
+            refused = await browser.post("/v1/signin", json=body)
+            assert refused.status_code in (401, 422), (body, refused.text)
+    async with gateway_node.client(token) as signed_in:
+        me = (await signed_in.get("/v1/whoami")).json()
+        assert me["name"] == "laptop" and me["scopes"] == ["read"] and "token" not in me
+        node = (await signed_in.get("/v1/node")).json()
+        assert len(node["node_id"]) == 52 and node["trace_url"] is None
+        # A read token cannot make links (nor anything else an admin does).
+        assert (await signed_in.post("/v1/tokens/links", json={})).status_code == 403
+    for bad in ({"ttl_s": 5}, {"ttl_s": 10**9}, {"scopes": ["root"]}, {"name": "<b>"}):
+        assert (await api.post("/v1/tokens/links", json=bad)).status_code == 422, bad
+    # Neither codes nor tokens are ever logged.
+    log = gateway_node.log.read_text()
+    assert link["code"] not in log and token not in log
+
+
+async def test_a_room_stream_resumes_after_the_last_event_it_sent(api: httpx.AsyncClient) -> None:
+    assert (await api.post("/v1/rooms", json={"id": "resume-room"})).status_code == 201
+    async with api.stream("GET", "/v1/rooms/resume-room/stream") as response:
+        for i in range(3):
+            sent = await api.post("/v1/rooms/resume-room/messages", json={"text": f"m{i}"})
+            assert sent.status_code == 201, sent.text
+        received = await asyncio.wait_for(_read_sse(response, 3), 10)
+    texts = [item["event"]["data"]["text"] for _, item in received]
+    assert texts == ["m0", "m1", "m2"]
+    first = received[0][0]
+    assert first.startswith("EVT_CHAT:") and received[0][1]["id"] == first
+    headers = {"Last-Event-ID": first}
+    async with api.stream("GET", "/v1/rooms/resume-room/stream", headers=headers) as again:
+        resumed = await asyncio.wait_for(_read_sse(again, 2), 10)
+    assert [item["event"]["data"]["text"] for _, item in resumed] == ["m1", "m2"]
+    bad = await api.get("/v1/rooms/resume-room/stream", params={"last_event_id": "EVT_MESH:1"})
+    assert bad.status_code == 422
+
+
+async def test_the_event_stream_can_wrap_each_event_with_its_trace(api: httpx.AsyncClient) -> None:
+    params = {"type": ANNOTATION, "subject": "wrapped", "wrap": "true"}
+    async with api.stream("GET", "/v1/events/stream", params=params) as response:
+        await api.post("/v1/events", json=event(subject="wrapped"), headers=STRUCTURED)
+        [(cursor, item)] = await asyncio.wait_for(_read_sse(response, 1), 10)
+    assert cursor.startswith("EVT_MESH:")
+    assert set(item) == {"event", "trace_id"} and item["event"]["subject"] == "wrapped"

@@ -19,6 +19,7 @@ from continuum.cli import (
     mesh_cmds,
     node_cmds,
     persona_cmds,
+    ui_cmds,
 )
 from continuum.cli.common import CliError, err_console, print_error
 from continuum.events import EventError
@@ -51,6 +52,7 @@ app.add_typer(ai_cmds.app, name="ai")
 app.add_typer(genome_cmds.app, name="genome")
 app.add_typer(mesh_cmds.app, name="mesh")
 app.add_typer(market_cmds.app, name="market")
+app.command()(ui_cmds.ui)
 
 
 def _add_plugins() -> None:

@@ -57,6 +57,10 @@ def _print_ready(state: NodeState) -> None:
             f"HTTP API: {state.urls['gateway']} (admin token in "
             f"{settings().home / ADMIN_TOKEN_FILE})"
         )
+        console.print(
+            f"Web app: {state.urls['gateway']}/ (sign in with that token, or run "
+            "`continuum ui` for a one-time link)"
+        )
     logs = settings().home / "logs"
     for name, reason in sorted(state.unhealthy.items()):
         err_console.print(

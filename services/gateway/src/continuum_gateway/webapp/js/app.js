@@ -107,6 +107,7 @@ async function route() {
     try {
       cleanup = (await page(match.slice(1), main)) || null;
     } catch (err) {
+      if (!app.me) return; // signed out on the way (a 401): the sign-in page says why
       clear(main, h("h1", {}, "Something went wrong"), notice(err.message || String(err)));
     }
     main.focus({ preventScroll: true });
@@ -137,7 +138,10 @@ async function redeemLink() {
   }
 }
 
-window.addEventListener("hashchange", route);
+window.addEventListener("hashchange", async () => {
+  if (!location.hash.startsWith("#signin=")) return route();
+  await boot(); // a link opened in a tab that was already here
+});
 window.addEventListener("continuum:signed-out", (event) => {
   if (!app.me) return;
   app.me = null;
@@ -146,7 +150,7 @@ window.addEventListener("continuum:signed-out", (event) => {
   signInPage(event.detail);
 });
 
-(async () => {
+async function boot() {
   const linkError = await redeemLink();
   if (linkError) return signInPage(linkError);
   if (!session.token()) return signInPage();
@@ -156,4 +160,6 @@ window.addEventListener("continuum:signed-out", (event) => {
     session.clear();
     signInPage(err.message);
   }
-})();
+}
+
+boot();

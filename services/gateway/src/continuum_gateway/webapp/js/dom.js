@@ -84,7 +84,7 @@ export function form(label, fields, submitLabel, action) {
     status.textContent = "…";
     try {
       const said = await action(values, el);
-      status.textContent = said || "Done.";
+      status.textContent = said ?? "Done.";
     } catch (err) {
       status.className = "status error";
       status.textContent = err.message || String(err);

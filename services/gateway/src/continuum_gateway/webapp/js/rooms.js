@@ -161,8 +161,10 @@ export async function roomPage([roomId], main) {
 
   function onItem(item) {
     if (item.kind === "delta" || item.kind === "working") {
+      const member = room.members.find((m) => m.member_id === item.persona_id);
+      const name = item.name || (member && member.name) || item.persona_id;
       if (!generating.has(item.message_id)) {
-        generating.set(item.message_id, item.name || item.persona_id);
+        generating.set(item.message_id, name);
         showActivity();
       }
       if (item.kind === "delta") {
@@ -170,7 +172,7 @@ export async function roomPage([roomId], main) {
         if (!li) {
           upsert({
             message_id: item.message_id,
-            author_name: item.name || item.persona_id,
+            author_name: name,
             author_kind: "persona",
             text: "",
             status: "generating",
@@ -197,7 +199,7 @@ export async function roomPage([roomId], main) {
       note(`Preempted (${data.action}): ${data.persona_id}: ${data.reason}`, item.trace_id);
     } else if (type === "turn.ended") {
       if (data.message_id) generating.delete(data.message_id);
-      for (const [id, who] of generating) if (who === data.persona_id) generating.delete(id);
+      for (const [id] of generating) if (id === data.message_id) generating.delete(id);
       showActivity();
       if (data.outcome !== "complete") note(`${data.persona_id}'s turn ended: ${data.outcome}${data.reason ? ` (${data.reason})` : ""}`);
     } else if (type === "room.member_joined") {
