@@ -145,9 +145,12 @@ async def test_a_room_streams_the_answer_as_it_is_generated_and_says_why(
                      {subtree: true, childList: true, characterData: true});
         }"""
     )
-    await page.fill("textarea[name=text]", f"@{storyteller} tell me a story")
+    await page.click("button[aria-label='mention Storyteller']")  # puts "@storyteller "
+    await page.keyboard.type("tell me a story")
+    assert await page.input_value("textarea[name=text]") == f"@{storyteller} tell me a story"
     await page.keyboard.press("Enter")
     await page.wait_for_selector(".message.persona .text >> text=word29", timeout=30_000)
+    assert await page.locator(".mentioned", has_text=storyteller).count() >= 1
     await until(page, "!document.querySelector('.badge.generating')")
     seen = await page.evaluate("[...window.seen]")
     assert len([n for n in seen if n > 0]) >= 5, seen  # pieces arrived one by one

@@ -279,7 +279,7 @@ function abtest(body, id) {
       body,
       h("h2", {}, `A/B test ${t.test}: ${t.persona} on ${t.skill}`),
       h("p", {}, `${t.status} · ${t.method} test at α ${t.alpha} · up to ${t.exercises} exercises`),
-      t.progress && t.progress.done !== undefined ? h("p", {}, `evaluating ${t.progress.evaluating}: ${t.progress.done} done`) : null,
+      !t.results && t.progress && t.progress.done !== undefined ? h("p", {}, `evaluating ${t.progress.evaluating}: ${t.progress.done} done`) : null,
       h("p", {}, `Control: ${t.control.join(", ") || "base model"}`),
       table("Variants", [["Variant", ([n]) => n], ["Genome", ([, g]) => g.join(", ")]], Object.entries(t.variants)),
       t.results
@@ -405,10 +405,10 @@ function run(body, id) {
     clear(
       body,
       h("h2", {}, `Evolution ${r.run} on ${r.skills.join(", ")}`),
-      h("p", {}, `${r.status} · generation ${r.completed_generations} of ${r.generations}${r.progress && r.progress.doing ? ` · ${r.progress.doing}` : ""}`),
+      h("p", {}, `${r.status} · generation ${r.completed_generations} of ${r.generations}${running && r.progress && r.progress.doing ? ` · ${r.progress.doing}` : ""}`),
       h("progress", { max: r.generations, value: r.completed_generations, "aria-label": "Generations done" }),
       r.champions ? h("p", {}, "Champions: ", Object.entries(r.champions).map(([skill, ref]) => [h("a", { href: `#/layers/${enc(ref.split("@")[0])}` }, ref), ` (${skill}) `])) : null,
-      history.length ? [h("h3", {}, "Species over generations"), speciesChart(history)] : null,
+      history.length ? [h("h3", {}, "Species over generations"), speciesChart(history), h("p", { class: "muted" }, "Each colour is a species; hover a bar for its size.")] : null,
       history.length ? [h("h3", {}, "Family tree (click a member)"), layeredGraph(nodes, edges, { label: "Family tree of the run", boxWidth: 170 })] : null,
       detail,
     );

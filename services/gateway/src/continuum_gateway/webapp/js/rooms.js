@@ -73,6 +73,7 @@ export async function roomPage([roomId], main) {
   const whyPanel = h("aside", { class: "why", "aria-label": "Why this persona spoke", hidden: true });
   let stream = null;
   let updateJoin = () => {};
+  let renderMentions = () => {};
 
   function showActivity() {
     const names = [...generating.values()];
@@ -81,6 +82,7 @@ export async function roomPage([roomId], main) {
 
   function renderMembers() {
     updateJoin();
+    renderMentions();
     clear(
       members,
       room.members.map((m) =>
@@ -104,7 +106,8 @@ export async function roomPage([roomId], main) {
         : null,
       m.trace_id ? traceLink(m.trace_id) : null,
     );
-    return h("li", { class: `message ${m.author_kind}`, "data-id": m.message_id }, meta, text);
+    const mentioned = (m.mentions || []).length ? h("div", { class: "mentioned" }, `mentions ${m.mentions.join(", ")}`) : null;
+    return h("li", { class: `message ${m.author_kind}`, "data-id": m.message_id }, meta, text, mentioned);
   }
 
   function upsert(m) {
@@ -245,6 +248,29 @@ export async function roomPage([roomId], main) {
     return "";
   });
   composer.classList.add("composer");
+  // Mentions: one button per persona puts "@id " in the message.
+  const mentions = h("div", { class: "mentions", role: "group", "aria-label": "Mention a persona" });
+  renderMentions = () =>
+    clear(
+      mentions,
+      room.members
+        .filter((m) => m.kind === "persona")
+        .map((m) =>
+          h(
+            "button",
+            {
+              type: "button",
+              class: "chip",
+              "aria-label": `mention ${m.name}`,
+              onclick: () => {
+                text.value = `${text.value.replace(/\s*$/, "")}${text.value.trim() ? " " : ""}@${m.member_id} `;
+                text.focus();
+              },
+            },
+            `@${m.name}`,
+          ),
+        ),
+    );
 
   const joined = () => room.members.some((m) => m.member_id === humanId());
   const joinButton = h("button", {
@@ -273,7 +299,7 @@ export async function roomPage([roomId], main) {
     h(
       "div",
       { class: "room" },
-      h("section", { class: "conversation", "aria-label": "Conversation" }, list, activity, composer),
+      h("section", { class: "conversation", "aria-label": "Conversation" }, list, activity, mentions, composer),
       h(
         "div",
         { class: "side" },
