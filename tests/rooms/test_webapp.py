@@ -96,7 +96,7 @@ async def test_sign_in_by_token_and_one_time_link_and_bad_tokens(
     await page.wait_for_selector("text=the API token is invalid or revoked")
     await shot(page, "sign-in-refused")
 
-    link = await api.post("/v1/tokens/links", json={"name": "web test", "scopes": ["read"]})
+    link = await api.post("/v1/signin/links", json={"name": "web test", "scopes": ["read"]})
     assert link.status_code == 201, link.text
     url = link.json()["url"]
     assert url.startswith(node.url) and "#signin=cts_" in url

@@ -748,7 +748,7 @@ async def test_the_web_app_is_served_with_a_strict_policy(api: httpx.AsyncClient
 async def test_a_one_time_link_signs_a_browser_in_once(
     api: httpx.AsyncClient, gateway_node: GatewayNode
 ) -> None:
-    made = await api.post("/v1/tokens/links", json={"name": "laptop", "scopes": ["read"]})
+    made = await api.post("/v1/signin/links", json={"name": "laptop", "scopes": ["read"]})
     assert made.status_code == 201, made.text
     link = made.json()
     assert link["url"] == f"{gateway_node.url}/#signin={link['code']}"
@@ -769,9 +769,9 @@ async def test_a_one_time_link_signs_a_browser_in_once(
         node = (await signed_in.get("/v1/node")).json()
         assert len(node["node_id"]) == 52 and node["trace_url"] is None
         # A read token cannot make links (nor anything else an admin does).
-        assert (await signed_in.post("/v1/tokens/links", json={})).status_code == 403
+        assert (await signed_in.post("/v1/signin/links", json={})).status_code == 403
     for bad in ({"ttl_s": 5}, {"ttl_s": 10**9}, {"scopes": ["root"]}, {"name": "<b>"}):
-        assert (await api.post("/v1/tokens/links", json=bad)).status_code == 422, bad
+        assert (await api.post("/v1/signin/links", json=bad)).status_code == 422, bad
     # Neither codes nor tokens are ever logged.
     log = gateway_node.log.read_text()
     assert link["code"] not in log and token not in log

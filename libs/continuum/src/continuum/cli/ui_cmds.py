@@ -38,7 +38,7 @@ def ui(
         raise CliError(f"unknown scope(s) {unknown}; scopes are {', '.join(SCOPES)}")
     link = gateway_client.request(
         "POST",
-        "/v1/tokens/links",
+        "/v1/signin/links",
         json={"name": name, "scopes": sorted(set(scopes)), "ttl_s": minutes * 60},
     )
     console.print(f"Web app: [bold]{link['url']}[/]")

@@ -37,7 +37,7 @@ class Redeem(BaseModel):
 
 
 @router.post(
-    "/v1/tokens/links",
+    "/v1/signin/links",
     status_code=201,
     summary="A one-time sign-in link for the web app (the token is made when it is used)",
 )
