@@ -61,7 +61,7 @@ async def gateway_node(
     try:
         await wait_service_ready(nc, "gateway", process, log)
         await nc.close()
-        yield GatewayNode(f"http://127.0.0.1:{port}", admin, nats.url, log)
+        yield GatewayNode(f"http://127.0.0.1:{port}", admin, nats.url, log, database_url)
     finally:
         stop_service(process)
         nats.stop()

@@ -20,6 +20,7 @@ class GatewayNode:
     admin_token: str
     nats_url: str
     log: Path
+    database_url: str = ""
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}

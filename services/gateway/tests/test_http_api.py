@@ -8,6 +8,7 @@ import asyncio
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
@@ -17,6 +18,7 @@ from httpx_ws import aconnect_ws
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from continuum.api_tokens import hash_token
 from continuum.events.envelope import Envelope
 from continuum.identity import NodeIdentity
 from continuum.ids import uuid7_str
@@ -770,11 +772,24 @@ async def test_a_one_time_link_signs_a_browser_in_once(
         assert len(node["node_id"]) == 52 and node["trace_url"] is None
         # A read token cannot make links (nor anything else an admin does).
         assert (await signed_in.post("/v1/signin/links", json={})).status_code == 403
+    # A link past its time is refused like a used one (and stays unspent).
+    late = (await api.post("/v1/signin/links", json={"ttl_s": 10})).json()
+    conn = await asyncpg.connect(gateway_node.database_url)
+    try:
+        await conn.execute(
+            "UPDATE gateway.signin_links SET expires_at = now() - interval '1 second' "
+            "WHERE hash = $1",
+            hash_token(late["code"]),
+        )
+    finally:
+        await conn.close()
+    expired = await api.post("/v1/signin", json={"code": late["code"]})
+    assert expired.status_code == 401
     for bad in ({"ttl_s": 5}, {"ttl_s": 10**9}, {"scopes": ["root"]}, {"name": "<b>"}):
         assert (await api.post("/v1/signin/links", json=bad)).status_code == 422, bad
     # Neither codes nor tokens are ever logged.
     log = gateway_node.log.read_text()
-    assert link["code"] not in log and token not in log
+    assert link["code"] not in log and token not in log and late["code"] not in log
 
 
 async def test_a_room_stream_resumes_after_the_last_event_it_sent(api: httpx.AsyncClient) -> None:

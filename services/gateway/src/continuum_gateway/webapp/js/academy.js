@@ -2,7 +2,7 @@
 // intervals, training jobs (live progress and loss curve), A/B tests and
 // evolution runs (species over generations, the family tree).
 
-import { get, post, query } from "./api.js";
+import { get, post } from "./api.js";
 import { clear, field, form, h, notice, num, pct, table } from "./dom.js";
 import { intervals, layeredGraph, lineChart } from "./graph.js";
 
