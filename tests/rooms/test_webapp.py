@@ -423,6 +423,37 @@ async def test_a_lost_connection_resumes_from_the_last_event(
     await shot(page, "room-resumed")
 
 
+async def test_a_room_closed_while_open_says_so_and_takes_no_more_posts(
+    page: Any, node: RoomNode, api: httpx.AsyncClient, storyteller: str
+) -> None:
+    await make_room(api, "web-closing", [storyteller])
+    await sign_in(page, node.url, node.admin_token)
+    await page.goto(f"{node.url}/#/rooms/web-closing")
+    await page.wait_for_selector(".connection.live")
+    closed = await api.delete("/v1/rooms/web-closing")  # someone else closes it
+    assert closed.status_code == 200, closed.text
+    await page.wait_for_selector("text=This room was closed by node admin")
+    assert await page.locator("textarea[name=text]").is_disabled()
+    await shot(page, "room-closed")
+    refused = await api.post("/v1/rooms/web-closing/messages", json={"text": "hello?"})
+    assert refused.status_code == 404
+    again = await api.post("/v1/rooms", json={"id": "web-closing"})
+    assert again.status_code == 409 and "closed room" in again.json()["error"]["message"]
+    lobby = await api.delete("/v1/rooms/lobby")
+    assert lobby.status_code == 409 and "cannot be closed" in lobby.json()["error"]["message"]
+    await page.goto(f"{node.url}/#/rooms")
+    await page.wait_for_selector("caption >> text=Rooms on this node")
+    assert await page.locator("a", has_text="web-closing").count() == 0
+    # A room closed from the page: the admin's button, after a confirmation.
+    await make_room(api, "web-closing-2", [])
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await page.goto(f"{node.url}/#/rooms/web-closing-2")
+    await page.wait_for_selector(".connection.live")
+    await page.click("button:has-text('Close room')")
+    await page.wait_for_selector("text=This room was closed by node admin")
+    assert (await api.get("/v1/rooms/web-closing-2")).status_code == 404
+
+
 async def test_missing_things_and_a_phone_width(page: Any, node: RoomNode) -> None:
     await sign_in(page, node.url, node.admin_token)
     await page.goto(f"{node.url}/#/rooms/no-such-room")

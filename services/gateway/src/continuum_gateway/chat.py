@@ -23,6 +23,7 @@ from continuum.events.chat import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    RoomClosed,
     RoomCreated,
     RoomPolicy,
     RoomPolicyChanged,
@@ -164,6 +165,10 @@ class Chat:
         try:
             await self.store.append(events, 0)
         except ConcurrencyError:
+            if await chat_model.get_room(self.pool, command.id) is None:
+                raise ChatError(
+                    409, f"room id {command.id!r} belonged to a closed room; choose another"
+                ) from None
             raise ChatError(409, f"room {command.id!r} already exists") from None
 
         async def visible() -> bool:
@@ -208,6 +213,19 @@ class Chat:
             raise ChatError(404, f"{member_id!r} is not a member of {room_id!r}")
         await self.store.append([self.factory.new(MemberLeft(member_id=member_id), room_id)], None)
         return {"room_id": room_id, "left": member_id}
+
+    async def close(self, room_id: str, by: str, lobby: str = "lobby") -> dict[str, Any]:
+        """Close a room: one event; the read model drops it, the services forget it."""
+        await self._room(room_id)
+        if room_id == lobby:
+            raise ChatError(409, f"the {lobby} is where new personas sit; it cannot be closed")
+        await self.store.append([self.factory.new(RoomClosed(closed_by=by), room_id)], None)
+
+        async def gone() -> bool:
+            return await chat_model.get_room(self.pool, room_id) is None
+
+        await self._until(gone)
+        return {"room_id": room_id, "closed": True}
 
     async def post(self, room_id: str, command: PostMessage, token_name: str) -> dict[str, Any]:
         text = command.text.strip()

@@ -17,6 +17,7 @@ from continuum.events.chat import (
     MemberJoined,
     MemberLeft,
     MessagePosted,
+    RoomClosed,
     RoomCreated,
     RoomPolicyChanged,
     TurnDecided,
@@ -117,6 +118,10 @@ class ChatProjection(Projection):
                 payload.created_by,
                 at,
             )
+        elif isinstance(payload, RoomClosed):
+            for table in ("chat_members", "chat_messages", "chat_turns", "chat_turn_events"):
+                await conn.execute(f"DELETE FROM {SCHEMA}.{table} WHERE room_id = $1", room)
+            await conn.execute(f"DELETE FROM {SCHEMA}.chat_rooms WHERE room_id = $1", room)
         elif isinstance(payload, RoomPolicyChanged):
             await conn.execute(
                 f"UPDATE {SCHEMA}.chat_rooms SET policy = $2 WHERE room_id = $1",

@@ -12,6 +12,7 @@ from continuum.events.chat import (
     MemberKind,
     MemberLeft,
     MessagePosted,
+    RoomClosed,
     RoomCreated,
     RoomPolicy,
     RoomPolicyChanged,
@@ -78,6 +79,9 @@ class RoomDirectory:
             room = RoomState(room_id, payload.name, payload.topic, payload.policy)
             self.rooms.setdefault(room_id, room)
             return self.rooms[room_id]
+        if isinstance(payload, RoomClosed):
+            self.rooms.pop(room_id, None)
+            return None
         existing = self.rooms.get(room_id)
         if existing is None:
             return None

@@ -119,6 +119,13 @@ def leave(room_id: str, member: str) -> None:
     console.print(f"{member} left {room_id}")
 
 
+@app.command("close")
+def close(room_id: str) -> None:
+    """Close a room: it leaves the room list and takes no more messages (admin)."""
+    gateway_client.request("DELETE", f"/v1/rooms/{room_id}")
+    console.print(f"{room_id} is closed")
+
+
 def _print_message(message: dict[str, Any]) -> None:
     line = Text.assemble((message["author_name"], "bold"))
     if message["status"] != "complete":

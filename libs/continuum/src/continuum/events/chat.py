@@ -76,6 +76,14 @@ class RoomPolicyChanged(_Payload):
     changed_by: str = Field(min_length=1, max_length=128)
 
 
+@catalog.register(context="chat", aggregate="room", name="closed")
+class RoomClosed(_Payload):
+    """The room was closed: it is gone from the room list, nobody can post in
+    it, and its id is not used again (its history stays in the log)."""
+
+    closed_by: str = Field(min_length=1, max_length=128)
+
+
 @catalog.register(context="chat", aggregate="room", name="member_joined")
 class MemberJoined(_Payload):
     """A human or a persona joined the room."""

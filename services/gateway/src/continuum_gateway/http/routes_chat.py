@@ -81,6 +81,19 @@ async def get_room(
     return room
 
 
+@router.delete(
+    "/v1/rooms/{room_id}",
+    summary="Close a room (admin): gone from the list, closed to posts; its log stays",
+)
+async def close_room(
+    request: Request,
+    room_id: RoomId,
+    token: Annotated[ApiToken, Depends(require("admin"))],
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(chat_of(request).close(room_id, token.name))
+    return result
+
+
 @router.put("/v1/rooms/{room_id}/policy", summary="Replace a room's ThoughtStream policy")
 async def set_policy(
     request: Request,

@@ -75,10 +75,11 @@ export function layeredGraph(nodes, edges, { label, boxWidth = 150 }) {
 }
 
 // rows: [{label, value, low, high}] on a shared scale.
-export function intervals(rows, { label, width = 420 }) {
+export function intervals(rows, { label, width = 520 }) {
   const lo = Math.min(...rows.map((r) => r.low));
   const hi = Math.max(...rows.map((r) => r.high));
-  const sx = (v) => 10 + ((v - lo) / (hi - lo || 1)) * (width - 20);
+  const left = 130;
+  const sx = (v) => left + ((v - lo) / (hi - lo || 1)) * (width - left - 10);
   const height = rows.length * 24 + 10;
   return h(
     "svg:svg",
@@ -89,6 +90,7 @@ export function intervals(rows, { label, width = 420 }) {
       return h(
         "svg:g",
         {},
+        h("svg:text", { x: 4, y: y + 4, class: "tick" }, r.label.length > 20 ? `${r.label.slice(0, 19)}…` : r.label),
         h("svg:line", { x1: sx(r.low), x2: sx(r.high), y1: y, y2: y, class: "interval" }),
         h("svg:circle", { cx: sx(r.value), cy: y, r: 4, class: "point" }),
       );

@@ -3,7 +3,7 @@
 
 import { follow, get, post, api, query } from "./api.js";
 import { clear, field, form, h, notice, num, table, when } from "./dom.js";
-import { app, traceLink } from "./state.js";
+import { app, isAdmin, traceLink } from "./state.js";
 
 const enc = encodeURIComponent;
 const MAX_MESSAGE_CHARS = 8000;
@@ -47,9 +47,10 @@ export async function roomsPage(_, main) {
   );
 }
 
+// The member id the gateway gives this token's messages (chat.human_id).
 function humanId() {
-  const slug = app.me.name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
-  return `human-${slug || "web"}`;
+  const slug = app.me.name.replace(/[^A-Za-z0-9_.@-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 100);
+  return `human-${slug || "someone"}`;
 }
 
 export async function roomPage([roomId], main) {
@@ -117,6 +118,14 @@ export async function roomPage([roomId], main) {
     else list.append(item);
     messages.set(m.message_id, item);
     item.scrollIntoView({ block: "nearest" });
+  }
+
+  // The room is gone (closed while open, or no longer found): say so, stop.
+  function closed(text) {
+    connection.className = "connection gone";
+    connection.textContent = "closed";
+    main.querySelector(".room-head").after(notice(text, "info"));
+    for (const el of main.querySelectorAll(".composer textarea, .composer button, .mentions button, .room-head button")) el.disabled = true;
   }
 
   function note(text, trace) {
@@ -211,6 +220,11 @@ export async function roomPage([roomId], main) {
     } else if (type === "room.member_left") {
       room.members = room.members.filter((m) => m.member_id !== data.member_id);
       renderMembers();
+    } else if (type === "room.closed") {
+      stream.close();
+      generating.clear();
+      showActivity();
+      closed(`This room was closed by ${data.closed_by}.`);
     } else if (type === "room.policy_changed") {
       room.policy = data.policy;
       note(`Policy changed by ${data.changed_by}.`);
@@ -285,6 +299,19 @@ export async function roomPage([roomId], main) {
     },
   });
   updateJoin = () => (joinButton.textContent = joined() ? "Leave room" : "Join room");
+  const closeButton = isAdmin() && roomId !== "lobby"
+    ? h("button", {
+        type: "button",
+        onclick: async () => {
+          if (!confirm(`Close ${room.name}? Nobody can post in it again.`)) return;
+          try {
+            await api("DELETE", `/v1/rooms/${enc(roomId)}`);
+          } catch (err) {
+            activity.textContent = err.message;
+          }
+        },
+      }, "Close room")
+    : null;
 
   clear(
     main,
@@ -294,6 +321,7 @@ export async function roomPage([roomId], main) {
       h("h1", {}, room.name),
       connection,
       joinButton,
+      closeButton,
     ),
     room.topic ? h("p", { class: "topic" }, room.topic) : null,
     h(
@@ -323,7 +351,7 @@ export async function roomPage([roomId], main) {
         lost: `reconnecting… (${detail || "connection lost"})`,
         gone: `stopped: ${detail}`,
       }[state];
-      if (state === "gone") composer.querySelector("button").disabled = true;
+      if (state === "gone") closed(detail);
     },
   });
   return () => stream && stream.close();
