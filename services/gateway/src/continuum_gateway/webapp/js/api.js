@@ -74,6 +74,7 @@ export function follow(path, { onItem, onState = () => {}, lastEventId = null, r
   let stopped = false;
   let controller = null;
   let last = lastEventId;
+  let wait = retryMs; // doubles while the node stays away, up to 15 s
 
   async function once() {
     controller = new AbortController();
@@ -91,6 +92,7 @@ export function follow(path, { onItem, onState = () => {}, lastEventId = null, r
       throw err;
     }
     onState("live");
+    wait = retryMs;
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
     let buffer = "";
     for (;;) {
@@ -129,7 +131,8 @@ export function follow(path, { onItem, onState = () => {}, lastEventId = null, r
       }
       if (stopped) break;
       onState("lost", "the connection closed");
-      await new Promise((resolve) => setTimeout(resolve, retryMs));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 15000);
     }
   })();
 
