@@ -10,7 +10,10 @@ from collections.abc import Iterator
 import pytest
 from rooms_harness import RoomNode, following, post, replies, wait_for
 
+from continuum.testing.browser import chromium, sign_in
 from continuum.testing.otlp import Receiver, otlp_receiver
+
+TRACE_URL = "http://grafana.example/explore?trace={trace_id}"
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +24,11 @@ def receiver() -> Iterator[tuple[str, Receiver]]:
 
 @pytest.fixture(scope="module")
 def service_env(receiver: tuple[str, Receiver]) -> dict[str, str]:
-    return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver[0], "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver[0],
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+        "CONTINUUM_GATEWAY_TRACE_URL": TRACE_URL,
+    }
 
 
 async def test_a_chat_message_is_one_trace_across_three_services(
@@ -73,3 +80,31 @@ async def test_a_chat_message_is_one_trace_across_three_services(
 async def _lobby(api: object) -> bool:
     response = await api.get("/v1/rooms/lobby")  # type: ignore[attr-defined]
     return bool(response.status_code == 200 and len(response.json()["members"]) >= 5)
+
+
+@pytest.mark.browser
+async def test_the_web_app_links_each_event_to_its_trace(
+    room_node: RoomNode, receiver: tuple[str, Receiver]
+) -> None:
+    _, received = receiver
+    async with chromium() as browser:
+        page = await browser.new_page()
+        await sign_in(page, room_node.url, room_node.admin_token)
+        await page.goto(f"{room_node.url}/#/rooms/lobby")
+        await page.wait_for_selector(".connection.live")
+        await page.fill("textarea[name=text]", "Which trace is this?")
+        await page.keyboard.press("Enter")
+        link = page.locator(".message.human", has_text="Which trace is this?").locator("a.trace")
+        await link.wait_for()
+        href = await link.get_attribute("href")
+
+    async def posted() -> bool:
+        with received.lock:
+            return href in [
+                TRACE_URL.replace("{trace_id}", s[2].hex())
+                for s in received.spans
+                if s[1] == "POST /v1/rooms/{room_id}/messages"
+            ]
+
+    # The link names the trace of a POST of a message (exported a moment later).
+    await wait_for(posted, timeout=10)
