@@ -67,7 +67,10 @@ export async function roomPage([roomId], main) {
   const messages = new Map(); // message_id -> its <li>
   const turns = new Map(); // turn_id -> decision (TurnDecided data)
   const generating = new Map(); // message_id -> persona name
-  const list = h("ol", { class: "messages", "aria-label": "Messages", "aria-live": "polite" });
+  // Not a live region itself (every streamed piece would be read out): a
+  // finished message is announced once, through `announce`.
+  const list = h("ol", { class: "messages", "aria-label": "Messages" });
+  const announce = h("p", { class: "sr-only", "aria-live": "polite" });
   const activity = h("p", { class: "activity", role: "status" });
   const connection = h("span", { class: "connection", role: "status" }, "connecting…");
   const members = h("ul", { class: "members", "aria-label": "Members" });
@@ -111,13 +114,22 @@ export async function roomPage([roomId], main) {
     return h("li", { class: `message ${m.author_kind}`, "data-id": m.message_id }, meta, text, mentioned);
   }
 
+  // Follow the conversation while the reader is at its end; stay put when
+  // they scrolled up to read something.
+  function following(change) {
+    const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+    change();
+    if (atEnd) list.scrollTop = list.scrollHeight;
+  }
+
   function upsert(m) {
-    const item = messageItem(m);
-    const old = messages.get(m.message_id);
-    if (old) old.replaceWith(item);
-    else list.append(item);
-    messages.set(m.message_id, item);
-    item.scrollIntoView({ block: "nearest" });
+    following(() => {
+      const item = messageItem(m);
+      const old = messages.get(m.message_id);
+      if (old) old.replaceWith(item);
+      else list.append(item);
+      messages.set(m.message_id, item);
+    });
   }
 
   // The room is gone (closed while open, or no longer found): say so, stop.
@@ -129,7 +141,7 @@ export async function roomPage([roomId], main) {
   }
 
   function note(text, trace) {
-    list.append(h("li", { class: "note" }, text, trace ? [" ", traceLink(trace)] : null));
+    following(() => list.append(h("li", { class: "note" }, text, trace ? [" ", traceLink(trace)] : null)));
   }
 
   async function showWhy(messageId) {
@@ -191,7 +203,7 @@ export async function roomPage([roomId], main) {
           });
           li = messages.get(item.message_id);
         }
-        li.querySelector(".text").append(item.text || "");
+        following(() => li.querySelector(".text").append(item.text || ""));
       }
       return;
     }
@@ -203,6 +215,7 @@ export async function roomPage([roomId], main) {
       generating.delete(data.message_id);
       showActivity();
       upsert({ ...data, posted_at: ev.time, trace_id: item.trace_id });
+      announce.textContent = `${data.author_name}: ${data.text.slice(0, 300)}`;
     } else if (type === "turn.decided") {
       turns.set(data.turn_id, data);
       const names = data.winners.map((w) => (data.bids.find((b) => b.bid.persona_id === w) || { bid: { name: w } }).bid.name);
@@ -327,7 +340,7 @@ export async function roomPage([roomId], main) {
     h(
       "div",
       { class: "room" },
-      h("section", { class: "conversation", "aria-label": "Conversation" }, list, activity, mentions, composer),
+      h("section", { class: "conversation", "aria-label": "Conversation" }, list, announce, activity, mentions, composer),
       h(
         "div",
         { class: "side" },
