@@ -454,6 +454,36 @@ async def test_a_room_closed_while_open_says_so_and_takes_no_more_posts(
     assert (await api.get("/v1/rooms/web-closing-2")).status_code == 404
 
 
+async def test_a_persona_retired_while_open_leaves_its_rooms_and_says_so(
+    page: Any, browser: Any, node: RoomNode, api: httpx.AsyncClient, storyteller: str
+) -> None:
+    made = await api.post(
+        "/v1/personas",
+        json={"name": "Temp AI", "role": "here briefly", "domains": ["x"], "rooms": ["web-chat"]},
+    )
+    assert made.status_code == 201, made.text
+    await sign_in(page, node.url, node.admin_token)
+    await page.goto(f"{node.url}/#/rooms/web-chat")
+    await page.wait_for_selector(".members >> text=Temp AI")
+    other = await page.context.new_page()
+    await other.goto(f"{node.url}/#/personas/temp-ai")
+    await other.wait_for_selector("h1 >> text=Temp AI")
+
+    retired = await api.delete("/v1/personas/temp-ai")  # someone else retires it
+    assert retired.status_code == 200, retired.text
+    assert retired.json() == {"persona": "temp-ai", "left": ["web-chat"]}
+    # The room drops it live; its page, on the next action, says it is gone.
+    await until(page, "!document.querySelector('.members').textContent.includes('Temp AI')")
+    await other.click("button:has-text('Save genome')")
+    await other.wait_for_selector("text=Temp AI is no longer here")
+    await other.close()
+    assert (await api.get("/v1/personas/temp-ai")).status_code == 404
+    again = await api.post(
+        "/v1/personas", json={"name": "Temp AI", "role": "again", "domains": ["x"]}
+    )
+    assert again.status_code == 409 and "retired" in again.json()["error"]["message"]
+
+
 async def test_missing_things_and_a_phone_width(page: Any, node: RoomNode) -> None:
     await sign_in(page, node.url, node.admin_token)
     await page.goto(f"{node.url}/#/rooms/no-such-room")

@@ -14,6 +14,7 @@ from continuum.events.persona import (
     MemoryAdded,
     OutcomeRecorded,
     PersonaCreated,
+    PersonaRetired,
     PersonaUpdated,
     Profile,
 )
@@ -65,6 +66,8 @@ class Persona:
 class PersonaRegistry:
     def __init__(self) -> None:
         self.personas: dict[str, Persona] = {}
+        #: Retired persona ids: gone from the roster, never seeded or created again.
+        self.retired: set[str] = set()
 
     def get(self, key: str) -> Persona | None:
         """By id, or by name (case-insensitive)."""
@@ -90,6 +93,10 @@ class PersonaRegistry:
                     payload.combination,
                 ),
             )
+            return
+        if isinstance(payload, PersonaRetired):
+            self.personas.pop(persona_id, None)
+            self.retired.add(persona_id)
             return
         persona = self.personas.get(persona_id)
         if persona is None:

@@ -29,11 +29,16 @@ from continuum.chat.signals import (
 )
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.contracts import command
-from continuum.contracts.commands import Embed
+from continuum.contracts.commands import Embed, RetirePersona
 from continuum.embeddings import Embedder
-from continuum.events.chat import MessagePosted, RoomCreated, TurnDecided
+from continuum.events.chat import MemberLeft, MessagePosted, RoomCreated, TurnDecided
 from continuum.events.genome import BaseModelRegistered
-from continuum.events.persona import MemoryAdded, OutcomeRecorded, PersonaCreated
+from continuum.events.persona import (
+    MemoryAdded,
+    OutcomeRecorded,
+    PersonaCreated,
+    PersonaRetired,
+)
 from continuum.genome.blobs import LayerBlobs
 from continuum.mesh.routing import encode_embedding
 from continuum.natsauth.permissions import is_inbox
@@ -224,7 +229,7 @@ class PersonaRuntimeService(Service):
         await self._ensure_lobby()
         for profile in SEEDS:
             pid = persona_id_for(profile.name)
-            if self.registry.get(pid) is None:
+            if self.registry.get(pid) is None and pid not in self.registry.retired:
                 command = commands.CreatePersona(
                     name=profile.name,
                     role=profile.role,
@@ -242,6 +247,10 @@ class PersonaRuntimeService(Service):
                 raise RequestError(f"unknown room {room_id!r}", 404)
         if self.settings.lobby in command.rooms:
             await self._ensure_lobby()
+        if pid in self.registry.retired:
+            raise RequestError(
+                f"persona id {pid!r} belonged to a retired persona; choose another name", 409
+            )
         key = public_key(persona_identity(self.ctx.identity, pid))
         if not await self._append_new(commands.created_event(command, key, seeded), pid):
             raise RequestError(f"a persona with id {pid!r} already exists", 409)
@@ -278,8 +287,8 @@ class PersonaRuntimeService(Service):
         if live and isinstance(payload, MemoryAdded):
             # Learnt now, embedded now (in a worker thread): not on the next bid's path.
             self._spawn(asyncio.to_thread(self.pipeline.decider.embedder.warm, [payload.text]))
-        if live and isinstance(payload, PersonaCreated):
-            await self._announce()  # present at once, not at the next heartbeat
+        if live and isinstance(payload, PersonaCreated | PersonaRetired):
+            await self._announce()  # present (or gone) at once, not at the next heartbeat
 
     async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
         envelope, payload = stored.event.envelope, stored.event.payload
@@ -531,6 +540,19 @@ class PersonaRuntimeService(Service):
                 described["warnings"] = [warning]
             return described
 
+        async def retire(body: dict[str, Any]) -> dict[str, Any]:
+            command = commands.parse(RetirePersona, body, "retire")
+            persona = self._find(command.persona)
+            pid = persona.persona_id
+            retired = PersonaRetired(retired_by=command.by)
+            result = await ctx.store.append([ctx.factory.new(retired, pid)], None)
+            await self._persona_log.reached(result.version)  # gone from the roster first
+            left = sorted(r.room_id for r in self.rooms.rooms.values() if pid in r.members)
+            for room_id in left:
+                event = ctx.factory.new(MemberLeft(member_id=pid), room_id)
+                await ctx.store.append([event], None)
+            return {"persona": pid, "left": left}
+
         async def list_(_: dict[str, Any]) -> dict[str, Any]:
             return {"personas": [self._describe(p) for p in self.registry.personas.values()]}
 
@@ -678,6 +700,7 @@ class PersonaRuntimeService(Service):
             ("cache", cache),
             ("create", create),
             ("update", update),
+            ("retire", retire),
             ("list", list_),
             ("show", show),
             ("generate", generate),

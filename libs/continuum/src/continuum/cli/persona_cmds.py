@@ -101,6 +101,14 @@ def show(persona: str = typer.Argument(..., help="Persona id or name.")) -> None
     _show(gateway_client.request("GET", f"/v1/personas/{persona}"))
 
 
+@app.command("retire")
+def retire(persona: str = typer.Argument(..., help="Persona id or name.")) -> None:
+    """Retire a persona: it leaves its rooms and stops answering (admin)."""
+    done = gateway_client.request("DELETE", f"/v1/personas/{persona}")
+    rooms = ", ".join(done["left"]) or "no rooms"
+    console.print(f"retired {done['persona']} (left {rooms})")
+
+
 @app.command("create")
 def create(
     name: str,

@@ -305,6 +305,15 @@ class Attempt(PersonaRef):
     max_tokens: integer("max_tokens", 1, 1024) = 48  # type: ignore[valid-type]
 
 
+class RetirePersona(PersonaRef):
+    by: str = Field(min_length=1, max_length=128, description="Who retires it.")
+
+
+class PersonaRetiredReply(Reply):
+    persona: str
+    left: list[str] = Field(description="The rooms it left.")
+
+
 class SetGenome(PersonaRef):
     layers: list[str] = Field(max_length=64, description="LAYER[@VERSION][:WEIGHT] specs")
     combination: Combination | None = None
@@ -320,6 +329,13 @@ PERSONA_RUNTIME = [
     Command("persona-runtime", "update", "Change a persona.", UpdatePersona, PersonaView),
     Command("persona-runtime", "list", "Every persona.", Empty, PersonaList),
     Command("persona-runtime", "show", "One persona.", PersonaRef, PersonaView),
+    Command(
+        "persona-runtime",
+        "retire",
+        "Retire a persona: it leaves its rooms and stops answering.",
+        RetirePersona,
+        PersonaRetiredReply,
+    ),
     Command("persona-runtime", "generate", "A persona answers a prompt.", Generate, Generated),
     Command("persona-runtime", "attempt", "A persona attempts an academy exercise.", Attempt),
     Command("persona-runtime", "genome", "Set a persona's genome.", SetGenome, PersonaView),

@@ -113,6 +113,14 @@ class PersonaUpdated(_Payload):
     combination: Combination | None = None
 
 
+@catalog.register(context="persona", aggregate="persona", name="retired")
+class PersonaRetired(_Payload):
+    """The persona was retired: it leaves its rooms, stops bidding and
+    answering, and its id (and name) are not used again. Its log stays."""
+
+    retired_by: str = Field(min_length=1, max_length=128)
+
+
 @catalog.register(context="persona", aggregate="persona", name="memory_added")
 class MemoryAdded(_Payload):
     """Something the persona will remember (and bid on) from now on."""

@@ -331,6 +331,16 @@ async def show_persona(
     return await _personas(request, "show", {"persona": persona})
 
 
+@router.delete(
+    "/v1/personas/{persona}",
+    summary="Retire a persona (admin): it leaves its rooms and stops answering; its log stays",
+)
+async def retire_persona(
+    request: Request, persona: PersonaKey, token: Annotated[ApiToken, Depends(require("admin"))]
+) -> Any:
+    return await _personas(request, "retire", {"persona": persona, "by": token.name})
+
+
 @router.patch("/v1/personas/{persona}", summary="Update a persona's profile, backend or genome")
 async def update_persona(
     request: Request,

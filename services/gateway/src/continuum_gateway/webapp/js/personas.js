@@ -139,7 +139,7 @@ export async function personaPage([key], main) {
       status.textContent = "Saved: the new genome applies from the persona's next turn.";
     } catch (err) {
       status.className = "status error";
-      status.textContent = err.message;
+      status.textContent = err.status === 404 ? `${persona.name} is no longer here (retired?): ${err.message}` : err.message;
     }
   }
 
@@ -185,6 +185,24 @@ export async function personaPage([key], main) {
     current,
     isAdmin()
       ? [
+          h(
+            "button",
+            {
+              type: "button",
+              class: "danger",
+              onclick: async () => {
+                if (!confirm(`Retire ${persona.name}? It leaves its rooms and stops answering.`)) return;
+                try {
+                  await api("DELETE", `/v1/personas/${enc(persona.id)}`);
+                  location.hash = "#/personas";
+                } catch (err) {
+                  status.className = "status error";
+                  status.textContent = err.message;
+                }
+              },
+            },
+            "Retire persona",
+          ),
           h("h2", {}, "Edit the genome"),
           editor,
           field("Combination", combination),
