@@ -97,6 +97,11 @@ async def test_the_web_app_links_each_event_to_its_trace(
         link = page.locator(".message.human", has_text="Which trace is this?").locator("a.trace")
         await link.wait_for()
         href = await link.get_attribute("href")
+        # Loaded again, from the read model's history: the same link.
+        await page.reload()
+        await page.wait_for_selector(".connection.live")
+        stored = page.locator(".message.human", has_text="Which trace is this?").locator("a.trace")
+        assert await stored.get_attribute("href") == href
 
     async def posted() -> bool:
         with received.lock:

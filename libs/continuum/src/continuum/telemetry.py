@@ -89,3 +89,16 @@ def inject(headers: dict[str, str]) -> dict[str, str]:
 
 def extract(headers: Mapping[str, str] | None) -> otel_context.Context:
     return _extract(dict(headers or {}))
+
+
+def trace_id_of(headers: Mapping[str, str] | None) -> str | None:
+    """The trace id in a stored message's ``traceparent`` header
+    (``00-<32 hex>-<16 hex>-<2 hex>``), for clients that link to traces."""
+    parts = (headers or {}).get("traceparent", "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or parts[1] == "0" * 32:
+        return None
+    try:
+        int(parts[1], 16)
+    except ValueError:
+        return None
+    return parts[1].lower()

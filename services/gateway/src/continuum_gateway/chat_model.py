@@ -74,6 +74,9 @@ class ChatProjection(Projection):
                 posted_at timestamptz NOT NULL
             );
             CREATE INDEX IF NOT EXISTS chat_messages_room ON {SCHEMA}.chat_messages (room_id, seq);
+            -- The trace a message was posted under (a client links to it); added
+            -- after the table, so an existing read model gains it in place.
+            ALTER TABLE {SCHEMA}.chat_messages ADD COLUMN IF NOT EXISTS trace_id text;
             CREATE TABLE IF NOT EXISTS {SCHEMA}.chat_turns (
                 turn_id text PRIMARY KEY,
                 room_id text NOT NULL,
@@ -149,8 +152,8 @@ class ChatProjection(Projection):
             inserted = await conn.fetchval(
                 f"""INSERT INTO {SCHEMA}.chat_messages (message_id, room_id, seq, author_id,
                 author_kind, author_name, text, mentions, reply_to, turn_id, status, error,
-                tokens, signature, posted_at)
-                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)
+                tokens, signature, posted_at, trace_id)
+                VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)
                 ON CONFLICT (message_id) DO NOTHING RETURNING 1""",
                 payload.message_id,
                 room,
@@ -167,6 +170,7 @@ class ChatProjection(Projection):
                 payload.tokens,
                 payload.signature,
                 at,
+                event.trace_id,
             )
             if inserted:
                 await conn.execute(

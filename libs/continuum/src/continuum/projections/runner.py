@@ -346,7 +346,9 @@ class ProjectionRunner:
         seq = msg.metadata.sequence.stream
         try:
             event = self._codec.decode(msg.data, msg.headers, msg.subject)
-            return _Item(msg, seq, StoredEvent(event, stream, seq))
+            return _Item(
+                msg, seq, StoredEvent(event, stream, seq, telemetry.trace_id_of(msg.headers))
+            )
         except EventError as exc:
             return _Item(msg, seq, None, f"{exc.reason}: {exc}")
 
@@ -529,6 +531,7 @@ class ProjectionRunner:
             self._codec.decode(raw.data or b"", raw.headers, raw.subject or ""),
             letter.stream,
             letter.seq,
+            telemetry.trace_id_of(raw.headers),
         )
         async with self._transaction() as conn:
             if await checkpoints.record_redrive(

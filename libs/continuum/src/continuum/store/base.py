@@ -42,6 +42,8 @@ class StoredEvent:
     event: Event
     stream: str
     seq: int
+    #: The trace it was appended under (its ``traceparent`` header), if any.
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from continuum.events.codec import EventCodec
 from continuum.events.envelope import AGGREGATE_ID_PATTERN
 from continuum.events.errors import EventError
 from continuum.store.topology import stream_for_context
+from continuum.telemetry import trace_id_of
 
 _CURSOR_PART = re.compile(r"^(EVT_[A-Z][A-Z0-9_]*):(\d{1,19})$")
 _MAX_TYPES = 32
@@ -133,18 +134,6 @@ class StreamedEvent:
     #: The W3C trace id the event was appended under (from its stored
     #: ``traceparent`` header), for a client that links events to traces.
     trace_id: str | None = None
-
-
-def trace_id_of(headers: dict[str, str] | None) -> str | None:
-    """The trace id in a ``traceparent`` header (``00-<32 hex>-<16 hex>-<2 hex>``)."""
-    parts = (headers or {}).get("traceparent", "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32 and parts[1] != "0" * 32:
-        try:
-            int(parts[1], 16)
-        except ValueError:
-            return None
-        return parts[1]
-    return None
 
 
 class Follower:
