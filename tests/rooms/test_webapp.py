@@ -73,6 +73,12 @@ async def page(browser: Any, node: RoomNode) -> AsyncIterator[Any]:
     assert errors == [], errors  # no script error on any page a test visited
 
 
+async def open_room(page: Any, node: RoomNode, room: str) -> None:
+    """The room's page, once its live stream is following."""
+    await page.goto(f"{node.url}/#/rooms/{room}")
+    await page.wait_for_selector(".connection.live")
+
+
 @pytest.fixture(scope="module")
 async def wire() -> AsyncIterator[WireServer]:
     server = await WireServer("openai").start()
@@ -129,8 +135,7 @@ async def test_a_room_streams_the_answer_as_it_is_generated_and_says_why(
 ) -> None:
     wire.script = Script(pieces=[f"word{i} " for i in range(30)], delay_s=0.05)
     await sign_in(page, node.url, node.admin_token)
-    await page.goto(f"{node.url}/#/rooms/web-chat")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-chat")
     # Record every length the persona's message had as it grew.
     await page.evaluate(
         """() => {
@@ -171,8 +176,7 @@ async def test_a_human_message_interrupts_a_generating_persona(
 ) -> None:
     wire.script = Script(pieces=[f"long{i} " for i in range(200)], delay_s=0.05)
     await sign_in(page, node.url, node.admin_token)
-    await page.goto(f"{node.url}/#/rooms/web-chat")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-chat")
     await page.fill("textarea[name=text]", f"@{storyteller} tell me a very long story")
     await page.keyboard.press("Enter")
     await page.wait_for_selector(".activity >> text=Storyteller is generating", timeout=30_000)
@@ -208,8 +212,7 @@ async def test_swapping_a_layer_in_the_browser_changes_the_next_answer(
     await sign_in(page, node.url, node.admin_token)
 
     async def ask(text: str) -> str:
-        await page.goto(f"{node.url}/#/rooms/web-genome")
-        await page.wait_for_selector(".connection.live")
+        await open_room(page, node, "web-genome")
         before = await page.locator(".message.persona").count()
         await page.fill("textarea[name=text]", text)
         await page.keyboard.press("Enter")
@@ -356,8 +359,7 @@ async def test_markup_in_names_and_messages_is_shown_never_run(
     )
     assert made.status_code == 201, made.text
     await sign_in(page, node.url, node.admin_token)
-    await page.goto(f"{node.url}/#/rooms/web-chat")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-chat")
     hostile = "<script>window.pwned=3</script><b>bold</b> " + "x" * 3000
     await page.fill("textarea[name=text]", hostile)
     await page.keyboard.press("Enter")
@@ -373,8 +375,7 @@ async def test_markup_in_names_and_messages_is_shown_never_run(
     await page.wait_for_selector(f"text={evil}")
     assert await page.evaluate("window.pwned") is None
     # A message over the limit is refused in the page, with the limit named.
-    await page.goto(f"{node.url}/#/rooms/web-chat")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-chat")
     too_long = await page.evaluate(
         "(() => { const t = document.querySelector('textarea[name=text]'); "
         "t.value = 'y'.repeat(9000); return t.value.length; })()"
@@ -392,8 +393,7 @@ async def test_a_lost_connection_resumes_from_the_last_event(
 ) -> None:
     wire.script = Script(pieces=["resumed ", "fine."], delay_s=0.0)
     await sign_in(page, node.url, node.admin_token)
-    await page.goto(f"{node.url}/#/rooms/web-chat")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-chat")
     resumed_with: list[str] = []
 
     async def hold(route: Any) -> None:
@@ -428,8 +428,7 @@ async def test_a_room_closed_while_open_says_so_and_takes_no_more_posts(
 ) -> None:
     await make_room(api, "web-closing", [storyteller])
     await sign_in(page, node.url, node.admin_token)
-    await page.goto(f"{node.url}/#/rooms/web-closing")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-closing")
     closed = await api.delete("/v1/rooms/web-closing")  # someone else closes it
     assert closed.status_code == 200, closed.text
     await page.wait_for_selector("text=This room was closed by node admin")
@@ -447,8 +446,7 @@ async def test_a_room_closed_while_open_says_so_and_takes_no_more_posts(
     # A room closed from the page: the admin's button, after a confirmation.
     await make_room(api, "web-closing-2", [])
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-    await page.goto(f"{node.url}/#/rooms/web-closing-2")
-    await page.wait_for_selector(".connection.live")
+    await open_room(page, node, "web-closing-2")
     await page.click("button:has-text('Close room')")
     await page.wait_for_selector("text=This room was closed by node admin")
     assert (await api.get("/v1/rooms/web-closing-2")).status_code == 404

@@ -3,7 +3,8 @@
 // usage).
 
 import { api, get, query } from "./api.js";
-import { clear, form, field, h, notice, num, pct, short, table, when } from "./dom.js";
+import { clear, form, field, h, num, pct, short, table, when } from "./dom.js";
+import { found } from "./found.js";
 import { layeredGraph } from "./graph.js";
 import { isAdmin } from "./state.js";
 
@@ -99,16 +100,8 @@ function lineage(layerRef, graph) {
 }
 
 export async function layerPage([id], main) {
-  let layer;
-  try {
-    layer = await get(`/v1/genome/layers/${enc(id)}`);
-  } catch (err) {
-    if (err.status === 404) {
-      clear(main, h("h1", {}, "Layer not found"), notice(err.message), h("a", { href: "#/layers" }, "All layers"));
-      return null;
-    }
-    throw err;
-  }
+  const layer = await found(main, `/v1/genome/layers/${enc(id)}`, "Layer not found", ["#/layers", "All layers"]);
+  if (layer === null) return null;
   const v = layer.version;
   const graph = await get(`/v1/genome/layers/${enc(id)}/lineage`);
   const pinned = (await get("/v1/genome/cache")).pinned.includes(v.ref);

@@ -5,6 +5,7 @@
 
 import { get, post, query } from "./api.js";
 import { clear, field, form, h, notice, num, pct, short, table, when } from "./dom.js";
+import { found } from "./found.js";
 import { app, isAdmin } from "./state.js";
 import { newId, now, wallet } from "./wallet.js";
 
@@ -185,16 +186,8 @@ export async function marketPage(_, main) {
 }
 
 export async function listingPage([layer], main) {
-  let l;
-  try {
-    l = await get(`/v1/market/listings/${enc(layer)}`);
-  } catch (err) {
-    if (err.status === 404) {
-      clear(main, h("h1", {}, "Not on the market"), notice(err.message), h("a", { href: "#/market" }, "The market"));
-      return null;
-    }
-    throw err;
-  }
+  const l = await found(main, `/v1/market/listings/${enc(layer)}`, "Not on the market", ["#/market", "The market"]);
+  if (l === null) return null;
   const r = l.reputation;
   const status = h("p", { class: "status", role: "status", "aria-live": "polite" });
   const panel = walletPanel(() => {});

@@ -3,7 +3,8 @@
 // persona's next turn; the page shows the stack the runtime reports).
 
 import { api, get, post, query } from "./api.js";
-import { clear, field, form, h, notice, num, pct, short, table } from "./dom.js";
+import { clear, field, form, h, num, pct, short, table } from "./dom.js";
+import { found } from "./found.js";
 import { isAdmin } from "./state.js";
 
 const enc = encodeURIComponent;
@@ -68,16 +69,8 @@ function newPersonaForm() {
 }
 
 export async function personaPage([key], main) {
-  let persona;
-  try {
-    persona = await get(`/v1/personas/${enc(key)}`);
-  } catch (err) {
-    if (err.status === 404) {
-      clear(main, h("h1", {}, "Persona not found"), notice(err.message), h("a", { href: "#/personas" }, "All personas"));
-      return null;
-    }
-    throw err;
-  }
+  let persona = await found(main, `/v1/personas/${enc(key)}`, "Persona not found", ["#/personas", "All personas"]);
+  if (persona === null) return null;
   // The stack being edited: [{layer_id, version, weight}], top first.
   let draft = persona.genome.map((l) => ({ layer_id: l.layer_id, version: l.version, weight: l.weight }));
   const editor = h("div", { class: "genome-editor" });

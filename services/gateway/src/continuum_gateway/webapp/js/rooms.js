@@ -3,6 +3,7 @@
 
 import { follow, get, post, api, query } from "./api.js";
 import { clear, field, form, h, notice, num, table, when } from "./dom.js";
+import { found } from "./found.js";
 import { app, isAdmin, traceLink } from "./state.js";
 
 const enc = encodeURIComponent;
@@ -54,18 +55,9 @@ function humanId() {
 }
 
 export async function roomPage([roomId], main) {
-  let room;
-  try {
-    room = await get(`/v1/rooms/${enc(roomId)}`);
-  } catch (err) {
-    if (err.status === 404) {
-      clear(main, h("h1", {}, "Room not found"), notice(err.message), h("a", { href: "#/rooms" }, "All rooms"));
-      return null;
-    }
-    throw err;
-  }
+  const room = await found(main, `/v1/rooms/${enc(roomId)}`, "Room not found", ["#/rooms", "All rooms"]);
+  if (room === null) return null;
   const messages = new Map(); // message_id -> its <li>
-  const turns = new Map(); // turn_id -> decision (TurnDecided data)
   const generating = new Map(); // message_id -> persona name
   // Not a live region itself (every streamed piece would be read out): a
   // finished message is announced once, through `announce`.
@@ -217,7 +209,6 @@ export async function roomPage([roomId], main) {
       upsert({ ...data, posted_at: ev.time, trace_id: item.trace_id });
       announce.textContent = `${data.author_name}: ${data.text.slice(0, 300)}`;
     } else if (type === "turn.decided") {
-      turns.set(data.turn_id, data);
       const names = data.winners.map((w) => (data.bids.find((b) => b.bid.persona_id === w) || { bid: { name: w } }).bid.name);
       note(names.length ? `${names.join(", ")} got the turn: ${data.reason}` : `Nobody spoke: ${data.reason}`, item.trace_id);
     } else if (type === "turn.preempted") {
