@@ -11,30 +11,38 @@ import { isAdmin } from "./state.js";
 const enc = encodeURIComponent;
 const kib = (n) => (n === null || n === undefined ? "—" : `${num(n / 1024, 1)} KiB`);
 
+// The capability search (GET /v1/genome/search) as a form that fills
+// `results` with a table of matches; `last` is the table's own last column
+// (where a match came from, or a button that uses it).
+export function layerSearch(results, last, k = 20) {
+  const input = h("input", { name: "q", required: true, placeholder: "e.g. writes SQL queries" });
+  return form("Find layers by capability", [field("What should the layer do?", input)], "Search", async (v) => {
+    const found = await get(query("/v1/genome/search", { q: v.q, k }));
+    clear(
+      results,
+      table(
+        "Layers that match",
+        [
+          ["Layer", (r) => h("a", { href: `#/layers/${enc(r.id)}` }, r.ref)],
+          ["Score", (r) => num(r.score)],
+          ["Description", (r) => r.description],
+          last,
+        ],
+        found.results,
+        "No layer matches.",
+      ),
+    );
+    return `${found.results.length} found.`;
+  });
+}
+
 export async function layersPage(_, main) {
   const [{ layers }, cache] = await Promise.all([get("/v1/genome/layers"), get("/v1/genome/cache")]);
   const results = h("div");
   clear(
     main,
     h("h1", {}, "Genome layers"),
-    form("Find layers by capability", [field("What should the layer do?", h("input", { name: "q", required: true, placeholder: "e.g. writes SQL queries" }))], "Search", async (v) => {
-      const found = await get(query("/v1/genome/search", { q: v.q, k: 20 }));
-      clear(
-        results,
-        table(
-          "Search results",
-          [
-            ["Layer", (r) => h("a", { href: `#/layers/${enc(r.id)}` }, r.ref)],
-            ["Score", (r) => num(r.score)],
-            ["Description", (r) => r.description],
-            ["Node", (r) => r.node_name || r.node || "this node"],
-          ],
-          found.results,
-          "No layer matches.",
-        ),
-      );
-      return `${found.results.length} found.`;
-    }),
+    layerSearch(results, ["Node", (r) => r.node_name || r.node || "this node"]),
     results,
     table(
       "Published layers",

@@ -2,9 +2,10 @@
 // reordered, reweighted, grown and pruned (the change applies from the
 // persona's next turn; the page shows the stack the runtime reports).
 
-import { api, get, post, query } from "./api.js";
-import { clear, field, form, h, num, pct, short, table } from "./dom.js";
+import { api, get, post } from "./api.js";
+import { clear, field, form, h, num, pct, short } from "./dom.js";
 import { found } from "./found.js";
+import { layerSearch } from "./layers.js";
 import { isAdmin } from "./state.js";
 
 const enc = encodeURIComponent;
@@ -137,24 +138,11 @@ export async function personaPage([key], main) {
   }
 
   const results = h("div", { class: "search-results" });
-  const search = form("Find layers by capability", [field("Capability", h("input", { name: "q", required: true, placeholder: "e.g. writes SQL" }))], "Search", async (v) => {
-    const found = await get(query("/v1/genome/search", { q: v.q, k: 10 }));
-    clear(
-      results,
-      table(
-        "Layers that match",
-        [
-          ["Layer", (r) => h("a", { href: `#/layers/${enc(r.id)}` }, r.ref)],
-          ["Score", (r) => num(r.score)],
-          ["Description", (r) => r.description],
-          ["", (r) => h("button", { type: "button", onclick: () => { draft.push({ layer_id: r.id, version: r.version, weight: 1 }); renderEditor(); } }, `Add ${r.id}`)],
-        ],
-        found.results,
-        "No layer matches.",
-      ),
-    );
-    return `${found.results.length} found.`;
-  });
+  const add = (r) => {
+    draft.push({ layer_id: r.id, version: r.version, weight: 1 });
+    renderEditor();
+  };
+  const search = layerSearch(results, ["", (r) => h("button", { type: "button", onclick: () => add(r) }, `Add ${r.id}`)], 10);
 
   renderEditor();
   clear(
