@@ -277,6 +277,61 @@ async def restart_academy(room_node: RoomNode) -> None:
 ACADEMY_ENV: dict[str, str] = {}
 
 
+async def test_a_skill_file_dropped_in_is_trained_with_no_flags(
+    room_node: RoomNode, tmp_path: Path, academy_env: dict[str, str]
+) -> None:
+    import yaml
+
+    from continuum_academy.skills.families import generated_skill, to_yaml
+
+    skills_dir = Path(academy_env["CONTINUUM_ACADEMY_SKILLS_DIR"])
+    document = to_yaml(generated_skill("rotate", 3), 120)
+    (skills_dir / "rotate.yaml").write_text(yaml.safe_dump({**document, "name": "rotate3"}))
+    # Picked up without a restart; the listing says how many exercises each split has.
+    listed = cli(room_node, tmp_path, "academy", "skills")
+    assert re.search(r"rotate3 .* \d+ / \d+", listed), listed
+    reloaded = cli(room_node, tmp_path, "academy", "skills", "reload")
+    assert "no skill changed" in reloaded
+
+    # Too few exercises, or an A/B test asking for more than exist: refused at once.
+    few = cli(room_node, tmp_path, "academy", "train", "--persona", "Helper AI",
+              "--skill", "capitals", ok=False)  # fmt: skip
+    assert "training needs at least 50" in few and "capitals.yaml" in few, few
+    async with room_node.client() as api:
+        response = await api.post(
+            "/v1/academy/abtests",
+            json={"persona": "Helper AI", "skill": "capitals", "variants": [[]],
+                  "exercises": 500},
+        )  # fmt: skip
+        assert response.status_code == 400, response.text
+        refused = response.json()["error"]["message"]
+        assert refused.startswith("exercises: skill 'capitals' has 2 heldout exercises; 500 were")
+
+    # No flags: the recipe measures, probes, prints its plan and stops on the dev checks.
+    out = cli(
+        room_node, tmp_path, "academy", "train", "--persona", "Helper AI", "--skill", "rotate3",
+        "--cpu-minutes", "0.6", "--seed", "5", timeout=300, ok=False,
+    )  # fmt: skip
+    assert re.search(r"plan: \d+ steps at learning rate [\d.e-]+, rank 32, \w+; about", out), out
+    assert "the lowest dev loss after" in out and "passes over them" in out, out
+    assert "warning: the plan makes" in out and "far more than the data supports" in out, out
+    assert "expected to take about" not in out.split("plan:")[0], out  # no estimate from probes
+    assert "published" in out and "stopped after" in out, out
+    job = re.search(r"training job (\w+)", out)[1]  # type: ignore[index]
+    async with room_node.client() as api:
+        state = (await api.get(f"/v1/academy/training/{job}")).json()
+    assert state["auto"] and state["status"] == "completed", state
+    assert state["plan"]["hyperparameters"]["rank"] == 32 and state["checks"], state
+    assert state["plan"]["step_seconds"]["float32"] > 0 and state["cpu_seconds"] > 0
+    assert state["dev_after"] == max(score for _, score in state["checks"])
+
+    # A budget that pays for nothing is refused before training, with what it would take.
+    small = cli(room_node, tmp_path, "academy", "train", "--persona", "Helper AI",
+                "--skill", "rotate3", "--cpu-minutes", "0.01", ok=False)  # fmt: skip
+    assert re.search(r"training failed: a budget of 0.0 CPU-minutes pays for \d+ training", small)
+    assert re.search(r"at least 150 are needed: give at least [\d.]+ CPU-minutes", small), small
+
+
 async def test_self_training_resumes_after_a_kill_then_an_ab_test_decides(
     room_node: RoomNode, academy_env: dict[str, str]
 ) -> None:

@@ -128,7 +128,34 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
         ("name: ok\nexercises: [{prompt: x}]", "an exact grader needs an answer"),
         ("name: ok\nexercises: [{prompt: x, grader: {kind: pickle}}]", "grader.kind must be"),
         ("name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: '('}}]", "pattern"),
-        ("name: ok\nexercises: [{prompt: x, answer: 1}, {prompt: x, answer: 2}]", "same prompt"),
+        (
+            "name: ok\nexercises:\n- {prompt: x, answer: 1}\n- {prompt: y, answer: 2}\n"
+            "- {prompt: x, answer: 3}",
+            r"bad.yaml:5: exercise 3: prompt 'x' is also the prompt of the exercise on line 3",
+        ),
+        (
+            "name: ok\nexercises:\n- {prompt: x, answer: ''}",
+            r":3: exercise 1 \('x'\): answer is empty",
+        ),
+        ("name: ok\nexercises:\n- {prompt: x, answer: yes}", "YAML boolean; quote it"),
+        ("name: ok\nexercises:\n- {prompt: x, answer: 1, split: dev}", "split must be train or"),
+        (
+            "name: ok\nexercises:\n- {prompt: x, answer: '{', grader: {kind: json}}",
+            r"exercise 1 \('x'\): the answer does not pass its own grader \(not JSON\)",
+        ),
+        (
+            "name: ok\nexercises:\n- {prompt: x, answer: a, grader: {kind: regex, pattern: b}}",
+            "does not pass its own grader",
+        ),
+        (
+            "name: ok\nexercises:\n- {prompt: x, grader: {kind: json, schema: {type: 7}}}",
+            "grader.schema is not a JSON schema",
+        ),
+        ("name: ok\nexercises:\n- {prompt: x, grader: {kind: unit_tests}}", "grader.tests must"),
+        (
+            "name: ok\nexamples: [{prompt: a}]\nexercises: [{prompt: x, answer: 1}]",
+            "worked example 1",
+        ),
         ("name: ok\nexercises: [{prompt: x, answer: 1, kind: [a]}]", "kind must be a string"),
         (
             "name: ok\nexercises: [{prompt: x, grader: {kind: regex, pattern: a, after: ':'}}]",
@@ -145,6 +172,58 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
             load_yaml_skill(bad)
     curriculum = Curriculum.load(tmp_path)  # bad.yaml is skipped and reported
     assert "capitals" in curriculum.skills and any("bad.yaml" in p for p in curriculum.problems)
+
+
+def test_a_yaml_skill_sets_splits_worked_examples_and_a_rubric(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    lines = ["name: shift", "rubric: Answer with letters only.", "examples:"]
+    lines.append("  - {prompt: 'ab:', answer: bc}")
+    lines.append("exercises:")
+    lines += [f"  - {{prompt: 'w{i}:', answer: x{i}, split: heldout}}" for i in range(30)]
+    lines += [f"  - {{prompt: 'v{i}:', answer: y{i}}}" for i in range(100)]
+    path.write_text("\n".join(lines))
+    skill = load_yaml_skill(path)
+    marked = {e.key for e in skill.exercises if e.key.startswith("w")}
+    assert all(e.split == "heldout" for e in skill.exercises if e.key in marked)
+    assert skill.count("heldout") == 30 + sum(
+        split_of("shift", f"v{i}:") == "heldout" for i in range(100)
+    )
+    assert skill.exercises[0].examples == (("ab:", "bc"),)
+    assert skill.exercises[0].rubric == "Answer with letters only."
+    assert skill.locate(skill.exercises[1]) == f"{path}:7: exercise 'w1:'"
+    have = skill.count("heldout")
+    with pytest.raises(SkillError, match=f"has {have} heldout exercises; {have + 1} were asked"):
+        draw(skill, "heldout", have + 1, seed=0)
+    assert len(draw(skill, "heldout", have, seed=0)) == have
+
+
+def test_the_skills_directory_is_reread_when_its_files_change(tmp_path: Path) -> None:
+    import os
+
+    one = "name: one\nexercises:\n  - {prompt: 'a:', answer: b}\n"
+    (tmp_path / "one.yaml").write_text(one)
+    curriculum = Curriculum.load(tmp_path)
+    assert "one" in curriculum.skills and curriculum.refresh() is None  # nothing changed
+    (tmp_path / "two.yaml").write_text("name: two\nexercises: [{prompt: 'c:', answer: d}]\n")
+    assert curriculum.get("two").name == "two"  # picked up on use, no restart
+    broken = tmp_path / "one.yaml"
+    broken.write_text(one + "  - {prompt: 'a:', answer: c}\n")  # a duplicate prompt
+    os.utime(broken, ns=(1, 1))  # another mtime even on a coarse clock
+    report = curriculum.refresh()
+    assert report is not None and report.removed == ["one"]
+    assert any("one.yaml:4" in p and "'a:'" in p for p in curriculum.problems)
+    with pytest.raises(SkillError, match="unknown skill 'one'"):
+        curriculum.get("one")
+    broken.write_text(one.replace("b}", "e}"))
+    report = curriculum.reload()
+    assert report.added == ["one"] and not report.problems
+    (tmp_path / "three.yaml").write_text("name: two\nexercises: [{prompt: 'x:', answer: y}]\n")
+    report = curriculum.reload()
+    assert any("'two' is already defined by" in p for p in report.problems)
+    (tmp_path / "four.yaml").write_text("name: strings\nexercises: [{prompt: 'x:', answer: y}]\n")
+    assert any(
+        "'strings' is already defined by a shipped skill" in p for p in curriculum.reload().problems
+    )
 
 
 def test_bradley_terry_recovers_the_order_of_known_strengths() -> None:

@@ -102,6 +102,40 @@ def test_a_killed_training_resumes_to_exactly_the_uninterrupted_result(
         assert torch.allclose(resumed.weights.tensors[key], tensor, atol=1e-6), key
 
 
+def test_dev_checks_stop_a_run_keep_its_best_layer_and_survive_a_resume(
+    lab: Any, tmp_path: Path
+) -> None:
+    data = examples(lab)
+    plan = replace(PLAN, steps=40, eval_every=5, patience=2, target=1.0, checkpoint_every=5)
+    scores = iter([0.1, 0.4, 0.3, 0.2, 0.9])
+    seen: list[LoraWeights] = []
+
+    def evaluate(model: Any) -> float:
+        seen.append(LoraWeights.from_peft(model))
+        return next(scores)
+
+    result = train(lab, data, plan, evaluate=evaluate)
+    # Checks at 5, 10, 15, 20: the best (0.4 at step 10) then two without a gain.
+    assert result.checks == ((5, 0.1), (10, 0.4), (15, 0.3), (20, 0.2))
+    assert result.steps_done == 20 and "best dev accuracy 40% at step 10" in result.stopped
+    assert result.weights.fingerprint() == seen[1].fingerprint()  # the best, not the last
+
+    # Killed after step 12: the resumed run knows the checks made before its checkpoint.
+    scores = iter([0.1, 0.4, 0.3, 0.2, 0.9])
+    calls = {"n": 0}
+
+    def crash_after_twelve() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 12
+
+    train(lab, data, plan, workdir=tmp_path, evaluate=evaluate, should_stop=crash_after_twelve)
+    scores = iter([0.3, 0.2, 0.9])
+    resumed = train(lab, data, plan, workdir=tmp_path, evaluate=evaluate)
+    assert resumed.resumed_from_step == 10
+    assert resumed.checks == ((5, 0.1), (10, 0.4), (15, 0.3), (20, 0.2))
+    assert resumed.weights.fingerprint() == load(tmp_path / "best").fingerprint()
+
+
 def test_an_evolution_run_resumes_from_its_last_generation(lab: Any, tmp_path: Path) -> None:
     skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
     config = EvolutionConfig(

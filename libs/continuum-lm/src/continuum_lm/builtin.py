@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from continuum_lm.symbolic import episodes
+
 CORPUS_DIR = Path(__file__).parent / "corpus"
 MARKER = "continuum-model.json"
 
@@ -33,6 +35,8 @@ class Preset:
     batch: int
     seq: int
     lr: float
+    #: Share of each batch's rows drawn from symbolic episodes (``symbolic``), not prose.
+    symbolic: float = 0.0
 
 
 PRESETS: dict[str, Preset] = {
@@ -69,6 +73,7 @@ def build(
     steps: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    preset: Preset | None = None,
 ) -> dict[str, object]:
     """Create, pre-train and save the built-in model at ``path``; returns its metadata."""
     import torch
@@ -77,9 +82,10 @@ def build(
 
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # ours is shown
 
-    if preset_name not in PRESETS:
-        raise ValueError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
-    preset = PRESETS[preset_name]
+    if preset is None:
+        if preset_name not in PRESETS:
+            raise ValueError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
+        preset = PRESETS[preset_name]
     steps = preset.steps if steps is None else steps
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -101,6 +107,14 @@ def build(
     data = torch.tensor(
         tokenizer(corpus_text(), add_special_tokens=False)["input_ids"], dtype=torch.long
     )
+    symbolic_rows = round(steps * preset.batch * preset.symbolic)
+    tasks = torch.tensor(
+        tokenizer(
+            episodes(rng, symbolic_rows * preset.seq + preset.seq * 2),
+            add_special_tokens=False,
+        )["input_ids"],
+        dtype=torch.long,
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=preset.lr, weight_decay=0.01)
     warmup = max(1, steps // 10)
 
@@ -114,8 +128,12 @@ def build(
     started = time.monotonic()
     loss_value = float("nan")
     for step in range(steps):
-        starts = [rng.randrange(0, len(data) - preset.seq - 1) for _ in range(preset.batch)]
-        batch = torch.stack([data[s : s + preset.seq] for s in starts])
+        rows = []
+        for _ in range(preset.batch):
+            source = tasks if rng.random() < preset.symbolic else data
+            start = rng.randrange(0, len(source) - preset.seq - 1)
+            rows.append(source[start : start + preset.seq])
+        batch = torch.stack(rows)
         loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

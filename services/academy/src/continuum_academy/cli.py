@@ -43,17 +43,46 @@ def _dev(job: dict[str, Any]) -> tuple[Any, Any]:
     return before, after
 
 
-@app.command("skills")
-def skills() -> None:
-    """The skills the academy teaches."""
-    result = gateway_client.request("GET", "/v1/academy/skills")
+skills_app = typer.Typer(help="Skills: list them, re-read the skill files.")
+app.add_typer(skills_app, name="skills")
+
+
+def _skills_table(result: dict[str, Any]) -> None:
+    def size(skill: dict[str, Any]) -> str:
+        counts = skill.get("exercises")
+        return f"{counts['train']} / {counts['heldout']}" if counts else "generated"
+
     print_table(
         "skills",
-        ("skill", "gold answers", "description"),
-        [(s["name"], "yes" if s["gold"] else "no", s["description"]) for s in result["skills"]],
+        ("skill", "gold answers", "exercises train / held out", "description"),
+        [
+            (s["name"], "yes" if s["gold"] else "no", size(s), s["description"])
+            for s in result["skills"]
+        ],
     )
+    if result.get("directory"):
+        console.print(f"Skill files (YAML) are read from {result['directory']}")
     for problem in result.get("problems", []):
         err_console.print(f"[yellow]skipped:[/] {problem}")
+
+
+@skills_app.callback(invoke_without_command=True)
+def skills(ctx: typer.Context) -> None:
+    """The skills the academy teaches (skill files are re-read when they change)."""
+    if ctx.invoked_subcommand is None:
+        _skills_table(gateway_client.request("GET", "/v1/academy/skills"))
+
+
+@skills_app.command("reload")
+def skills_reload() -> None:
+    """Re-read the skill files now and say what changed."""
+    result = gateway_client.request("POST", "/v1/academy/skills/reload")
+    _skills_table(result)
+    for what in ("added", "changed", "removed"):
+        if result.get(what):
+            console.print(f"{what}: {', '.join(result[what])}")
+    if not any(result.get(w) for w in ("added", "changed", "removed")):
+        console.print("no skill changed")
 
 
 def _session_table(sessions: list[dict[str, Any]]) -> None:
@@ -267,10 +296,18 @@ def _follow(path: str, done: Any, describe: Any, timeout: float) -> dict[str, An
 def train(
     persona: str = typer.Option(..., help="Persona id or name."),
     skill: str = typer.Option(..., help="Skill name."),
-    steps: int = typer.Option(300, min=1, max=100_000),
-    rank: int = typer.Option(16, min=1, max=256),
-    learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
-    batch: int = typer.Option(32, min=1, max=1024),
+    cpu_minutes: float = typer.Option(
+        None,
+        min=0.01,
+        max=7 * 24 * 60,
+        help="Budget of an automatic job in CPU-minutes, all threads together (default 10).",
+    ),
+    steps: int = typer.Option(None, min=1, max=100_000, help="Manual: steps (default 300)."),
+    rank: int = typer.Option(None, min=1, max=256, help="Manual: LoRA rank (default 16)."),
+    learning_rate: float = typer.Option(
+        None, min=1e-6, max=1.0, help="Manual: learning rate (default 0.001)."
+    ),
+    batch: int = typer.Option(None, min=1, max=1024, help="Manual: batch (default 32)."),
     gold_share: float = typer.Option(
         None,
         min=0.0,
@@ -278,38 +315,61 @@ def train(
         help="Share of each batch drawn fresh from the skill's gold answers "
         "(default: 0.5 with passed attempts, 1 without; 0 if the skill has none).",
     ),
-    schedule: str = typer.Option("constant", help="Learning-rate schedule: constant or cosine."),
+    schedule: str = typer.Option(
+        None, help="Manual: learning-rate schedule, constant or cosine (default constant)."
+    ),
     precision: str = typer.Option(
-        "float32", help="float32, or bfloat16 autocast (faster on CPUs with bf16)."
+        None, help="Manual: float32, or bfloat16 autocast (default float32)."
     ),
     seed: int = typer.Option(None),
     wait: bool = typer.Option(True, help="Follow the job with a progress bar."),
     timeout: float = typer.Option(3600),
 ) -> None:
-    """Self-train a child layer from passed attempts and gold answers, and publish it."""
-    body: dict[str, Any] = {
-        "persona": persona,
-        "skill": skill,
+    """Self-train a child layer from passed attempts and gold answers, and publish it.
+
+    With no hyperparameters the academy chooses them: it measures the step time,
+    probes learning rates on the skill's dev exercises (never the held-out ones),
+    plans the steps the budget pays for, prints the plan and its time before it
+    trains, and stops early when dev accuracy stops rising. Any of --steps,
+    --rank, --learning-rate, --batch, --schedule or --precision makes a manual job.
+    """
+    manual = {
         "steps": steps,
         "rank": rank,
         "alpha": rank,
         "learning_rate": learning_rate,
         "batch": batch,
+        "schedule": schedule,
+        "precision": precision,
     }
+    body: dict[str, Any] = {"persona": persona, "skill": skill}
+    body.update({k: v for k, v in manual.items() if v is not None})
+    if any(v is not None for v in manual.values()):
+        body.setdefault("learning_rate", 1e-3)
+        if cpu_minutes is not None:
+            raise CliError("--cpu-minutes is for automatic jobs: leave out the manual options")
+    elif cpu_minutes is not None:
+        body["cpu_minutes"] = cpu_minutes
     if gold_share is not None:
         body["gold_share"] = gold_share
-    body["schedule"] = schedule
-    body["precision"] = precision
     if seed is not None:
         body["seed"] = seed
     job = gateway_client.request("POST", "/v1/academy/training", json=body)
     console.print(f"training job [bold]{job['job']}[/]")
     if not wait:
         return
+    shown = False
 
     def describe(state: dict[str, Any]) -> tuple[str, int, int | None, str]:
+        nonlocal shown
+        if state.get("plan") and not shown:
+            shown = True
+            _print_plan(state["plan"])
         p = state.get("progress") or {}
-        note = f"loss {p['loss']:.3f}" if "loss" in p else state["status"]
+        if "loss" not in p:
+            return p.get("phase", state["status"]), 0, None, ""
+        checks = p.get("checks") or []
+        note = f"loss {p['loss']:.3f}" + (f", dev {_pct(checks[-1][1])}" if checks else "")
         return "training", p.get("step", 0), p.get("steps"), note
 
     state = _follow(
@@ -318,6 +378,8 @@ def train(
         describe,
         timeout,
     )
+    if state.get("plan") and not shown:
+        _print_plan(state["plan"])
     if state["status"] == "failed":
         raise CliError(f"training failed: {state.get('error')}")
     before, after = _dev(state)
@@ -333,6 +395,22 @@ def train(
         )
         + ")"
     )
+    if state.get("stopped"):
+        console.print(f"stopped after {state.get('steps_done', 0)} steps: {state['stopped']}")
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    """The recipe's choices, before it trains: what, how long, and why."""
+    hp = plan["hyperparameters"]
+    console.print(
+        f"plan: {hp['steps']} steps at learning rate {hp['learning_rate']:g}, rank {hp['rank']}, "
+        f"{hp['precision']}; about {duration(plan['estimate_seconds'])} "
+        f"(measured {plan['step_seconds'][hp['precision']]:.3f} s a step)"
+    )
+    for reason in plan.get("reasons", []):
+        console.print(f"  - {reason}")
+    for warning in plan.get("warnings", []):
+        err_console.print(f"[yellow]warning:[/] {warning}")
 
 
 @app.command("abtest")
@@ -363,7 +441,7 @@ def abtest(
     console.print(f"A/B test [bold]{test['test']}[/]: {', '.join(test['variants'])} vs control")
     state = _follow(
         f"/v1/academy/abtests/{test['test']}",
-        lambda s: s["status"] == "concluded",
+        lambda s: s["status"] != "running",
         lambda s: (
             f"evaluating {s['progress'].get('evaluating', '')}",
             s["progress"].get("done", 0),
@@ -372,6 +450,8 @@ def abtest(
         ),
         timeout,
     )
+    if state["status"] == "failed":
+        raise CliError(f"A/B test failed: {state.get('error')}")
     print_table(
         f"A/B test {state['test']} ({state['method']}, alpha {state['alpha']:g})",
         ("variant", "accuracy", "control", "only variant", "only control", "verdict", "test"),

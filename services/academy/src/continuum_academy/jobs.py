@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
+import time
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from continuum.events.academy import (
     AbTestConcluded,
+    AbTestFailed,
     AbTestRegistered,
     EvolutionCompleted,
     EvolutionStarted,
@@ -23,6 +27,7 @@ from continuum.events.academy import (
     Member,
     TrainingCompleted,
     TrainingFailed,
+    TrainingPlanned,
     TrainingStarted,
     Variant,
     VariantResult,
@@ -30,7 +35,7 @@ from continuum.events.academy import (
 from continuum.genome.refs import parse_layer_spec, split_ref
 from continuum.runtime import RequestError
 from continuum_academy import abtest as stats
-from continuum_academy import params
+from continuum_academy import params, recipe
 from continuum_academy.evolution import (
     Evolution,
     EvolutionConfig,
@@ -38,13 +43,18 @@ from continuum_academy.evolution import (
     best_generalist,
 )
 from continuum_academy.exams import accuracy, accuracy_by_kind, passes
+from continuum_academy.lab import probe
 from continuum_academy.lab.data import SkillExamples
+from continuum_academy.lab.probe import dev_accuracy
 from continuum_academy.lab.training import TrainingPlan, train
-from continuum_academy.render import render
-from continuum_academy.skills import Exercise, SkillError, draw
+from continuum_academy.render import MAX_ANSWER_TOKENS, render
+from continuum_academy.skills import Exercise, SkillError, available, draw
+from continuum_lm.prompt import reply_text
 
 #: Points kept of a training run's loss curve (GET /v1/academy/training/{job}).
 LOSS_POINTS = 200
+
+log = logging.getLogger("continuum.academy")
 
 if TYPE_CHECKING:
     from continuum_academy.service import AcademyService
@@ -60,9 +70,15 @@ def _skill(academy: AcademyService, name: Any) -> Any:
 # -- self-training ------------------------------------------------------------------------
 
 
+#: Fields that fix a hyperparameter by hand; a job given none of them is automatic.
+MANUAL = ("rank", "alpha", "learning_rate", "steps", "batch", "schedule", "precision")
+
+
 async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[str, Any]:
+    body = {key: value for key, value in body.items() if value is not None}  # null: unset
     persona = await academy.persona(str(body.get("persona") or ""))
     skill = _skill(academy, body.get("skill"))
+    auto = not any(key in body for key in MANUAL)
     hp = Hyperparameters(
         rank=params.integer(body, "rank", 16, 1, 256),
         alpha=params.integer(body, "alpha", 2 * int(body.get("rank", 16) or 16), 1, 1024),
@@ -72,6 +88,13 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
         schedule=params.choice(body, "schedule", "constant", ("constant", "cosine")),  # type: ignore[arg-type]
         precision=params.choice(body, "precision", "float32", ("float32", "bfloat16")),  # type: ignore[arg-type]
     )
+    cpu_minutes = params.number(body, "cpu_minutes", 10.0, 0.0, 7 * 24 * 60.0)
+    if "cpu_minutes" in body and not auto:
+        raise RequestError(
+            "cpu_minutes is the budget of an automatic job: leave out "
+            + ", ".join(MANUAL)
+            + " to have the recipe choose them, or set steps yourself"
+        )
     seed = params.integer(body, "seed", random.randrange(2**31), 0, 2**31)
     passed = _passed_attempts(academy, persona["id"], skill.name)
     default_share = (0.5 if passed else 1.0) if skill.has_gold else 0.0
@@ -84,6 +107,15 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
             "in train-split sessions"
             + (" and gold_share is 0" if skill.has_gold else " and the skill has no gold answers")
         )
+    have = available(skill, "train")
+    if have is not None and have + len(passed) < recipe.MIN_TRAIN_EXERCISES:
+        raise RequestError(
+            f"skill {skill.name} has {have} train-split exercises"
+            + (f" and {len(passed)} passed attempts" if passed else "")
+            + f"; training needs at least {recipe.MIN_TRAIN_EXERCISES} (add exercises to "
+            + (getattr(skill, "where", "") or "the skill")
+            + ", or mark fewer as split: heldout)"
+        )
     job_id = uuid.uuid4().hex[:12]
     started = TrainingStarted(
         persona_id=persona["id"],
@@ -94,13 +126,21 @@ async def start_training(academy: AcademyService, body: dict[str, Any]) -> dict[
         gold_share=gold_share,
         seed=seed,
         layer_name=f"{persona['id']}-{skill.name}"[:64],
+        auto=auto,
+        cpu_seconds=cpu_minutes * 60,
     )
     workdir = academy.work_dir / "training" / job_id
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "attempts.json").write_text(json.dumps(passed))  # the data, fixed for a resume
     await academy.append(job_id, [started], 0)
     academy._spawn(f"training:{job_id}", self_train(academy, job_id))
-    return {"job": job_id, "persona": persona["id"], "skill": skill.name, "status": "running"}
+    return {
+        "job": job_id,
+        "persona": persona["id"],
+        "skill": skill.name,
+        "status": "running",
+        "auto": auto,
+    }
 
 
 def _passed_attempts(academy: AcademyService, persona_id: str, skill: str) -> list[list[str]]:
@@ -119,6 +159,7 @@ def _passed_attempts(academy: AcademyService, persona_id: str, skill: str) -> li
 async def self_train(academy: AcademyService, job_id: str) -> None:
     job = academy.runs.training[job_id]
     started = job.started
+    cpu_at_start = time.process_time()
     try:
         persona = await academy.persona(started.persona_id)
         lab = await academy.lab()
@@ -131,21 +172,48 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         # and are kept out of the job's gold answers, so dev accuracy is not recall.
         dev = _dev_set(skill, started.seed + 1)
         examples = _examples(lab, skill, started, attempts, speaker, dev)
+        _check_window(lab, skill, speaker)
+        job.progress = {"phase": "measuring the untrained genome on the dev exercises"}
+        timer = time.perf_counter()
         before = accuracy(await asyncio.to_thread(passes, lab, init, dev, speaker, academy.limits))
-        hp = started.hyperparameters
-        plan = TrainingPlan(
-            rank=init.rank if init is not None else hp.rank,
-            alpha=init.alpha if init is not None else float(hp.alpha),
-            learning_rate=hp.learning_rate,
-            steps=hp.steps,
-            batch=hp.batch,
-            seed=started.seed,
-            checkpoint_every=max(10, hp.steps // 20),
-            schedule=hp.schedule,
-            precision=hp.precision,
-        )
+        eval_seconds = time.perf_counter() - timer
+        if started.auto:
+            planned = job.planned or await _plan(
+                academy, job_id, lab, skill, examples, dev, speaker, init, eval_seconds,
+                cpu_at_start,
+            )  # fmt: skip
+            hp = planned.hyperparameters
+            rank, alpha = (init.rank, init.alpha) if init is not None else (hp.rank, hp.alpha)
+            plan = TrainingPlan(
+                rank=rank,
+                alpha=float(alpha),
+                learning_rate=hp.learning_rate,
+                steps=hp.steps,
+                batch=hp.batch,
+                seed=started.seed,
+                checkpoint_every=max(10, planned.eval_every),
+                schedule=hp.schedule,
+                precision=hp.precision,
+                eval_every=planned.eval_every,
+                patience=planned.patience,
+                target=planned.target,
+            )
+        else:
+            hp = started.hyperparameters
+            plan = TrainingPlan(
+                rank=init.rank if init is not None else hp.rank,
+                alpha=init.alpha if init is not None else float(hp.alpha),
+                learning_rate=hp.learning_rate,
+                steps=hp.steps,
+                batch=hp.batch,
+                seed=started.seed,
+                checkpoint_every=max(10, hp.steps // 20),
+                schedule=hp.schedule,
+                precision=hp.precision,
+            )
 
         curve: list[list[float]] = []
+        checks: list[list[float]] = []
 
         def progress(step: int, total: int, loss: float) -> None:
             # The curve for a client's chart: at most LOSS_POINTS points, thinned
@@ -153,10 +221,36 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             curve.append([step, round(loss, 4)])
             if len(curve) > LOSS_POINTS:
                 del curve[1::2]
-            job.progress = {"step": step, "steps": total, "loss": round(loss, 4), "losses": curve}
+            job.progress = {
+                "phase": "training",
+                "step": step,
+                "steps": total,
+                "loss": round(loss, 4),
+                "losses": curve,
+                "checks": checks,
+            }
+
+        evaluate = None
+        if plan.eval_every:
+            check = dev_accuracy(
+                lab, dev, [render(lab.tokenizer, e, speaker) for e in dev], academy.limits
+            )
+
+            def evaluate(model: Any) -> float:
+                score = check(model)
+                checks.append([job.progress.get("step", 0), round(score, 4)])
+                return score
 
         result = await asyncio.to_thread(
-            train, lab, examples, plan, init=init, workdir=workdir, progress=progress
+            train,
+            lab,
+            examples,
+            plan,
+            init=init,
+            workdir=workdir,
+            progress=progress,
+            evaluate=evaluate,
+            should_stop=_budget(started, cpu_at_start, job),
         )
         results = await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
         after = accuracy(results)
@@ -167,11 +261,13 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             if started.from_gold
             else f"fresh gold answers as {started.gold_share:.0%} of each batch"
         )
+        how = "the recipe's choice" if started.auto else "given"
         description = (
             f"{skill.description} Self-trained by the academy for {speaker} on "
             f"{started.from_attempts} passed attempts and {gold} (rank {plan.rank}, "
-            f"lr {hp.learning_rate:g}, {hp.schedule} schedule, {hp.precision}, {hp.steps} steps, "
-            f"seed {started.seed}); dev accuracy {before:.0%} -> {after:.0%}."
+            f"lr {plan.learning_rate:g}, {plan.schedule} schedule, {plan.precision}, "
+            f"{result.steps_done} of {plan.steps} steps, {how}; seed {started.seed}); "
+            f"dev accuracy {before:.0%} -> {after:.0%}."
         )
         ref = await academy.workshop.publish(
             result.weights,
@@ -193,6 +289,10 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
                     dev_before=before,
                     dev_after=after,
                     dev_after_by_kind=accuracy_by_kind(dev, results),
+                    checks=list(result.checks)[-1000:],
+                    stopped=result.stopped[:500],
+                    steps_done=result.steps_done,
+                    cpu_seconds=round(time.process_time() - cpu_at_start, 1),
                 )
             ],
             None,
@@ -204,9 +304,150 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         raise
 
 
+def _budget(started: TrainingStarted, cpu_at_start: float, job: Any) -> Any:
+    """A stop signal for an automatic job that has used its CPU budget (a manual
+    job runs its steps). A resumed job counts from its restart: the planned
+    steps, not the clock, bound it."""
+    if not started.auto:
+        return None
+    limit = started.cpu_seconds * BUDGET_SLACK
+
+    def spent() -> bool:
+        return time.process_time() - cpu_at_start > limit
+
+    return spent
+
+
+#: How far past its budget an automatic job may run (the step time varies under load).
+BUDGET_SLACK = 1.15
+PRECISIONS = ("float32", "bfloat16")
+
+
+def _threads() -> int:
+    import torch
+
+    return max(1, int(torch.get_num_threads()))
+
+
+async def _plan(
+    academy: AcademyService,
+    job_id: str,
+    lab: Any,
+    skill: Any,
+    examples: Any,
+    dev: list[Exercise],
+    speaker: str,
+    init: Any,
+    eval_seconds: float,
+    cpu_at_start: float,
+) -> TrainingPlanned:
+    """Measure, probe and plan an automatic job; the plan is recorded as an event."""
+    job = academy.runs.training[job_id]
+    started = job.started
+    base = TrainingPlan(
+        rank=init.rank if init is not None else recipe.RANK,
+        alpha=init.alpha if init is not None else float(recipe.RANK),
+        batch=recipe.BATCH,
+        seed=started.seed,
+        schedule="constant",
+    )
+    job.progress = {"phase": "measuring the step time"}
+    seconds = await asyncio.to_thread(
+        probe.step_seconds, lab, examples, base, PRECISIONS, recipe.TIMING_STEPS
+    )
+    threads = _threads()
+    timing = recipe.Timing(seconds, eval_seconds, threads)
+    precision, precision_reason = recipe.choose_precision(timing)
+    probes = recipe.probe_cost(timing, precision) * threads
+    # A budget too small is refused before the probes spend any of it.
+    recipe.plan(
+        timing,
+        started.cpu_seconds,
+        train_examples=None,
+        learning_rate=recipe.PROBE_RATES[0],
+        rate_reason="",
+        precision=precision,
+        precision_reason="",
+        spent_cpu_seconds=time.process_time() - cpu_at_start + probes,
+    )
+    job.progress = {
+        "phase": f"probing {len(recipe.PROBE_RATES)} learning rates",
+        "estimate_seconds": round(
+            max(0.0, started.cpu_seconds - (time.process_time() - cpu_at_start)) / threads, 1
+        ),
+    }
+    dev_pairs = [(render(lab.tokenizer, e, speaker), e.gold or "") for e in dev]
+    probe_plan = replace(base, steps=recipe.PROBE_STEPS, precision=precision)
+    losses = await asyncio.to_thread(
+        probe.probe_rates, lab, examples, probe_plan, recipe.PROBE_RATES, dev_pairs, init=init
+    )
+    rate, rate_reason = recipe.choose_rate(losses)
+    have = available(skill, "train")
+    chosen = recipe.plan(
+        timing,
+        started.cpu_seconds,
+        train_examples=None if have is None else max(1, have - len(dev)),
+        learning_rate=rate,
+        rate_reason=rate_reason,
+        precision=precision,
+        precision_reason=precision_reason,
+        spent_cpu_seconds=time.process_time() - cpu_at_start,
+    )
+    planned = TrainingPlanned(
+        hyperparameters=Hyperparameters(
+            rank=int(base.rank),
+            alpha=int(base.alpha),
+            learning_rate=chosen.learning_rate,
+            steps=chosen.steps,
+            batch=chosen.batch,
+            schedule=chosen.schedule,  # type: ignore[arg-type]
+            precision=chosen.precision,  # type: ignore[arg-type]
+        ),
+        eval_every=chosen.eval_every,
+        patience=chosen.patience,
+        target=chosen.target,
+        step_seconds={k: round(v, 4) for k, v in seconds.items()},  # type: ignore[misc]
+        eval_seconds=round(eval_seconds, 3),
+        probes={f"{lr:g}": round(loss, 4) for lr, loss in losses.items()},
+        estimate_seconds=chosen.estimate_seconds,
+        reasons=[r[:500] for r in chosen.reasons],
+        warnings=[w[:500] for w in chosen.warnings],
+    )
+    await academy.append(job_id, [planned], None)
+    for warning in chosen.warnings:
+        log.warning("academy: training %s: %s", job_id, warning)
+    return planned
+
+
+def _check_window(lab: Any, skill: Any, speaker: str) -> None:
+    """A skill file's exercises must fit the model: the rendered prompt and the
+    answer inside its context window, the answer within what an exam lets it
+    write. Refused before anything trains, naming the exercise's line."""
+    exercises = getattr(skill, "exercises", None)
+    if exercises is None:  # a generator: its exercises are the skill author's to size
+        return
+    window = int(getattr(lab.model.config, "max_position_embeddings", 0) or 0)
+    for exercise in exercises:
+        answer = len(lab.encode(reply_text(lab.tokenizer, exercise.gold or "")))
+        if answer > MAX_ANSWER_TOKENS:
+            raise SkillError(
+                f"{skill.locate(exercise)}: the answer is {answer} tokens; an exam lets a "
+                f"model write at most {MAX_ANSWER_TOKENS}"
+            )
+        prompt = len(lab.encode(render(lab.tokenizer, exercise, speaker)))
+        if window and prompt + answer > window:
+            raise SkillError(
+                f"{skill.locate(exercise)}: the prompt and answer are {prompt + answer} tokens; "
+                f"the model's window is {window}"
+            )
+
+
 def _dev_set(skill: Any, seed: int) -> list[Exercise]:
     """64 train-split problems to measure the job by, fewer for a small skill
-    (a YAML file of a few dozen exercises keeps most of them to train on)."""
+    (a file keeps at least four fifths of its train split to train on)."""
+    have = available(skill, "train")
+    if have is not None and have >= 20:
+        return draw(skill, "train", min(64, have // 5), seed)
     for count in (64, 16, 4):
         try:
             return draw(skill, "train", count, seed)
@@ -279,6 +520,10 @@ async def start_ab_test(academy: AcademyService, body: dict[str, Any]) -> dict[s
         seed=params.integer(body, "seed", random.randrange(2**31), 0, 2**31),
         promote=bool(body.get("promote", True)),
     )
+    try:  # refused now, not after an hour of `0/?`
+        draw(skill, "heldout", registered.exercises, registered.seed)
+    except SkillError as exc:
+        raise RequestError(f"exercises: {exc}") from None
     test_id = uuid.uuid4().hex[:12]
     await academy.append(test_id, [registered], 0)  # every variant, before any is tried
     academy._spawn(f"abtest:{test_id}", ab_test(academy, test_id))
@@ -286,6 +531,16 @@ async def start_ab_test(academy: AcademyService, body: dict[str, Any]) -> dict[s
 
 
 async def ab_test(academy: AcademyService, test_id: str) -> None:
+    try:
+        await _run_ab_test(academy, test_id)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # the test ends, with its reason in the log and the API
+        await academy.append(test_id, [AbTestFailed(error=str(exc)[:2000])], None)
+        raise
+
+
+async def _run_ab_test(academy: AcademyService, test_id: str) -> None:
     test = academy.runs.abtests[test_id]
     r = test.registered
     persona = await academy.persona(r.persona_id)

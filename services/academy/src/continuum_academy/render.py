@@ -18,8 +18,12 @@ def render(tokenizer: Any, exercise: Exercise, speaker: str = STUDENT) -> str:
     return render_prompt(tokenizer, GenerationRequest(messages=messages, speaker=speaker))
 
 
+#: The most tokens an exam lets a model write for one answer.
+MAX_ANSWER_TOKENS = 256
+
+
 def max_answer_tokens(exercises: list[Exercise]) -> int:
     """Enough new tokens for the longest gold answer (worked, where the skill
     teaches its work), plus a little slack."""
     longest = max((len((e.gold or "").encode()) for e in exercises), default=16)
-    return min(256, longest + 4)
+    return min(MAX_ANSWER_TOKENS, longest + 4)

@@ -7,12 +7,14 @@ from typing import Any
 
 from continuum.events.academy import (
     AbTestConcluded,
+    AbTestFailed,
     AbTestRegistered,
     EvolutionCompleted,
     EvolutionStarted,
     GenerationCompleted,
     TrainingCompleted,
     TrainingFailed,
+    TrainingPlanned,
     TrainingStarted,
 )
 
@@ -23,6 +25,8 @@ class TrainingJob:
     started: TrainingStarted
     completed: TrainingCompleted | None = None
     failed: str | None = None
+    #: What the recipe chose (automatic jobs).
+    planned: TrainingPlanned | None = None
     #: Live progress (not in the log): step, steps, loss.
     progress: dict[str, Any] = field(default_factory=dict)
 
@@ -36,11 +40,12 @@ class AbTest:
     test_id: str
     registered: AbTestRegistered
     concluded: AbTestConcluded | None = None
+    failed: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
-        return "concluded" if self.concluded else "running"
+        return "concluded" if self.concluded else "failed" if self.failed else "running"
 
 
 @dataclass
@@ -67,12 +72,16 @@ class RunBook:
             self.training[run_id] = TrainingJob(run_id, payload)
         elif isinstance(payload, TrainingCompleted) and run_id in self.training:
             self.training[run_id].completed = payload
+        elif isinstance(payload, TrainingPlanned) and run_id in self.training:
+            self.training[run_id].planned = payload
         elif isinstance(payload, TrainingFailed) and run_id in self.training:
             self.training[run_id].failed = payload.error
         elif isinstance(payload, AbTestRegistered):
             self.abtests[run_id] = AbTest(run_id, payload)
         elif isinstance(payload, AbTestConcluded) and run_id in self.abtests:
             self.abtests[run_id].concluded = payload
+        elif isinstance(payload, AbTestFailed) and run_id in self.abtests:
+            self.abtests[run_id].failed = payload.error
         elif isinstance(payload, EvolutionStarted):
             self.evolutions[run_id] = EvolutionRun(run_id, payload)
         elif isinstance(payload, GenerationCompleted) and run_id in self.evolutions:

@@ -89,6 +89,10 @@ class AcademyService(Service):
         home = ctx.settings.home
         self.work_dir = Path(s.work_dir) if s.work_dir else home / "academy"
         skills_dir = Path(s.skills_dir) if s.skills_dir else self.work_dir / "skills"
+        try:  # created on first start, so a user knows where skill files go
+            skills_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("academy: cannot create the skills directory %s: %s", skills_dir, exc)
         self.curriculum = Curriculum.load(skills_dir)
         self.limits = SandboxLimits(
             cpu_seconds=s.sandbox_cpu_seconds,
@@ -369,7 +373,12 @@ class AcademyService(Service):
 
     async def _register_endpoints(self, ctx: ServiceContext) -> None:
         async def skills(_: dict[str, Any]) -> dict[str, Any]:
+            self.curriculum.refresh()
             return views.skills(self.curriculum)
+
+        async def reload(_: dict[str, Any]) -> dict[str, Any]:
+            report = self.curriculum.reload()
+            return {**views.skills(self.curriculum), **views.reload(report)}
 
         async def create(body: dict[str, Any]) -> dict[str, Any]:
             persona = await self.persona(params.text(body, "persona"))
@@ -504,6 +513,7 @@ class AcademyService(Service):
 
         for op, handler in (
             ("skills", skills),
+            ("reload", reload),
             ("create", create),
             ("start", start),
             ("submit", submit),

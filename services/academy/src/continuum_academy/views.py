@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from continuum.runtime import RequestError
-from continuum_academy.curriculum import Curriculum
+from continuum_academy.curriculum import Curriculum, Reload
 from continuum_academy.leaderboard import Standing
 from continuum_academy.reputation import Reputation
 from continuum_academy.runs import RunBook
 from continuum_academy.sessions import SessionState
+from continuum_academy.skills import SPLITS
 
 
 def _known(items: Mapping[str, Any], key: str, what: str) -> Any:
@@ -20,13 +21,27 @@ def _known(items: Mapping[str, Any], key: str, what: str) -> Any:
 
 
 def skills(curriculum: Curriculum) -> dict[str, Any]:
+    out = []
+    for skill in sorted(curriculum.skills.values(), key=lambda s: s.name):
+        item: dict[str, Any] = {
+            "name": skill.name,
+            "description": skill.description,
+            "gold": skill.has_gold,
+        }
+        count = getattr(skill, "count", None)  # a file's skill: a fixed number of exercises
+        if count is not None:
+            item["exercises"] = {split: count(split) for split in SPLITS}
+            item["file"] = getattr(skill, "where", "")
+        out.append(item)
     return {
-        "skills": [
-            {"name": s.name, "description": s.description, "gold": s.has_gold}
-            for s in sorted(curriculum.skills.values(), key=lambda s: s.name)
-        ],
+        "skills": out,
         "problems": curriculum.problems,
+        "directory": str(curriculum.skills_dir or ""),
     }
+
+
+def reload(report: Reload) -> dict[str, Any]:
+    return {"added": report.added, "changed": report.changed, "removed": report.removed}
 
 
 def session(state: SessionState, detail: bool = False) -> dict[str, Any]:
@@ -119,6 +134,11 @@ def training(runs: RunBook, job_id: Any) -> dict[str, Any]:
             "parents": [f"{g.layer_id}@{g.version}" for g in s.parent_genome],
             "progress": job.progress,
         }
+        out["auto"] = s.auto
+        if s.auto:
+            out["cpu_minutes"] = round(s.cpu_seconds / 60, 2)
+        if job.planned:
+            out["plan"] = job.planned.model_dump()
         if job.completed:
             out.update(job.completed.model_dump())
         if job.failed:
@@ -153,6 +173,8 @@ def abtests(runs: RunBook, test_id: Any) -> dict[str, Any]:
         if test.concluded:
             out["results"] = [x.model_dump() for x in test.concluded.results]
             out["promoted"] = test.concluded.promoted
+        if test.failed:
+            out["error"] = test.failed
         return out
 
     if isinstance(test_id, str) and test_id:

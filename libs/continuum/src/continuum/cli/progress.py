@@ -98,7 +98,9 @@ class Work:
         note: str = "",
         description: str | None = None,
     ) -> None:
-        if self._first is None:
+        if self._first is None or (total is not None and total != self.total):
+            # The first report, or a new total (work that first measured or probed
+            # now counts steps): the rate is measured from here.
             self._first = (time.monotonic(), completed)
         self.completed = completed
         self.total = total if total is not None else self.total

@@ -456,15 +456,22 @@ class Leaderboard(Request):
 
 
 class Train(Request):
+    """Without rank, alpha, learning_rate, steps, batch, schedule and precision the
+    recipe chooses them from probe runs within ``cpu_minutes``; any of them set
+    makes a manual job (the others then default as shown)."""
+
     persona: PersonaKey
     skill: Text
-    rank: int = Field(default=16, ge=1, le=256)
+    rank: int | None = Field(default=None, ge=1, le=256, description="Manual: default 16.")
     alpha: int | None = Field(default=None, ge=1, le=1024)
-    learning_rate: float = Field(default=3e-3, gt=0.0, le=1.0)
-    steps: int = Field(default=300, ge=1, le=100_000)
-    batch: int = Field(default=32, ge=1, le=1024)
-    schedule: Literal["constant", "cosine"] = "constant"
-    precision: Literal["float32", "bfloat16"] = "float32"
+    learning_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    steps: int | None = Field(default=None, ge=1, le=100_000, description="Manual: default 300.")
+    batch: int | None = Field(default=None, ge=1, le=1024)
+    schedule: Literal["constant", "cosine"] | None = None
+    precision: Literal["float32", "bfloat16"] | None = None
+    cpu_minutes: float | None = Field(
+        default=None, gt=0.0, le=7 * 24 * 60.0, description="Automatic jobs' budget: default 10."
+    )
     seed: int | None = Field(default=None, ge=0, le=2**31)
     gold_share: float | None = Field(default=None, ge=0.0, le=1.0)
 
@@ -510,6 +517,7 @@ class RunRef(Request):
 
 ACADEMY = [
     Command("academy", "skills", "The curriculum's skills."),
+    Command("academy", "reload", "Re-read the skills directory; what changed."),
     Command("academy", "create", "Create an exam session.", CreateSession),
     Command("academy", "start", "Start a session (its persona sits it).", StartSession),
     Command("academy", "submit", "Submit an attempt at an exercise.", Submit),

@@ -129,9 +129,36 @@ class TrainingStarted(_Payload):
     from_gold: int = Field(default=0, ge=0)
     seed: int = Field(ge=0)
     layer_name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    #: The recipe chooses the hyperparameters (``academy train`` with no flags):
+    #: ``hyperparameters`` are then only where it starts, and a ``planned`` event
+    #: records what it chose and why.
+    auto: bool = False
+    #: The CPU budget of an automatic job, in CPU-seconds (all threads together).
+    cpu_seconds: float = Field(default=600.0, gt=0.0, le=7 * 24 * 3600.0)
 
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Reason = Annotated[str, Field(max_length=500)]
+
+
+@catalog.register(context="academy", aggregate="training", name="planned")
+class TrainingPlanned(_Payload):
+    """What the recipe chose for an automatic job, from measured probe runs, and why."""
+
+    hyperparameters: Hyperparameters
+    eval_every: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    target: Share
+    #: Measured wall seconds a step, per precision, and of one dev check.
+    step_seconds: dict[Literal["float32", "bfloat16"], Annotated[float, Field(gt=0.0)]]
+    eval_seconds: float = Field(ge=0.0)
+    #: Dev loss after the probe steps, per learning rate tried (keys: the rate as text).
+    probes: dict[Annotated[str, Field(max_length=32)], float] = Field(max_length=16)
+    estimate_seconds: float = Field(ge=0.0)
+    reasons: list[Reason] = Field(default_factory=list, max_length=16)
+    warnings: list[Reason] = Field(default_factory=list, max_length=16)
+
+
 KindName = Annotated[str, Field(max_length=64)]
 
 
@@ -147,6 +174,12 @@ class TrainingCompleted(_Payload):
     dev_after: Share | None = None
     #: The child's dev accuracy per kind of problem, where the skill has kinds.
     dev_after_by_kind: dict[KindName, Share] = Field(default_factory=dict, max_length=64)
+    #: Dev checks during the run ([step, accuracy]) and why it stopped where it did.
+    checks: list[tuple[int, Share]] = Field(default_factory=list, max_length=1000)
+    stopped: str = Field(default="", max_length=500)
+    steps_done: int = Field(default=0, ge=0)
+    #: CPU-seconds the job used (all threads), where measured.
+    cpu_seconds: float | None = Field(default=None, ge=0.0)
 
 
 @catalog.register(context="academy", aggregate="training", name="failed")
@@ -191,6 +224,13 @@ class AbTestConcluded(_Payload):
     results: list[VariantResult]
     #: The variant swapped into the persona's genome (empty: none won significantly).
     promoted: str = ""
+
+
+@catalog.register(context="academy", aggregate="abtest", name="failed")
+class AbTestFailed(_Payload):
+    """A test that could not be run to its end (its skill or a layer went away)."""
+
+    error: str = Field(max_length=2000)
 
 
 class Member(_Payload):

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.weights import LoraWeights
+from continuum_academy.lab.weights import ADAPTER_WEIGHTS, LoraWeights
+from continuum_academy.lab.weights import load as load_weights
 from continuum_lm.prompt import reply_text
 
 Progress = Callable[[int, int, float], None]
@@ -54,6 +55,7 @@ class FixedExamples:
 
 CHECKPOINT = "checkpoint.safetensors"
 CHECKPOINT_META = "checkpoint.json"
+BEST = "best"  # a peft directory: the best checked layer so far
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,11 @@ class TrainingPlan:
     #: (other skills' prompts and answers), and how many of them a step sees.
     silence: float = 1.0
     silence_batch: int = 4
+    #: Check dev accuracy every this many steps (0: never); stop at ``target`` or after
+    #: ``patience`` checks without a gain, and return the best checked layer.
+    eval_every: int = 0
+    patience: int = 4
+    target: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,9 @@ class TrainingResult:
     seconds: float
     resumed_from_step: int
     steps_done: int = 0
+    #: (step, dev accuracy) of every check, and why the run stopped where it did.
+    checks: tuple[tuple[int, float], ...] = ()
+    stopped: str = ""
 
 
 #: A prompt prefix shared by every example is computed once per step when it
@@ -206,6 +216,7 @@ def train(
     workdir: Path | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    evaluate: Callable[[Any], float] | None = None,
 ) -> TrainingResult:
     """Train a LoRA (from ``init`` when given, over a frozen ``under`` layer
     when given: the result is the new layer alone); resume from ``workdir``'s
@@ -214,9 +225,17 @@ def train(
     ``silent_on``: examples (other skills) on which the layer learns to stay
     silent (``silence``): layers trained so compose by merging, each leaving
     the other's skill as the model below had it.
+
+    ``evaluate``: the dev accuracy of the model being trained, checked every
+    ``plan.eval_every`` steps (and at the end); the run stops early as
+    ``EarlyStopping`` decides and returns the best checked layer. Checks and
+    the best layer are part of the checkpoint, so a resumed run stops where
+    the uninterrupted one would have.
     """
     import torch
     from safetensors.torch import load_file, save_file
+
+    from continuum_academy.recipe import EarlyStopping
 
     if isinstance(examples, Sequence):
         if not examples:
@@ -250,12 +269,32 @@ def train(
                 for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
                     group["lr"] = base * lr_at(first)
             resumed_from = first
+            stopping = EarlyStopping(plan.patience, plan.target)
+            best: LoraWeights | None = None
+            if first and workdir is not None and evaluate is not None:
+                stopping.history = _restore_checks(workdir)
+                if (workdir / BEST / ADAPTER_WEIGHTS).exists():
+                    best = load_weights(workdir / BEST)
             if init is None and first == 0 and plan.gradient_init_batches:
                 _align_to_gradient(model, lab, examples, plan)
             loss_value = float("nan")
             done = first
+            stopped = ""
+
+            def check(step: int) -> bool:
+                nonlocal best
+                assert evaluate is not None
+                accuracy = evaluate(model)
+                stop = stopping.observe(step, accuracy)
+                if stopping.best == (step, accuracy):
+                    best = LoraWeights.from_peft(model)
+                    if workdir is not None:
+                        best.save(workdir / BEST)
+                return stop
+
             for step in range(first, plan.steps):
                 if should_stop is not None and should_stop():
+                    stopped = "the budget ran out"
                     break  # a budget ran out: the weights so far are the result
                 rng = random.Random(plan.seed * 1_000_003 + step)
                 with torch.autocast("cpu", torch.bfloat16, enabled=plan.precision == "bfloat16"):
@@ -272,14 +311,38 @@ def train(
                 if progress is not None:
                     progress(step + 1, plan.steps, loss_value)
                 done = step + 1
+                if (
+                    evaluate is not None
+                    and plan.eval_every
+                    and done % plan.eval_every == 0
+                    and done < plan.steps
+                    and check(done)
+                ):
+                    stopped = stopping.reason
+                    break
                 if workdir is not None and (
                     done % plan.checkpoint_every == 0 and done < plan.steps
                 ):
-                    _checkpoint(optimizer, params, done, loss_value, workdir, save_file)
+                    _checkpoint(
+                        optimizer, params, done, loss_value, workdir, save_file, stopping.history
+                    )
             weights = LoraWeights.from_peft(model)
+            if evaluate is not None:
+                if not stopping.history or stopping.history[-1][0] != done:
+                    check(done)
+                stopped = stopped or stopping.reason
+                weights = best or weights
         finally:
             lab.unwrap(model)
-    return TrainingResult(weights, loss_value, time.perf_counter() - started, resumed_from, done)
+    return TrainingResult(
+        weights,
+        loss_value,
+        time.perf_counter() - started,
+        resumed_from,
+        done,
+        tuple(stopping.history),
+        stopped or "the planned steps are done",
+    )
 
 
 def _silence(model: Any, lab: Lab, pairs: Sequence[Pair]) -> Any:
@@ -349,7 +412,13 @@ def _align_to_gradient(model: Any, lab: Lab, examples: Examples, plan: TrainingP
 
 
 def _checkpoint(
-    optimizer: Any, params: dict[str, Any], step: int, loss: float, workdir: Path, save: Any
+    optimizer: Any,
+    params: dict[str, Any],
+    step: int,
+    loss: float,
+    workdir: Path,
+    save: Any,
+    checks: Sequence[tuple[int, float]] = (),
 ) -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     tensors = {}
@@ -363,8 +432,14 @@ def _checkpoint(
     save(tensors, str(tmp))
     tmp.replace(workdir / CHECKPOINT)
     meta = workdir / (CHECKPOINT_META + ".tmp")
-    meta.write_text(json.dumps({"step": step, "loss": loss}))
+    meta.write_text(json.dumps({"step": step, "loss": loss, "checks": list(checks)}))
     meta.replace(workdir / CHECKPOINT_META)
+
+
+def _restore_checks(workdir: Path) -> list[tuple[int, float]]:
+    """The dev checks made before the checkpoint (later ones are made again)."""
+    meta = json.loads((workdir / CHECKPOINT_META).read_text())
+    return [(int(step), float(score)) for step, score in meta.get("checks", [])]
 
 
 def _restore(

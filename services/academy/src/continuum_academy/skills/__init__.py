@@ -55,6 +55,8 @@ class Exercise:
     #: The gold answer written out as the skill teaches it, work first (arithmetic's
     #: columns), when that differs from ``answer``; the grader still checks ``answer``.
     solution: str | None = None
+    #: The split its author chose (a YAML exercise's ``split``); None: the key's hash decides.
+    assigned_split: Split | None = None
 
     @property
     def gold(self) -> str | None:
@@ -63,7 +65,7 @@ class Exercise:
 
     @property
     def split(self) -> Split:
-        return split_of(self.skill, self.key)
+        return self.assigned_split or split_of(self.skill, self.key)
 
     @property
     def exercise_key(self) -> str:
@@ -80,10 +82,22 @@ class Skill(Protocol):
     def generate(self, rng: random.Random) -> Exercise: ...
 
 
+def available(skill: Skill, split: Split) -> int | None:
+    """How many distinct exercises ``skill`` has in ``split``, where that is a
+    fixed number (a skill file); None for a generator."""
+    count = getattr(skill, "count", None)
+    return int(count(split)) if callable(count) else None
+
+
 def draw(skill: Skill, split: Split, count: int, seed: int) -> list[Exercise]:
     """``count`` distinct exercises of ``split``, the same for the same seed."""
     if count < 1:
         raise SkillError("count must be at least 1")
+    have = available(skill, split)
+    if have is not None and have < count:
+        raise SkillError(
+            f"skill {skill.name!r} has {have} {split} exercises; {count} were asked for"
+        )
     rng = random.Random(f"{skill.name}:{split}:{seed}")
     seen: set[str] = set()
     out: list[Exercise] = []

@@ -108,17 +108,44 @@ class Rating(_Body):
 
 
 class NewTraining(_Body):
+    """Give none of rank, alpha, learning_rate, steps, batch, schedule and precision
+    and the academy's recipe chooses them from short probe runs on the skill's dev
+    exercises, within ``cpu_minutes``; give any and the job is manual (the others
+    then take the defaults their descriptions name)."""
+
     persona: PersonaKey
     skill: SkillName
-    rank: Annotated[int, Field(ge=1, le=256), NUMBER] = 16
+    rank: Annotated[int, Field(ge=1, le=256, description="Manual default: 16."), NUMBER] | None = (
+        None
+    )
     alpha: Annotated[int, Field(ge=1, le=1024, description="Default: 2 x rank."), NUMBER] | None = (
         None
     )
-    learning_rate: LearningRate = 3e-3
-    steps: Annotated[int, Field(ge=1, le=100_000), NUMBER] = 300
-    batch: Annotated[int, Field(ge=1, le=1024), NUMBER] = 32
-    schedule: Literal["constant", "cosine"] = "constant"
-    precision: Literal["float32", "bfloat16"] = "float32"
+    learning_rate: LearningRate | None = Field(default=None, description="Manual default: 0.003.")
+    steps: (
+        Annotated[int, Field(ge=1, le=100_000, description="Manual default: 300."), NUMBER] | None
+    ) = None
+    batch: (
+        Annotated[int, Field(ge=1, le=1024, description="Manual default: 32."), NUMBER] | None
+    ) = None
+    schedule: Literal["constant", "cosine"] | None = Field(
+        default=None, description="Manual default: constant."
+    )
+    precision: Literal["float32", "bfloat16"] | None = Field(
+        default=None, description="Manual default: float32."
+    )
+    cpu_minutes: (
+        Annotated[
+            float,
+            Field(
+                gt=0.0,
+                le=7 * 24 * 60.0,
+                description="An automatic job's budget in CPU-minutes (all threads); default 10.",
+            ),
+            NUMBER,
+        ]
+        | None
+    ) = None
     seed: Seed | None = None
     gold_share: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] | None = None
 

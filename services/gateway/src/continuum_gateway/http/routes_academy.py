@@ -35,6 +35,17 @@ async def skills(request: Request, _: Reader) -> Any:
     return await _academy(request, "skills", {})
 
 
+@router.post(
+    "/v1/academy/skills/reload",
+    summary="Re-read the skills directory",
+    description="Reads every YAML skill file again and says which skills were added, changed "
+    "or removed, and which files were refused and why (file, line, prompt). Files are also "
+    "re-read on their own whenever the skills are listed or used.",
+)
+async def reload_skills(request: Request, _: Publisher) -> Any:
+    return await _academy(request, "reload", {})
+
+
 @router.get("/v1/academy/sessions", summary="Training sessions")
 async def sessions(request: Request, _: Reader) -> Any:
     return await _academy(request, "sessions", {})

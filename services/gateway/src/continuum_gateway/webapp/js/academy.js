@@ -298,6 +298,7 @@ function abtest(body, id) {
           )
         : null,
       t.promoted ? h("p", {}, `Promoted ${t.promoted} into ${t.persona}'s genome.`) : null,
+      t.error ? h("p", { class: "notice error", role: "alert" }, `Failed: ${t.error}`) : null,
     );
     return !t.results && t.status !== "failed";
   }, 1500);

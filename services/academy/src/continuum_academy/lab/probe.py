@@ -1,0 +1,95 @@
+"""Short measured runs that the recipe's choices rest on (``recipe``).
+
+Everything here trains or evaluates on the job's own data: the step time on
+its own batches (a skill with long prompts costs more a step than one with
+short ones), the learning rates on its own dev exercises. Nothing here
+touches the held-out split.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from continuum_academy.exams import verdicts
+from continuum_academy.lab.model import Lab
+from continuum_academy.lab.training import Examples, Pair, TrainingPlan, _loss, train
+from continuum_academy.lab.weights import LoraWeights
+from continuum_academy.render import max_answer_tokens
+from continuum_academy.sandbox import SandboxLimits
+from continuum_academy.skills import Exercise
+
+
+def step_seconds(
+    lab: Lab, examples: Examples, plan: TrainingPlan, precisions: Sequence[str], steps: int
+) -> dict[str, float]:
+    """Wall seconds per training step in each precision, on the job's batches
+    (the first step, which pays for allocation, is not counted)."""
+    out = {}
+    for precision in precisions:
+        marks: list[float] = []
+
+        def mark(_step: int, _total: int, _loss: float, marks: list[float] = marks) -> None:
+            marks.append(time.perf_counter())
+
+        timed = replace(plan, steps=steps + 1, precision=precision, gradient_init_batches=0)
+        train(lab, examples, timed, progress=mark)
+        out[precision] = (marks[-1] - marks[0]) / max(1, len(marks) - 1)
+    return out
+
+
+def dev_loss(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair]) -> float:
+    """The mean answer-token loss of ``weights`` on (prompt, gold) pairs."""
+    import torch
+
+    with lab.lock:
+        model = lab.wrap(weights) if weights is not None else lab.model
+        try:
+            with torch.no_grad():
+                losses = [
+                    float(_loss(model, lab, pairs[i : i + 32])) for i in range(0, len(pairs), 32)
+                ]
+        finally:
+            if weights is not None:
+                lab.unwrap(model)
+    value = sum(losses) / max(1, len(losses))
+    return value if math.isfinite(value) else float("inf")
+
+
+def probe_rates(
+    lab: Lab,
+    examples: Examples,
+    plan: TrainingPlan,
+    rates: Sequence[float],
+    dev: Sequence[Pair],
+    *,
+    init: LoraWeights | None = None,
+    under: LoraWeights | None = None,
+) -> dict[float, float]:
+    """Dev loss after ``plan.steps`` steps at each learning rate, from the same start."""
+    out = {}
+    for rate in rates:
+        result = train(lab, examples, replace(plan, learning_rate=rate), init=init, under=under)
+        out[rate] = dev_loss(lab, result.weights, dev)
+    return out
+
+
+def dev_accuracy(
+    lab: Lab,
+    exercises: Sequence[Exercise],
+    prompts: Sequence[str],
+    limits: SandboxLimits | None = None,
+) -> Callable[[Any], float]:
+    """A check for ``train(evaluate=...)``: the share of ``exercises`` the model
+    being trained answers right (greedy, as an exam; ``train`` holds the lock)."""
+    tokens = max_answer_tokens(list(exercises))
+
+    def evaluate(model: Any) -> float:
+        answers = lab.greedy(model, prompts, tokens)
+        results = verdicts(exercises, answers, limits)
+        return sum(results) / max(1, len(results))
+
+    return evaluate

@@ -1,0 +1,223 @@
+"""How to train a layer when the user gives no flags: the recipe's decisions.
+
+``academy train --persona P --skill S`` must learn a skill nobody tuned for,
+within a CPU budget, without memorising a small file of examples. This
+module holds the decisions and nothing else (no model, no I/O), so each is
+tested on its own; ``lab.probe`` measures what they need and ``jobs`` runs
+them:
+
+- **How long.** The step time is measured on the job's own batches (a few
+  steps in each precision), and the steps are what the budget pays for
+  after the probes and the dev checks. A budget that pays for fewer than
+  ``MIN_STEPS`` is refused before anything trains.
+- **How fast.** A few short probe runs, one per learning rate, from the same
+  start; the one with the lowest loss on the dev exercises (train split,
+  never trained on, never the held-out split) wins.
+- **When to stop.** Dev accuracy is checked every ``eval_every`` steps; the
+  run stops when it reaches ``TARGET`` or has not improved for ``PATIENCE``
+  checks, and the layer kept is the best checked one. On a small file this
+  is the memorisation guard: dev exercises are ones the layer never saw, so
+  a layer that only recalls its examples stops improving there.
+- **Whether the data supports it.** With a fixed file, the plan's passes
+  over its train split are counted; far more than ``MAX_PASSES`` is
+  memorisation territory, and the recipe says so.
+
+Every choice comes with a reason a person can read (the job reports them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+#: Fewer steps than this learn nothing worth publishing (measured: no shipped
+#: skill moves before ~150 steps of batch 32).
+MIN_STEPS = 150
+#: Learning rates the probes try (rank 32, all linear modules and the head).
+PROBE_RATES = (1e-3, 3e-3)
+PROBE_STEPS = 40
+#: Steps timed in each precision before the probes.
+TIMING_STEPS = 6
+#: A precision must be this much faster to be chosen over float32.
+FASTER = 1.25
+RANK = 32
+BATCH = 32
+#: Stop once dev accuracy reaches this; or after this many checks without a gain.
+TARGET = 0.99
+PATIENCE = 4
+#: Dev checks over a run, and the fewest steps between two.
+CHECKS = 12
+MIN_EVAL_EVERY = 100
+#: Passes over a fixed file's train split beyond which the recipe warns.
+MAX_PASSES = 40
+#: The fewest train-split exercises a layer is trained on.
+MIN_TRAIN_EXERCISES = 50
+
+
+class BudgetTooSmall(ValueError):
+    """The budget pays for too few steps to learn anything; the message says how many."""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Measured seconds of wall clock per training step, per precision."""
+
+    step_seconds: dict[str, float]
+    #: Seconds of one dev check (greedy answers to the dev exercises).
+    eval_seconds: float
+    threads: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    learning_rate: float
+    rank: int
+    alpha: int
+    steps: int
+    batch: int
+    precision: str
+    schedule: str
+    eval_every: int
+    patience: int
+    target: float
+    #: Seconds of wall clock the whole run is expected to take from here.
+    estimate_seconds: float
+    reasons: tuple[str, ...] = field(default_factory=tuple)
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def choose_precision(timing: Timing) -> tuple[str, str]:
+    """float32 unless another precision is clearly faster here (and why)."""
+    base = timing.step_seconds.get("float32")
+    fastest = min(timing.step_seconds, key=lambda p: timing.step_seconds[p])
+    if base is None:
+        return fastest, f"{fastest}: the only precision measured"
+    speedup = base / timing.step_seconds[fastest]
+    if fastest != "float32" and speedup >= FASTER:
+        return fastest, f"{fastest}: {speedup:.2f}x the steps a second of float32 on this CPU"
+    return "float32", (
+        f"float32: other precisions were at most {speedup:.2f}x faster here "
+        f"(below {FASTER}x), and float32 rounds nothing"
+    )
+
+
+def probe_cost(timing: Timing, precision: str) -> float:
+    """Wall seconds the learning-rate probes will take."""
+    return len(PROBE_RATES) * (PROBE_STEPS * timing.step_seconds[precision] + timing.eval_seconds)
+
+
+def plan(
+    timing: Timing,
+    cpu_seconds: float,
+    *,
+    train_examples: int | None,
+    learning_rate: float,
+    rate_reason: str,
+    precision: str,
+    precision_reason: str,
+    spent_cpu_seconds: float = 0.0,
+) -> Recipe:
+    """The run's steps, checks and warnings for what is left of the budget."""
+    wall_left = max(0.0, cpu_seconds - spent_cpu_seconds) / max(1, timing.threads)
+    step = timing.step_seconds[precision]
+    # Each check costs eval_seconds; a run makes at most CHECKS of them.
+    steps = int((wall_left - CHECKS * timing.eval_seconds) / step)
+    if steps < MIN_STEPS:
+        affordable = cpu_seconds + (MIN_STEPS - steps) * step * timing.threads
+        raise BudgetTooSmall(
+            f"a budget of {cpu_seconds / 60:.1f} CPU-minutes pays for {max(0, steps)} training "
+            f"steps at the measured {step:.3f} s a step on {timing.threads} threads; at least "
+            f"{MIN_STEPS} are needed: give at least {affordable / 60:.1f} CPU-minutes"
+        )
+    eval_every = max(MIN_EVAL_EVERY, steps // CHECKS)
+    reasons = [
+        f"{steps} steps: what {cpu_seconds / 60:.1f} CPU-minutes pay for at {step:.3f} s a "
+        f"step on {timing.threads} threads, after the probes and {CHECKS} dev checks",
+        rate_reason,
+        precision_reason,
+        f"rank {RANK} on every linear module and the head, batch {BATCH}, cosine schedule "
+        "over the planned steps",
+        f"dev accuracy checked every {eval_every} steps: stops at {TARGET:.0%} or after "
+        f"{PATIENCE} checks without a gain, and keeps the best layer checked",
+    ]
+    warnings = []
+    if train_examples is not None:
+        passes = steps * BATCH / max(1, train_examples)
+        reasons.append(
+            f"{train_examples} distinct train-split exercises: {passes:.0f} passes over them"
+        )
+        if passes > MAX_PASSES:
+            warnings.append(
+                f"the plan makes {passes:.0f} passes over {train_examples} distinct exercises, "
+                f"far more than the data supports (over {MAX_PASSES} passes a small model "
+                "memorises rather than learns): the dev checks will stop it when dev accuracy "
+                "stops rising; more distinct exercises would help more than more steps"
+            )
+    checks = steps // eval_every
+    estimate = steps * step + checks * timing.eval_seconds
+    return Recipe(
+        learning_rate=learning_rate,
+        rank=RANK,
+        alpha=RANK,
+        steps=steps,
+        batch=BATCH,
+        precision=precision,
+        schedule="cosine",
+        eval_every=eval_every,
+        patience=PATIENCE,
+        target=TARGET,
+        estimate_seconds=round(estimate, 1),
+        reasons=tuple(reasons),
+        warnings=tuple(warnings),
+    )
+
+
+def choose_rate(losses: dict[float, float]) -> tuple[float, str]:
+    """The probed learning rate with the lowest dev loss (and why)."""
+    finite = {lr: loss for lr, loss in losses.items() if loss == loss and loss != float("inf")}
+    if not finite:
+        lr = min(losses)
+        return lr, f"learning rate {lr:g}: every probe diverged, so the smallest"
+    best = min(finite, key=lambda lr: finite[lr])
+    tried = ", ".join(f"{lr:g}: {loss:.3f}" for lr, loss in sorted(losses.items()))
+    return best, f"learning rate {best:g}: the lowest dev loss after {PROBE_STEPS} steps ({tried})"
+
+
+@dataclass
+class EarlyStopping:
+    """Dev accuracy over a run: when to stop, and which check was best."""
+
+    patience: int = PATIENCE
+    target: float = TARGET
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def best(self) -> tuple[int, float] | None:
+        """The first check with the highest accuracy (earlier: fewer steps of memorising)."""
+        if not self.history:
+            return None
+        top = max(score for _, score in self.history)
+        return next((step, score) for step, score in self.history if score == top)
+
+    def observe(self, step: int, accuracy: float) -> bool:
+        """Record a check; True when the run should stop."""
+        self.history.append((step, accuracy))
+        if accuracy >= self.target:
+            return True
+        best = self.best
+        assert best is not None
+        since = [s for s, _ in self.history if s > best[0]]
+        return len(since) >= self.patience
+
+    @property
+    def reason(self) -> str:
+        best = self.best
+        if best is None:
+            return "no dev check was made"
+        if best[1] >= self.target:
+            return f"dev accuracy reached {best[1]:.0%} at step {best[0]}"
+        return f"best dev accuracy {best[1]:.0%} at step {best[0]}"
+
+
+def summary(history: Sequence[tuple[int, float]]) -> str:
+    return ", ".join(f"{step}: {score:.0%}" for step, score in history)
