@@ -292,6 +292,17 @@ async def test_a_skill_file_dropped_in_is_trained_with_no_flags(
     assert re.search(r"rotate3 .* \d+ / \d+", listed), listed
     reloaded = cli(room_node, tmp_path, "academy", "skills", "reload")
     assert "no skill changed" in reloaded
+    # Or sent to the academy, checked whole first: a bad file changes nothing.
+    example = tmp_path / "cipher7.yaml"
+    cli(room_node, tmp_path, "academy", "skills", "example", "cipher", "--seed", "7",
+        "--count", "80", "--out", str(example))  # fmt: skip
+    added = cli(room_node, tmp_path, "academy", "skills", "add", str(example))
+    assert re.search(r"added skill gen-cipher-7: \d+ train and \d+ held-out", added), added
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(example.read_text().replace("answer:", "answer: ''\n  x:", 1))
+    refused = cli(room_node, tmp_path, "academy", "skills", "add", str(bad), ok=False)
+    assert "bad.yaml:5: exercise 1" in refused and "answer is empty" in refused, refused
+    assert (skills_dir / "gen-cipher-7.yaml").read_text() == example.read_text()
 
     # Too few exercises, or an A/B test asking for more than exist: refused at once.
     few = cli(room_node, tmp_path, "academy", "train", "--persona", "Helper AI",
@@ -312,7 +323,7 @@ async def test_a_skill_file_dropped_in_is_trained_with_no_flags(
         room_node, tmp_path, "academy", "train", "--persona", "Helper AI", "--skill", "rotate3",
         "--cpu-minutes", "0.6", "--seed", "5", timeout=300, ok=False,
     )  # fmt: skip
-    assert re.search(r"plan: \d+ steps at learning rate [\d.e-]+, rank 32, \w+; about", out), out
+    assert re.search(r"plan: \d+ steps at learning rate [\d.e-]+, rank 64, \w+; about", out), out
     assert "the lowest dev loss after" in out and "passes over them" in out, out
     assert "warning: the plan makes" in out and "far more than the data supports" in out, out
     assert "expected to take about" not in out.split("plan:")[0], out  # no estimate from probes
@@ -321,7 +332,7 @@ async def test_a_skill_file_dropped_in_is_trained_with_no_flags(
     async with room_node.client() as api:
         state = (await api.get(f"/v1/academy/training/{job}")).json()
     assert state["auto"] and state["status"] == "completed", state
-    assert state["plan"]["hyperparameters"]["rank"] == 32 and state["checks"], state
+    assert state["plan"]["hyperparameters"]["rank"] == 64 and state["checks"], state
     assert state["plan"]["step_seconds"]["float32"] > 0 and state["cpu_seconds"] > 0
     assert state["dev_after"] == max(score for _, score in state["checks"])
 

@@ -73,6 +73,51 @@ def skills(ctx: typer.Context) -> None:
         _skills_table(gateway_client.request("GET", "/v1/academy/skills"))
 
 
+@skills_app.command("add")
+def skills_add(
+    path: Path = typer.Argument(..., help="A YAML skill file.", exists=True, dir_okay=False),
+) -> None:
+    """Check a YAML skill file and add it to the academy (it replaces a skill of its name)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read {path}: {exc}") from None
+    result = gateway_client.request(
+        "POST", "/v1/academy/skills", json={"yaml": text, "filename": path.name[:100]}
+    )
+    skill = result["skill"]
+    counts = skill.get("exercises") or {}
+    verb = "replaced" if skill["name"] in result.get("changed", []) else "added"
+    console.print(
+        f"{verb} skill [bold]{skill['name']}[/]: {counts.get('train', '?')} train and "
+        f"{counts.get('heldout', '?')} held-out exercises"
+    )
+
+
+@skills_app.command("example")
+def skills_example(
+    family: str = typer.Argument(..., help="cipher, rotate, fields, extract or arith."),
+    seed: int = typer.Option(0, min=0, help="Which skill of the family (each seed differs)."),
+    count: int = typer.Option(2000, min=50, max=20_000, help="Exercises in the file."),
+    out: Path = typer.Option(None, help="Write here (default: standard output)."),
+) -> None:
+    """A new skill drawn from a family, as a YAML skill file (to read, edit or add)."""
+    import yaml
+
+    from continuum_academy.skills.families import FAMILIES, generated_skill, to_yaml
+
+    if family not in FAMILIES:
+        raise CliError(f"unknown family {family!r}; families: {', '.join(FAMILIES)}")
+    text = yaml.safe_dump(
+        to_yaml(generated_skill(family, seed), count), sort_keys=False, allow_unicode=True
+    )
+    if out is None:
+        console.out(text, end="", highlight=False)
+        return
+    out.write_text(text)
+    console.print(f"wrote {out}")
+
+
 @skills_app.command("reload")
 def skills_reload() -> None:
     """Re-read the skill files now and say what changed."""
@@ -587,6 +632,12 @@ def watch(run: str, timeout: float = typer.Option(24 * 3600)) -> None:
             f"{skill}: champion {s.get('champion')} (species {s.get('species')}) "
             f"{_pct(s.get('score'))}, best generalist {_pct(s.get('generalist_score'))}; "
             f"published {state.get('champions', {}).get(skill, '-')}"
+        )
+    effects = summary.get("mutations")
+    if effects:
+        console.print(
+            f"training mutations on one skill: {effects['improved']} improved it, "
+            f"{effects['harmed']} harmed it, {effects['unchanged']} left it as it was"
         )
 
 

@@ -22,7 +22,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from continuum_academy.skills import Skill, SkillError
-from continuum_academy.skills.yaml_skill import load_yaml_skill
+from continuum_academy.skills.yaml_skill import load_yaml_skill, parse_skill_text
 
 log = logging.getLogger("continuum.academy")
 
@@ -126,6 +126,27 @@ class Curriculum:
                 report.added, report.changed, report.removed,
             )  # fmt: skip
         return report
+
+    def install(self, text: str, where: str) -> tuple[Skill, Reload]:
+        """Check a skill file's text and write it into the skills directory as
+        ``<name>.yaml`` (replacing that skill's file, never a shipped skill); a
+        file with any error is refused whole and nothing is written."""
+        if self.skills_dir is None:
+            raise SkillError("this academy has no skills directory")
+        skill = parse_skill_text(text, where)
+        if skill.name in self.builtin:
+            raise SkillError(f"{where}: {skill.name!r} is a shipped skill; choose another name")
+        self.skills_dir.mkdir(parents=True, exist_ok=True)
+        target = self.skills_dir / f"{skill.name}.yaml"
+        source = self._sources.get(skill.name)  # the same skill in a file of another name
+        if source is not None and source[0] != str(target):
+            raise SkillError(
+                f"{where}: skill {skill.name!r} is defined by {source[0]}; edit or remove that file"
+            )
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(target)
+        return skill, self.reload()
 
     def get(self, name: str) -> Skill:
         self.refresh()

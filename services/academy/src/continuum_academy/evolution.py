@@ -33,7 +33,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,26 @@ Stack = list[tuple[LoraWeights, float]]
 #: run's skills (``learned``; per direction merged better than per module in
 #: the benchmark, docs/benchmarks.md).
 CROSSOVERS = ("cat", "ties_svd", "dare_ties_svd", "learned")
+#: Train-split problems a training mutation checks the member on to find its failures.
+FAILURE_DRAW = 32
+#: The smallest share of its learning rate a nearly perfect member trains at.
+MIN_STEP_SCALE = 0.1
+
+
+def mutation_effects(members: Sequence[Any]) -> dict[str, int]:
+    """How the training mutations among ``members`` (children of one parent,
+    trained on one skill) changed that skill's score: improved, harmed, same.
+    ``members`` are Genomes or their events (``mutated``, ``before``, ``scores``)."""
+    out = {"improved": 0, "harmed": 0, "unchanged": 0}
+    for member in members:
+        before = getattr(member, "before", None)
+        skill = getattr(member, "mutated", "")
+        if before is None or not skill or skill not in member.scores:
+            continue
+        after = member.scores[skill]
+        key = "improved" if after > before else "harmed" if after < before else "unchanged"
+        out[key] += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -108,6 +128,10 @@ class Genome:
     signature: list[float] = field(default_factory=list)
     species: int = -1
     age: int = 0
+    #: A child made by a training mutation alone: the skill it was trained on and
+    #: its parent's score there (the child's own score then says if it helped).
+    mutated: str = ""
+    before: float | None = None
 
     @property
     def fitness(self) -> float:
@@ -220,18 +244,48 @@ class Evolution:
 
     # -- variation ----------------------------------------------------------------------
 
-    def _train(self, member: Genome, skill: str, seed: int) -> str:
+    def _failures(self, member: Genome, skill: str, seed: int) -> list[tuple[str, str]]:
+        """Train-split problems (never the dev set) the member gets wrong, with
+        their gold answers: what a training mutation works on first."""
+        dev = {e.key for e in self.dev[skill]}
+        exercises = [
+            e
+            for e in draw(self.skills[skill], "train", FAILURE_DRAW + len(dev), seed=seed)
+            if e.key not in dev
+        ][:FAILURE_DRAW]
+        results = passes(self.lab, member.weights(), exercises)
+        return [
+            (render(self.lab.tokenizer, e), e.gold or "")
+            for e, passed in zip(exercises, results, strict=True)
+            if not passed
+        ]
+
+    def _train(self, member: Genome, skill: str, seed: int, before: float | None = None) -> str:
         """Train the member on ``skill``, or on every skill of the run at once
-        (``mixed_training`` of the time); returns what it was trained on."""
+        (``mixed_training`` of the time); returns what it was trained on.
+
+        A mutation on one skill trains on the member's own failures (half of
+        each batch, the rest fresh problems so it does not forget what it gets
+        right), with a step scaled by its error there: a member right on 95%
+        of the dev set is refined, not shaken (the median mutation used to
+        change nothing, ADR 0021)."""
         source: Any = self.training[skill]
         others = [s for name, s in self.training.items() if name != skill]
+        scale = 1.0
         if others and self.rng.random() < self.config.mixed_training:
             skill = "+".join(self.training)
             source, others = MixedExamples(list(self.training.values())), []
+        else:
+            failures = self._failures(member, skill, seed)
+            if failures:
+                source = replace(source, attempts=failures, gold_share=0.5)
+            if before is not None:
+                scale = min(1.0, max(MIN_STEP_SCALE, 1.0 - before))
+                member.mutated, member.before = skill, before
         plan = TrainingPlan(
             rank=member.rank,
             alpha=2.0 * member.rank,
-            learning_rate=member.learning_rate,
+            learning_rate=member.learning_rate * scale,
             steps=self.config.train_steps,
             batch=self.config.batch,
             seed=seed,
@@ -271,7 +325,11 @@ class Evolution:
             return list(layers), None
         return list(layers[:-1]), concat([(top, weight)])
 
-    def mutate(self, child: Genome, skill: str, pool: Sequence[Genome]) -> str:
+    def mutate(
+        self, child: Genome, skill: str, pool: Sequence[Genome], before: float | None = None
+    ) -> str:
+        """Vary ``child``; ``before`` is its score on ``skill`` as it is (its
+        parent's, when it was not crossed), which scales a training step."""
         roll = self.rng.random()
         if roll < 0.6 or not child.layers:
             if self.rng.random() < 0.3:
@@ -285,7 +343,7 @@ class Evolution:
                 if top is not None:  # its own layer, re-factored at the new rank before training
                     child.layers = [*below, (rerank(top, child.rank), 1.0)]
                 note = f", rank {child.rank}"
-            trained_on = self._train(child, skill, seed=self.rng.randrange(2**31))
+            trained_on = self._train(child, skill, self.rng.randrange(2**31), before)
             return f"train({trained_on}, lr {child.learning_rate:.0e}{note})"
         own = [i for i, (layer, _) in enumerate(child.layers) if not self._inherited(layer)]
         if roll < 0.75 and own:  # noise on a layer of its own: inherited genes stay shared
@@ -426,6 +484,7 @@ class Evolution:
                 island=island,
             )
             origin = []
+            before: float | None = parent.scores.get(skill)
             if self.rng.random() < c.crossover and len(pool) > 1:
                 other_profile, _ = tournament(profiles, c.skills, self.rng)
                 other = next(m for m in pool if m.member_id == other_profile.member_id)
@@ -433,8 +492,9 @@ class Evolution:
                     child.layers, how = self.crossover(parent, other)
                     child.parents.append(other.member_id)
                     origin.append(how)
+                    before = None  # a crossed child's own score before the mutation is unknown
             self.progress(f"generation {generation}: breeding {len(children) + 1}")
-            origin.append(self.mutate(child, skill, alive))
+            origin.append(self.mutate(child, skill, alive, before))
             child.origin = " + ".join(origin)
             children.append(child)
         return survivors + children
@@ -471,6 +531,8 @@ class Evolution:
                     "signature": m.signature,
                     "species": m.species,
                     "age": m.age,
+                    "mutated": m.mutated,
+                    "before": m.before,
                 }
                 for m in members
             ],
@@ -515,6 +577,8 @@ class Evolution:
                     m["signature"],
                     m["species"],
                     m["age"],
+                    m.get("mutated", ""),
+                    m.get("before"),
                 )
             )
         return members

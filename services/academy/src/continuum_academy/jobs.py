@@ -13,7 +13,6 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from continuum.events.academy import (
@@ -41,9 +40,10 @@ from continuum_academy.evolution import (
     EvolutionConfig,
     GenerationReport,
     best_generalist,
+    mutation_effects,
 )
 from continuum_academy.exams import accuracy, accuracy_by_kind, passes
-from continuum_academy.lab import probe
+from continuum_academy.lab import autotrain
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.probe import dev_accuracy
 from continuum_academy.lab.training import TrainingPlan, train
@@ -183,20 +183,21 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
                 cpu_at_start,
             )  # fmt: skip
             hp = planned.hyperparameters
-            rank, alpha = (init.rank, init.alpha) if init is not None else (hp.rank, hp.alpha)
-            plan = TrainingPlan(
-                rank=rank,
-                alpha=float(alpha),
-                learning_rate=hp.learning_rate,
-                steps=hp.steps,
-                batch=hp.batch,
-                seed=started.seed,
-                checkpoint_every=max(10, planned.eval_every),
-                schedule=hp.schedule,
-                precision=hp.precision,
-                eval_every=planned.eval_every,
-                patience=planned.patience,
-                target=planned.target,
+            plan = autotrain.plan_of(
+                recipe.Recipe(
+                    learning_rate=hp.learning_rate,
+                    rank=hp.rank,
+                    alpha=hp.alpha,
+                    steps=hp.steps,
+                    batch=hp.batch,
+                    precision=hp.precision,
+                    schedule=hp.schedule,
+                    eval_every=planned.eval_every,
+                    patience=planned.patience,
+                    target=planned.target,
+                    estimate_seconds=planned.estimate_seconds,
+                ),
+                started.seed,
             )
         else:
             hp = started.hyperparameters
@@ -320,13 +321,6 @@ def _budget(started: TrainingStarted, cpu_at_start: float, job: Any) -> Any:
 
 #: How far past its budget an automatic job may run (the step time varies under load).
 BUDGET_SLACK = 1.15
-PRECISIONS = ("float32", "bfloat16")
-
-
-def _threads() -> int:
-    import torch
-
-    return max(1, int(torch.get_num_threads()))
 
 
 async def _plan(
@@ -344,59 +338,30 @@ async def _plan(
     """Measure, probe and plan an automatic job; the plan is recorded as an event."""
     job = academy.runs.training[job_id]
     started = job.started
-    base = TrainingPlan(
-        rank=init.rank if init is not None else recipe.RANK,
-        alpha=init.alpha if init is not None else float(recipe.RANK),
-        batch=recipe.BATCH,
-        seed=started.seed,
-        schedule="constant",
-    )
-    job.progress = {"phase": "measuring the step time"}
-    seconds = await asyncio.to_thread(
-        probe.step_seconds, lab, examples, base, PRECISIONS, recipe.TIMING_STEPS
-    )
-    threads = _threads()
-    timing = recipe.Timing(seconds, eval_seconds, threads)
-    precision, precision_reason = recipe.choose_precision(timing)
-    probes = recipe.probe_cost(timing, precision) * threads
-    # A budget too small is refused before the probes spend any of it.
-    recipe.plan(
-        timing,
-        started.cpu_seconds,
-        train_examples=None,
-        learning_rate=recipe.PROBE_RATES[0],
-        rate_reason="",
-        precision=precision,
-        precision_reason="",
-        spent_cpu_seconds=time.process_time() - cpu_at_start + probes,
-    )
-    job.progress = {
-        "phase": f"probing {len(recipe.PROBE_RATES)} learning rates",
-        "estimate_seconds": round(
-            max(0.0, started.cpu_seconds - (time.process_time() - cpu_at_start)) / threads, 1
-        ),
-    }
-    dev_pairs = [(render(lab.tokenizer, e, speaker), e.gold or "") for e in dev]
-    probe_plan = replace(base, steps=recipe.PROBE_STEPS, precision=precision)
-    losses = await asyncio.to_thread(
-        probe.probe_rates, lab, examples, probe_plan, recipe.PROBE_RATES, dev_pairs, init=init
-    )
-    rate, rate_reason = recipe.choose_rate(losses)
+
+    def phase(what: str, left: float | None) -> None:
+        job.progress = {"phase": what} | ({} if left is None else {"estimate_seconds": left})
+
     have = available(skill, "train")
-    chosen = recipe.plan(
-        timing,
-        started.cpu_seconds,
+    dev_pairs = [(render(lab.tokenizer, e, speaker), e.gold or "") for e in dev]
+    choice = await asyncio.to_thread(
+        autotrain.choose,
+        lab,
+        examples,
+        dev_pairs,
+        cpu_seconds=started.cpu_seconds,
+        cpu_spent=lambda: time.process_time() - cpu_at_start,
+        eval_seconds=eval_seconds,
+        seed=started.seed,
         train_examples=None if have is None else max(1, have - len(dev)),
-        learning_rate=rate,
-        rate_reason=rate_reason,
-        precision=precision,
-        precision_reason=precision_reason,
-        spent_cpu_seconds=time.process_time() - cpu_at_start,
+        init=init,
+        phase=phase,
     )
+    chosen, seconds, losses = choice.recipe, choice.timing.step_seconds, choice.probes
     planned = TrainingPlanned(
         hyperparameters=Hyperparameters(
-            rank=int(base.rank),
-            alpha=int(base.alpha),
+            rank=init.rank if init is not None else chosen.rank,
+            alpha=round(init.alpha) if init is not None else chosen.alpha,
             learning_rate=chosen.learning_rate,
             steps=chosen.steps,
             batch=chosen.batch,
@@ -669,6 +634,8 @@ async def evolve(academy: AcademyService, run_id: str) -> None:
                     species=m.species,
                     island=m.island,
                     rank=sum(w.rank for w, _ in m.layers),
+                    mutated=m.mutated,
+                    before=None if m.before is None else round(m.before, 4),
                 )
                 for m in report.members
             ],
@@ -721,4 +688,8 @@ async def evolve(academy: AcademyService, run_id: str) -> None:
             )
     summary["generalist"] = {"member": generalist.member_id, "scores": generalist.scores}
     summary["species"] = sorted({m.species for m in members})
+    # Every generation's children made by a training mutation alone, as recorded.
+    summary["mutations"] = mutation_effects(
+        [m for g in academy.runs.evolutions[run_id].generations for m in g.members]
+    )
     await academy.append(run_id, [EvolutionCompleted(champions=champions, summary=summary)], None)

@@ -380,6 +380,17 @@ class AcademyService(Service):
             report = self.curriculum.reload()
             return {**views.skills(self.curriculum), **views.reload(report)}
 
+        async def install(body: dict[str, Any]) -> dict[str, Any]:
+            text = params.text(body, "yaml")
+            where = str(body.get("filename") or "the skill file")
+            try:
+                skill, report = await asyncio.to_thread(self.curriculum.install, text, where)
+            except SkillError as exc:
+                raise RequestError(str(exc)) from None
+            listed = views.skills(self.curriculum)
+            (item,) = [s for s in listed["skills"] if s["name"] == skill.name]
+            return {"skill": item, **views.reload(report)}
+
         async def create(body: dict[str, Any]) -> dict[str, Any]:
             persona = await self.persona(params.text(body, "persona"))
             try:
@@ -514,6 +525,7 @@ class AcademyService(Service):
         for op, handler in (
             ("skills", skills),
             ("reload", reload),
+            ("install", install),
             ("create", create),
             ("start", start),
             ("submit", submit),

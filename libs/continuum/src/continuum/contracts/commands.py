@@ -432,6 +432,15 @@ class SessionRef(Request):
     session: Text
 
 
+#: A skill file sent over NATS must fit a message (the Helm chart's max_payload is 1 MiB).
+MAX_SKILL_BYTES = 900_000
+
+
+class Install(Request):
+    yaml: str = Field(min_length=1, max_length=MAX_SKILL_BYTES)
+    filename: str = Field(default="", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$|^$")
+
+
 class StartSession(SessionRef):
     by: str = ""
 
@@ -518,6 +527,7 @@ class RunRef(Request):
 ACADEMY = [
     Command("academy", "skills", "The curriculum's skills."),
     Command("academy", "reload", "Re-read the skills directory; what changed."),
+    Command("academy", "install", "Check a YAML skill file and add it to the skills.", Install),
     Command("academy", "create", "Create an exam session.", CreateSession),
     Command("academy", "start", "Start a session (its persona sits it).", StartSession),
     Command("academy", "submit", "Submit an attempt at an exercise.", Submit),

@@ -244,6 +244,10 @@ class Member(_Payload):
     species: int = Field(ge=0)
     island: int = Field(ge=0)
     rank: int = Field(ge=0)
+    #: Made by a training mutation alone: the skill trained, and the parent's
+    #: score there (so the run can count mutations that helped and that harmed).
+    mutated: str = Field(default="", max_length=64)
+    before: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 @catalog.register(context="academy", aggregate="evolution", name="started")

@@ -107,6 +107,18 @@ class Rating(_Body):
         return data
 
 
+class NewSkill(_Body):
+    """A skill file in the README's YAML format (``name``, ``description``,
+    ``rubric``, ``examples``, ``exercises``)."""
+
+    yaml: str = Field(min_length=1, max_length=900_000, description="The file's text.")
+    filename: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$|^$",
+        description="Its name, for error messages.",
+    )
+
+
 class NewTraining(_Body):
     """Give none of rank, alpha, learning_rate, steps, batch, schedule and precision
     and the academy's recipe chooses them from short probe runs on the skill's dev

@@ -36,6 +36,20 @@ async def skills(request: Request, _: Reader) -> Any:
 
 
 @router.post(
+    "/v1/academy/skills",
+    status_code=201,
+    summary="Add a skill from a YAML file",
+    description="Checks the file whole (errors name the line and the exercise's prompt) and "
+    "installs it in the academy's skills directory as <name>.yaml; a file with an error "
+    "changes nothing. A skill of the same name is replaced; a shipped skill cannot be.",
+)
+async def install_skill(
+    request: Request, body: Annotated[bodies.NewSkill, Body()], _: Admin
+) -> Any:
+    return await _academy(request, "install", await bodies.sent(request))
+
+
+@router.post(
     "/v1/academy/skills/reload",
     summary="Re-read the skills directory",
     description="Reads every YAML skill file again and says which skills were added, changed "

@@ -1,0 +1,118 @@
+"""The flag-free recipe run on a model: measure, probe, plan (``recipe``).
+
+One function for every caller, so ``academy train`` with no flags and the
+benchmark that reports what it achieves (``tests/benchmarks/bench_learning.py``)
+make exactly the same choices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from continuum_academy import recipe
+from continuum_academy.lab import probe
+from continuum_academy.lab.model import Lab
+from continuum_academy.lab.training import Examples, Pair, TrainingPlan
+from continuum_academy.lab.weights import LoraWeights
+from continuum_academy.recipe import Recipe, Timing
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+@dataclass(frozen=True)
+class Choice:
+    recipe: Recipe
+    timing: Timing
+    #: Dev loss after the probe steps, per learning rate.
+    probes: dict[float, float]
+
+
+def threads() -> int:
+    import torch
+
+    return max(1, int(torch.get_num_threads()))
+
+
+def choose(
+    lab: Lab,
+    examples: Examples,
+    dev: Sequence[Pair],
+    *,
+    cpu_seconds: float,
+    cpu_spent: Callable[[], float],
+    eval_seconds: float,
+    seed: int,
+    train_examples: int | None,
+    init: LoraWeights | None = None,
+    phase: Callable[[str, float | None], None] = lambda _what, _left: None,
+) -> Choice:
+    """Measure the step time, refuse a budget too small, probe the learning
+    rates on ``dev`` (gold pairs of train-split exercises never trained on) and
+    plan the run that the rest of ``cpu_seconds`` pays for. ``cpu_spent`` says
+    how much of the budget is gone (the caller's clock: model loading and the
+    first dev check count too)."""
+    base = TrainingPlan(
+        rank=init.rank if init is not None else recipe.RANK,
+        alpha=init.alpha if init is not None else float(recipe.ALPHA),
+        batch=recipe.BATCH,
+        seed=seed,
+        schedule="constant",
+    )
+    phase("measuring the step time", None)
+    seconds = probe.step_seconds(lab, examples, base, PRECISIONS, recipe.TIMING_STEPS)
+    timing = Timing(seconds, eval_seconds, threads())
+    precision, precision_reason = recipe.choose_precision(timing)
+    probes_cpu = recipe.probe_cost(timing, precision) * timing.threads
+    # A budget too small is refused before the probes spend any of it.
+    recipe.plan(
+        timing,
+        cpu_seconds,
+        train_examples=None,
+        learning_rate=recipe.PROBE_RATES[0],
+        rate_reason="",
+        precision=precision,
+        precision_reason="",
+        spent_cpu_seconds=cpu_spent() + probes_cpu,
+    )
+    left = max(0.0, cpu_seconds - cpu_spent()) / timing.threads
+    phase(f"probing {len(recipe.PROBE_RATES)} learning rates", left)
+    probe_plan = replace(base, steps=recipe.PROBE_STEPS, precision=precision)
+    losses = probe.probe_rates(lab, examples, probe_plan, recipe.PROBE_RATES, dev, init=init)
+    rate, rate_reason = recipe.choose_rate(losses)
+    chosen = recipe.plan(
+        timing,
+        cpu_seconds,
+        train_examples=train_examples,
+        learning_rate=rate,
+        rate_reason=rate_reason,
+        precision=precision,
+        precision_reason=precision_reason,
+        spent_cpu_seconds=cpu_spent(),
+    )
+    return Choice(chosen, timing, losses)
+
+
+def plan_of(chosen: Recipe, seed: int, init: LoraWeights | None = None) -> TrainingPlan:
+    """The lab's training plan for a recipe (a genome's own rank where it has one)."""
+    return TrainingPlan(
+        rank=init.rank if init is not None else chosen.rank,
+        alpha=init.alpha if init is not None else float(chosen.alpha),
+        learning_rate=chosen.learning_rate,
+        steps=chosen.steps,
+        batch=chosen.batch,
+        seed=seed,
+        checkpoint_every=max(10, chosen.eval_every),
+        schedule=chosen.schedule,
+        precision=chosen.precision,
+        eval_every=chosen.eval_every,
+        patience=chosen.patience,
+        target=chosen.target,
+    )
+
+
+def cpu_clock() -> Callable[[], float]:
+    """CPU-seconds this process has used since now (every thread: the budget's unit)."""
+    start = time.process_time()
+    return lambda: time.process_time() - start
