@@ -176,14 +176,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--from-json", type=Path, nargs="*", default=[], help="rows of earlier runs to report too"
+    )
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
     shipped = [s for s in args.skills.split(",") if s]
     seeds = [int(s) for s in args.seeds.split(",") if s]
-    model = ensure_model()
-    lab = Lab(model, threads=args.threads)
     rows: list[dict[str, Any]] = []
-    for group, seed, skill in skills_for(families, seeds, shipped):
+    for earlier in args.from_json:
+        rows += json.loads(earlier.read_text())
+    todo = skills_for(families, seeds, shipped)
+    lab = Lab(ensure_model(), threads=args.threads) if todo else None
+    for group, seed, skill in todo:
+        assert lab is not None
         console.print(f"{group} seed {seed}: {skill.name} ({skill.description}) ...")
         row = run_one(lab, skill, seed, args.cpu_minutes)
         row.update(group=group, seed=seed, skill=skill.name, description=skill.description)
@@ -201,7 +207,7 @@ def main() -> None:
         f"{platform.python_version()}; the built-in model (small preset); each skill "
         f"trained by the recipe within {args.cpu_minutes:g} CPU-minutes; held-out exact "
         f"match on up to {HELDOUT} exercises. Generated skills: {EXERCISES} exercises "
-        "each as a YAML file, drawn fresh per seed.\n\n" + table(rows)
+        "each as a YAML file, drawn fresh per seed.\n\n" + table(rows) + "\n"
     )
     console.print(section)
     if args.write:

@@ -168,6 +168,42 @@ def test_an_evolution_run_resumes_from_its_last_generation(lab: Any, tmp_path: P
     assert reports[2] == reports[1]
 
 
+def test_a_training_mutation_works_on_the_members_failures_at_a_step_scaled_by_error(
+    lab: Any, tmp_path: Path
+) -> None:
+    from continuum_academy.evolution import Genome, mutation_effects
+
+    skills = {n: Curriculum.load().get(n) for n in ("arithmetic", "strings")}
+    config = EvolutionConfig(
+        skills=("arithmetic", "strings"), population=2, generations=1, islands=1,
+        dev_exercises=4, train_steps=2, batch=4, seed=5, mixed_training=0.0,
+    )  # fmt: skip
+    evolution = Evolution(lab, skills, config, tmp_path)
+    failures = evolution._failures(Genome("m"), "arithmetic", seed=3)
+    dev = {e.prompt for e in evolution.dev["arithmetic"]}
+    assert failures and all(p.rsplit("User: ", 1)[1].split("\n")[0] not in dev for p, _ in failures)
+    plans: list[Any] = []
+    import continuum_academy.evolution as module
+
+    real = module.train
+    try:
+        module.train = lambda lab, source, plan, **kw: plans.append((source, plan)) or real(
+            lab, source, plan, **kw
+        )
+        child = Genome("c", learning_rate=1e-3)
+        evolution._train(child, "arithmetic", seed=4, before=0.75)
+    finally:
+        module.train = real
+    source, plan = plans[0]
+    assert plan.learning_rate == pytest.approx(1e-3 * 0.25)  # scaled by its error
+    assert source.attempts and source.gold_share == 0.5  # half its own failures
+    assert child.mutated == "arithmetic" and child.before == 0.75
+    child.scores = {"arithmetic": 0.8, "strings": 0.0}
+    same = Genome("s", mutated="strings", before=0.0, scores={"strings": 0.0})
+    crossed = Genome("x", scores={"arithmetic": 0.1})  # not a mutation alone: not counted
+    assert mutation_effects([child, same, crossed]) == {"improved": 1, "harmed": 0, "unchanged": 1}
+
+
 def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
     lab: Any, layers: Any
 ) -> None:

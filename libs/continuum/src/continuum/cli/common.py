@@ -5,20 +5,19 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import nats.errors
-from nats.aio.client import Client
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from continuum.natsauth import NatsLogin
-from continuum.natsauth.permissions import CLI
-from continuum.node.state import NodeNotRunning, resolve_login, running_state
-from continuum.runtime import requests
-from continuum.runtime.connections import login_options
+from continuum.node.state import NodeNotRunning, running_state
 from continuum.settings import Settings
+
+if TYPE_CHECKING:  # NATS and its logins are imported by the commands that connect
+    from nats.aio.client import Client
+
+    from continuum.natsauth import NatsLogin
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -63,6 +62,9 @@ def nats_url(s: Settings) -> str:
 
 def nats_login(s: Settings) -> NatsLogin | None:
     """The CLI's own NATS login (``cli``) on this home's node, or the configured one."""
+    from continuum.natsauth.permissions import CLI
+    from continuum.node.state import resolve_login
+
     try:
         return resolve_login(s, CLI)
     except NodeNotRunning as exc:
@@ -76,6 +78,11 @@ async def connect(s: Settings, timeout: float = 3.0) -> Client:
 
 
 async def connect_once(url: str, login: NatsLogin | None, timeout: float = 3.0) -> Client:
+    import nats
+    import nats.errors
+
+    from continuum.runtime.connections import login_options
+
     async def quiet(_: Exception) -> None:
         """nats-py's default error callback logs a traceback per attempt."""
 
@@ -108,6 +115,8 @@ async def connect_once(url: str, login: NatsLogin | None, timeout: float = 3.0) 
 async def request_json(
     nc: Client, subject: str, body: dict[str, Any], timeout: float = 10.0
 ) -> dict[str, Any]:
+    from continuum.runtime import requests
+
     try:
         return await requests.request_json(nc, subject, body, timeout)
     except requests.NoService as exc:

@@ -8,6 +8,7 @@ the generated AsyncAPI document.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,10 +58,24 @@ class EventSpec:
         return f"evt.{self.context}.{self.aggregate}.{aggregate_id}"
 
 
+#: The modules that register the project's own event types (``continuum.events.*``).
+BUILTIN_MODULES = ("academy", "builtin", "chat", "genome", "market", "persona")
+
+
 class EventCatalog:
-    def __init__(self) -> None:
+    def __init__(self, modules: tuple[str, ...] = ()) -> None:
         self._by_type: dict[str, EventSpec] = {}
         self._by_model: dict[type[BaseModel], EventSpec] = {}
+        #: Modules imported before the first lookup, whose imports register their
+        #: types: nothing pays for the whole catalog until something looks in it
+        #: (a CLI command that only talks HTTP never does).
+        self._modules = modules
+
+    def _load(self) -> None:
+        if self._modules:
+            modules, self._modules = self._modules, ()
+            for name in modules:
+                importlib.import_module(f"continuum.events.{name}")
 
     def register(
         self,
@@ -88,12 +103,15 @@ class EventCatalog:
         return decorate
 
     def __iter__(self) -> Iterator[EventSpec]:
+        self._load()
         return iter(sorted(self._by_type.values(), key=lambda s: s.type))
 
     def __contains__(self, event_type: object) -> bool:
+        self._load()
         return event_type in self._by_type
 
     def spec(self, event_type: str) -> EventSpec:
+        self._load()
         spec = self._by_type.get(event_type)
         if spec is not None:
             return spec
@@ -128,5 +146,6 @@ class EventCatalog:
             ) from None
 
 
-#: The process-wide catalog. Event modules register into it at import time.
-catalog = EventCatalog()
+#: The process-wide catalog. Event modules register into it at import time; the
+#: project's own are imported on the first lookup.
+catalog = EventCatalog(tuple(f"{name}" for name in BUILTIN_MODULES))

@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
-from continuum.natsauth import NatsLogin, NodeLogins
 from continuum.secretfile import write_private
 from continuum.settings import Settings
+
+if TYPE_CHECKING:
+    from continuum.natsauth import NatsLogin
 
 
 class NodeNotRunning(RuntimeError):
@@ -75,6 +78,8 @@ def resolve_login(settings: Settings, identity: str) -> NatsLogin | None:
     """Who to connect to NATS as: ``CONTINUUM_NATS_USER``/``_PASSWORD`` if set,
     else ``identity``'s login on this home's embedded server, else nobody
     (a server without authentication)."""
+    from continuum.natsauth import NatsLogin, NodeLogins  # its permissions need the catalog
+
     if settings.nats_user:
         return NatsLogin(settings.nats_user, settings.nats_password.get_secret_value())
     if settings.nats_url:

@@ -188,19 +188,18 @@ async function training(body, id) {
       [
         field("Persona", c.persona()),
         field("Skill", c.skill()),
-        field("Steps", h("input", { name: "steps", type: "number", min: 1, max: 100000, value: 300 })),
-        field("Batch", h("input", { name: "batch", type: "number", min: 1, max: 1024, value: 32 })),
-        field("Learning rate", h("input", { name: "learning_rate", type: "number", min: 0.00001, max: 1, step: "any", value: 0.003 })),
+        field("CPU-minutes", h("input", { name: "cpu_minutes", type: "number", min: 0.01, max: 10080, step: "any", value: 10 }), "the budget when the recipe chooses"),
+        field("Steps", h("input", { name: "steps", type: "number", min: 1, max: 100000, placeholder: "recipe" }), "set any of these to choose yourself"),
+        field("Batch", h("input", { name: "batch", type: "number", min: 1, max: 1024, placeholder: "recipe" })),
+        field("Learning rate", h("input", { name: "learning_rate", type: "number", min: 0.00001, max: 1, step: "any", placeholder: "recipe" })),
       ],
       "Start training",
       async (v) => {
-        const started = await post("/v1/academy/training", {
-          persona: v.persona,
-          skill: v.skill,
-          steps: Number(v.steps),
-          batch: Number(v.batch),
-          learning_rate: Number(v.learning_rate),
-        });
+        const manual = {};
+        for (const name of ["steps", "batch", "learning_rate"]) if (v[name] !== "") manual[name] = Number(v[name]);
+        const body = { persona: v.persona, skill: v.skill, ...manual };
+        if (!Object.keys(manual).length) body.cpu_minutes = Number(v.cpu_minutes);
+        const started = await post("/v1/academy/training", body);
         location.hash = `#/academy/training/${enc(started.job)}`;
       },
     ),
@@ -217,8 +216,21 @@ function job(body, id) {
       h("h2", {}, `Training ${j.job}: ${j.persona} on ${j.skill}`),
       h("p", { class: `badge ${j.status}` }, j.status),
       h("progress", { max: p.steps || 1, value: p.step || 0, "aria-label": "Training steps done" }),
-      h("p", {}, p.steps ? `step ${p.step} of ${p.steps}, loss ${num(p.loss, 4)}` : "waiting to start…"),
+      h("p", {}, p.steps ? `step ${p.step} of ${p.steps}, loss ${num(p.loss, 4)}` : p.phase || "waiting to start…"),
       lineChart(p.losses || [], { label: `Loss of training job ${j.job}` }),
+      (p.checks || j.checks || []).length
+        ? h("p", {}, `Dev accuracy checks: ${(j.checks || p.checks).map(([step, score]) => `${step}: ${pct(score)}`).join(", ")}`)
+        : null,
+      j.plan
+        ? h(
+            "details",
+            { open: j.status === "running" },
+            h("summary", {}, `The recipe's plan: ${j.plan.hyperparameters.steps} steps, about ${num(j.plan.estimate_seconds / 60, 1)} min`),
+            h("ul", {}, ...j.plan.reasons.map((r) => h("li", {}, r))),
+            ...j.plan.warnings.map((w) => notice(w)),
+          )
+        : null,
+      j.stopped ? h("p", {}, `Stopped after ${j.steps_done} steps: ${j.stopped}.`) : null,
       j.error ? notice(j.error) : null,
       j.layer
         ? h(
