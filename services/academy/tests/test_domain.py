@@ -122,6 +122,8 @@ def test_a_yaml_skill_loads_and_bad_files_are_refused_with_the_reason(tmp_path: 
     assert worked_one.gold == "7*3=21,1*3+2=5:51" and worked_one.answer == "51"
     for text, message in (
         ("name: [", "not valid YAML"),
+        ("name: ok\x0b", "not valid YAML"),  # the reader's error, not only the parser's
+        ("[" * 5000, "nested too deeply"),
         ("- a list", "a skill file is a mapping"),
         ("name: Bad Name\nexercises: [{prompt: x, answer: y}]", "name must be"),
         ("name: ok\nexercises: []", "exercises must be a non-empty list"),

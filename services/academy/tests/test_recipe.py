@@ -79,3 +79,7 @@ def test_early_stopping_keeps_the_first_best_and_waits_its_patience() -> None:
     assert stopping.best == (200, 0.5) and "best dev accuracy 50% at step 200" in stopping.reason
     reaching = EarlyStopping(patience=5, target=0.95)
     assert reaching.observe(100, 0.96) and "reached 96%" in reaching.reason
+    nothing_yet = EarlyStopping(patience=2, target=0.95)  # no patience before a first pass
+    assert not any(nothing_yet.observe(step, 0.0) for step in range(100, 1000, 100))
+    assert not nothing_yet.observe(1000, 0.1) and not nothing_yet.observe(1100, 0.1)
+    assert nothing_yet.observe(1200, 0.05)

@@ -101,14 +101,17 @@ def load_yaml_skill(path: Path) -> YamlSkill:
 
 def parse_skill_text(text: str, where: str) -> YamlSkill:
     """A skill from a YAML document's text; errors name ``where`` and the line."""
-    loader = yaml.SafeLoader(text)
     try:
-        node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            document = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()  # type: ignore[no-untyped-call]
+    except yaml.YAMLError as exc:  # the reader's, the parser's and the constructor's errors
         raise SkillError(f"{where}: not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+    except RecursionError:
+        raise SkillError(f"{where}: nested too deeply") from None
     return parse_skill_document(document, where, _item_lines(node))
 
 
