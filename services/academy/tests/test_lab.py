@@ -187,8 +187,8 @@ def test_a_training_mutation_works_on_the_members_failures_at_a_step_scaled_by_e
 
     real = module.train
     try:
-        module.train = lambda lab, source, plan, **kw: plans.append((source, plan)) or real(
-            lab, source, plan, **kw
+        module.train = lambda lab, source, plan, **kw: (
+            plans.append((source, plan)) or real(lab, source, plan, **kw)
         )
         child = Genome("c", learning_rate=1e-3)
         evolution._train(child, "arithmetic", seed=4, before=0.75)

@@ -51,9 +51,7 @@ PRESETS: dict[str, Preset] = {
     # ~3.3M parameters; ~0.3 s per step on 2 cores: about 1.5 minutes. 70% of the rows
     # are symbolic episodes (ADR 0021: a new cipher skill 4% -> 71.5% held-out at equal
     # LoRA steps against prose alone).
-    "small": Preset(
-        256, 4, 4, 704, 1024, steps=300, batch=8, seq=256, lr=2e-3, symbolic=0.7
-    ),
+    "small": Preset(256, 4, 4, 704, 1024, steps=300, batch=8, seq=256, lr=2e-3, symbolic=0.7),
     # For tests and CI: seconds.
     "tiny": Preset(32, 2, 2, 64, 512, steps=30, batch=4, seq=64, lr=3e-3),
 }
