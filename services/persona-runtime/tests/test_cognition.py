@@ -145,3 +145,45 @@ def test_the_academy_context_is_rubric_examples_and_exercise_and_always_fits() -
     long = Situation("academy", "x" * 5000, "academy", "Academy", "m2", context=context)
     cut = AcademyRagBuilder().build(p, long, 200, len)
     assert cut.truncated and cut.tokens <= 200
+
+
+async def test_a_nul_a_model_writes_never_reaches_the_answer() -> None:
+    """A model may write any byte; text cannot hold NUL (PostgreSQL, the API's
+    schema), so the pipeline drops it from every backend's pieces."""
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    from continuum_lm.generation import ChatMessage, GenerationRequest
+    from continuum_persona.cognition.domains import Perception
+    from continuum_persona.cognition.pipeline import CognitionPipeline
+
+    class Writes:
+        name = "builtin"
+        context_tokens = 512
+
+        def count_tokens(self, text: str) -> int:
+            return len(text)
+
+        async def stream(
+            self, request: GenerationRequest, cancel: asyncio.Event
+        ) -> AsyncIterator[str]:
+            for piece in ("\x00", "he\x00l", "lo"):
+                yield piece
+
+        async def close(self) -> None: ...
+
+    async def nothing(*_: object) -> None: ...
+
+    backend = Writes()
+    pipeline = CognitionPipeline(
+        DomainRegistry(), Decider(Embedder()), lambda _: backend, lambda _: None,  # type: ignore[arg-type,return-value]
+        nothing, nothing,  # type: ignore[arg-type]
+    )  # fmt: skip
+    seen: list[str] = []
+
+    async def on_delta(piece: str) -> None:
+        seen.append(piece)
+
+    perception = Perception([ChatMessage("user", "hi")], 2)
+    generation = await pipeline.generate(persona(SEEDS[0]), perception, asyncio.Event(), on_delta)
+    assert generation.text == "hello" and seen == ["hel", "lo"]

@@ -103,7 +103,12 @@ class CognitionPipeline:
                 genome=genome,
                 continuation=continuation,
             )
-            async for piece in backend.stream(request, cancel):
+            async for raw in backend.stream(request, cancel):
+                # A model may write any byte; text cannot hold NUL (PostgreSQL, JSON
+                # consumers, the API's schema), so it never leaves the backend.
+                piece = raw.replace("\x00", "")
+                if not piece:
+                    continue
                 if first is None:
                     first = (time.perf_counter() - started) * 1000
                 pieces.append(piece)
