@@ -27,7 +27,6 @@ Every choice comes with a reason a person can read (the job reports them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 #: Fewer steps than this learn nothing worth publishing (measured: no shipped
@@ -229,7 +228,3 @@ class EarlyStopping:
         if best[1] >= self.target:
             return f"dev accuracy reached {best[1]:.0%} at step {best[0]}"
         return f"best dev accuracy {best[1]:.0%} at step {best[0]}"
-
-
-def summary(history: Sequence[tuple[int, float]]) -> str:
-    return ", ".join(f"{step}: {score:.0%}" for step, score in history)
