@@ -438,3 +438,15 @@ def test_a_layer_trained_to_be_silent_acts_less_on_the_other_skill(lab: Any) -> 
     # Weight 0 is the plain training, step for step.
     plain = train(lab, examples(lab, "arithmetic"), plan).weights
     assert plain.fingerprint() == loud.fingerprint()
+
+
+def test_the_budget_stops_a_run_with_room_left_for_its_last_checks() -> None:
+    from continuum_academy.lab import autotrain
+
+    spent = [0.0]
+    stop = autotrain.budget_stop(lambda: spent[0], 600.0, eval_seconds=5.0, evals_after=2)
+    room = 2 * 5.0 * autotrain.threads()
+    spent[0] = 600.0 - room - 1
+    assert not stop()
+    spent[0] = 600.0 - room + 1
+    assert stop()

@@ -251,7 +251,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             workdir=workdir,
             progress=progress,
             evaluate=evaluate,
-            should_stop=_budget(started, cpu_at_start, job),
+            should_stop=_budget(started, cpu_at_start, eval_seconds),
         )
         results = await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
         after = accuracy(results)
@@ -305,22 +305,16 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         raise
 
 
-def _budget(started: TrainingStarted, cpu_at_start: float, job: Any) -> Any:
-    """A stop signal for an automatic job that has used its CPU budget (a manual
-    job runs its steps). A resumed job counts from its restart: the planned
-    steps, not the clock, bound it."""
+def _budget(started: TrainingStarted, cpu_at_start: float, eval_seconds: float) -> Any:
+    """A stop signal for an automatic job that has used its CPU budget, leaving
+    room for its last dev check and the measurement after it (a manual job
+    runs its steps). A resumed job counts from its restart: the planned steps,
+    not the clock, bound it."""
     if not started.auto:
         return None
-    limit = started.cpu_seconds * BUDGET_SLACK
-
-    def spent() -> bool:
-        return time.process_time() - cpu_at_start > limit
-
-    return spent
-
-
-#: How far past its budget an automatic job may run (the step time varies under load).
-BUDGET_SLACK = 1.15
+    return autotrain.budget_stop(
+        lambda: time.process_time() - cpu_at_start, started.cpu_seconds, eval_seconds, 2
+    )
 
 
 async def _plan(
@@ -408,11 +402,10 @@ def _check_window(lab: Any, skill: Any, speaker: str) -> None:
 
 
 def _dev_set(skill: Any, seed: int) -> list[Exercise]:
-    """64 train-split problems to measure the job by, fewer for a small skill
-    (a file keeps at least four fifths of its train split to train on)."""
+    """The train-split problems to measure the job by (``autotrain.dev_size``)."""
     have = available(skill, "train")
-    if have is not None and have >= 20:
-        return draw(skill, "train", min(64, have // 5), seed)
+    if have is None or have >= 20:
+        return draw(skill, "train", autotrain.dev_size(have), seed)
     for count in (64, 16, 4):
         try:
             return draw(skill, "train", count, seed)

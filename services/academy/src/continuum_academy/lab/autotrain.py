@@ -29,6 +29,19 @@ class Choice:
     probes: dict[float, float]
 
 
+#: Dev exercises a job is measured by: enough that one is 1.6 points.
+DEV_EXERCISES = 64
+
+
+def dev_size(train_exercises: int | None) -> int:
+    """How many train-split exercises are set aside as dev exercises: 64, or a
+    fifth of a small file's train split (it keeps four fifths to train on); a
+    generator (``None``) has endless exercises."""
+    if train_exercises is None:
+        return DEV_EXERCISES
+    return min(DEV_EXERCISES, train_exercises // 5)
+
+
 def threads() -> int:
     import torch
 
@@ -110,6 +123,20 @@ def plan_of(chosen: Recipe, seed: int, init: LoraWeights | None = None) -> Train
         patience=chosen.patience,
         target=chosen.target,
     )
+
+
+def budget_stop(
+    spent: Callable[[], float], cpu_seconds: float, eval_seconds: float, evals_after: int = 1
+) -> Callable[[], bool]:
+    """A ``train(should_stop=...)`` signal: True once the budget has no room left
+    for the dev checks still to come after the last step (``evals_after`` of
+    ``eval_seconds`` of wall clock on every thread). The plan aims to end
+    inside the budget, but its step time is measured over a few steps at the
+    start, and a run under load goes slower (one measured run planned 2,595
+    steps and used 10.4 of its 10 CPU-minutes): this makes the budget a bound,
+    and the run keeps its best checked layer."""
+    limit = cpu_seconds - evals_after * eval_seconds * threads()
+    return lambda: spent() > limit
 
 
 def cpu_clock() -> Callable[[], float]:
