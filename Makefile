@@ -61,6 +61,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_genome.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_academy.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_learning.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_mutations.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_mesh.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/sim_mesh.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_market.py --write docs/benchmarks.md

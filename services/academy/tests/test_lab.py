@@ -202,6 +202,8 @@ def test_a_training_mutation_works_on_the_members_failures_at_a_step_scaled_by_e
     same = Genome("s", mutated="strings", before=0.0, scores={"strings": 0.0})
     crossed = Genome("x", scores={"arithmetic": 0.1})  # not a mutation alone: not counted
     assert mutation_effects([child, same, crossed]) == {"improved": 1, "harmed": 0, "unchanged": 1}
+    # An elite is listed in every generation it survives; it is one mutation.
+    assert mutation_effects([child, child, same]) == {"improved": 1, "harmed": 0, "unchanged": 1}
 
 
 def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(

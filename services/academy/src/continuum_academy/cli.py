@@ -565,7 +565,9 @@ def evolve(
     islands: int = typer.Option(2, min=1, max=16),
     train_steps: int = typer.Option(60, min=1, max=10_000, help="Steps of a train mutation."),
     dev_exercises: int = typer.Option(48, min=4, max=1000, help="Exercises per skill per member."),
-    learning_rate: float = typer.Option(1e-3, min=1e-6, max=1.0),
+    learning_rate: float = typer.Option(
+        None, min=1e-6, max=1.0, help="Members' first learning rate (default: the recipe's)."
+    ),
     silence: float = typer.Option(
         1.0, min=0.0, max=100.0, help="Penalty for a layer trained on one skill acting on others."
     ),
@@ -587,9 +589,10 @@ def evolve(
         "islands": islands,
         "train_steps": train_steps,
         "dev_exercises": dev_exercises,
-        "learning_rate": learning_rate,
         "silence": silence,
     }
+    if learning_rate is not None:
+        body["learning_rate"] = learning_rate
     if seed is not None:
         body["seed"] = seed
     if seed_layer:

@@ -38,6 +38,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from continuum_academy import recipe
 from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import MixedExamples, SkillExamples
 from continuum_academy.lab.merge import learned_merge, merge
@@ -69,12 +70,22 @@ FAILURE_DRAW = 32
 MIN_STEP_SCALE = 0.1
 
 
+#: Ranks a rank mutation picks from (the recipe's, and smaller: a member that
+#: learned with fewer directions merges and re-factors cheaper).
+RANKS = (8, 16, 32, recipe.RANK)
+
+
 def mutation_effects(members: Sequence[Any]) -> dict[str, int]:
     """How the training mutations among ``members`` (children of one parent,
     trained on one skill) changed that skill's score: improved, harmed, same.
-    ``members`` are Genomes or their events (``mutated``, ``before``, ``scores``)."""
+    ``members`` are Genomes or their events (``mutated``, ``before``, ``scores``);
+    a member kept over several generations (an elite) is counted once."""
     out = {"improved": 0, "harmed": 0, "unchanged": 0}
+    seen: set[str] = set()
     for member in members:
+        if member.member_id in seen:
+            continue
+        seen.add(member.member_id)
         before = getattr(member, "before", None)
         skill = getattr(member, "mutated", "")
         if before is None or not skill or skill not in member.scores:
@@ -94,9 +105,11 @@ class EvolutionConfig:
     seed: int = 0
     dev_exercises: int = 48
     train_steps: int = 60
-    batch: int = 32
-    learning_rate: float = 3e-3
-    rank: int = 8
+    batch: int = recipe.BATCH
+    #: A member's first layer: the flag-free recipe's rank and learning rate
+    #: (``recipe``), so evolution starts where ``academy train`` would.
+    learning_rate: float = recipe.LEARNING_RATE
+    rank: int = recipe.RANK
     max_layers: int = 3
     crossover: float = 0.3
     #: The share of training mutations that train on all the run's skills at once
@@ -121,8 +134,8 @@ class Genome:
     layers: Stack = field(default_factory=list)
     parents: list[str] = field(default_factory=list)
     origin: str = "seed"
-    learning_rate: float = 3e-3
-    rank: int = 8
+    learning_rate: float = recipe.LEARNING_RATE
+    rank: int = recipe.RANK
     island: int = 0
     scores: dict[str, float] = field(default_factory=dict)
     signature: list[float] = field(default_factory=list)
@@ -338,7 +351,7 @@ class Evolution:
                 )
             note = ""
             if self.rng.random() < 0.2:
-                child.rank = self.rng.choice((4, 8, 16, 32))
+                child.rank = self.rng.choice(RANKS)
                 below, top = self._own_top(child)
                 if top is not None:  # its own layer, re-factored at the new rank before training
                     child.layers = [*below, (rerank(top, child.rank), 1.0)]

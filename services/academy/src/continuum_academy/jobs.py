@@ -182,23 +182,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
                 academy, job_id, lab, skill, examples, dev, speaker, init, eval_seconds,
                 cpu_at_start,
             )  # fmt: skip
-            hp = planned.hyperparameters
-            plan = autotrain.plan_of(
-                recipe.Recipe(
-                    learning_rate=hp.learning_rate,
-                    rank=hp.rank,
-                    alpha=hp.alpha,
-                    steps=hp.steps,
-                    batch=hp.batch,
-                    precision=hp.precision,
-                    schedule=hp.schedule,
-                    eval_every=planned.eval_every,
-                    patience=planned.patience,
-                    target=planned.target,
-                    estimate_seconds=planned.estimate_seconds,
-                ),
-                started.seed,
-            )
+            plan = _planned_run(planned, started.seed)
         else:
             hp = started.hyperparameters
             plan = TrainingPlan(
@@ -303,6 +287,27 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
     except Exception as exc:
         await academy.append(job_id, [TrainingFailed(error=str(exc)[:2000])], None)
         raise
+
+
+def _planned_run(planned: TrainingPlanned, seed: int) -> TrainingPlan:
+    """The lab's plan for a recorded automatic plan: a resumed job runs the plan
+    its event holds, not a new measurement's (the rank is already the genome's
+    own where it trains one further)."""
+    hp = planned.hyperparameters
+    return TrainingPlan(
+        rank=hp.rank,
+        alpha=float(hp.alpha),
+        learning_rate=hp.learning_rate,
+        steps=hp.steps,
+        batch=hp.batch,
+        seed=seed,
+        checkpoint_every=max(10, planned.eval_every),
+        schedule=hp.schedule,
+        precision=hp.precision,
+        eval_every=planned.eval_every,
+        patience=planned.patience,
+        target=planned.target,
+    )
 
 
 def _budget(started: TrainingStarted, cpu_at_start: float, eval_seconds: float) -> Any:
@@ -569,8 +574,8 @@ async def start_evolution(academy: AcademyService, body: dict[str, Any]) -> dict
         seed=params.integer(body, "seed", random.randrange(2**31), 0, 2**31),
         dev_exercises=params.integer(body, "dev_exercises", 48, 4, 1000),
         train_steps=params.integer(body, "train_steps", 60, 1, 10_000),
-        learning_rate=params.number(body, "learning_rate", 3e-3, 0.0, 1.0),
-        rank=params.integer(body, "rank", 8, 1, 256),
+        learning_rate=params.number(body, "learning_rate", recipe.LEARNING_RATE, 0.0, 1.0),
+        rank=params.integer(body, "rank", recipe.RANK, 1, 256),
         silence=params.number(body, "silence", 1.0, 0.0, 100.0, low_allowed=True),
     )
     seeds = body.get("seed_layers") or []

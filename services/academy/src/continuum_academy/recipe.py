@@ -35,6 +35,9 @@ MIN_STEPS = 150
 #: Learning rates the probes try (rank 32, all linear modules and the head).
 PROBE_RATES = (1e-3, 3e-3)
 PROBE_STEPS = 40
+#: Where a run cannot probe (an evolution run's members, a manual job's
+#: default): the rate the probes chose in 11 of the first 13 benchmark runs.
+LEARNING_RATE = 1e-3
 #: Steps timed in each precision before the probes.
 TIMING_STEPS = 6
 #: A precision must be this much faster to be chosen over float32.

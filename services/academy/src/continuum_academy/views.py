@@ -11,7 +11,7 @@ from continuum_academy.leaderboard import Standing
 from continuum_academy.reputation import Reputation
 from continuum_academy.runs import RunBook
 from continuum_academy.sessions import SessionState
-from continuum_academy.skills import SPLITS
+from continuum_academy.skills import SPLITS, available
 
 
 def _known(items: Mapping[str, Any], key: str, what: str) -> Any:
@@ -28,9 +28,9 @@ def skills(curriculum: Curriculum) -> dict[str, Any]:
             "description": skill.description,
             "gold": skill.has_gold,
         }
-        count = getattr(skill, "count", None)  # a file's skill: a fixed number of exercises
-        if count is not None:
-            item["exercises"] = {split: count(split) for split in SPLITS}
+        counts = {split: available(skill, split) for split in SPLITS}
+        if None not in counts.values():  # a file's skill: a fixed number of exercises
+            item["exercises"] = counts
             item["file"] = getattr(skill, "where", "")
         out.append(item)
     return {
