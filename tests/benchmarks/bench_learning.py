@@ -56,11 +56,15 @@ TARGET = 0.9
 
 
 def ensure_model() -> Path:
-    """The built-in model at the shipped small preset, rebuilt when the preset changes."""
-    from continuum_lm import builtin
+    """The built-in model at the shipped small preset, rebuilt when the preset or
+    the pre-training episodes change."""
+    import inspect
 
-    preset = asdict(builtin.PRESETS["small"])
-    digest = hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()[:8]
+    from continuum_lm import builtin, symbolic
+
+    preset = json.dumps(asdict(builtin.PRESETS["small"]), sort_keys=True)
+    source = preset + inspect.getsource(symbolic)
+    digest = hashlib.sha256(source.encode()).hexdigest()[:8]
     path = CACHE / f"builtin-small-{digest}"
     if not builtin.is_built(path):
         console.print(f"building the built-in model (small preset {digest}) ...")
@@ -103,7 +107,9 @@ def run_one(lab: Lab, skill: Skill, seed: int, cpu_minutes: float) -> dict[str, 
         examples,
         plan,
         evaluate=dev_accuracy(lab, dev, [rendered(e) for e in dev]),
-        should_stop=autotrain.budget_stop(clock, cpu_minutes * 60, eval_seconds),
+        should_stop=autotrain.budget_stop(
+            clock, cpu_minutes * 60, eval_seconds, choice.timing.step_seconds[plan.precision]
+        ),
     )
     used = clock() / 60
     after = accuracy(passes(lab, result.weights, heldout))
@@ -118,6 +124,9 @@ def run_one(lab: Lab, skill: Skill, seed: int, cpu_minutes: float) -> dict[str, 
         "stopped": result.stopped,
         "heldout": len(heldout),
         "warnings": list(choice.recipe.warnings),
+        "step_seconds": choice.timing.step_seconds,
+        "eval_seconds": eval_seconds,
+        "probes": {f"{lr:g}": loss for lr, loss in choice.probes.items()},
     }
 
 
@@ -172,7 +181,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
-    parser.add_argument("--skills", default="arithmetic,strings,extraction")
+    parser.add_argument("--skills", default="arithmetic,strings,extraction,code")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--cpu-minutes", type=float, default=CPU_MINUTES)
     parser.add_argument("--threads", type=int, default=2)

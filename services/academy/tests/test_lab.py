@@ -446,8 +446,10 @@ def test_the_budget_stops_a_run_with_room_left_for_its_last_checks() -> None:
     from continuum_academy.lab import autotrain
 
     spent = [0.0]
-    stop = autotrain.budget_stop(lambda: spent[0], 600.0, eval_seconds=5.0, evals_after=2)
-    room = 2 * 5.0 * autotrain.threads()
+    stop = autotrain.budget_stop(
+        lambda: spent[0], 600.0, eval_seconds=5.0, step_seconds=0.5, evals_after=2
+    )
+    room = (0.5 + 2 * 5.0) * autotrain.threads()
     spent[0] = 600.0 - room - 1
     assert not stop()
     spent[0] = 600.0 - room + 1

@@ -22,11 +22,25 @@ def test_the_steps_are_what_the_budget_pays_for_after_the_checks() -> None:
         precision_reason="given",
         spent_cpu_seconds=40.0,
     )
-    wall = (600.0 - 40.0) / 2 - recipe.CHECKS * 2.0
-    assert chosen.steps == int(wall / 0.1)
+    wall = (600.0 - 40.0) / 2
+    # The most steps that fit with the checks they bring (one at the end too).
+    assert chosen.steps * 0.1 + recipe.checks_in(chosen.steps) * 2.0 <= wall
+    assert (chosen.steps + 5) * 0.1 + recipe.checks_in(chosen.steps + 5) * 2.0 > wall
     assert chosen.eval_every == max(recipe.MIN_EVAL_EVERY, chosen.steps // recipe.CHECKS)
     assert chosen.estimate_seconds <= (600.0 - 40.0) / 2
     assert any("CPU-minutes pay for" in r for r in chosen.reasons) and not chosen.warnings
+
+
+def test_a_short_run_reserves_time_for_the_checks_it_makes_not_for_twelve() -> None:
+    slow = Timing({"float32": 0.3}, eval_seconds=20.0, threads=2)  # a skill graded by code
+    chosen = recipe.plan(
+        slow, 600.0, train_examples=None, learning_rate=1e-3, rate_reason="",
+        precision="float32", precision_reason="",
+    )  # fmt: skip
+    checks = recipe.checks_in(chosen.steps)
+    assert checks < recipe.CHECKS and chosen.eval_every == recipe.MIN_EVAL_EVERY
+    assert chosen.steps == int((300.0 - checks * 20.0) / 0.3)
+    assert chosen.estimate_seconds <= 300.0
 
 
 def test_a_budget_too_small_is_refused_with_what_would_do() -> None:

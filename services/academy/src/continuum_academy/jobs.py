@@ -177,6 +177,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
         timer = time.perf_counter()
         before = accuracy(await asyncio.to_thread(passes, lab, init, dev, speaker, academy.limits))
         eval_seconds = time.perf_counter() - timer
+        planned: TrainingPlanned | None = None
         if started.auto:
             planned = job.planned or await _plan(
                 academy, job_id, lab, skill, examples, dev, speaker, init, eval_seconds,
@@ -235,7 +236,7 @@ async def self_train(academy: AcademyService, job_id: str) -> None:
             workdir=workdir,
             progress=progress,
             evaluate=evaluate,
-            should_stop=_budget(started, cpu_at_start, eval_seconds),
+            should_stop=_budget(started, cpu_at_start, planned),
         )
         results = await asyncio.to_thread(passes, lab, result.weights, dev, speaker, academy.limits)
         after = accuracy(results)
@@ -310,15 +311,20 @@ def _planned_run(planned: TrainingPlanned, seed: int) -> TrainingPlan:
     )
 
 
-def _budget(started: TrainingStarted, cpu_at_start: float, eval_seconds: float) -> Any:
+def _budget(started: TrainingStarted, cpu_at_start: float, planned: TrainingPlanned | None) -> Any:
     """A stop signal for an automatic job that has used its CPU budget, leaving
     room for its last dev check and the measurement after it (a manual job
     runs its steps). A resumed job counts from its restart: the planned steps,
     not the clock, bound it."""
-    if not started.auto:
+    if not started.auto or planned is None:
         return None
+    step = planned.step_seconds.get(planned.hyperparameters.precision, 0.0)
     return autotrain.budget_stop(
-        lambda: time.process_time() - cpu_at_start, started.cpu_seconds, eval_seconds, 2
+        lambda: time.process_time() - cpu_at_start,
+        started.cpu_seconds,
+        planned.eval_seconds,
+        step,
+        evals_after=2,
     )
 
 

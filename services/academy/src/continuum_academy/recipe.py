@@ -27,6 +27,7 @@ Every choice comes with a reason a person can read (the job reports them).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 #: Fewer steps than this learn nothing worth publishing (measured: no shipped
@@ -126,19 +127,20 @@ def plan(
     """The run's steps, checks and warnings for what is left of the budget."""
     wall_left = max(0.0, cpu_seconds - spent_cpu_seconds) / max(1, timing.threads)
     step = timing.step_seconds[precision]
-    # Each check costs eval_seconds; a run makes at most CHECKS of them.
-    steps = int((wall_left - CHECKS * timing.eval_seconds) / step)
+    steps = _affordable_steps(wall_left, step, timing.eval_seconds)
     if steps < MIN_STEPS:
-        affordable = cpu_seconds + (MIN_STEPS - steps) * step * timing.threads
+        needed = MIN_STEPS * step + checks_in(MIN_STEPS) * timing.eval_seconds
+        affordable = math.ceil((spent_cpu_seconds + needed * timing.threads) / 6) / 10
         raise BudgetTooSmall(
             f"a budget of {cpu_seconds / 60:.1f} CPU-minutes pays for {max(0, steps)} training "
             f"steps at the measured {step:.3f} s a step on {timing.threads} threads; at least "
-            f"{MIN_STEPS} are needed: give at least {affordable / 60:.1f} CPU-minutes"
+            f"{MIN_STEPS} are needed: give at least {affordable:.1f} CPU-minutes"
         )
     eval_every = max(MIN_EVAL_EVERY, steps // CHECKS)
+    checks = checks_in(steps)
     reasons = [
         f"{steps} steps: what {cpu_seconds / 60:.1f} CPU-minutes pay for at {step:.3f} s a "
-        f"step on {timing.threads} threads, after the probes and {CHECKS} dev checks",
+        f"step on {timing.threads} threads, after the probes and {checks} dev checks",
         rate_reason,
         precision_reason,
         f"rank {RANK} on every linear module and the head, batch {BATCH}, cosine schedule "
@@ -159,7 +161,6 @@ def plan(
                 "memorises rather than learns): the dev checks will stop it when dev accuracy "
                 "stops rising; more distinct exercises would help more than more steps"
             )
-    checks = steps // eval_every
     estimate = steps * step + checks * timing.eval_seconds
     return Recipe(
         learning_rate=learning_rate,
@@ -176,6 +177,26 @@ def plan(
         reasons=tuple(reasons),
         warnings=tuple(warnings),
     )
+
+
+def checks_in(steps: int) -> int:
+    """Dev checks a run of ``steps`` makes: one every ``steps // CHECKS`` steps but
+    never closer than ``MIN_EVAL_EVERY``, and one at the end."""
+    every = max(MIN_EVAL_EVERY, steps // CHECKS)
+    return -(-steps // every)
+
+
+def _affordable_steps(wall_left: float, step: float, eval_seconds: float) -> int:
+    """The most steps that fit in ``wall_left`` with the dev checks they bring,
+    so a short run reserves time for the few checks it will make, not for
+    ``CHECKS`` (a skill graded by running code checks slowly: reserving twelve
+    checks where four were made left a fifth of its budget unspent)."""
+    steps = 0
+    for checks in range(1, CHECKS + 2):
+        fit = int((wall_left - checks * eval_seconds) / step)
+        if fit > 0 and checks_in(fit) <= checks:
+            steps = max(steps, fit)
+    return steps
 
 
 def choose_rate(losses: dict[float, float]) -> tuple[float, str]:

@@ -126,16 +126,20 @@ def plan_of(chosen: Recipe, seed: int, init: LoraWeights | None = None) -> Train
 
 
 def budget_stop(
-    spent: Callable[[], float], cpu_seconds: float, eval_seconds: float, evals_after: int = 1
+    spent: Callable[[], float],
+    cpu_seconds: float,
+    eval_seconds: float,
+    step_seconds: float,
+    evals_after: int = 1,
 ) -> Callable[[], bool]:
     """A ``train(should_stop=...)`` signal: True once the budget has no room left
-    for the dev checks still to come after the last step (``evals_after`` of
-    ``eval_seconds`` of wall clock on every thread). The plan aims to end
-    inside the budget, but its step time is measured over a few steps at the
-    start, and a run under load goes slower (one measured run planned 2,595
-    steps and used 10.4 of its 10 CPU-minutes): this makes the budget a bound,
-    and the run keeps its best checked layer."""
-    limit = cpu_seconds - evals_after * eval_seconds * threads()
+    for one more step and the dev checks still to come after it (``evals_after``
+    of ``eval_seconds``; both in wall seconds, on every thread). The plan aims
+    to end inside the budget, but its step time is measured over a few steps
+    at the start, and a run under load goes slower (one measured run planned
+    2,595 steps and used 10.4 of its 10 CPU-minutes): this makes the budget a
+    bound, and the run keeps its best checked layer."""
+    limit = cpu_seconds - (step_seconds + evals_after * eval_seconds) * threads()
     return lambda: spent() > limit
 
 
