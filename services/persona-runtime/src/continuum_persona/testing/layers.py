@@ -17,8 +17,11 @@ ALL_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "
 
 
 def transcript(answer: str) -> str:
-    """A training text shaped like the prompts personas build (ending in an answer)."""
-    return f"Ada: can you help me with this?\nDebugger AI: {answer}"
+    """A training text of Debugger AI's turn and nothing else, ``answer`` over and
+    over: the layer pulls every position towards it, so the persona answers so
+    after any prompt. (Trained on one short exchange, whether it carried over
+    to a room's longer prompt depended on the tiny base model's weights.)"""
+    return f"Debugger AI: {answer * 3}"
 
 
 def train_test_layer(
