@@ -15,14 +15,6 @@ learns the general operations (align, copy, look up, map, count, add)
 rather than any one task; a layer trained on a new skill then only has to
 fix which operation and parameters its skill uses.
 
-Sentences with slots hold closed values (a name from a list, which a model
-can recall) and open ones (a number, a made-up word, which it can only
-copy), and some answers lay several slots out as one record (joined values,
-key=value pairs, a JSON object). Without open values a layer learned to
-name the list items in a sentence within 300 steps and never to copy a
-number: extraction's JSON answers had every name and city right and a
-constant guess for the age (ADR 0021).
-
 The operations are generic primitives; none is an academy skill's generator
 (those live in the academy, which this library does not import), and the
 made-up words and tables are drawn fresh per episode.
@@ -148,57 +140,15 @@ def _numbers_task(rng: random.Random) -> Make:
     return make
 
 
-#: Sentences with slots: closed ones (a name, a town, a thing from a list) and
-#: open ones (a number, a made-up word) that can only be copied, not recalled.
-SHAPES = (
-    "{name} took the {thing} to {town}.",
-    "In {town}, {name} lost a {thing}.",
-    "{thing} for {name} ({town})",
-    "{town}: {name} sold a {thing}.",
-    "{name} is {num} and keeps a {thing} in {town}.",
-    "{name}, {num}, from {town}.",
-    "Order {num}: {name} wants {word}.",
-    "{town} {num}: {name} met {word}.",
-    "{word} ({num}) was sent by {name} to {town}.",
-    "In {town}, {word} paid {num} for a {thing}.",
-)
-KEYS = ("name", "town", "thing", "num", "word")
-
-
-def _slots(text: str) -> list[str]:
-    return [key for key in KEYS if "{" + key + "}" in text]
-
-
-def _record(rng: random.Random, keys: list[str]) -> Callable[[dict[str, str]], str]:
-    """An answer that lays several slots out in one structure: values joined by a
-    separator, key=value pairs, or a JSON object (under the slots' names or
-    made-up ones; numbers bare)."""
-    names = {k: rng.choice((k, _word(rng, 2, 5))) for k in keys}
-    style = rng.choice(("values", "pairs", "json"))
-    sep = rng.choice((",", ";", " ", "|"))
-
-    def show(values: dict[str, str]) -> str:
-        if style == "values":
-            return sep.join(values[k] for k in keys)
-        if style == "pairs":
-            return sep.join(f"{names[k]}={values[k]}" for k in keys)
-        inner = ",".join(
-            f'"{names[k]}":' + (values[k] if k == "num" else f'"{values[k]}"') for k in keys
-        )
-        return "{" + inner + "}"
-
-    return show
-
-
 def _fields_task(rng: random.Random) -> Make:
-    op = rng.choice(("pick", "reverse", "lookup", "slot", "slot", "join", "record", "record"))
+    op = rng.choice(("pick", "reverse", "lookup", "slot", "slot", "join"))
     sep = rng.choice((",", ";", " ", "/", "|"))
     index = rng.randint(0, 2)
-    shape = rng.choice(SHAPES)
-    present = _slots(shape)
-    slot = rng.choice(present)
-    keys = rng.sample(present, rng.randint(2, min(3, len(present))))
-    record = _record(rng, keys)
+    slot = rng.choice(("name", "town", "thing"))
+    shape = rng.choice(
+        ("{name} took the {thing} to {town}.", "In {town}, {name} lost a {thing}.",
+         "{thing} for {name} ({town})", "{town}: {name} sold a {thing}.")
+    )  # fmt: skip
 
     def make(r: random.Random) -> tuple[str, str]:
         items = r.sample(NOUNS, r.randint(3, 5))
@@ -214,15 +164,8 @@ def _fields_task(rng: random.Random) -> Make:
             ask = r.choice(keys)
             pairs = " ".join(f"{key}={value}" for key, value in zip(keys, digits, strict=True))
             return f"{pairs} {ask}?", digits[keys.index(ask)]
-        values = {
-            "name": r.choice(NAMES),
-            "town": r.choice(TOWNS),
-            "thing": r.choice(NOUNS),
-            "num": str(r.randint(0, 10 ** r.randint(1, 3) - 1)),
-            "word": _word(r, 3, 7),
-        }
-        sentence = shape.format(**values)
-        return sentence, record(values) if op == "record" else values[slot]
+        slots = {"name": r.choice(NAMES), "town": r.choice(TOWNS), "thing": r.choice(NOUNS)}
+        return shape.format(**slots), slots[slot]
 
     return make
 
