@@ -77,8 +77,11 @@ def test_another_precision_is_chosen_only_when_clearly_faster() -> None:
     assert precision == "bfloat16" and "2.00x" in reason
 
 
-def test_the_learning_rate_with_the_lowest_dev_loss_wins() -> None:
+def test_the_learning_rate_with_the_lowest_dev_loss_wins_when_it_wins_clearly() -> None:
     assert recipe.choose_rate({1e-3: 1.2, 3e-3: 0.9})[0] == 3e-3
+    # A larger rate that is only a little ahead after a short probe is not worth its risk.
+    rate, reason = recipe.choose_rate({1e-3: 0.911, 3e-3: 0.881})
+    assert rate == 1e-3 and "within 10% of the lowest" in reason
     assert recipe.choose_rate({1e-3: 1.2, 3e-3: float("inf")})[0] == 1e-3
     rate, reason = recipe.choose_rate({1e-3: float("nan"), 3e-3: float("inf")})
     assert rate == 1e-3 and "diverged" in reason
