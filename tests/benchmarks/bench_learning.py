@@ -149,14 +149,14 @@ def skills_for(
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| skill | seed | what it is | held-out before | after | CPU-minutes "
-        "| steps (planned) | lr | stopped |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|",
+        "| steps (planned) | lr | stopped | run |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['group']} | {r['seed']} | {r['description']} | {r['before']:.1%} | "
             f"**{r['after']:.1%}** | {r['cpu_minutes']:.1f} | {r['steps']} ({r['planned']}) | "
-            f"{r['lr']:g} | {r['stopped']} |"
+            f"{r['lr']:g} | {r['stopped']} | {r.get('run', '')} |"
         )
     lines += [
         "",
@@ -185,6 +185,11 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--cpu-minutes", type=float, default=CPU_MINUTES)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--label",
+        default=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+        help="this run's name in the table (rows of earlier runs keep theirs)",
+    )
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument(
@@ -204,6 +209,7 @@ def main() -> None:
         console.print(f"{group} seed {seed}: {skill.name} ({skill.description}) ...")
         row = run_one(lab, skill, seed, args.cpu_minutes)
         row.update(group=group, seed=seed, skill=skill.name, description=skill.description)
+        row["run"] = args.label
         console.print(
             f"  {row['before']:.1%} -> {row['after']:.1%} in {row['cpu_minutes']:.1f} "
             f"CPU-minutes, {row['steps']} of {row['planned']} steps ({row['stopped']})"
