@@ -185,6 +185,26 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def runs(rows: list[dict[str, Any]]) -> str:
+    """When each run in the table was made, and on which base model: a table
+    gathered from several runs says so itself."""
+    spans: dict[str, list[str]] = {}
+    bases: dict[str, set[str]] = {}
+    for r in rows:
+        label = r.get("run", "")
+        spans.setdefault(label, []).append(r.get("finished", ""))
+        bases.setdefault(label, set()).add(r.get("base", ""))
+    if not spans:
+        return "Run: " + datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = []
+    for label, times in spans.items():
+        known = sorted(t for t in times if t)
+        span = f"{known[0]} to {known[-1]} UTC" if known else "time not recorded"
+        base = ", ".join(sorted(b for b in bases[label] if b)) or "base not recorded"
+        parts.append(f"{label}: {span}, {base}")
+    return ("Runs (the last column): " if len(parts) > 1 else "Run ") + "; ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--families", default=",".join(FAMILIES))
@@ -210,13 +230,16 @@ def main() -> None:
     for earlier in args.from_json:
         rows += json.loads(earlier.read_text())
     todo = skills_for(families, seeds, shipped)
-    lab = Lab(ensure_model(), threads=args.threads) if todo else None
+    model = ensure_model() if todo else None
+    lab = Lab(model, threads=args.threads) if model is not None else None
     for group, seed, skill in todo:
         assert lab is not None
         console.print(f"{group} seed {seed}: {skill.name} ({skill.description}) ...")
         row = run_one(lab, skill, seed, args.cpu_minutes)
         row.update(group=group, seed=seed, skill=skill.name, description=skill.description)
         row["run"] = args.label
+        row["base"] = model.name if model is not None else ""
+        row["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
         console.print(
             f"  {row['before']:.1%} -> {row['after']:.1%} in {row['cpu_minutes']:.1f} "
             f"CPU-minutes, {row['steps']} of {row['planned']} steps ({row['stopped']})"
@@ -224,10 +247,9 @@ def main() -> None:
         rows.append(row)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         "## Learning new skills (flag-free `academy train`)\n\n"
-        f"Command: `make bench`  \nRun: {when} on {args.threads} threads, Python "
+        f"Command: `make bench`  \n{runs(rows)}, on {args.threads} threads, Python "
         f"{platform.python_version()}; the built-in model (small preset); each skill "
         f"trained by the recipe within {args.cpu_minutes:g} CPU-minutes; held-out exact "
         f"match on up to {HELDOUT} exercises. Generated skills: {EXERCISES} exercises "

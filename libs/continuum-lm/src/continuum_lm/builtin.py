@@ -45,6 +45,8 @@ class Preset:
     lr: float
     #: Share of each batch's rows drawn from symbolic episodes (``symbolic``), not prose.
     symbolic: float = 0.0
+    #: Episodes also copy numbers and made-up words (``symbolic``'s ``open_values``).
+    open_values: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -74,6 +76,18 @@ def corpus_text(max_chars: int = 600_000) -> str:
 
 def is_built(path: Path) -> bool:
     return (path / "config.json").exists() and (path / MARKER).exists()
+
+
+def is_current(path: Path, preset_name: str) -> bool:
+    """Whether the model at ``path`` was built with ``preset_name``'s present
+    settings. A model built by an earlier release is kept, not rebuilt behind
+    the user's back: layers trained on it belong to it."""
+    try:
+        meta = json.loads((path / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    preset = PRESETS.get(preset_name)
+    return preset is not None and meta.get("config") == asdict(preset)
 
 
 def build(
@@ -120,7 +134,8 @@ def build(
     symbolic_rows = round(steps * preset.batch * preset.symbolic)
     # A preset without episodes draws none, so a change to them leaves it as
     # it was (the tiny preset the tests use: its weights do not depend on them).
-    text = episodes(rng, symbolic_rows * preset.seq + preset.seq * 2) if symbolic_rows else ""
+    chars = symbolic_rows * preset.seq + preset.seq * 2
+    text = episodes(rng, chars, preset.open_values) if symbolic_rows else ""
     tasks = torch.tensor(
         tokenizer(text, add_special_tokens=False)["input_ids"] or [0] * (preset.seq + 2),
         dtype=torch.long,

@@ -95,6 +95,12 @@ def ensure_builtin_model(home: Path) -> None:
         return
     target = settings.builtin_model_dir(home)
     if builtin.is_built(target):
+        if not builtin.is_current(target, settings.model_preset):
+            console.print(
+                f"note: the built-in model in {target} was built with older "
+                f"{settings.model_preset!r} settings; it is kept, as layers trained on it "
+                "belong to it. `continuum models build --force` builds the current one."
+            )
         return
     console.print(f"first start: building the built-in model in {target}")
     _build(target, settings.model_preset, None)

@@ -67,8 +67,16 @@ def _table(rng: random.Random) -> dict[str, str]:
     return dict(zip(LETTERS, shuffled, strict=True))
 
 
-def _letters_task(rng: random.Random) -> Make:
-    """An operation on a word's letters, with its parameters fixed for the episode."""
+DIGITS = "0123456789"
+#: Operations that apply to any character, not only letters (a code's digits too).
+ANY_CHARACTER = ("copy", "reverse", "sort", "rotate", "double", "first", "last", "swap")
+
+
+def _letters_task(rng: random.Random, open_values: bool = False) -> Make:
+    """An operation on a word's letters, with its parameters fixed for the episode.
+
+    ``open_values``: words of operations that apply to any character are
+    sometimes codes of letters and digits, so copying works for digits too."""
     op = rng.choice(
         ("copy", "reverse", "map", "map", "map", "sort", "rotate", "double", "first", "last",
          "upper", "drop", "swap", "mapreverse")
@@ -102,14 +110,19 @@ def _letters_task(rng: random.Random) -> Make:
             return word.replace(drop, "") or "-"
         return word[1::2] + word[0::2]  # swap: odd places, then even
 
+    alphabet = LETTERS
+    if open_values and op in ANY_CHARACTER and rng.random() < 0.5:
+        alphabet = rng.choice((DIGITS, LETTERS + DIGITS))
+
     def make(r: random.Random) -> tuple[str, str]:
-        word = _word(r, 3, 8)
+        word = _word(r, 3, 8, alphabet)
         return word + ":", apply(word)
 
     return make
 
 
-def _numbers_task(rng: random.Random) -> Make:
+def _numbers_task(rng: random.Random, open_values: bool = False) -> Make:
+    """Arithmetic on numbers (open values already: ``open_values`` changes nothing)."""
     op = rng.choice(("add", "add", "sub", "count", "length", "next", "max", "affine", "digits"))
     k, c = rng.randint(2, 9), rng.randint(0, 19)
     letter = rng.choice(LETTERS[:8])
@@ -140,7 +153,12 @@ def _numbers_task(rng: random.Random) -> Make:
     return make
 
 
-def _fields_task(rng: random.Random) -> Make:
+def _fields_task(rng: random.Random, open_values: bool = False) -> Make:
+    """Fields of a list or slots of a sentence: picked, reordered, looked up.
+
+    ``open_values``: sentences also carry a number (an age, an order) and a
+    made-up word, and any slot may be asked for: a value copied out of a
+    sentence is then not always one from a list the model has seen."""
     op = rng.choice(("pick", "reverse", "lookup", "slot", "slot", "join"))
     sep = rng.choice((",", ";", " ", "/", "|"))
     index = rng.randint(0, 2)
@@ -149,6 +167,12 @@ def _fields_task(rng: random.Random) -> Make:
         ("{name} took the {thing} to {town}.", "In {town}, {name} lost a {thing}.",
          "{thing} for {name} ({town})", "{town}: {name} sold a {thing}.")
     )  # fmt: skip
+    if open_values and op == "slot" and rng.random() < 0.5:
+        slot = rng.choice(("name", "town", "num", "num", "code"))
+        shape = rng.choice(
+            ("{name} is {num} and lives in {town}.", "{name}, {num}, from {town}.",
+             "Order {num}: a {code} for {name}.", "In {town}, {name} ({num}) met {code}.")
+        )  # fmt: skip
 
     def make(r: random.Random) -> tuple[str, str]:
         items = r.sample(NOUNS, r.randint(3, 5))
@@ -165,6 +189,8 @@ def _fields_task(rng: random.Random) -> Make:
             pairs = " ".join(f"{key}={value}" for key, value in zip(keys, digits, strict=True))
             return f"{pairs} {ask}?", digits[keys.index(ask)]
         slots = {"name": r.choice(NAMES), "town": r.choice(TOWNS), "thing": r.choice(NOUNS)}
+        if open_values:
+            slots["num"], slots["code"] = str(r.randint(0, 999)), _word(r, 3, 7)
         return shape.format(**slots), slots[slot]
 
     return make
@@ -173,9 +199,10 @@ def _fields_task(rng: random.Random) -> Make:
 TASKS = (_letters_task, _letters_task, _numbers_task, _fields_task)
 
 
-def episode(rng: random.Random) -> str:
+def episode(rng: random.Random, open_values: bool = False) -> str:
     """One transcript: a task drawn with random parameters, 3-10 of its examples."""
-    make = rng.choice(TASKS)(rng)
+    task = rng.choice(TASKS)
+    make = task(rng, open_values)
     verb = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(1, 3)))
     speaker = rng.choice(SPEAKERS)
     lines = [rng.choice(RUBRICS)]
@@ -186,11 +213,11 @@ def episode(rng: random.Random) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def episodes(rng: random.Random, chars: int) -> str:
+def episodes(rng: random.Random, chars: int, open_values: bool = False) -> str:
     """At least ``chars`` characters of episodes."""
     parts: list[str] = []
     total = 0
     while total < chars:
-        parts.append(episode(rng))
+        parts.append(episode(rng, open_values))
         total += len(parts[-1])
     return "".join(parts)

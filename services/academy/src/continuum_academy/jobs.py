@@ -295,19 +295,18 @@ def _planned_run(planned: TrainingPlanned, seed: int) -> TrainingPlan:
     its event holds, not a new measurement's (the rank is already the genome's
     own where it trains one further)."""
     hp = planned.hyperparameters
-    return TrainingPlan(
+    return autotrain.automatic_plan(
         rank=hp.rank,
         alpha=float(hp.alpha),
         learning_rate=hp.learning_rate,
         steps=hp.steps,
         batch=hp.batch,
-        seed=seed,
-        checkpoint_every=max(10, planned.eval_every),
         schedule=hp.schedule,
         precision=hp.precision,
         eval_every=planned.eval_every,
         patience=planned.patience,
         target=planned.target,
+        seed=seed,
     )
 
 

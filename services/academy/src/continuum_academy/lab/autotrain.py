@@ -109,19 +109,52 @@ def choose(
 
 def plan_of(chosen: Recipe, seed: int, init: LoraWeights | None = None) -> TrainingPlan:
     """The lab's training plan for a recipe (a genome's own rank where it has one)."""
-    return TrainingPlan(
+    return automatic_plan(
         rank=init.rank if init is not None else chosen.rank,
         alpha=init.alpha if init is not None else float(chosen.alpha),
         learning_rate=chosen.learning_rate,
         steps=chosen.steps,
         batch=chosen.batch,
-        seed=seed,
-        checkpoint_every=max(10, chosen.eval_every),
         schedule=chosen.schedule,
         precision=chosen.precision,
         eval_every=chosen.eval_every,
         patience=chosen.patience,
         target=chosen.target,
+        seed=seed,
+    )
+
+
+def automatic_plan(
+    *,
+    rank: int,
+    alpha: float,
+    learning_rate: float,
+    steps: int,
+    batch: int,
+    schedule: str,
+    precision: str,
+    eval_every: int,
+    patience: int,
+    target: float,
+    seed: int,
+) -> TrainingPlan:
+    """The one mapping of a chosen recipe onto a lab plan, whether it comes
+    straight from the choice (the benchmark) or from the recorded
+    ``academy.training.planned`` event (a job, also when resumed): both must
+    train the same way, checkpointing at each dev check."""
+    return TrainingPlan(
+        rank=rank,
+        alpha=alpha,
+        learning_rate=learning_rate,
+        steps=steps,
+        batch=batch,
+        seed=seed,
+        checkpoint_every=max(10, eval_every),
+        schedule=schedule,
+        precision=precision,
+        eval_every=eval_every,
+        patience=patience,
+        target=target,
     )
 
 
