@@ -50,10 +50,15 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # ~3.3M parameters; ~0.3 s per step on 2 cores: about 1.5 minutes. 70% of the rows
-    # are symbolic episodes (ADR 0021: a new cipher skill 4% -> 71.5% held-out at equal
-    # LoRA steps against prose alone).
-    "small": Preset(256, 4, 4, 704, 1024, steps=300, batch=8, seq=256, lr=2e-3, symbolic=0.7),
+    # ~3.3M parameters; ~0.26 s per step on 2 cores: about four minutes. 70% of the
+    # rows are symbolic episodes (ADR 0021: a new cipher skill 4% -> 71.5% held-out at
+    # equal LoRA steps against prose alone), with open values (numbers and made-up
+    # words copied out of sentences). 900 steps, not 300: at 300 the build's seed
+    # decided which primitives a base had; at 900 a layer learned every probe skill
+    # (ADR 0021, docs/benchmarks.md "Which base model learns fastest").
+    "small": Preset(
+        256, 4, 4, 704, 1024, steps=900, batch=8, seq=256, lr=2e-3, symbolic=0.7, open_values=True
+    ),
     # For tests and CI: seconds.
     "tiny": Preset(32, 2, 2, 64, 512, steps=30, batch=4, seq=64, lr=3e-3),
 }
