@@ -123,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skills", default=SKILLS, help="family:seed,... of generated skills")
     parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--generations", type=int, default=6)
+    parser.add_argument("--generations", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
