@@ -35,7 +35,8 @@ from continuum_academy.curriculum import Curriculum
 from continuum_academy.exams import accuracy, passes
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import TrainingPlan, _batch, train
+from continuum_academy.lab.probe import token_accuracy
+from continuum_academy.lab.training import TrainingPlan, train
 from continuum_academy.render import render
 from continuum_academy.skills import Exercise, Skill, draw
 from continuum_academy.skills.families import generated_skill, to_yaml
@@ -76,33 +77,12 @@ def base(name: str) -> Path:
     return path
 
 
-def probe_skill(spec: str) -> tuple[str, Skill]:
+def probe_skill(spec: str, shipped: dict[str, Skill]) -> tuple[str, Skill]:
     name, _, seed = spec.partition(":")
-    shipped = Curriculum.load().skills
     if name in shipped:
         return spec, shipped[name]
     generated = generated_skill(name, int(seed))
     return spec, parse_skill_document(to_yaml(generated, 2000, int(seed)), generated.name)
-
-
-def token_accuracy(lab: Lab, weights: Any, exercises: list[Exercise]) -> float:
-    """Share of the held-out answers' tokens the layer predicts right, given the
-    answer so far (teacher-forced): a continuous measure that separates bases
-    whose layers are still short of whole right answers."""
-    import torch
-
-    prompts = [lab.encode(render(lab.tokenizer, e)) for e in exercises]
-    x, y, mask = _batch(lab, prompts, [e.gold or "" for e in exercises])
-    with lab.lock:
-        model = lab.wrap(weights)
-        try:
-            with torch.no_grad():
-                logits = model(input_ids=x, attention_mask=mask).logits
-        finally:
-            lab.unwrap(model)
-    predicted, gold = logits[:, :-1].argmax(-1), y[:, 1:]
-    scored = gold != -100
-    return float(((predicted == gold) & scored).sum() / scored.sum())
 
 
 def score(lab: Lab, skill: Skill, steps: int, heldout_count: int) -> tuple[float, float, float]:
@@ -125,7 +105,8 @@ def score(lab: Lab, skill: Skill, steps: int, heldout_count: int) -> tuple[float
     result = train(lab, SkillExamples([], skill, rendered, 1.0), plan)
     cpu = time.process_time() - started
     exact = accuracy(passes(lab, result.weights, heldout))
-    return exact, token_accuracy(lab, result.weights, heldout), cpu / 60
+    pairs = [(rendered(e), e.gold or "") for e in heldout]
+    return exact, token_accuracy(lab, result.weights, pairs), cpu / 60
 
 
 def main() -> None:
@@ -137,10 +118,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
     parser.add_argument("--json", type=Path, help="append the rows here (JSON lines)")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="rows of earlier runs (JSON lines, as --json writes) to report first",
+    )
     args = parser.parse_args()
-    probes = [probe_skill(s) for s in args.probes.split(",") if s]
-    rows: list[dict[str, Any]] = []
-    for variant in args.variants.split(","):
+    shipped = Curriculum.load().skills
+    probes = [probe_skill(s, shipped) for s in args.probes.split(",") if s]
+    rows: list[dict[str, Any]] = [
+        json.loads(line)
+        for earlier in args.from_json
+        for line in earlier.read_text().splitlines()
+        if line.strip()
+    ]
+    for variant in [v for v in args.variants.split(",") if v]:
         path = base(variant)
         build = json.loads((path / builtin.MARKER).read_text())
         lab = Lab(path, threads=args.threads)
@@ -149,6 +143,7 @@ def main() -> None:
             "build_seconds": build["train_seconds"],
             "final_loss": build["final_loss"],
             "scores": {},
+            "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         }
         for spec, skill in probes:
             after, tokens, cpu = score(lab, skill, args.steps, args.heldout)
@@ -171,7 +166,11 @@ def main() -> None:
 def report(
     rows: list[dict[str, Any]], probes: list[str], steps: int, heldout: int, threads: int
 ) -> str:
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    started = sorted(r["started"] for r in rows if r.get("started"))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    if started:
+        when = started[0] if started[0] == started[-1] else f"{started[0]} to {started[-1]}"
+    when += " UTC" + (" (rows of several runs)" if len(set(started)) > 1 else "")
     lines = [
         "## Which base model learns fastest (screening)",
         "",

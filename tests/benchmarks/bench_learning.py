@@ -75,7 +75,9 @@ def ensure_model() -> Path:
     return path
 
 
-def run_one(lab: Lab, skill: Skill, seed: int, cpu_minutes: float) -> dict[str, Any]:
+def run_one(
+    lab: Lab, skill: Skill, seed: int, cpu_minutes: float, batch: int | None = None
+) -> dict[str, Any]:
     """One flag-free training run, as the academy's automatic job makes it. The
     budget's clock starts after the held-out measurement before training (the
     benchmark's, not the job's) and stops before the one after."""
@@ -103,6 +105,7 @@ def run_one(lab: Lab, skill: Skill, seed: int, cpu_minutes: float) -> dict[str, 
         eval_seconds=eval_seconds,
         seed=seed,
         train_examples=None if train_count is None else train_count - dev_count,
+        **({} if batch is None else {"batch": batch}),
     )
     plan = autotrain.plan_of(choice.recipe, seed)
     result = train(
@@ -130,6 +133,7 @@ def run_one(lab: Lab, skill: Skill, seed: int, cpu_minutes: float) -> dict[str, 
         "steps": result.steps_done,
         "planned": plan.steps,
         "lr": plan.learning_rate,
+        "batch": plan.batch,
         "checks": list(result.checks),
         "stopped": result.stopped,
         "heldout": len(heldout),
@@ -220,6 +224,11 @@ def main() -> None:
         default=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         help="this run's name in the table (rows of earlier runs keep theirs)",
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help="an experiment: this batch instead of the recipe's choice (rows say so)",
+    )
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument(
@@ -238,7 +247,7 @@ def main() -> None:
     for group, seed, skill in todo:
         assert lab is not None
         console.print(f"{group} seed {seed}: {skill.name} ({skill.description}) ...")
-        row = run_one(lab, skill, seed, args.cpu_minutes)
+        row = run_one(lab, skill, seed, args.cpu_minutes, args.batch)
         row.update(group=group, seed=seed, skill=skill.name, description=skill.description)
         row["run"] = args.label
         row["base"] = model.name if model is not None else ""

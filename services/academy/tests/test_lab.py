@@ -454,3 +454,29 @@ def test_the_budget_stops_a_run_with_room_left_for_its_last_checks() -> None:
     assert not stop()
     spent[0] = 600.0 - room + 1
     assert stop()
+
+
+def test_token_accuracy_counts_every_answer_token_once_across_chunks(lab: Any, layers: Any) -> None:
+    """Teacher-forced token accuracy (the screening benchmark's continuous
+    measure) over 40 pairs, which it scores in chunks of 32 with padding,
+    equals the count made one pair at a time without any padding."""
+    from continuum_academy.lab.probe import token_accuracy
+    from continuum_academy.lab.training import _batch
+
+    pairs = examples(lab, n=40)
+    right = scored = 0
+    for prompt, answer in pairs:
+        x, y, _ = _batch(lab, [lab.encode(prompt)], [answer])
+        with lab.lock:
+            model = lab.wrap(layers[0])
+            try:
+                with torch.no_grad():
+                    predicted = model(input_ids=x).logits[:, :-1].argmax(-1)
+            finally:
+                lab.unwrap(model)
+        gold = y[:, 1:]
+        right += int(((predicted == gold) & (gold != -100)).sum())
+        scored += int((gold != -100).sum())
+    measured = token_accuracy(lab, layers[0], pairs)
+    assert measured == pytest.approx(right / scored)
+    assert 0.0 < measured < 1.0

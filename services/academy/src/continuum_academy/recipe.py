@@ -126,6 +126,7 @@ def plan(
     precision: str,
     precision_reason: str,
     spent_cpu_seconds: float = 0.0,
+    batch: int = BATCH,
 ) -> Recipe:
     """The run's steps, checks and warnings for what is left of the budget."""
     wall_left = max(0.0, cpu_seconds - spent_cpu_seconds) / max(1, timing.threads)
@@ -146,14 +147,14 @@ def plan(
         f"step on {timing.threads} threads, after the probes and {checks} dev checks",
         rate_reason,
         precision_reason,
-        f"rank {RANK} on every linear module and the head, batch {BATCH}, cosine schedule "
+        f"rank {RANK} on every linear module and the head, batch {batch}, cosine schedule "
         "over the planned steps",
         f"dev accuracy checked every {eval_every} steps: stops at {TARGET:.0%} or after "
         f"{PATIENCE} checks without a gain, and keeps the best layer checked",
     ]
     warnings = []
     if train_examples is not None:
-        passes = steps * BATCH / max(1, train_examples)
+        passes = steps * batch / max(1, train_examples)
         reasons.append(
             f"{train_examples} distinct train-split exercises: {passes:.0f} passes over them"
         )
@@ -170,7 +171,7 @@ def plan(
         rank=RANK,
         alpha=ALPHA,
         steps=steps,
-        batch=BATCH,
+        batch=batch,
         precision=precision,
         schedule="cosine",
         eval_every=eval_every,

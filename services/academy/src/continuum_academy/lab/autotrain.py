@@ -60,6 +60,7 @@ def choose(
     train_examples: int | None,
     init: LoraWeights | None = None,
     phase: Callable[[str, float | None], None] = lambda _what, _left: None,
+    batch: int = recipe.BATCH,
 ) -> Choice:
     """Measure the step time, refuse a budget too small, probe the learning
     rates on ``dev`` (gold pairs of train-split exercises never trained on) and
@@ -69,7 +70,7 @@ def choose(
     base = TrainingPlan(
         rank=init.rank if init is not None else recipe.RANK,
         alpha=init.alpha if init is not None else float(recipe.ALPHA),
-        batch=recipe.BATCH,
+        batch=batch,
         seed=seed,
         schedule="constant",
     )
@@ -88,6 +89,7 @@ def choose(
         precision=precision,
         precision_reason="",
         spent_cpu_seconds=cpu_spent() + probes_cpu,
+        batch=batch,
     )
     left = max(0.0, cpu_seconds - cpu_spent()) / timing.threads
     phase(f"probing {len(recipe.PROBE_RATES)} learning rates", left)
@@ -103,6 +105,7 @@ def choose(
         precision=precision,
         precision_reason=precision_reason,
         spent_cpu_seconds=cpu_spent(),
+        batch=batch,
     )
     return Choice(chosen, timing, losses)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from continuum_academy.exams import verdicts
 from continuum_academy.lab.model import Lab
-from continuum_academy.lab.training import Examples, Pair, TrainingPlan, _loss, train
+from continuum_academy.lab.training import Examples, Pair, TrainingPlan, _batch, _loss, train
 from continuum_academy.lab.weights import LoraWeights
 from continuum_academy.render import max_answer_tokens
 from continuum_academy.sandbox import SandboxLimits
@@ -57,6 +57,33 @@ def dev_loss(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair]) -> fl
                 lab.unwrap(model)
     value = sum(losses) / max(1, len(losses))
     return value if math.isfinite(value) else float("inf")
+
+
+def token_accuracy(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair]) -> float:
+    """The share of the gold answers' tokens that ``weights`` predicts right,
+    each given the prompt and the answer so far (teacher-forced). Exact match
+    scores a long answer 0 until every token is right; this separates layers
+    (or base models) that are still short of whole right answers."""
+    import torch
+
+    right = scored = 0
+    with lab.lock:
+        model = lab.wrap(weights) if weights is not None else lab.model
+        try:
+            for i in range(0, len(pairs), 32):
+                chunk = pairs[i : i + 32]
+                prompts = [lab.encode(prompt) for prompt, _ in chunk]
+                x, y, mask = _batch(lab, prompts, [answer for _, answer in chunk])
+                with torch.no_grad():
+                    logits = model(input_ids=x, attention_mask=mask).logits
+                predicted, gold = logits[:, :-1].argmax(-1), y[:, 1:]
+                answer = gold != -100
+                right += int(((predicted == gold) & answer).sum())
+                scored += int(answer.sum())
+        finally:
+            if weights is not None:
+                lab.unwrap(model)
+    return right / max(1, scored)
 
 
 def probe_rates(
