@@ -32,13 +32,13 @@ from typing import Any
 from rich.console import Console
 
 from continuum_academy.curriculum import Curriculum
-from continuum_academy.exams import accuracy, passes
+from continuum_academy.exams import accuracy, passes, verdicts
 from continuum_academy.lab import autotrain
 from continuum_academy.lab.data import SkillExamples
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.probe import dev_accuracy
 from continuum_academy.lab.training import train
-from continuum_academy.render import render
+from continuum_academy.render import max_answer_tokens, render
 from continuum_academy.skills import Exercise, Skill, available, draw
 from continuum_academy.skills.families import FAMILIES, generated_skill, to_yaml
 from continuum_academy.skills.yaml_skill import parse_skill_document
@@ -55,6 +55,8 @@ CPU_MINUTES = 10.0
 TARGET = 0.9
 #: Seeds the target asks for.
 SEEDS = 3
+#: Wrong held-out answers a row keeps.
+MISSES = 12
 
 
 def ensure_model() -> Path:
@@ -125,7 +127,17 @@ def run_one(
         ),
     )
     used = clock() / 60
-    after = accuracy(passes(lab, result.weights, heldout))
+    answers = lab.answers(
+        result.weights, [rendered(e) for e in heldout], max_answer_tokens(heldout)
+    )
+    results = verdicts(heldout, answers)
+    after = accuracy(results)
+    # What it gets wrong, for the docs' "why" where a skill misses the target.
+    misses = [
+        {"prompt": e.prompt, "gold": e.gold, "answer": a}
+        for e, a, ok in zip(heldout, answers, results, strict=True)
+        if not ok
+    ][:MISSES]
     return {
         "before": before,
         "after": after,
@@ -141,6 +153,7 @@ def run_one(
         "step_seconds": choice.timing.step_seconds,
         "eval_seconds": eval_seconds,
         "probes": {f"{lr:g}": loss for lr, loss in choice.probes.items()},
+        "misses": misses,
     }
 
 
