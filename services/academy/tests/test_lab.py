@@ -231,6 +231,44 @@ def test_the_shared_prefix_shortcut_gives_the_same_loss_as_full_prompts(
     assert torch.allclose(mixed_full, mixed_shared, atol=1e-5)
 
 
+def test_the_prefix_attended_once_gives_the_loss_and_gradients_of_the_repeated_cache(
+    lab: Any, layers: Any
+) -> None:
+    """``lab.attention`` keeps one copy of the shared prefix's keys and values;
+    the loss and every LoRA gradient match the path that repeats the cache
+    across the batch (which a model whose attention does not route through
+    transformers' interface still takes)."""
+    from continuum_academy.lab import training
+
+    data = examples(lab)[:6]
+
+    def loss_and_grads(fast: bool) -> tuple[Any, list[Any]]:
+        kind = type(lab.model)
+        if not fast:
+            training._NO_SHARED_PREFIX_ATTENTION.add(kind)
+        try:
+            with lab.lock:
+                model = lab.wrap(layers[0], trainable=True)
+                try:
+                    loss = training._loss(model, lab, data)
+                    trainable = [p for p in model.parameters() if p.requires_grad]
+                    grads = [g.clone() for g in torch.autograd.grad(loss, trainable)]
+                finally:
+                    lab.unwrap(model)
+        finally:
+            training._NO_SHARED_PREFIX_ATTENTION.discard(kind)
+        return loss.detach(), grads
+
+    fast_loss, fast_grads = loss_and_grads(True)
+    assert type(lab.model) not in training._NO_SHARED_PREFIX_ATTENTION  # it ran in every layer
+    slow_loss, slow_grads = loss_and_grads(False)
+    assert torch.allclose(fast_loss, slow_loss, atol=1e-6)
+    assert len(fast_grads) == len(slow_grads) > 0
+    for fast, slow in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(fast, slow, atol=1e-6, rtol=1e-4)
+    assert lab.model.config._attn_implementation != "continuum_shared_prefix"
+
+
 def test_a_rank_mutation_keeps_the_update_or_its_best_approximation(lab: Any, layers: Any) -> None:
     from continuum_academy.lab.weights import rerank
 

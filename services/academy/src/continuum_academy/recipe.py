@@ -42,7 +42,7 @@ RATE_MARGIN = 0.1
 #: Where a run cannot probe (an evolution run's members, a manual job's
 #: default): the rate the probes chose in 11 of the first 13 benchmark runs.
 LEARNING_RATE = 1e-3
-#: Steps timed in each precision before the probes.
+#: Steps timed in each precision (in alternating rounds, ``probe.step_seconds``) before the probes.
 TIMING_STEPS = 6
 #: A precision must be this much faster to be chosen over float32.
 FASTER = 1.25

@@ -8,7 +8,9 @@ touches the held-out split.
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -22,23 +24,32 @@ from continuum_academy.render import max_answer_tokens
 from continuum_academy.sandbox import SandboxLimits
 from continuum_academy.skills import Exercise
 
+#: Alternating rounds of the step-time measurement.
+ROUNDS = 2
+
 
 def step_seconds(
     lab: Lab, examples: Examples, plan: TrainingPlan, precisions: Sequence[str], steps: int
 ) -> dict[str, float]:
-    """Wall seconds per training step in each precision, on the job's batches
-    (the first step, which pays for allocation, is not counted)."""
-    out = {}
-    for precision in precisions:
-        marks: list[float] = []
+    """Wall seconds per training step in each precision, on the job's batches:
+    the median step of ``ROUNDS`` alternating rounds per precision (the first
+    step of each round, which pays for allocation, is not counted). Measured
+    one precision after the other, six steps each, the ratio between them
+    swung from 1.1x to 1.6x between runs on the same machine (docs/
+    benchmarks.md, run E), and the recipe's choice of precision with it."""
+    per_round = max(1, -(-steps // ROUNDS))
+    times: dict[str, list[float]] = {precision: [] for precision in precisions}
+    for _ in range(ROUNDS):
+        for precision in precisions:
+            marks: list[float] = []
 
-        def mark(_step: int, _total: int, _loss: float, marks: list[float] = marks) -> None:
-            marks.append(time.perf_counter())
+            def mark(_step: int, _total: int, _loss: float, marks: list[float] = marks) -> None:
+                marks.append(time.perf_counter())
 
-        timed = replace(plan, steps=steps + 1, precision=precision, gradient_init_batches=0)
-        train(lab, examples, timed, progress=mark)
-        out[precision] = (marks[-1] - marks[0]) / max(1, len(marks) - 1)
-    return out
+            timed = replace(plan, steps=per_round + 1, precision=precision, gradient_init_batches=0)
+            train(lab, examples, timed, progress=mark)
+            times[precision] += [b - a for a, b in itertools.pairwise(marks)]
+    return {precision: statistics.median(seconds) for precision, seconds in times.items()}
 
 
 def dev_loss(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair]) -> float:

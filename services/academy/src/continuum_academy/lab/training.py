@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from continuum_academy.lab import attention
 from continuum_academy.lab.model import Lab
 from continuum_academy.lab.weights import ADAPTER_WEIGHTS, LoraWeights
 from continuum_academy.lab.weights import load as load_weights
@@ -175,9 +176,12 @@ def _prefix_loss(
     batch, width = x.shape
     out = model(input_ids=torch.tensor([prefix]), use_cache=True)
     cache = out.past_key_values
+    positions = torch.arange(len(prefix), len(prefix) + width).unsqueeze(0).expand(batch, width)
+    fast = _shared_prefix_forward(model, cache, x, mask, positions, y)
+    if fast is not None:
+        return fast, count
     cache.batch_repeat_interleave(batch)
     full_mask = torch.cat([torch.ones(batch, len(prefix), dtype=mask.dtype), mask], dim=1)
-    positions = torch.arange(len(prefix), len(prefix) + width).unsqueeze(0).expand(batch, width)
     loss = model(
         input_ids=x,
         attention_mask=full_mask,
@@ -186,6 +190,41 @@ def _prefix_loss(
         labels=y,
     ).loss
     return loss, count
+
+
+#: Model classes whose attention does not route through transformers'
+#: attention interface: they take the repeated cache instead.
+_NO_SHARED_PREFIX_ATTENTION: set[type] = set()
+
+
+def _shared_prefix_forward(
+    model: Any, cache: Any, x: Any, mask: Any, positions: Any, y: Any
+) -> Any:
+    """The batch's loss with the prefix's keys and values attended once
+    (``lab.attention``), or None where the model cannot (the caller then
+    repeats the cache across the batch, as transformers does)."""
+    kind = type(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    if kind in _NO_SHARED_PREFIX_ATTENTION:
+        return None
+    try:
+        prefix_kv = [(layer.keys, layer.values) for layer in cache.layers]
+    except AttributeError:  # a cache that does not keep one key tensor per layer
+        _NO_SHARED_PREFIX_ATTENTION.add(kind)
+        return None
+    calls = attention.Calls()
+    with attention.switched_on(model):
+        loss = model(
+            input_ids=x,
+            attention_mask=mask,
+            position_ids=positions,
+            labels=y,
+            use_cache=False,
+            **{attention.KWARG: prefix_kv, "shared_prefix_calls": calls},
+        ).loss
+    if len(calls.layers) != attention.layers_of(model):
+        _NO_SHARED_PREFIX_ATTENTION.add(kind)  # some layer attended without the prefix
+        return None
+    return loss
 
 
 def _batch(
