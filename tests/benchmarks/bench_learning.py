@@ -146,6 +146,7 @@ def run_one(
         "planned": plan.steps,
         "lr": plan.learning_rate,
         "batch": plan.batch,
+        "precision": plan.precision,
         "checks": list(result.checks),
         "stopped": result.stopped,
         "heldout": len(heldout),
