@@ -174,6 +174,15 @@ def skills_for(
     return out
 
 
+def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per skill and seed: a later row (a rerun, or the same seed
+    under a changed recipe) replaces an earlier one in its place."""
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for row in rows:
+        out[(row["group"], row["seed"])] = row
+    return list(out.values())
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| skill | seed | what it is | held-out before | after | CPU-minutes "
@@ -246,7 +255,12 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="docs/benchmarks.md to update")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument(
-        "--from-json", type=Path, nargs="*", default=[], help="rows of earlier runs to report too"
+        "--from-json",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="rows of earlier runs to report too (a later row for the same skill and seed "
+        "replaces an earlier one)",
     )
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -255,6 +269,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     for earlier in args.from_json:
         rows += json.loads(earlier.read_text())
+    rows = latest(rows)
     todo = skills_for(families, seeds, shipped)
     model = ensure_model() if todo else None
     lab = Lab(model, threads=args.threads) if model is not None else None
@@ -270,7 +285,7 @@ def main() -> None:
             f"  {row['before']:.1%} -> {row['after']:.1%} in {row['cpu_minutes']:.1f} "
             f"CPU-minutes, {row['steps']} of {row['planned']} steps ({row['stopped']})"
         )
-        rows.append(row)
+        rows = latest([*rows, row])
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     section = (
