@@ -176,24 +176,26 @@ def skills_for(
 
 def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per skill and seed: a later row (a rerun, or the same seed
-    under a changed recipe) replaces an earlier one in its place."""
+    under a changed recipe) replaces an earlier one. Skills in the order
+    they first appear, each skill's seeds in order."""
     out: dict[tuple[str, int], dict[str, Any]] = {}
     for row in rows:
         out[(row["group"], row["seed"])] = row
-    return list(out.values())
+    order = list(dict.fromkeys(group for group, _ in out))
+    return [out[key] for key in sorted(out, key=lambda k: (order.index(k[0]), k[1]))]
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| skill | seed | what it is | held-out before | after | CPU-minutes "
-        "| steps (planned) | lr | stopped | run |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|---|",
+        "| steps (planned) | lr | precision | stopped | run |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['group']} | {r['seed']} | {r['description']} | {r['before']:.1%} | "
             f"**{r['after']:.1%}** | {r['cpu_minutes']:.1f} | {r['steps']} ({r['planned']}) | "
-            f"{r['lr']:g} | {r['stopped']} | {r.get('run', '')} |"
+            f"{r['lr']:g} | {r.get('precision', '-')} | {r['stopped']} | {r.get('run', '')} |"
         )
     lines += [
         "",
