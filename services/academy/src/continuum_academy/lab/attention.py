@@ -6,10 +6,11 @@ and attends each example's own tokens to it. Handing the prefix to the
 model as a key-value cache repeated across the batch (transformers' way)
 makes every layer build a ``batch x (prefix + own)`` key tensor by
 concatenation and compute, in the backward pass, gradients for every
-repeated copy of the prefix's keys and values before summing them: measured
-on the built-in model with arithmetic's 134-token prefix and 26 own tokens,
-the concatenations and the attention's backward were about a third of a
-step.
+repeated copy of the prefix's keys and values before summing them: on the
+built-in model with arithmetic's 134-token prefix and 26 own tokens, the
+profiler put the concatenations and the attention's backward at about a
+third of a step. Timed side by side, attending once took arithmetic's step
+from 0.165 to 0.135 s in bfloat16 and about 5% off in float32 (ADR 0021).
 
 Here the prefix's keys and values stay one copy: each head's queries of the
 whole batch are folded into one matrix that meets the prefix's keys in one
@@ -20,8 +21,9 @@ gradients are the same (checked against full prompts in the tests).
 It is a transformers attention implementation, switched on only for the
 forward pass that needs it, with the prefix passed as a keyword argument.
 A model whose attention layers do not route through transformers'
-attention interface never calls it; ``supported`` reports whether it ran in
-every layer, so the caller can fall back to the repeated cache.
+attention interface never calls it: ``Calls`` records the layers it ran
+in, so the caller (``training._shared_prefix_forward``) can tell and fall
+back to the repeated cache.
 """
 
 from __future__ import annotations
