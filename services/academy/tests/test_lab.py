@@ -30,14 +30,8 @@ def examples(lab: Any, skill: str = "arithmetic", n: int = 32) -> list[tuple[str
 
 def logits(lab: Any, weights: LoraWeights | None, text: str = "User: 12+30=\nStudent:") -> Any:
     ids = torch.tensor([lab.encode(text)])
-    with lab.lock:
-        model = lab.wrap(weights) if weights is not None else lab.model
-        try:
-            with torch.no_grad():
-                return model(input_ids=ids).logits
-        finally:
-            if weights is not None:
-                lab.unwrap(model)
+    with lab.using(weights) as model, torch.no_grad():
+        return model(input_ids=ids).logits
 
 
 @pytest.fixture(scope="module")
@@ -505,13 +499,8 @@ def test_token_accuracy_counts_every_answer_token_once_across_chunks(lab: Any, l
     right = scored = 0
     for prompt, answer in pairs:
         x, y, _ = _batch(lab, [lab.encode(prompt)], [answer])
-        with lab.lock:
-            model = lab.wrap(layers[0])
-            try:
-                with torch.no_grad():
-                    predicted = model(input_ids=x).logits[:, :-1].argmax(-1)
-            finally:
-                lab.unwrap(model)
+        with lab.using(layers[0]) as model, torch.no_grad():
+            predicted = model(input_ids=x).logits[:, :-1].argmax(-1)
         gold = y[:, 1:]
         right += int(((predicted == gold) & (gold != -100)).sum())
         scored += int((gold != -100).sum())

@@ -112,8 +112,7 @@ def switched_on(model: Any) -> Iterator[None]:
     """``model`` (a peft wrapper or a transformers model) attends with
     ``NAME`` inside the block, and as before after it."""
     register()
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    config = base.config
+    config = base_of(model).config
     before = config._attn_implementation
     config._attn_implementation = NAME
     try:
@@ -122,6 +121,10 @@ def switched_on(model: Any) -> Iterator[None]:
         config._attn_implementation = before
 
 
+def base_of(model: Any) -> Any:
+    """The transformers model, under a peft wrapper or not."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
 def layers_of(model: Any) -> int:
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return int(base.config.num_hidden_layers)
+    return int(base_of(model).config.num_hidden_layers)

@@ -8,7 +8,8 @@ so the base is never changed by an evaluation.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,18 @@ class Lab:
         self.model = peft_model.unload()
         self.model.eval()
 
+    @contextmanager
+    def using(self, weights: LoraWeights | None) -> Iterator[Any]:
+        """The base model under ``weights`` (the bare base model for None),
+        with the lock held for the block and the layer taken off after it."""
+        with self.lock:
+            model = self.wrap(weights) if weights is not None else self.model
+            try:
+                yield model
+            finally:
+                if weights is not None:
+                    self.unwrap(model)
+
     def answers(
         self,
         weights: LoraWeights | None,
@@ -125,13 +138,8 @@ class Lab:
         batch: int = 64,
     ) -> list[str]:
         """Greedy answers, the first line of each."""
-        with self.lock:
-            model = self.wrap(weights) if weights is not None else self.model
-            try:
-                return self.greedy(model, prompts, max_new_tokens, batch)
-            finally:
-                if weights is not None:
-                    self.unwrap(model)
+        with self.using(weights) as model:
+            return self.greedy(model, prompts, max_new_tokens, batch)
 
     def greedy(
         self, model: Any, prompts: Sequence[str], max_new_tokens: int = 16, batch: int = 64

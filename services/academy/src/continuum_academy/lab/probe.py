@@ -56,16 +56,8 @@ def dev_loss(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair]) -> fl
     """The mean answer-token loss of ``weights`` on (prompt, gold) pairs."""
     import torch
 
-    with lab.lock:
-        model = lab.wrap(weights) if weights is not None else lab.model
-        try:
-            with torch.no_grad():
-                losses = [
-                    float(_loss(model, lab, pairs[i : i + 32])) for i in range(0, len(pairs), 32)
-                ]
-        finally:
-            if weights is not None:
-                lab.unwrap(model)
+    with lab.using(weights) as model, torch.no_grad():
+        losses = [float(_loss(model, lab, pairs[i : i + 32])) for i in range(0, len(pairs), 32)]
     value = sum(losses) / max(1, len(losses))
     return value if math.isfinite(value) else float("inf")
 
@@ -78,22 +70,16 @@ def token_accuracy(lab: Lab, weights: LoraWeights | None, pairs: Sequence[Pair])
     import torch
 
     right = scored = 0
-    with lab.lock:
-        model = lab.wrap(weights) if weights is not None else lab.model
-        try:
-            for i in range(0, len(pairs), 32):
-                chunk = pairs[i : i + 32]
-                prompts = [lab.encode(prompt) for prompt, _ in chunk]
-                x, y, mask = _batch(lab, prompts, [answer for _, answer in chunk])
-                with torch.no_grad():
-                    logits = model(input_ids=x, attention_mask=mask).logits
-                predicted, gold = logits[:, :-1].argmax(-1), y[:, 1:]
-                answer = gold != -100
-                right += int(((predicted == gold) & answer).sum())
-                scored += int(answer.sum())
-        finally:
-            if weights is not None:
-                lab.unwrap(model)
+    with lab.using(weights) as model, torch.no_grad():
+        for i in range(0, len(pairs), 32):
+            chunk = pairs[i : i + 32]
+            prompts = [lab.encode(prompt) for prompt, _ in chunk]
+            x, y, mask = _batch(lab, prompts, [answer for _, answer in chunk])
+            logits = model(input_ids=x, attention_mask=mask).logits
+            predicted, gold = logits[:, :-1].argmax(-1), y[:, 1:]
+            answer = gold != -100
+            right += int(((predicted == gold) & answer).sum())
+            scored += int(answer.sum())
     return right / max(1, scored)
 
 

@@ -203,7 +203,7 @@ def _shared_prefix_forward(
     """The batch's loss with the prefix's keys and values attended once
     (``lab.attention``), or None where the model cannot (the caller then
     repeats the cache across the batch, as transformers does)."""
-    kind = type(model.get_base_model() if hasattr(model, "get_base_model") else model)
+    kind = type(attention.base_of(model))
     if kind in _NO_SHARED_PREFIX_ATTENTION:
         return None
     try:
