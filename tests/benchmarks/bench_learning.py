@@ -188,14 +188,15 @@ def latest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| skill | seed | what it is | held-out before | after | CPU-minutes "
-        "| steps (planned) | lr | precision | stopped | run |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| steps (planned) | lr | batch | precision | stopped | run |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['group']} | {r['seed']} | {r['description']} | {r['before']:.1%} | "
             f"**{r['after']:.1%}** | {r['cpu_minutes']:.1f} | {r['steps']} ({r['planned']}) | "
-            f"{r['lr']:g} | {r.get('precision', '-')} | {r['stopped']} | {r.get('run', '')} |"
+            f"{r['lr']:g} | {r.get('batch', '-')} | {r.get('precision', '-')} | {r['stopped']} | "
+            f"{r.get('run', '')} |"
         )
     lines += [
         "",

@@ -318,13 +318,16 @@ async def test_a_skill_file_dropped_in_is_trained_with_no_flags(
         refused = response.json()["error"]["message"]
         assert refused.startswith("exercises: skill 'capitals' has 2 heldout exercises; 500 were")
 
-    # No flags: the recipe measures, probes, prints its plan and stops on the dev checks.
+    # No flags: the recipe measures, chooses (probing the rates when the run is
+    # short: a test in test_lab makes both choices), prints its plan and stops on
+    # the dev checks.
     out = cli(
         room_node, tmp_path, "academy", "train", "--persona", "Helper AI", "--skill", "rotate3",
-        "--cpu-minutes", "0.6", "--seed", "5", timeout=300, ok=False,
+        "--cpu-minutes", "0.4", "--seed", "5", timeout=300, ok=False,
     )  # fmt: skip
     assert re.search(r"plan: \d+ steps at learning rate [\d.e-]+, rank 64, \w+; about", out), out
-    assert "dev loss after" in out and "passes over them" in out, out
+    assert "dev loss after" in out or "is long" in out, out
+    assert "passes over them" in out, out
     assert "warning: the plan makes" in out and "far more than the data supports" in out, out
     assert "expected to take about" not in out.split("plan:")[0], out  # no estimate from probes
     assert "published" in out and "stopped after" in out, out

@@ -488,6 +488,34 @@ def test_the_budget_stops_a_run_with_room_left_for_its_last_checks() -> None:
     assert stop()
 
 
+def test_the_recipe_probes_rates_for_a_short_run_and_not_for_a_long_one(lab: Any) -> None:
+    """The same budget, once under a long-run threshold it cannot reach and
+    once over one it passes: probes and a reason from their dev losses, or
+    the default rate unprobed and the steps the probes would have cost. And
+    where the budget pays for too few steps at the usual batch, the smaller
+    batch, timed again."""
+    from continuum_academy import recipe
+    from continuum_academy.lab import autotrain
+
+    pairs = examples(lab, n=48)
+
+    def choose(**thresholds: Any) -> autotrain.Choice:
+        return autotrain.choose(
+            lab, pairs[:32], pairs[32:], cpu_seconds=60.0, cpu_spent=lambda: 0.0,
+            eval_seconds=0.1, seed=0, train_examples=None, **thresholds,
+        )  # fmt: skip
+
+    probed = choose(long_run=10**9, few_steps=0)
+    assert set(probed.probes) == set(recipe.PROBE_RATES) and probed.recipe.batch == recipe.BATCH
+    assert any("dev loss after" in reason for reason in probed.recipe.reasons)
+    unprobed = choose(long_run=0, few_steps=0)
+    assert unprobed.probes == {} and unprobed.recipe.learning_rate == recipe.LEARNING_RATE
+    assert any("is long" in reason for reason in unprobed.recipe.reasons)
+    small = choose(long_run=0, few_steps=10**9)
+    assert small.recipe.batch == recipe.SMALL_BATCH
+    assert any(reason.startswith("batch 16: the budget") for reason in small.recipe.reasons)
+
+
 def test_token_accuracy_counts_every_answer_token_once_across_chunks(lab: Any, layers: Any) -> None:
     """Teacher-forced token accuracy (the screening benchmark's continuous
     measure) over 40 pairs, which it scores in chunks of 32 with padding,

@@ -103,3 +103,23 @@ def test_early_stopping_keeps_the_first_best_and_waits_its_patience() -> None:
     assert not any(nothing_yet.observe(step, 0.0) for step in range(100, 1000, 100))
     assert not nothing_yet.observe(1000, 0.1) and not nothing_yet.observe(1100, 0.1)
     assert nothing_yet.observe(1200, 0.05)
+
+
+def test_a_long_run_is_not_offered_the_larger_rate_and_skips_the_probes() -> None:
+    assert recipe.rates_to_probe(recipe.LONG_RUN) == recipe.PROBE_RATES
+    assert recipe.rates_to_probe(recipe.LONG_RUN + 1) == (recipe.LEARNING_RATE,)
+    assert recipe.probe_cost(TIMING, "float32", (recipe.LEARNING_RATE,)) == 0.0
+    assert recipe.probe_cost(TIMING, "float32") > 0.0
+    rate, reason = recipe.long_run_rate(1200)
+    assert rate == recipe.LEARNING_RATE and "1200 steps" in reason and "at most 1000" in reason
+
+
+def test_a_budget_that_pays_for_few_steps_trains_at_the_small_batch() -> None:
+    assert recipe.choose_batch(recipe.FEW_STEPS) == (recipe.BATCH, "")
+    batch, reason = recipe.choose_batch(775)
+    assert batch == recipe.SMALL_BATCH and "only 775 steps of batch 32" in reason
+    chosen = recipe.plan(
+        TIMING, 600.0, train_examples=None, learning_rate=1e-3, rate_reason="lr",
+        precision="float32", precision_reason="p", batch=batch, batch_reason=reason,
+    )  # fmt: skip
+    assert chosen.batch == 16 and reason in chosen.reasons

