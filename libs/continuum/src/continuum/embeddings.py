@@ -49,6 +49,9 @@ class Embedder:
         self._model: Any = AutoModel.from_pretrained(str(path)).eval()
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()  # warm() may run in a worker thread
+        # A fast tokenizer set to pad and truncate is not safe to share between
+        # threads ("Already borrowed"); one encode at a time (torch uses the cores).
+        self._encoding = threading.Lock()
 
     @property
     def dimension(self) -> int:
@@ -60,7 +63,7 @@ class Embedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         out = []
-        with torch.inference_mode():
+        with self._encoding, torch.inference_mode():
             for start in range(0, len(texts), BATCH):
                 batch = self._tokenizer(
                     texts[start : start + BATCH],

@@ -89,6 +89,7 @@ def choose(
     if batch is None:
         batch, batch_reason = recipe.choose_batch(unprobed.steps, few_steps)
         if batch != base.batch:  # timed again: the step time and precision at this batch
+            phase(f"measuring the step time at batch {batch}", None)
             base = replace(base, batch=batch)
             timing, precision, precision_reason = _timed(lab, examples, base, eval_seconds)
             unprobed = _plan(timing, cpu_seconds, precision, cpu_spent(), batch)
