@@ -491,7 +491,7 @@ def test_the_budget_stops_a_run_with_room_left_for_its_last_checks() -> None:
 def test_the_recipe_probes_rates_for_a_short_run_and_not_for_a_long_one(lab: Any) -> None:
     """The same budget, once under a long-run threshold it cannot reach and
     once over one it passes: probes and a reason from their dev losses, or
-    the default rate unprobed and the steps the probes would have cost. And
+    the default rate unprobed and a reason that says so. And
     where the budget pays for too few steps at the usual batch, the smaller
     batch, timed again."""
     from continuum_academy import recipe

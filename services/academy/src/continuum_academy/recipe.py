@@ -70,10 +70,10 @@ BATCH = 32
 #: Where the budget pays for fewer than ``FEW_STEPS`` steps of ``BATCH``, the
 #: run trains at ``SMALL_BATCH``: a skill whose steps are dear (long examples)
 #: gains more from more updates than from more examples in each. Measured side
-#: by side, 10 CPU-minutes, 1e-3: extraction at batch 32 planned about 775
-#: steps and reached 55%, 79%, 65.5% held-out on seeds 0-2 (seed 0 37% at
-#: 1e-3); at batch 16 a step costs two thirds as much, and 1,133-1,180 steps
-#: reached 64%, 99%, 85.5%.
+#: by side, 10 CPU-minutes: extraction at batch 32 planned about 700-775 steps
+#: and reached 55% (3e-3; 37% at 1e-3), 79%, 65.5% held-out on seeds 0-2; at
+#: batch 16 a step costs two thirds as much, and 1,133-1,180 steps at 1e-3
+#: reached 64%, 99%, 85.5% (code: 59%, 53.5%, 51% to 78.5%, 76.5%, 79%).
 SMALL_BATCH = 16
 FEW_STEPS = 1000
 #: Stop once dev accuracy reaches this; or after this many checks without a gain.
