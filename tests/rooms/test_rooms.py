@@ -428,3 +428,48 @@ async def test_top_k_lets_two_personas_answer(api: httpx.AsyncClient) -> None:
     assert len(decision["winners"]) == 2 and decision["reason"] == "top-2 by score"
     assert {a["author_id"] for a in answers} == set(decision["winners"])
     assert "debugger-ai" in decision["winners"]
+
+
+async def test_persona_profiles_install_all_or_one_and_each_answers_its_own_questions(
+    api: httpx.AsyncClient, room_node: RoomNode, tmp_path: Path
+) -> None:
+    profiles = (await api.get("/v1/persona-profiles")).json()["profiles"]
+    assert len(profiles) == 10 and {p["status"] for p in profiles} == {"available"}
+    await make_room(api, "team", [])
+    # Every name is checked first: one unknown name installs none.
+    bad = await api.post(
+        "/v1/persona-profiles/install", json={"profiles": ["security-ai", "secruity"]}
+    )
+    assert bad.status_code == 404 and "did you mean 'security-ai'" in bad.json()["error"]["message"]
+    for body in ({}, {"profiles": ["qa-ai"], "all": True}, {"all": "yes"}):
+        refused = await api.post("/v1/persona-profiles/install", json=body)
+        assert refused.status_code == 422, (body, refused.text)
+    assert "security-ai" not in {
+        p["id"] for p in (await api.get("/v1/personas")).json()["personas"]
+    }
+
+    out = cli(room_node, tmp_path, "persona", "install", "security", "--room", "team")
+    assert "installed security-ai (in team)" in out
+    out = cli(room_node, tmp_path, "persona", "install", "--all", "--room", "team")
+    assert out.count("installed ") == 9 and "security-ai was already installed" in out
+    listed = cli(room_node, tmp_path, "persona", "profiles")
+    assert listed.count("installed") == 10 and "Graphic Designer AI" in listed
+    room = (await api.get("/v1/rooms/team")).json()
+    assert len(room["members"]) == 10
+
+    # The ThoughtStream picks the profile a question was written for.
+    for question, expected in (
+        ("Is my login form vulnerable to SQL injection?", "security-ai"),
+        ("How do I roll back a bad deployment in Kubernetes?", "devops-ai"),
+    ):
+        message_id = await post(api, "team", question)
+        answers = await wait_for(lambda m=message_id: replies(api, "team", m))
+        assert [a["author_id"] for a in answers] == [expected]
+
+    # A retired profile's id is not used again: named, refused; with --all, reported.
+    assert (await api.delete("/v1/personas/qa-ai")).status_code == 200
+    again = await api.post("/v1/persona-profiles/install", json={"profiles": ["qa-ai"]})
+    assert again.status_code == 409 and "retired" in again.json()["error"]["message"]
+    done = (await api.post("/v1/persona-profiles/install", json={"all": True})).json()
+    assert done["installed"] == [] and done["retired"] == ["qa-ai"]
+    assert len(done["present"]) == 9

@@ -91,6 +91,35 @@ def test_aging_lets_weaker_bidders_speak_too() -> None:
     assert len(aged) == 5 and longest_wait <= 8
 
 
+def test_waiting_never_hands_a_question_to_a_persona_that_fits_it_much_worse() -> None:
+    """Aging's band: the far weaker fit neither gains from its wait nor adds to it,
+    while the two that fit about equally still take turns."""
+    ledger = RoomLedger()
+    wins: Counter[str] = Counter()
+    for turn in range(200):
+        bids = [bid("qa", 0.9), bid("debugger", 0.86), bid("designer", 0.5, priority=255)]
+        outcome = arbitrate(
+            bids, RoomPolicy(), ledger, Trigger(f"m{turn}", "h", "human", "x"), now=0
+        )
+        ledger.record_grant(outcome, 0)
+        ledger.turns.clear()
+        wins.update(outcome.winners)
+        designer = next(s for s in outcome.scored if s.bid.persona_id == "designer")
+        assert designer.eligible and designer.waited_turns == 0
+    assert wins["designer"] == 0 and ledger.waited.get("designer", 0) == 0
+    assert wins["qa"] > 0 and wins["debugger"] > 0
+    # Without the band (the old rule) waiting alone wins the weak fit turns.
+    ledger = RoomLedger()
+    unbanded = RoomPolicy(aging_band=1.0)
+    for turn in range(200):
+        bids = [bid("qa", 0.9), bid("debugger", 0.86), bid("designer", 0.5, priority=255)]
+        outcome = arbitrate(bids, unbanded, ledger, Trigger(f"n{turn}", "h", "human", "x"), now=0)
+        ledger.record_grant(outcome, 0, aging_band=1.0)
+        ledger.turns.clear()
+        wins.update(f"old-{w}" for w in outcome.winners)
+    assert wins["old-designer"] > 0
+
+
 def test_turn_budget_stops_a_runaway_room_and_recovers_after_a_minute() -> None:
     policy = RoomPolicy(turns_per_minute=3)
     ledger = RoomLedger()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -18,14 +17,11 @@ from continuum.events.persona import (
     PersonaUpdated,
     Profile,
 )
+from continuum.roster import SEEDS, persona_id_for
+
+__all__ = ["SEEDS", "Persona", "PersonaRegistry", "persona_id_for"]
 
 RECENT_OUTCOMES = 20
-
-
-def persona_id_for(name: str) -> str:
-    """ "Teacher AI" -> "teacher-ai"."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug[:64] or "persona"
 
 
 @dataclass
@@ -118,64 +114,3 @@ class PersonaRegistry:
             persona.outcomes.append(payload.status)
             if payload.first_token_ms is not None:
                 persona.first_token_ms.append(payload.first_token_ms)
-
-
-SEEDS: list[Profile] = [
-    Profile(
-        name="Helper AI",
-        role="Friendly general assistant for everyday questions and getting started",
-        domains=["greetings and small talk", "everyday questions", "getting started", "help"],
-        style="warm, brief, points to a better-suited persona when there is one",
-        priority=100,
-    ),
-    Profile(
-        name="Teacher AI",
-        role="Patient teacher who explains concepts step by step",
-        domains=[
-            "explaining concepts",
-            "teaching and tutorials",
-            "operating systems and RTOS",
-            "algorithms and data structures",
-            "machine learning theory",
-        ],
-        style="clear, structured, uses small examples",
-        priority=120,
-    ),
-    Profile(
-        name="CodeReview AI",
-        role="Careful code reviewer for Python and other languages",
-        domains=[
-            "code review",
-            "Python code style and idioms",
-            "refactoring",
-            "type hints and tests",
-            "pull requests",
-        ],
-        style="direct, concrete, suggests the smallest fix",
-        priority=140,
-    ),
-    Profile(
-        name="Architect AI",
-        role="Software architect for system design",
-        domains=[
-            "system design and architecture",
-            "distributed systems",
-            "databases and scaling",
-            "event sourcing and message queues",
-        ],
-        style="weighs trade-offs, names the risks",
-        priority=130,
-    ),
-    Profile(
-        name="Debugger AI",
-        role="Debugging expert who finds the cause of errors and crashes",
-        domains=[
-            "debugging Python errors and exceptions",
-            "KeyError, TypeError, IndexError, AttributeError",
-            "stack traces and crashes",
-            "fixing bugs and failing tests",
-        ],
-        style="asks for the traceback, explains the cause, then the fix",
-        priority=150,
-    ),
-]

@@ -29,7 +29,7 @@ from continuum.chat.signals import (
 )
 from continuum.chat.signing import persona_identity, public_key, sign_message
 from continuum.contracts import command
-from continuum.contracts.commands import Embed, RetirePersona
+from continuum.contracts.commands import Embed, InstallPersonas, RetirePersona
 from continuum.embeddings import Embedder
 from continuum.events.chat import MemberLeft, MessagePosted, RoomCreated, TurnDecided
 from continuum.events.genome import BaseModelRegistered
@@ -38,6 +38,7 @@ from continuum.events.persona import (
     OutcomeRecorded,
     PersonaCreated,
     PersonaRetired,
+    PersonaUpdated,
 )
 from continuum.genome.blobs import LayerBlobs
 from continuum.mesh.routing import encode_embedding
@@ -48,7 +49,7 @@ from continuum.runtime.follow import LogFollower
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_lm.generation import BackendError, InferenceBackend
-from continuum_persona import commands
+from continuum_persona import commands, install
 from continuum_persona.backends import BackendPool
 from continuum_persona.cognition.academy import AcademyActionExecutor, AcademyRagBuilder
 from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
@@ -175,6 +176,14 @@ class PersonaRuntimeService(Service):
                 log.warning("warming up %s: %s", persona.persona_id, exc)
         log.info("warmed up %d personas in %.1f s", len(personas), time.perf_counter() - started)
 
+    async def _warm_profiles(self, personas: list[Persona]) -> None:
+        """Embed what these personas' bids compare a message with. Cold, ten
+        personas installed at once took longer than a bid window to encode on
+        the first message after: nobody bid in time, and the question went
+        unanswered."""
+        texts = [t for p in personas for t in self.pipeline.decider.texts_for(p)]
+        await asyncio.to_thread(self.pipeline.decider.embedder.warm, texts)
+
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -287,6 +296,10 @@ class PersonaRuntimeService(Service):
         if live and isinstance(payload, MemoryAdded):
             # Learnt now, embedded now (in a worker thread): not on the next bid's path.
             self._spawn(asyncio.to_thread(self.pipeline.decider.embedder.warm, [payload.text]))
+        if live and isinstance(payload, PersonaCreated | PersonaUpdated):
+            persona = self.registry.personas.get(stored.event.envelope.subject)
+            if persona is not None:  # its profile embedded now, not on its first bid's path
+                self._spawn(self._warm_profiles([persona]))
         if live and isinstance(payload, PersonaCreated | PersonaRetired):
             await self._announce()  # present (or gone) at once, not at the next heartbeat
 
@@ -331,7 +344,8 @@ class PersonaRuntimeService(Service):
             for m in room.personas
             if m.member_id in self.registry.personas and m.member_id != message.author_id
         ]
-        self.pipeline.decider.prepare(message.text, members)
+        # In a worker thread: a persona whose texts are not cached yet must not stall the loop.
+        await asyncio.to_thread(self.pipeline.decider.prepare, message.text, members)
         results = await asyncio.gather(
             *(self.pipeline.consider(p, self._situation(room_id, message, p)) for p in members),
             return_exceptions=True,
@@ -553,6 +567,30 @@ class PersonaRuntimeService(Service):
                 await ctx.store.append([event], None)
             return {"persona": pid, "left": left}
 
+        async def profiles(_: dict[str, Any]) -> dict[str, Any]:
+            return {"profiles": install.catalog(self.registry)}
+
+        async def install_(body: dict[str, Any]) -> dict[str, Any]:
+            request = commands.parse(InstallPersonas, body, "install")
+            plan = install.plan(request, self.registry)
+            installed: list[str] = []
+            for create_command in plan.create:
+                try:
+                    installed.append(await self._create(create_command))
+                except RequestError as exc:
+                    if exc.code != 409:  # 409: installed meanwhile by another request
+                        raise
+                    plan.present.append(persona_id_for(create_command.name))
+            for _ in range(100):  # until our own follower has folded them in
+                if all(pid in self.registry.personas for pid in installed):
+                    break
+                await asyncio.sleep(0.02)
+            # Answered once they can bid: their profiles embedded, not on the next message's path.
+            await self._warm_profiles(
+                [self.registry.personas[p] for p in installed if p in self.registry.personas]
+            )
+            return {"installed": installed, "present": plan.present, "retired": plan.retired}
+
         async def list_(_: dict[str, Any]) -> dict[str, Any]:
             return {"personas": [self._describe(p) for p in self.registry.personas.values()]}
 
@@ -703,6 +741,8 @@ class PersonaRuntimeService(Service):
             ("retire", retire),
             ("list", list_),
             ("show", show),
+            ("profiles", profiles),
+            ("install", install_),
             ("generate", generate),
             ("attempt", attempt),
         ):

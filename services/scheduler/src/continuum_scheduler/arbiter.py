@@ -16,8 +16,13 @@ after the last speaker, in id order. Ties go to the longer wait, then the
 smaller persona id, so a decision never depends on arrival order.
 
 Aging: every eligible bid that loses adds one to its persona's wait, a win
-resets it. With equal bids the waits make the turn go round, so no persona
-waits more than n-1 turns. Budgets (turns and tokens per sliding minute) and
+resets it, and ``waited_turns`` counts only for a bid in contention: one
+whose confidence is within the room's ``aging_band`` of the best eligible
+confidence. With equal bids the waits make the turn go round, so no persona
+waits more than n-1 turns; a persona that fits a message much worse than the
+best neither gains from its wait nor adds to it. (Without the band, fifteen
+personas in one room handed questions to whoever had waited longest: the
+pick-accuracy benchmark fell to 67%, ADR 0022.) Budgets (turns and tokens per sliding minute) and
 the loop guard (a chain of persona turns without a human, or a persona
 repeating an earlier message) grant nobody, and say so.
 """
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from continuum.events.chat import Bid, RoomPolicy, ScoredBid
@@ -38,6 +43,18 @@ W_COST = 0.05
 LATENCY_SCALE_MS = 30_000.0
 REPEAT_WINDOW = 6
 BUDGET_WINDOW_S = 60.0
+
+
+AGING_BAND: float = RoomPolicy.model_fields["aging_band"].default
+
+
+def best_confidence(bids: Iterable[Bid]) -> float:
+    return max((b.confidence for b in bids), default=0.0)
+
+
+def contending(bid: Bid, best: float, aging_band: float) -> bool:
+    """Whether a bid fits the message about as well as the best one (aging's scope)."""
+    return bid.confidence >= best - aging_band - 1e-9
 
 
 def score(bid: Bid, waited: int, aging: float) -> float:
@@ -138,13 +155,14 @@ class RoomLedger:
         if tokens:
             self.tokens.append((at, tokens))
 
-    def record_grant(self, outcome: Outcome, at: float) -> None:
+    def record_grant(self, outcome: Outcome, at: float, aging_band: float = AGING_BAND) -> None:
         winners = set(outcome.winners)
+        best = best_confidence(s.bid for s in outcome.scored if s.eligible)
         for scored in outcome.scored:
             pid = scored.bid.persona_id
             if pid in winners:
                 self.waited[pid] = 0
-            elif scored.eligible:
+            elif scored.eligible and contending(scored.bid, best, aging_band):
                 self.waited[pid] = self.waited.get(pid, 0) + 1
         for pid in outcome.winners:
             self.turns.append(at)
@@ -197,9 +215,17 @@ def arbitrate(
     """Decide one turn. Does not change the ledger (``record_grant`` does)."""
     now = time.monotonic() if now is None else now
     mentioned = set(trigger.mentions)
+    best = best_confidence(
+        b
+        for b in bids
+        if b.persona_id != trigger.author_id
+        and (b.mentioned or b.persona_id in mentioned or b.confidence >= policy.min_confidence)
+    )
     scored: list[tuple[Bid, float, int, bool, str]] = []
     for bid in bids:
         waited = ledger.waited.get(bid.persona_id, 0)
+        if not contending(bid, best, policy.aging_band):
+            waited = 0  # aging is for personas that fit the message about equally
         value = score(bid, waited, policy.aging)
         is_mentioned = bid.mentioned or bid.persona_id in mentioned
         if bid.persona_id == trigger.author_id:

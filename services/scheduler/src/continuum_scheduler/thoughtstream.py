@@ -24,7 +24,14 @@ from continuum.events.chat import (
 )
 from continuum.ids import uuid7_str
 from continuum_scheduler import metrics
-from continuum_scheduler.arbiter import Outcome, RoomLedger, Scored, Trigger, arbitrate
+from continuum_scheduler.arbiter import (
+    AGING_BAND,
+    Outcome,
+    RoomLedger,
+    Scored,
+    Trigger,
+    arbitrate,
+)
 
 log = logging.getLogger("continuum.scheduler")
 
@@ -97,6 +104,10 @@ class ThoughtStream:
     def room(self, room_id: str) -> RoomRuntime:
         return self.runtime.setdefault(room_id, RoomRuntime())
 
+    def _aging_band(self, room_id: str) -> float:
+        room = self.rooms.get(room_id)
+        return room.policy.aging_band if room is not None else AGING_BAND
+
     def seen(self, persona_ids: list[str], at: float | None = None) -> None:
         now = time.monotonic() if at is None else at
         for pid in persona_ids:
@@ -160,7 +171,7 @@ class ThoughtStream:
         outcome = Outcome(
             list(decision.winners), [Scored.of(b) for b in decision.bids], decision.reason
         )
-        rt.ledger.record_grant(outcome, at)
+        rt.ledger.record_grant(outcome, at, self._aging_band(room_id))
         trigger = Trigger(decision.trigger_message_id, "", "human", "")
         for pid in decision.winners:
             priority = next((s.bid.priority for s in decision.bids if s.bid.persona_id == pid), 0)
@@ -330,7 +341,7 @@ class ThoughtStream:
         await self.log.decided(room_id, decision)
         result = "granted" if outcome.winners else "nobody"
         metrics.turns.add(1, {"policy": decision.policy, "result": result})
-        rt.ledger.record_grant(outcome, time.time())
+        rt.ledger.record_grant(outcome, time.time(), self._aging_band(room_id))
         now = time.monotonic()
         for pid in outcome.winners:
             priority = next(s.bid.priority for s in outcome.scored if s.bid.persona_id == pid)

@@ -109,6 +109,44 @@ def retire(persona: str = typer.Argument(..., help="Persona id or name.")) -> No
     console.print(f"retired {done['persona']} (left {rooms})")
 
 
+@app.command("profiles")
+def profiles() -> None:
+    """The persona profiles you can install, and which this node has."""
+    rows = gateway_client.request("GET", "/v1/persona-profiles")["profiles"]
+    print_table(
+        "persona profiles",
+        ("id", "name", "status", "role"),
+        [(p["id"], p["name"], p["status"], p["role"]) for p in rows],
+    )
+
+
+@app.command("install")
+def install(
+    profiles: list[str] = typer.Argument(
+        None, help="Profile ids or names, e.g. security-ai (see `continuum persona profiles`)."
+    ),
+    all_: bool = typer.Option(False, "--all", help="Install every profile in the catalog."),
+    room: list[str] = typer.Option(["lobby"], "--room", "-r", help="Rooms to join (repeat)."),
+) -> None:
+    """Install persona profiles: a software team's roles, each answering its own questions."""
+    if all_ == bool(profiles):
+        raise CliError("name the profiles to install (e.g. security-ai), or give --all")
+    body: dict[str, Any] = {"rooms": room}
+    if all_:
+        body["all"] = True
+    else:
+        body["profiles"] = profiles
+    done = gateway_client.request("POST", "/v1/persona-profiles/install", json=body)
+    for pid in done["installed"]:
+        console.print(f"installed {pid} (in {', '.join(room)})")
+    for pid in done["present"]:
+        console.print(f"{pid} was already installed: left as it is")
+    for pid in done["retired"]:
+        err_console.print(
+            Text("skipped: ", style="yellow") + Text(f"{pid} was retired on this node")
+        )
+
+
 @app.command("create")
 def create(
     name: str,

@@ -319,6 +319,36 @@ class SetGenome(PersonaRef):
     combination: Combination | None = None
 
 
+class InstallPersonas(Request):
+    """Profiles from the catalog (``continuum.roster``) by id or name, or all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    profiles: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
+    all: bool = False
+    rooms: list[str] = Field(default_factory=lambda: ["lobby"], max_length=64)
+
+
+class Installed(Reply):
+    installed: list[str] = Field(description="Personas created now.")
+    present: list[str] = Field(description="Already installed: left as they are.")
+    retired: list[str] = Field(description="Retired here before: their ids stay unused.")
+
+
+class ProfileView(Reply):
+    id: str
+    name: str
+    role: str
+    domains: list[str]
+    status: Literal["available", "installed", "retired"]
+
+
+class ProfileList(Reply):
+    profiles: list[ProfileView]
+
+
 class CachePins(Request):
     pin: str | None = Field(default=None, min_length=1, max_length=64)
     unpin: str | None = Field(default=None, min_length=1, max_length=64)
@@ -335,6 +365,20 @@ PERSONA_RUNTIME = [
         "Retire a persona: it leaves its rooms and stops answering.",
         RetirePersona,
         PersonaRetiredReply,
+    ),
+    Command(
+        "persona-runtime",
+        "profiles",
+        "The installable persona profiles, and which are installed.",
+        Empty,
+        ProfileList,
+    ),
+    Command(
+        "persona-runtime",
+        "install",
+        "Install persona profiles from the catalog (or all of them).",
+        InstallPersonas,
+        Installed,
     ),
     Command("persona-runtime", "generate", "A persona answers a prompt.", Generate, Generated),
     Command("persona-runtime", "attempt", "A persona attempts an academy exercise.", Attempt),

@@ -53,6 +53,11 @@ class RoomPolicy(_Payload):
     max_persona_chain: Annotated[int, Field(ge=1, le=100), NUMBER] = 4
     #: Score bonus per turn a persona bid and lost (aging: nobody starves).
     aging: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] = 0.05
+    #: Aging is for personas that fit a message about equally: a bid whose
+    #: confidence is more than this under the best eligible one neither gains
+    #: from its wait nor adds to it (so waiting never hands a question to a
+    #: persona that fits it much worse).
+    aging_band: Annotated[float, Field(ge=0.0, le=1.0), NUMBER] = 0.15
     #: A generation that streams nothing for this long is abandoned and the
     #: next bidder gets the turn.
     stall_s: Annotated[float, Field(ge=0.5, le=600.0), NUMBER] = 15.0

@@ -209,6 +209,24 @@ class NewPersona(_Body):
     )
 
 
+class PersonaInstall(_Body):
+    """Profiles from the catalog (``GET /v1/persona-profiles``), or all of them."""
+
+    profiles: list[Annotated[str, Field(pattern=PERSONA_KEY)]] = Field(
+        default_factory=list, max_length=32, description="Profile ids or names."
+    )
+    all: StrictBool = False
+    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field(
+        default_factory=lambda: ["lobby"], max_length=64
+    )
+
+    @model_validator(mode="after")
+    def _profiles_or_all(self) -> PersonaInstall:
+        if self.all == bool(self.profiles):
+            raise ValueError("name the profiles to install, or set all (not both)")
+        return self
+
+
 def _drop_null(schema: dict[str, Any]) -> None:
     """JSON Schema of a model whose optional fields may be left out but not
     sent as null: each ``anyOf: [X, null]`` property becomes plain X."""

@@ -306,8 +306,8 @@ async def call_service(
         raise ApiError(exc.status, exc.message) from None
 
 
-async def _personas(request: Request, op: str, body: dict[str, Any]) -> Any:
-    return await call_service(request, "persona-runtime", op, body)
+async def _personas(request: Request, op: str, body: dict[str, Any], timeout: float = 10) -> Any:
+    return await call_service(request, "persona-runtime", op, body, timeout)
 
 
 @router.get("/v1/personas", summary="List personas")
@@ -322,6 +322,28 @@ async def create_persona(
     _: Annotated[ApiToken, Depends(require("admin"))],
 ) -> Any:
     return await _personas(request, "create", await bodies.sent(request))
+
+
+@router.get(
+    "/v1/persona-profiles",
+    summary="The installable persona profiles (a software team's roles), and which are installed",
+)
+async def persona_profiles(
+    request: Request, _: Annotated[ApiToken, Depends(require("read"))]
+) -> Any:
+    return await _personas(request, "profiles", {})
+
+
+@router.post(
+    "/v1/persona-profiles/install",
+    summary="Install persona profiles (admin); installing one again leaves it as it is",
+)
+async def install_personas(
+    request: Request,
+    body: Annotated[bodies.PersonaInstall, Body()],
+    _: Annotated[ApiToken, Depends(require("admin"))],
+) -> Any:
+    return await _personas(request, "install", await bodies.sent(request), timeout=30)
 
 
 @router.get("/v1/personas/{persona}", summary="A persona")
