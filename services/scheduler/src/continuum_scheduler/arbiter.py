@@ -215,7 +215,7 @@ def arbitrate(
     """Decide one turn. Does not change the ledger (``record_grant`` does)."""
     now = time.monotonic() if now is None else now
     mentioned = set(trigger.mentions)
-    best = best_confidence(
+    top = best_confidence(
         b
         for b in bids
         if b.persona_id != trigger.author_id
@@ -224,7 +224,7 @@ def arbitrate(
     scored: list[tuple[Bid, float, int, bool, str]] = []
     for bid in bids:
         waited = ledger.waited.get(bid.persona_id, 0)
-        if not contending(bid, best, policy.aging_band):
+        if not contending(bid, top, policy.aging_band):
             waited = 0  # aging is for personas that fit the message about equally
         value = score(bid, waited, policy.aging)
         is_mentioned = bid.mentioned or bid.persona_id in mentioned
