@@ -215,17 +215,22 @@ def arbitrate(
     """Decide one turn. Does not change the ledger (``record_grant`` does)."""
     now = time.monotonic() if now is None else now
     mentioned = set(trigger.mentions)
-    top = best_confidence(
-        b
-        for b in bids
-        if b.persona_id != trigger.author_id
-        and (b.mentioned or b.persona_id in mentioned or b.confidence >= policy.min_confidence)
-    )
+    author, floor = trigger.author_id, policy.min_confidence
+    top = 0.0  # the best eligible confidence: aging counts only within its band
+    for b in bids:
+        c = b.confidence
+        if (
+            c > top
+            and b.persona_id != author
+            and (c >= floor or b.mentioned or b.persona_id in mentioned)
+        ):
+            top = c
+    contention = top - policy.aging_band - 1e-9
+    waits = ledger.waited
     scored: list[tuple[Bid, float, int, bool, str]] = []
     for bid in bids:
-        waited = ledger.waited.get(bid.persona_id, 0)
-        if not contending(bid, top, policy.aging_band):
-            waited = 0  # aging is for personas that fit the message about equally
+        # Aging is for personas that fit the message about equally (``contending``).
+        waited = waits.get(bid.persona_id, 0) if bid.confidence >= contention else 0
         value = score(bid, waited, policy.aging)
         is_mentioned = bid.mentioned or bid.persona_id in mentioned
         if bid.persona_id == trigger.author_id:
