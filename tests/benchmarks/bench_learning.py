@@ -78,11 +78,17 @@ def ensure_model() -> Path:
 
 
 def run_one(
-    lab: Lab, skill: Skill, seed: int, cpu_minutes: float, batch: int | None = None
+    lab: Lab,
+    skill: Skill,
+    seed: int,
+    cpu_minutes: float,
+    batch: int | None = None,
+    keep: list[Any] | None = None,
 ) -> dict[str, Any]:
     """One flag-free training run, as the academy's automatic job makes it. The
     budget's clock starts after the held-out measurement before training (the
-    benchmark's, not the job's) and stops before the one after."""
+    benchmark's, not the job's) and stops before the one after. ``keep``
+    receives the trained layer's weights (for a benchmark that uses them)."""
     have = available(skill, "heldout")
     heldout = draw(skill, "heldout", min(HELDOUT, have or HELDOUT), seed=10_000 + seed)
     train_count = available(skill, "train")
@@ -127,6 +133,8 @@ def run_one(
         ),
     )
     used = clock() / 60
+    if keep is not None:
+        keep.append(result.weights)
     answers = lab.answers(
         result.weights, [rendered(e) for e in heldout], max_answer_tokens(heldout)
     )

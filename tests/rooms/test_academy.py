@@ -8,16 +8,19 @@ runs that resume after a kill."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from rooms_harness import RoomNode, cli, wait_for
+from rooms_harness import RoomNode, cli, make_remote_persona, wait_for
 
+from continuum.games import Position
 from continuum.runtime.requests import request_json
 from continuum.testing.processes import wait_service_ready
+from continuum_persona.testing.wire import Script, WireServer
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +278,141 @@ async def restart_academy(room_node: RoomNode) -> None:
 
 
 ACADEMY_ENV: dict[str, str] = {}
+
+
+async def test_two_personas_play_connect_four_to_the_end_in_a_room(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    async with room_node.client() as api:
+        made = await api.post("/v1/rooms", json={"id": "arena", "topic": "games"})
+        assert made.status_code == 201, made.text
+        out = cli(
+            room_node, tmp_path, "game", "start", "connect-four", "--room", "arena",
+            "--player", "helper-ai", "--player", "Teacher AI",
+        )  # fmt: skip
+        game_id = re.search(r"connect-four (\w+) in arena", out)
+        assert game_id, out
+        game = game_id.group(1)
+
+        async def finished() -> Any:
+            shown = (await api.get(f"/v1/games/{game}")).json()
+            return shown if shown["result"] is not None else None
+
+        final = await wait_for(finished, timeout=180, every=0.5)
+        # Every move was legal, in turn, and the result is what the rules say.
+        position = Position.replay("connect-four", final["moves"])
+        assert final["result"] in ("win", "draw"), final
+        if final["result"] == "win":
+            winner = position.winner()
+            assert winner is not None
+            assert final["winner"] == ["helper-ai", "teacher-ai"][winner]
+        else:
+            assert not position.legal_moves()
+
+        # The room shows every move, by the persona that played it; the last says how it ended.
+        async def shown_in_room() -> Any:
+            listed = (await api.get("/v1/rooms/arena/messages", params={"limit": 500})).json()
+            said = [m for m in listed["messages"] if m["author_kind"] == "persona"]
+            return said if len(said) == len(final["moves"]) else None
+
+        said = await wait_for(shown_in_room, timeout=30)
+        for ply, (message, move) in enumerate(zip(said, final["moves"], strict=True)):
+            assert message["author_id"] == ["helper-ai", "teacher-ai"][ply % 2]
+            assert message["text"].startswith(f"I play column {move}.")
+        assert "Connect Four is over" in said[-1]["text"]
+        board = cli(room_node, tmp_path, "game", "leaderboard", "connect-four")
+        assert "helper-ai" in board and "teacher-ai" in board
+
+
+async def test_a_human_plays_a_persona_and_bad_moves_change_nothing(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    async with room_node.client() as api:
+        start = {
+            "game": "tic-tac-toe",
+            "room": "lobby",
+            "players": [{"id": "ada", "kind": "human"}, {"id": "debugger-ai"}],
+        }
+        for bad, status in (
+            ({**start, "room": "nowhere"}, 404),
+            ({**start, "players": [{"id": "ada", "kind": "human"}] * 2}, 422),
+            ({**start, "game": "chess"}, 422),
+            ({**start, "players": [{"id": "nobody-ai"}, {"id": "debugger-ai"}]}, 404),
+        ):
+            refused = await api.post("/v1/games", json=bad)
+            assert refused.status_code == status, (bad, refused.text)
+        made = await api.post("/v1/games", json=start)
+        assert made.status_code == 201, made.text
+        game = made.json()["id"]
+        moves = f"/v1/games/{game}/moves"
+        assert (await api.post(moves, json={"player": "ada", "move": 5})).status_code == 200
+
+        async def persona_moved() -> Any:
+            shown = (await api.get(f"/v1/games/{game}")).json()
+            return shown if len(shown["moves"]) == 2 else None
+
+        shown = await wait_for(persona_moved, timeout=60)
+        taken = shown["moves"][1]
+        for body, status, says in (
+            ({"player": "ada", "move": 5}, 409, "cell 5 is taken by X"),
+            ({"player": "ada", "move": 10}, 422, "move"),
+            ({"player": "debugger-ai", "move": 1}, 403, "plays its own moves"),
+            ({"player": "bob", "move": 1}, 409, "bob is not playing"),
+        ):
+            refused = await api.post(moves, json=body)
+            assert refused.status_code == status and says in refused.text, (body, refused.text)
+        assert (await api.get(f"/v1/games/{game}")).json()["moves"] == [5, taken]
+        free = next(m for m in range(1, 10) if m not in (5, taken))
+        done = cli(room_node, tmp_path, "game", "move", game, str(free), "--as", "ada")
+        assert "debugger-ai to move" in done or "won" in done
+        out = cli(room_node, tmp_path, "game", "move", game, str(free), "--as", "ada", ok=False)
+        assert "out of turn" in out or "taken" in out or "over" in out
+        ended = cli(room_node, tmp_path, "game", "forfeit", game, "--as", "ada")
+        assert "debugger-ai won (forfeit)" in ended or "won" in ended
+        again = await api.post(moves, json={"player": "ada", "move": 9})
+        assert again.status_code == 409 and "is over" in again.text
+        assert (await api.get("/v1/games/nope")).status_code == 404
+
+
+async def test_a_remote_model_writes_its_move_and_is_told_why_a_bad_one_was_refused(
+    room_node: RoomNode,
+) -> None:
+    """A persona on an OpenAI-compatible server (a test double speaking its wire
+    protocol) writes its move; refused three times, it forfeits with the reasons."""
+    server = await WireServer("openai", Script(pieces=["I play column ", "9"])).start()
+    try:
+        async with room_node.client() as api:
+            remote = await make_remote_persona(api, "Remote Player", server.url)
+            body = {
+                "game": "connect-four",
+                "room": "lobby",
+                "players": [{"id": remote}, {"id": "ada", "kind": "human"}],
+            }
+            made = await api.post("/v1/games", json=body)
+            assert made.status_code == 201, made.text
+            game = made.json()["id"]
+
+            async def over() -> Any:
+                shown = (await api.get(f"/v1/games/{game}")).json()
+                return shown if shown["result"] is not None else None
+
+            final = await wait_for(over, timeout=60)
+            assert final["result"] == "forfeit" and final["winner"] == "ada"
+            assert "there is no column 9" in final["reason"] and final["moves"] == []
+            assert len(server.requests) == 3
+            retried = json.dumps(server.requests[1]["messages"])
+            assert "Your last try was refused: there is no column 9" in retried
+            server.script = Script(pieces=["4"])
+            made = await api.post("/v1/games", json=body)
+            game = made.json()["id"]
+
+            async def moved() -> Any:
+                shown = (await api.get(f"/v1/games/{game}")).json()
+                return shown if shown["moves"] else None
+
+            assert (await wait_for(moved, timeout=60))["moves"] == [4]
+    finally:
+        await server.stop()
 
 
 async def test_a_skill_file_dropped_in_is_trained_with_no_flags(

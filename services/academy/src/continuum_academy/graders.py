@@ -17,7 +17,7 @@ import jsonschema
 
 from continuum_academy.sandbox import SandboxLimits, run_unit_tests
 
-GRADER_KINDS = ("exact", "regex", "json", "unit_tests")
+GRADER_KINDS = ("exact", "regex", "json", "unit_tests", "game_move")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ def grade(spec: dict[str, Any], answer: str | None, attempt: str, limits: Sandbo
         return Grade(1.0 if ok else 0.0, ok, "pattern matched" if ok else "pattern not found")
     if kind == "json":
         return _grade_json(spec, normalise(attempt))
+    if kind == "game_move":
+        return _grade_move(spec, normalise(attempt))
     if kind == "unit_tests":
         result = run_unit_tests(
             attempt, str(spec.get("function", "f")), list(spec.get("tests", [])), limits
@@ -88,3 +90,26 @@ def _grade_json(spec: dict[str, Any], text: str) -> Grade:
     wrong = sorted(set(expected) - set(right))
     detail = "all fields right" if ok else f"wrong or missing: {', '.join(wrong) or 'extra keys'}"
     return Grade(len(right) / max(1, len(expected)), ok, detail)
+
+
+def _grade_move(spec: dict[str, Any], line: str) -> Grade:
+    """Any move the reference search values as highly as its own is a pass."""
+    from continuum.games import IllegalMove, Position, move_values, parse_move
+
+    try:
+        position = Position.replay(spec["game"], list(spec["moves"]))
+    except (IllegalMove, KeyError, TypeError) as exc:
+        return Grade(0.0, False, f"the exercise's position is unusable: {exc}")
+    move = parse_move(line)
+    if move is None:
+        return Grade(0.0, False, f"{line[:40]!r} names no move")
+    try:
+        position.play(move)
+    except IllegalMove as exc:
+        return Grade(0.0, False, f"illegal: {exc}")
+    values = move_values(position)
+    best = max(values.values())
+    if values[move] >= best:
+        return Grade(1.0, True, f"{move} is a best move")
+    better = sorted(m for m, v in values.items() if v == best)
+    return Grade(0.0, False, f"{move} is legal, but {', '.join(map(str, better))} is better")

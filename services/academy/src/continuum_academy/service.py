@@ -17,6 +17,7 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from continuum.events.academy import (
     SessionStarted,
 )
 from continuum.events.persona import GenomeLayerRef
+from continuum.games.record import GameBook
 from continuum.genome import LayerCatalog, LayerError
 from continuum.genome.blobs import LayerBlobs
 from continuum.genome.refs import parse_layer_spec
@@ -39,7 +41,7 @@ from continuum.runtime.follow import LogFollower
 from continuum.runtime.requests import ServiceRequestError
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
-from continuum_academy import jobs, params, views
+from continuum_academy import games, jobs, params, views
 from continuum_academy.curriculum import Curriculum
 from continuum_academy.graders import grade
 from continuum_academy.lab.model import Lab
@@ -72,6 +74,7 @@ class AcademyService(Service):
         self.book = SessionBook()
         self.runs = RunBook()
         self.catalog = LayerCatalog()
+        self.games = GameBook()
         self._followers: list[LogFollower] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running: set[str] = set()
@@ -171,6 +174,8 @@ class AcademyService(Service):
         payload = stored.event.payload
         if aggregate == "session":
             self.book.apply(run_id, payload, stored.seq)
+        elif aggregate == "game":
+            self.games.apply(run_id, payload, stored.seq)
         else:
             self.runs.apply(aggregate, run_id, payload)
 
@@ -180,6 +185,13 @@ class AcademyService(Service):
         )
         await self._academy_log.reached(result.version)
         return result.version
+
+    async def caught_up_to(self, version: int | None) -> None:
+        """Until the read model holds the log up to ``version`` (None: a moment)."""
+        if version is not None:
+            await self._academy_log.reached(version)
+        else:
+            await asyncio.sleep(0.05)
 
     async def decide(
         self, session_id: str, decide: Callable[[SessionState], list[Any]]
@@ -542,6 +554,8 @@ class AcademyService(Service):
             ("evolution", evolution),
         ):
             await ctx.command(command("academy", op), as_object(handler))
+        for op, game_handler in games.HANDLERS.items():
+            await ctx.command(command("academy", op), as_object(partial(game_handler, self)))
 
 
 def parse_genome(specs: Any) -> list[GenomeLayerRef]:

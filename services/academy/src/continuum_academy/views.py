@@ -90,22 +90,23 @@ def session(state: SessionState, detail: bool = False) -> dict[str, Any]:
     return out
 
 
+def standing(s: Standing, played: str = "exercises") -> dict[str, Any]:
+    return {
+        "contestant": s.contestant,
+        "rating": round(s.rating, 1),
+        "low": round(s.low, 1),
+        "high": round(s.high, 1),
+        "wins": s.wins,
+        played: s.games,
+    }
+
+
 def leaderboard(
     skill: str, table: Sequence[Standing], reputation: Mapping[str, Reputation]
 ) -> dict[str, Any]:
     return {
         "skill": skill,
-        "standings": [
-            {
-                "contestant": s.contestant,
-                "rating": round(s.rating, 1),
-                "low": round(s.low, 1),
-                "high": round(s.high, 1),
-                "wins": s.wins,
-                "exercises": s.games,
-            }
-            for s in table
-        ],
+        "standings": [standing(s) for s in table],
         "graders": [
             {
                 "grader": r.grader,

@@ -131,6 +131,10 @@ class Chat:
         self.factory = factory
         self.broker = broker
 
+    async def room(self, room_id: str) -> dict[str, Any]:
+        """The room's read model, or a 404 naming the rooms there are."""
+        return await self._room(room_id)
+
     async def _room(self, room_id: str) -> dict[str, Any]:
         room = await chat_model.get_room(self.pool, room_id)
         if room is None:

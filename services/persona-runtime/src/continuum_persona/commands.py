@@ -3,15 +3,11 @@ and the events they append."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
-
 from continuum.contracts.commands import CreatePersona, UpdatePersona
 from continuum.events.chat import MemberJoined
-from continuum.events.envelope import describe_validation_error
 from continuum.events.persona import PersonaCreated, PersonaUpdated, Profile
 from continuum.runtime import RequestError
+from continuum.runtime.commands import parse_request
 
 __all__ = [
     "CreatePersona",
@@ -23,14 +19,8 @@ __all__ = [
 ]
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def parse(model: type[M], body: dict[str, Any], what: str) -> M:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise RequestError(f"invalid {what}: {describe_validation_error(exc)}", 422) from None
+#: A command's body as its contract model, or a 422 naming the bad field.
+parse = parse_request
 
 
 def created_event(command: CreatePersona, public_key: str, seeded: bool = False) -> PersonaCreated:

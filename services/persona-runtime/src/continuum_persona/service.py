@@ -55,7 +55,9 @@ from continuum_persona.cognition.academy import AcademyActionExecutor, AcademyRa
 from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
+from continuum_persona.cognition.game import GameActionExecutor, GameRagBuilder
 from continuum_persona.cognition.pipeline import CognitionPipeline
+from continuum_persona.games import GameTable
 from continuum_persona.genome.runtime import GenomeRuntime
 from continuum_persona.inference.unavailable import UnavailableBackend
 from continuum_persona.personas import SEEDS, Persona, PersonaRegistry, persona_id_for
@@ -127,6 +129,7 @@ class PersonaRuntimeService(Service):
         domains.register(
             "academy", AcademyRagBuilder, lambda: AcademyActionExecutor(self._submit_attempt)
         )
+        domains.register("game", GameRagBuilder, lambda: GameActionExecutor(self._post))
         self.pipeline = CognitionPipeline(
             domains,
             Decider(embedder),
@@ -141,7 +144,15 @@ class PersonaRuntimeService(Service):
         self._persona_log = personas
         chat = ctx.follower("EVT_CHAT", "evt.chat.>", self._on_chat)
         layers = ctx.follower("EVT_GENOME", "evt.genome.>", self._on_genome)
-        self._followers = [layers, personas, chat]
+        self.games = GameTable(
+            self.registry,
+            self.pipeline,
+            lambda subject, body: ctx.request(subject, body, timeout=10),
+            self.rooms.get,
+            self._spawn,
+        )
+        games = ctx.follower("EVT_ACADEMY", "evt.academy.game.>", self._on_game)
+        self._followers = [layers, personas, chat, games]
         for follower in self._followers:
             await follower.start()
             await follower.caught_up()
@@ -158,6 +169,7 @@ class PersonaRuntimeService(Service):
         self._spawn(self._heartbeat())
         await self._register_endpoints(ctx)
         await self._warm_up()
+        self.games.resume()  # games left waiting for one of our personas while we were down
 
     async def _warm_up(self) -> None:
         """Do once, before the service answers its health check, what the first
@@ -303,6 +315,9 @@ class PersonaRuntimeService(Service):
         if live and isinstance(payload, PersonaCreated | PersonaRetired):
             await self._announce()  # present (or gone) at once, not at the next heartbeat
 
+    async def _on_game(self, stored: StoredEvent, live: bool) -> None:
+        self.games.apply(stored.event.envelope.subject, stored.event.payload, stored.seq, live)
+
     async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
         envelope, payload = stored.event.envelope, stored.event.payload
         room_id = envelope.subject
@@ -422,7 +437,7 @@ class PersonaRuntimeService(Service):
             author_name=persona.name,
             text=text[:8000],
             mentions=[m for m in room.mentions_in(text) if m != persona.persona_id],
-            reply_to=situation.message_id,
+            reply_to=situation.message_id or None,
             turn_id=generation.turn_id,
             status=generation.status,  # type: ignore[arg-type]
             error=generation.error,

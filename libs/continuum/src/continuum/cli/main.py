@@ -57,6 +57,7 @@ COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "genome": _group("genome_cmds", "app", "genome"),
     "mesh": _group("mesh_cmds", "app", "mesh"),
     "market": _group("market_cmds", "app", "market"),
+    "game": _group("game_cmds", "app", "game"),
     "ui": _command("ui_cmds", "ui"),
 }
 

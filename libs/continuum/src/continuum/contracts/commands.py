@@ -568,6 +568,66 @@ class RunRef(Request):
     run: str | None = None
 
 
+class GamePlayerRef(Request):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.@-]{0,127}$",
+        description="A persona id or name, or a human's id.",
+    )
+    kind: Literal["persona", "human"] = "persona"
+
+
+class StartGame(Request):
+    model_config = ConfigDict(extra="forbid")
+
+    game: Literal["tic-tac-toe", "connect-four"]
+    room: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    players: list[GamePlayerRef] = Field(
+        min_length=2, max_length=2, description="The first moves first (X)."
+    )
+    started_by: str = Field(default="", max_length=128)
+
+
+class GameRef(Request):
+    game: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class PlayMove(GameRef):
+    model_config = ConfigDict(extra="forbid")
+
+    player: str = Field(min_length=1, max_length=128)
+    move: integer("move", 1, 9)  # type: ignore[valid-type]
+
+
+class ForfeitGame(GameRef):
+    model_config = ConfigDict(extra="forbid")
+
+    player: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="resigned", max_length=300)
+
+
+class GameView(Reply):
+    id: str
+    game: str
+    room: str
+    players: list[dict[str, Any]]
+    moves: list[int]
+    board: str
+    legal_moves: list[int]
+    to_move: str | None
+    result: str | None
+    winner: str | None
+
+
+class GameList(Request):
+    room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class GameLeaderboard(Request):
+    game: Literal["tic-tac-toe", "connect-four"]
+
+
 ACADEMY = [
     Command("academy", "skills", "The curriculum's skills."),
     Command("academy", "reload", "Re-read the skills directory; what changed."),
@@ -586,6 +646,12 @@ ACADEMY = [
     Command("academy", "abtests", "A/B tests (or one).", TestRef),
     Command("academy", "evolve", "Evolve genomes across skills.", Evolve),
     Command("academy", "evolution", "Evolution runs (or one).", RunRef),
+    Command("academy", "game.start", "Start a game in a room.", StartGame, GameView),
+    Command("academy", "game.move", "Play a move (the referee checks it).", PlayMove, GameView),
+    Command("academy", "game.forfeit", "A player gives up a game.", ForfeitGame, GameView),
+    Command("academy", "game.show", "One game: board, moves, whose turn.", GameRef, GameView),
+    Command("academy", "game.list", "Games (in a room, or all).", GameList),
+    Command("academy", "game.leaderboard", "Bradley-Terry ratings on a game.", GameLeaderboard),
 ]
 
 # -- marketplace -----------------------------------------------------------------------

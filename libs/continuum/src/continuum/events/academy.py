@@ -275,3 +275,41 @@ class GenerationCompleted(_Payload):
 class EvolutionCompleted(_Payload):
     champions: dict[str, str] = Field(default_factory=dict)  # skill -> published layer ref
     summary: dict[str, Any] = Field(default_factory=dict)
+
+
+# -- games: ``evt.academy.game.<id>`` ------------------------------------------------
+
+GameKind = Literal["tic-tac-toe", "connect-four"]
+
+
+class GamePlayer(_Payload):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    kind: Literal["persona", "human"]
+
+
+@catalog.register(context="academy", aggregate="game", name="started")
+class GameStarted(_Payload):
+    """A turn-based game began in a room; the first player moves first (X)."""
+
+    game: GameKind
+    room: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    players: list[GamePlayer] = Field(min_length=2, max_length=2)
+    started_by: str = Field(min_length=1, max_length=128)
+
+
+@catalog.register(context="academy", aggregate="game", name="moved")
+class MovePlayed(_Payload):
+    """A legal move (the referee checked it against the whole game so far)."""
+
+    player: str = Field(min_length=1, max_length=128)
+    move: int = Field(ge=1, le=9)
+    ply: int = Field(ge=1, le=42)
+
+
+@catalog.register(context="academy", aggregate="game", name="ended")
+class GameEnded(_Payload):
+    """The result: a line, a full board, or a player giving up (forfeit)."""
+
+    result: Literal["win", "draw", "forfeit"]
+    winner: str | None = Field(default=None, max_length=128)
+    reason: str = Field(default="", max_length=500)

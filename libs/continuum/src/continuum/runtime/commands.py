@@ -43,6 +43,18 @@ class RequestError(Exception):
         self.code = code
 
 
+def parse_request(model: type[Request], body: dict[str, Any], what: str = "request") -> Request:
+    """A command's body as its contract model, or a 422 naming the bad field."""
+    from pydantic import ValidationError
+
+    from continuum.events.envelope import describe_validation_error
+
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise RequestError(f"invalid {what}: {describe_validation_error(exc)}", 422) from None
+
+
 @dataclass
 class EndpointStats:
     """One endpoint as ``$SRV.INFO`` and ``$SRV.STATS`` describe it."""

@@ -92,6 +92,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_admin,
         routes_chat,
         routes_events,
+        routes_games,
         routes_genome,
         routes_market,
         routes_mesh,
@@ -125,6 +126,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_chat.router)
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
+    app.include_router(routes_games.router)
     app.include_router(routes_mesh.router)
     app.include_router(routes_market.router)
     app.include_router(routes_signin.router)

@@ -209,22 +209,58 @@ class NewPersona(_Body):
     )
 
 
-class PersonaInstall(_Body):
-    """Profiles from the catalog (``GET /v1/persona-profiles``), or all of them."""
+_ROOMS = Field(
+    default_factory=lambda: ["lobby"],
+    max_length=64,
+    description="The rooms the installed personas join.",
+)
+
+
+class InstallNamed(_Body):
+    """Some profiles from the catalog (``GET /v1/persona-profiles``), by id or name."""
 
     profiles: list[Annotated[str, Field(pattern=PERSONA_KEY)]] = Field(
-        default_factory=list, max_length=32, description="Profile ids or names."
+        min_length=1, max_length=32, description="Profile ids or names."
     )
-    all: StrictBool = False
-    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field(
-        default_factory=lambda: ["lobby"], max_length=64
+    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = _ROOMS
+
+
+class InstallAll(_Body):
+    """Every profile in the catalog."""
+
+    all: Literal[True]
+    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = _ROOMS
+
+
+PersonaInstall = InstallNamed | InstallAll
+
+
+class GamePlayer(_Body):
+    id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.@-]{0,127}$",
+        description="A persona's id or name, or a human player's name.",
+    )
+    kind: Literal["persona", "human"] = "persona"
+
+
+class NewGame(_Body):
+    game: Literal["tic-tac-toe", "connect-four"]
+    room: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    players: list[GamePlayer] = Field(
+        min_length=2, max_length=2, description="The first moves first (X)."
     )
 
-    @model_validator(mode="after")
-    def _profiles_or_all(self) -> PersonaInstall:
-        if self.all == bool(self.profiles):
-            raise ValueError("name the profiles to install, or set all (not both)")
-        return self
+
+class GameMove(_Body):
+    player: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    move: Annotated[int, Field(ge=1, le=9), NUMBER] = Field(
+        description="Tic-tac-toe: the cell, 1-9 row by row; Connect Four: the column, 1-7."
+    )
+
+
+class GameForfeit(_Body):
+    player: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")
+    reason: str = Field(default="resigned", max_length=300)
 
 
 def _drop_null(schema: dict[str, Any]) -> None:

@@ -47,7 +47,8 @@ def chat_of(request: Request) -> Chat:
     return gateway.chat
 
 
-async def _run(coro: Any) -> Any:
+async def run_chat(coro: Any) -> Any:
+    """A chat call whose refusal becomes the HTTP error it names."""
     try:
         return await coro
     except ChatError as exc:
@@ -67,7 +68,7 @@ async def create_room(
     command: Annotated[CreateRoom, Body()],
     token: Annotated[ApiToken, Depends(require("publish"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).create_room(command, token.name))
+    result: dict[str, Any] = await run_chat(chat_of(request).create_room(command, token.name))
     return result
 
 
@@ -90,7 +91,7 @@ async def close_room(
     room_id: RoomId,
     token: Annotated[ApiToken, Depends(require("admin"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).close(room_id, token.name))
+    result: dict[str, Any] = await run_chat(chat_of(request).close(room_id, token.name))
     return result
 
 
@@ -101,7 +102,9 @@ async def set_policy(
     policy: Annotated[RoomPolicy, Body()],
     token: Annotated[ApiToken, Depends(require("publish"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).set_policy(room_id, policy, token.name))
+    result: dict[str, Any] = await run_chat(
+        chat_of(request).set_policy(room_id, policy, token.name)
+    )
     return result
 
 
@@ -112,7 +115,7 @@ async def join_room(
     command: Annotated[JoinRoom, Body()],
     token: Annotated[ApiToken, Depends(require("publish"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).join(room_id, command, token.name))
+    result: dict[str, Any] = await run_chat(chat_of(request).join(room_id, command, token.name))
     return result
 
 
@@ -123,7 +126,7 @@ async def leave_room(
     member_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$")],
     _: Annotated[ApiToken, Depends(require("publish"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).leave(room_id, member_id))
+    result: dict[str, Any] = await run_chat(chat_of(request).leave(room_id, member_id))
     return result
 
 
@@ -134,7 +137,7 @@ async def post_message(
     command: Annotated[PostMessage, Body()],
     token: Annotated[ApiToken, Depends(require("publish"))],
 ) -> dict[str, Any]:
-    result: dict[str, Any] = await _run(chat_of(request).post(room_id, command, token.name))
+    result: dict[str, Any] = await run_chat(chat_of(request).post(room_id, command, token.name))
     return result
 
 

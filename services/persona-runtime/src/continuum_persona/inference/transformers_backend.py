@@ -197,5 +197,29 @@ class TransformersBackend:
             if failure:
                 raise BackendError(f"generation failed: {failure[0]}")
 
+    async def choose(self, request: GenerationRequest, options: list[str]) -> list[float]:
+        """The log-likelihood of each option as the reply to ``request``, with the
+        request's genome active (``continuum_lm.choice``)."""
+        from continuum_lm.choice import option_logprobs
+
+        async with self._lock:
+            self.calls += 1
+            try:
+                await self._activate(request.genome, request.stats)
+            except BackendError:
+                raise
+            except Exception as exc:
+                raise BackendError(f"cannot apply the genome: {exc}") from None
+            prompt = render_prompt(self.tokenizer, request)
+            longest = max((self.count_tokens(o) for o in options), default=0)
+            if self.count_tokens(prompt) + longest + 4 >= self.context_tokens:
+                raise BackendError(
+                    f"the prompt and its options do not fit the model's context "
+                    f"({self.context_tokens} tokens)"
+                )
+            return await asyncio.to_thread(
+                option_logprobs, self.base, self.tokenizer, prompt, options
+            )
+
     async def close(self) -> None:
         return None
