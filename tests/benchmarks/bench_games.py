@@ -11,13 +11,18 @@ Training is the academy's automatic job on the skill (``bench_learning.
 run_one``: the flag-free recipe, a CPU-minute budget), and the held-out
 accuracy is the share of held-out positions where its move is a best move.
 
+Connect Four's prompts are longer (a 6x7 board and up to 40 moves), so a
+training step costs more and its budget is larger (``BUDGETS``).
+
 Usage: python tests/benchmarks/bench_games.py [--games N] [--cpu-minutes M]
-       [--skills tic-tac-toe,connect-four] [--write docs/benchmarks.md]
+       [--skills tic-tac-toe,connect-four] [--json ROWS] [--from-json ROWS...]
+       [--write docs/benchmarks.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -41,6 +46,8 @@ from bench_learning import ensure_model, run_one
 
 console = Console()
 OPPONENTS = ("random", "minimax")
+#: CPU-minutes of training per game (the automatic recipe needs 150 steps at least).
+BUDGETS = {"tic-tac-toe": 5.0, "connect-four": 15.0}
 
 
 def model_move(lab: Lab, model: Any, skill: GameSkill, position: Position) -> int:
@@ -94,19 +101,19 @@ def bench(game: str, games: int, cpu_minutes: float, seed: int) -> dict[str, Any
         "heldout_before": row["before"],
         "heldout_after": row["after"],
         "cpu_minutes": row["cpu_minutes"],
+        "budget": cpu_minutes,
         "steps": row["steps"],
         "seconds": time.perf_counter() - started,
     }
 
 
-def render_section(rows: list[dict[str, Any]], command: str, cpu_minutes: float) -> str:
+def render_section(rows: list[dict[str, Any]], command: str) -> str:
     lines = [
         "## Games (win rate before and after academy training)",
         "",
         f"Command: `{command}`  ",
         f"Run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; the built-in model (small preset); training budget "
-        f"{cpu_minutes:g} CPU-minutes, seed 0.",
+        f"{platform.python_version()}; the built-in model (small preset); seed 0.",
         "",
         "The model picks its move as a persona does in a room (each legal move scored as its "
         "reply, the likeliest played), before and after a layer trained by the academy's "
@@ -123,7 +130,7 @@ def render_section(rows: list[dict[str, Any]], command: str, cpu_minutes: float)
                 f"| {r['game']} | {opponent} | {r['games']} | {rate(r['before'][opponent])} "
                 f"| {rate(r['after'][opponent])} | {r['heldout_before']:.1%} "
                 f"| {r['heldout_after']:.1%} | {r['steps']} steps, "
-                f"{r['cpu_minutes']:.1f} CPU-min |"
+                f"{r['cpu_minutes']:.1f} of {r['budget']:g} CPU-min |"
             )
     lines += [
         "",
@@ -138,17 +145,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--skills", default="tic-tac-toe,connect-four")
     parser.add_argument("--games", type=int, default=40)
-    parser.add_argument("--cpu-minutes", type=float, default=5.0)
+    parser.add_argument("--cpu-minutes", type=float, help="Every game's budget (else BUDGETS).")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="Also write the rows here.")
+    parser.add_argument("--from-json", type=Path, nargs="*", help="Render saved rows only.")
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
-    rows = [
-        bench(game, args.games, args.cpu_minutes, args.seed)
-        for game in args.skills.split(",")
-        if game
-    ]
+    if args.from_json:
+        rows = [row for path in args.from_json for row in json.loads(path.read_text())]
+    else:
+        rows = [
+            bench(game, args.games, args.cpu_minutes or BUDGETS[game], args.seed)
+            for game in args.skills.split(",")
+            if game
+        ]
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
     command = "make bench" if args.write else " ".join(["python", *sys.argv])
-    section = render_section(rows, command, args.cpu_minutes)
+    section = render_section(rows, command)
     console.print(section)
     if args.write:
         write_section(args.write, "games", section)

@@ -36,7 +36,11 @@ def academy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         + "".join(f"  - prompt: 'capital of {c}:'\n    answer: {a}\n" for c, a in CAPITALS)
     )
     (skills / "broken.yaml").write_text("name: Broken Name\nexercises: []\n")
-    return {"CONTINUUM_ACADEMY_SKILLS_DIR": str(skills)}
+    return {
+        "CONTINUUM_ACADEMY_SKILLS_DIR": str(skills),
+        # A proposal whose tests hang is killed after this long.
+        "CONTINUUM_ACADEMY_CODE_TESTS_WALL_SECONDS": "8",
+    }
 
 
 CAPITALS = [
@@ -413,6 +417,103 @@ async def test_a_remote_model_writes_its_move_and_is_told_why_a_bad_one_was_refu
             assert (await wait_for(moved, timeout=60))["moves"] == [4]
     finally:
         await server.stop()
+
+
+CLIENT = """import time
+
+
+def fetch_all(urls):
+    results = []
+    for url in urls:
+        time.sleep(0)
+        results.append(url.upper())
+    return results
+"""
+CLIENT_TEST = """from app.client import fetch_all
+
+
+def test_fetch_all():
+    assert fetch_all(["a", "b"]) == ["A", "B"]
+"""
+FIXTURES = Path(__file__).parent / "fixtures"
+#: The refactor a human asks for: fetch_all (and its test) to async/await.
+TO_ASYNC = (FIXTURES / "to-async.patch").read_text()
+#: A change whose test never ends.
+HANG = (FIXTURES / "hang.patch").read_text()
+
+
+def fixture_repository(root: Path) -> Path:
+    from continuum.code import git
+
+    (root / "app").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "app" / "__init__.py").write_text("")
+    (root / "app" / "client.py").write_text(CLIENT)
+    (root / "tests" / "test_client.py").write_text(CLIENT_TEST)
+    git.git(root, "init", "-q", "-b", "main")
+    git.git(root, "add", ".")
+    git.git(root, "-c", "user.name=ada", "-c", "user.email=a@a", "commit", "-qm", "client")
+    return root
+
+
+async def test_a_proposal_is_tested_approved_from_the_cli_and_lands_on_its_own_branch(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    from continuum.code import git
+
+    repo = fixture_repository(tmp_path / "shop")
+    head = git.head(repo)
+    out = cli(room_node, tmp_path, "code", "workspace", "add", str(tmp_path), ok=False)
+    assert "not a git repository" in out
+    assert "workspace shop" in cli(room_node, tmp_path, "code", "workspace", "add", str(repo))
+    async with room_node.client() as api:
+        propose = {"workspace": "shop", "persona": "codereview-ai", "summary": "async fetch_all"}
+        for patch, status, says in (
+            (TO_ASYNC.replace("time.sleep(0)", "time.sleep(1)"), 422, "does not apply"),
+            (TO_ASYNC.replace("app/client.py", "../elsewhere.py"), 422, "leaves the workspace"),
+            (TO_ASYNC.replace("app/client.py", ".git/hooks/pre-commit"), 422, "inside .git"),
+            ("not a diff", 422, "not a unified diff"),
+        ):
+            refused = await api.post("/v1/code/proposals", json={**propose, "patch": patch})
+            assert refused.status_code == status and says in refused.text, refused.text
+        unknown = await api.post(
+            "/v1/code/proposals", json={**propose, "workspace": "nope", "patch": TO_ASYNC}
+        )
+        assert unknown.status_code == 404
+        made = await api.post("/v1/code/proposals", json={**propose, "patch": TO_ASYNC})
+        assert made.status_code == 201, made.text
+        good = made.json()["id"]
+        hang = (await api.post("/v1/code/proposals", json={**propose, "patch": HANG})).json()["id"]
+
+        async def tested(proposal: str) -> Any:
+            shown = (await api.get(f"/v1/code/proposals/{proposal}")).json()
+            return shown if shown["tests"] is not None else None
+
+        passed = await wait_for(lambda: tested(good), timeout=60)
+        assert passed["status"] == "tests passed" and "1 passed" in passed["tests"]["output"]
+        killed = await wait_for(lambda: tested(hang), timeout=60)
+        assert killed["status"] == "tests failed" and killed["tests"]["killed"]
+        assert "longer than 8 s" in killed["tests"]["output"]
+        refused = await api.post(f"/v1/code/proposals/{hang}/approve", json={})
+        assert refused.status_code == 409 and "its tests failed" in refused.text
+
+    listed = cli(room_node, tmp_path, "code", "proposals")
+    assert good in listed and "tests passed" in listed
+    assert "async def fetch_all" in cli(room_node, tmp_path, "code", "show", good)
+    done = cli(room_node, tmp_path, "code", "approve", good)
+    assert f"committed on branch continuum/{good}" in done
+    again = cli(room_node, tmp_path, "code", "approve", good, ok=False)
+    assert "already approved" in again
+    assert f"rejected {hang}" in cli(
+        room_node, tmp_path, "code", "reject", hang, "--reason", "hangs"
+    )
+    # The change is on its branch; the user's checkout is as it was.
+    branch = f"continuum/{good}"
+    assert "async def fetch_all" in git.git(repo, "show", f"{branch}:app/client.py")
+    assert git.current_branch(repo) == "main" and git.head(repo) == head
+    assert (repo / "app" / "client.py").read_text() == CLIENT
+    assert git.git(repo, "status", "--porcelain") == ""
+    assert git.git(repo, "worktree", "list").count("\n") == 1  # no worktree left behind
 
 
 async def test_a_skill_file_dropped_in_is_trained_with_no_flags(

@@ -302,3 +302,115 @@ def _strip_fence(code: str) -> str:
             lines = lines[:-1]
         return "\n".join(lines)
     return code
+
+
+# -- a workspace's tests -----------------------------------------------------------------
+
+#: Installed before the workspace's tests are imported (Python test commands): no
+#: network, no new processes, no writes outside the worktree and the run's temp dir.
+TESTS_BOOTSTRAP = r"""
+import os, runpy, sys
+roots = (*(os.path.realpath(p) for p in sys.argv[1].split(os.pathsep)), "/dev/null")
+module = sys.argv[2]
+BLOCKED = ("socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo",
+           "os.fork", "os.forkpty", "os.system", "os.exec", "os.spawn", "os.posix_spawn",
+           "subprocess.Popen", "os.kill", "os.killpg", "ctypes.dlopen")
+WRITE_EVENTS = ("os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.truncate", "os.symlink")
+
+def inside(path):
+    try:
+        real = os.path.realpath(path if isinstance(path, str) else os.fsdecode(path))
+    except Exception:
+        return False
+    return any(real == r or real.startswith(r + "/") for r in roots)
+
+def hook(event, args):
+    if event.startswith(BLOCKED):
+        raise PermissionError(f"sandbox: {event} is not allowed in a workspace's tests")
+    if event == "open" and not isinstance(args[0], int):
+        if any(c in str(args[1] or "r") for c in "wax+") and not inside(args[0]):
+            raise PermissionError(f"sandbox: writing {args[0]!r} is not allowed")
+    if event in WRITE_EVENTS and args and not inside(args[0]):
+        raise PermissionError(f"sandbox: {event} outside the worktree")
+
+sys.addaudithook(hook)
+sys.path.insert(0, os.getcwd())
+sys.argv = [module, *sys.argv[3:]]
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int | None
+    output: str
+    seconds: float
+    killed: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == 0 and not self.killed
+
+
+def run_tests_command(command: list[str], worktree: str, limits: SandboxLimits) -> CommandResult:
+    """Run a workspace's test command in its worktree, under the limits.
+
+    ``python -m MODULE ...`` runs with the node's own interpreter behind the
+    audit hook above; any other command runs as it is (rlimits, the process
+    group, and the namespaces where the host has them still apply)."""
+    use_namespaces = limits.isolation != "hook" and namespaces_available()
+    if limits.isolation == "namespaces" and not use_namespaces:
+        return CommandResult(
+            None, "not run: the sandbox requires kernel namespaces and this host lacks them", 0.0
+        )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="continuum-tests-") as scratch:
+        argv = list(command)
+        if len(argv) >= 3 and argv[0] in ("python", "python3") and argv[1] == "-m":
+            roots = os.pathsep.join([os.path.realpath(worktree), os.path.realpath(scratch)])
+            argv = [sys.executable, "-I", "-c", TESTS_BOOTSTRAP, roots, argv[2], *argv[3:]]
+        if use_namespaces:
+            argv = [*NAMESPACES, *init(_hideable(limits.hidden_paths, worktree)), *argv]
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                cwd=worktree,
+                env=env,
+                start_new_session=True,
+                preexec_fn=lambda: _limit(limits),
+            )
+        except OSError as exc:
+            return CommandResult(None, f"cannot run {command[0]!r}: {exc}", 0.0)
+        try:
+            out, _ = proc.communicate(timeout=limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            out = b""
+            with contextlib.suppress(subprocess.TimeoutExpired, ValueError):
+                out, _ = proc.communicate(timeout=2)  # what it wrote before it was killed
+            tail = out[-limits.output_bytes :].decode(errors="replace")
+            return CommandResult(
+                None,
+                f"killed: the tests ran longer than {limits.wall_seconds:g} s\n{tail}".strip(),
+                time.monotonic() - started,
+                killed=True,
+            )
+        finally:
+            _kill_group(proc)
+    text = out[-limits.output_bytes :].decode(errors="replace")
+    seconds = time.monotonic() - started
+    signum = _signal_of(proc.returncode)
+    if signum:
+        name = signal.Signals(signum).name
+        return CommandResult(None, f"killed by {name}\n{text}".strip(), seconds, killed=True)
+    return CommandResult(proc.returncode, text, seconds)

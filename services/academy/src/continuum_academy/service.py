@@ -42,6 +42,8 @@ from continuum.runtime.requests import ServiceRequestError
 from continuum.store import ConcurrencyError
 from continuum.store.base import StoredEvent
 from continuum_academy import games, jobs, params, views
+from continuum_academy.code import commands as code_commands
+from continuum_academy.code.book import CodeBook
 from continuum_academy.curriculum import Curriculum
 from continuum_academy.graders import grade
 from continuum_academy.lab.model import Lab
@@ -75,6 +77,7 @@ class AcademyService(Service):
         self.runs = RunBook()
         self.catalog = LayerCatalog()
         self.games = GameBook()
+        self.code = CodeBook()
         self._followers: list[LogFollower] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._running: set[str] = set()
@@ -104,6 +107,15 @@ class AcademyService(Service):
             isolation=s.sandbox_isolation,
             hidden_paths=(str(home),),  # the node's keys and data, out of an attempt's sight
         )
+        self.code_limits = SandboxLimits(
+            cpu_seconds=s.code_tests_cpu_seconds,
+            wall_seconds=s.code_tests_wall_seconds,
+            memory_bytes=s.code_tests_memory_mb * 1024 * 1024,
+            file_bytes=64 * 1024 * 1024,
+            output_bytes=64 * 1024,
+            isolation=s.sandbox_isolation,
+            hidden_paths=(str(home),),
+        )
         isolation = await asyncio.to_thread(isolation_in_use, s.sandbox_isolation)
         log.info("academy: code attempts run with %s", isolation)
         self.model_dir = ModelSettings().builtin_model_dir(home)
@@ -127,12 +139,18 @@ class AcademyService(Service):
             await follower.caught_up()
         await self._register_endpoints(ctx)
         self._resume()
+        for proposal in self.code.untested():  # tests a restart interrupted run again
+            code_commands.test(self, proposal.proposal_id)
 
     async def on_stop(self, ctx: ServiceContext) -> None:
         for task in list(self._tasks):
             task.cancel()
         for follower in self._followers:
             await follower.stop()
+
+    def spawn_task(self, key: str, coro: Any) -> None:
+        """Run ``coro`` in the background, once per key at a time."""
+        self._spawn(key, coro)
 
     def _spawn(self, key: str, coro: Any) -> None:
         if key in self._running:
@@ -176,6 +194,8 @@ class AcademyService(Service):
             self.book.apply(run_id, payload, stored.seq)
         elif aggregate == "game":
             self.games.apply(run_id, payload, stored.seq)
+        elif aggregate in ("workspace", "proposal"):
+            self.code.apply(aggregate, run_id, payload, stored.seq)
         else:
             self.runs.apply(aggregate, run_id, payload)
 
@@ -556,6 +576,8 @@ class AcademyService(Service):
             await ctx.command(command("academy", op), as_object(handler))
         for op, game_handler in games.HANDLERS.items():
             await ctx.command(command("academy", op), as_object(partial(game_handler, self)))
+        for op, code_handler in code_commands.HANDLERS.items():
+            await ctx.command(command("academy", op), as_object(partial(code_handler, self)))
 
 
 def parse_genome(specs: Any) -> list[GenomeLayerRef]:

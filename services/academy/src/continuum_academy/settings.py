@@ -25,6 +25,11 @@ class AcademySettings(BaseSettings):
     #: Kernel namespaces for code attempts: "auto" (where the host allows them),
     #: "namespaces" (required: no code runs without them) or "hook" (never).
     sandbox_isolation: Literal["auto", "namespaces", "hook"] = "auto"
+    #: A workspace's tests, run on a proposed change: CPU seconds, wall seconds,
+    #: address space and the largest file they may write.
+    code_tests_cpu_seconds: int = Field(default=300, ge=1, le=7200)
+    code_tests_wall_seconds: float = Field(default=300.0, gt=0, le=7200)
+    code_tests_memory_mb: int = Field(default=2048, ge=128, le=65536)
     #: Decoded genome layers the academy keeps in memory, in MiB (least used go first).
     layer_cache_mb: int = Field(default=512, ge=1, le=1_048_576)
     #: Seconds a persona may take to answer one exercise.

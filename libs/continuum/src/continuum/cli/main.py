@@ -58,6 +58,7 @@ COMMANDS: dict[str, Callable[[typer.Typer], None]] = {
     "mesh": _group("mesh_cmds", "app", "mesh"),
     "market": _group("market_cmds", "app", "market"),
     "game": _group("game_cmds", "app", "game"),
+    "code": _group("code_cmds", "app", "code"),
     "ui": _command("ui_cmds", "ui"),
 }
 

@@ -628,6 +628,44 @@ class GameLeaderboard(Request):
     game: Literal["tic-tac-toe", "connect-four"]
 
 
+class AddWorkspace(Request):
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, max_length=4096, description="A git repository on the node.")
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    test_command: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
+        default=None, min_length=1, max_length=32, description="Default: python -m pytest -q."
+    )
+    by: str = Field(default="", max_length=128)
+
+
+class Propose(Request):
+    model_config = ConfigDict(extra="forbid")
+
+    workspace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    persona: str = Field(min_length=1, max_length=64)
+    summary: str = Field(min_length=1, max_length=300)
+    patch: str = Field(min_length=1, max_length=262_144, description="A unified diff.")
+    request: str = Field(default="", max_length=4000)
+    room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ProposalRef(Request):
+    proposal: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class DecideProposal(ProposalRef):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="", max_length=1000)
+    force: bool = Field(default=False, description="Approve even though its tests failed.")
+
+
+class ProposalList(Request):
+    workspace: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
 ACADEMY = [
     Command("academy", "skills", "The curriculum's skills."),
     Command("academy", "reload", "Re-read the skills directory; what changed."),
@@ -652,6 +690,13 @@ ACADEMY = [
     Command("academy", "game.show", "One game: board, moves, whose turn.", GameRef, GameView),
     Command("academy", "game.list", "Games (in a room, or all).", GameList),
     Command("academy", "game.leaderboard", "Bradley-Terry ratings on a game.", GameLeaderboard),
+    Command("academy", "code.workspace.add", "Register a git repository.", AddWorkspace),
+    Command("academy", "code.workspace.list", "Registered workspaces."),
+    Command("academy", "code.propose", "Propose a change (a unified diff); tests run.", Propose),
+    Command("academy", "code.proposals", "Proposals (in a workspace, or all).", ProposalList),
+    Command("academy", "code.show", "One proposal: its diff and its test run.", ProposalRef),
+    Command("academy", "code.approve", "Approve: commit it on its own branch.", DecideProposal),
+    Command("academy", "code.reject", "Reject a proposal.", DecideProposal),
 ]
 
 # -- marketplace -----------------------------------------------------------------------

@@ -313,3 +313,59 @@ class GameEnded(_Payload):
     result: Literal["win", "draw", "forfeit"]
     winner: str | None = Field(default=None, max_length=128)
     reason: str = Field(default="", max_length=500)
+
+
+# -- code: ``evt.academy.workspace.<name>`` and ``evt.academy.proposal.<id>`` -------------
+
+WORKSPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+@catalog.register(context="academy", aggregate="workspace", name="registered")
+class WorkspaceRegistered(_Payload):
+    """A git repository personas may propose changes to (never its checked-out branch)."""
+
+    path: str = Field(min_length=1, max_length=4096)
+    test_command: list[str] = Field(min_length=1, max_length=32)
+    registered_by: str = Field(min_length=1, max_length=128)
+
+
+@catalog.register(context="academy", aggregate="proposal", name="submitted")
+class ProposalSubmitted(_Payload):
+    """A change as a unified diff that applies cleanly to ``base_commit``."""
+
+    workspace: str = Field(pattern=WORKSPACE_PATTERN)
+    persona_id: str = Field(min_length=1, max_length=128)
+    summary: str = Field(min_length=1, max_length=300)
+    patch: str = Field(min_length=1, max_length=262_144)
+    files: list[str] = Field(min_length=1, max_length=200)
+    base_commit: str = Field(pattern=r"^[0-9a-f]{40,64}$")
+    request: str = Field(default="", max_length=4000)
+    room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@catalog.register(context="academy", aggregate="proposal", name="tested")
+class ProposalTested(_Payload):
+    """The workspace's tests, run on the change in the academy's sandbox."""
+
+    passed: bool
+    exit_code: int | None = None
+    killed: bool = False
+    seconds: float = Field(ge=0)
+    output: str = Field(default="", max_length=8000)
+
+
+@catalog.register(context="academy", aggregate="proposal", name="approved")
+class ProposalApproved(_Payload):
+    """A human approved it: committed on its own branch of the workspace."""
+
+    approved_by: str = Field(min_length=1, max_length=128)
+    branch: str = Field(min_length=1, max_length=255)
+    commit: str = Field(pattern=r"^[0-9a-f]{40,64}$")
+
+
+@catalog.register(context="academy", aggregate="proposal", name="rejected")
+class ProposalRejected(_Payload):
+    """A human turned it down; the workspace never saw it."""
+
+    rejected_by: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="", max_length=1000)

@@ -91,6 +91,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         routes_academy,
         routes_admin,
         routes_chat,
+        routes_code,
         routes_events,
         routes_games,
         routes_genome,
@@ -127,6 +128,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(routes_genome.router)
     app.include_router(routes_academy.router)
     app.include_router(routes_games.router)
+    app.include_router(routes_code.router)
     app.include_router(routes_mesh.router)
     app.include_router(routes_market.router)
     app.include_router(routes_signin.router)

@@ -263,6 +263,28 @@ class GameForfeit(_Body):
     reason: str = Field(default="resigned", max_length=300)
 
 
+class NewWorkspace(_Body):
+    path: str = Field(min_length=1, max_length=4096, description="A git repository on the node.")
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    test_command: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
+        default=None, min_length=1, max_length=32, description="Default: python -m pytest -q."
+    )
+
+
+class NewProposal(_Body):
+    workspace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    persona: str = Field(pattern=PERSONA_KEY, description="The persona proposing it.")
+    summary: str = Field(min_length=1, max_length=300)
+    patch: str = Field(min_length=1, max_length=262_144, description="A unified diff.")
+    request: str = Field(default="", max_length=4000)
+    room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Decision(_Body):
+    reason: str = Field(default="", max_length=1000)
+    force: StrictBool = Field(default=False, description="Approve although its tests failed.")
+
+
 def _drop_null(schema: dict[str, Any]) -> None:
     """JSON Schema of a model whose optional fields may be left out but not
     sent as null: each ``anyOf: [X, null]`` property becomes plain X."""
