@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from rooms_harness import RoomNode, cli, make_remote_persona, wait_for
+from rooms_harness import RoomNode, cli, make_remote_persona, make_room, post, wait_for
 
 from continuum.games import Position
 from continuum.runtime.requests import request_json
@@ -514,6 +514,55 @@ async def test_a_proposal_is_tested_approved_from_the_cli_and_lands_on_its_own_b
     assert (repo / "app" / "client.py").read_text() == CLIENT
     assert git.git(repo, "status", "--porcelain") == ""
     assert git.git(repo, "worktree", "list").count("\n") == 1  # no worktree left behind
+
+
+async def test_a_refactor_asked_in_a_room_becomes_a_tested_proposal_approved_from_the_cli(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    """The worked example: a human asks in a room, the code persona (its model a test
+    double speaking the OpenAI wire protocol, answering with a real patch) proposes,
+    the tests run, the human approves from the CLI, the commit lands on a branch."""
+    from continuum.code import git
+
+    repo = fixture_repository(tmp_path / "webshop")
+    answer = f"Here is the change:\n\n```diff\n{TO_ASYNC}```\n"
+    server = await WireServer("openai", Script(pieces=[answer])).start()
+    try:
+        async with room_node.client() as api:
+            coder = {
+                "name": "Coder AI",
+                "role": "Software engineer who changes Python code",
+                "domains": ["refactoring Python code", "async/await"],
+                "backend": {"kind": "openai", "url": server.url, "model": "coder"},
+                "rooms": [],
+            }
+            assert (await api.post("/v1/personas", json=coder)).status_code == 201
+            await make_room(api, "dev", ["coder-ai"])
+            out = cli(room_node, tmp_path, "code", "workspace", "add", str(repo), "--room", "dev")
+            assert "proposals from dev" in out
+            asked = await post(api, "dev", "Refactor fetch_all in app/client.py to use async/await")
+
+            async def said(text: str) -> Any:
+                listed = (await api.get("/v1/rooms/dev/messages", params={"limit": 100})).json()
+                found = [m for m in listed["messages"] if text in m["text"]]
+                return found[0] if found else None
+
+            proposed = await wait_for(lambda: said("I propose this change"), timeout=60)
+            assert proposed["author_id"] == "coder-ai" and proposed["reply_to"] == asked
+            proposal = re.search(r"proposal (\w+)", proposed["text"]).group(1)  # type: ignore[union-attr]
+            # CodeRAG showed it the file, what imports it, and its history.
+            shown = json.dumps(server.requests[0]["messages"])
+            for part in ("File app/client.py", "Imported by tests/test_client.py", "client"):
+                assert part in shown, part
+            await wait_for(lambda: said(f"Proposal {proposal}: the tests passed"), timeout=60)
+            done = cli(room_node, tmp_path, "code", "approve", proposal)
+            assert f"continuum/{proposal}" in done
+            await wait_for(lambda: said(f"Proposal {proposal} was approved"), timeout=30)
+        branch = f"continuum/{proposal}"
+        assert "async def fetch_all" in git.git(repo, "show", f"{branch}:app/client.py")
+        assert git.current_branch(repo) == "main" and (repo / "app/client.py").read_text() == CLIENT
+    finally:
+        await server.stop()
 
 
 async def test_a_skill_file_dropped_in_is_trained_with_no_flags(

@@ -51,8 +51,10 @@ from continuum.store.base import StoredEvent
 from continuum_lm.generation import BackendError, InferenceBackend
 from continuum_persona import commands, install
 from continuum_persona.backends import BackendPool
+from continuum_persona.code import CodeDesk
 from continuum_persona.cognition.academy import AcademyActionExecutor, AcademyRagBuilder
 from continuum_persona.cognition.chat import ChatActionExecutor, ChatRagBuilder
+from continuum_persona.cognition.code import CodeActionExecutor, CodeRagBuilder
 from continuum_persona.cognition.decide import Decider
 from continuum_persona.cognition.domains import DomainRegistry, Generation, Situation
 from continuum_persona.cognition.game import GameActionExecutor, GameRagBuilder
@@ -130,6 +132,14 @@ class PersonaRuntimeService(Service):
             "academy", AcademyRagBuilder, lambda: AcademyActionExecutor(self._submit_attempt)
         )
         domains.register("game", GameRagBuilder, lambda: GameActionExecutor(self._post))
+        self.code = CodeDesk(
+            self.registry,
+            lambda subject, body: ctx.request(subject, body, timeout=120),
+            self._post,
+            self.rooms.get,
+            self._spawn,
+        )
+        domains.register("code", CodeRagBuilder, lambda: CodeActionExecutor(self.code.propose))
         self.pipeline = CognitionPipeline(
             domains,
             Decider(embedder),
@@ -152,7 +162,9 @@ class PersonaRuntimeService(Service):
             self._spawn,
         )
         games = ctx.follower("EVT_ACADEMY", "evt.academy.game.>", self._on_game)
-        self._followers = [layers, personas, chat, games]
+        workspaces = ctx.follower("EVT_ACADEMY", "evt.academy.workspace.>", self._on_code)
+        proposals = ctx.follower("EVT_ACADEMY", "evt.academy.proposal.>", self._on_code)
+        self._followers = [layers, personas, chat, games, workspaces, proposals]
         for follower in self._followers:
             await follower.start()
             await follower.caught_up()
@@ -318,6 +330,9 @@ class PersonaRuntimeService(Service):
     async def _on_game(self, stored: StoredEvent, live: bool) -> None:
         self.games.apply(stored.event.envelope.subject, stored.event.payload, stored.seq, live)
 
+    async def _on_code(self, stored: StoredEvent, live: bool) -> None:
+        self.code.apply(stored.event.envelope.subject, stored.event.payload, live)
+
     async def _on_chat(self, stored: StoredEvent, live: bool) -> None:
         envelope, payload = stored.event.envelope, stored.event.payload
         room_id = envelope.subject
@@ -389,6 +404,8 @@ class PersonaRuntimeService(Service):
             log.warning("turn %s: trigger message is unknown here", decision.turn_id)
             return
         situation = self._situation(room_id, trigger, persona)
+        if trigger.author_kind == "human":  # a request naming a workspace's file: code
+            situation = await self.code.code_situation(situation) or situation
         key = (decision.turn_id, persona.persona_id)
         cancel = asyncio.Event()
         self._cancels[key] = cancel

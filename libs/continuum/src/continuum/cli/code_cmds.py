@@ -30,17 +30,20 @@ def workspace_add(
     test_command: str = typer.Option(
         "", "--test-command", help="How its tests run (default: python -m pytest -q)."
     ),
+    room: list[str] = typer.Option(
+        [], "--room", "-r", help="A room where asking about one of its files gets a proposal."
+    ),
 ) -> None:
     """Register a git repository as a workspace."""
-    body: dict[str, Any] = {"path": str(path.expanduser().resolve())}
+    body: dict[str, Any] = {"path": str(path.expanduser().resolve()), "rooms": room}
     if name:
         body["name"] = name
     if test_command:
         body["test_command"] = test_command.split()
     done = gateway_client.request("POST", "/v1/code/workspaces", json=body)
-    console.print(
-        f"workspace {done['name']}: {done['path']} (tests: {' '.join(done['test_command'])})"
-    )
+    tests = " ".join(done["test_command"])
+    rooms = f"; proposals from {', '.join(done['rooms'])}" if done["rooms"] else ""
+    console.print(f"workspace {done['name']}: {done['path']} (tests: {tests}{rooms})")
 
 
 @workspace_app.command("ls")
@@ -49,8 +52,8 @@ def workspace_ls() -> None:
     rows = gateway_client.request("GET", "/v1/code/workspaces")["workspaces"]
     print_table(
         "workspaces",
-        ("name", "path", "tests"),
-        [(w["name"], w["path"], " ".join(w["test_command"])) for w in rows],
+        ("name", "path", "tests", "rooms"),
+        [(w["name"], w["path"], " ".join(w["test_command"]), ", ".join(w["rooms"])) for w in rows],
         whole=("path",),
     )
 

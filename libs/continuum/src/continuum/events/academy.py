@@ -327,6 +327,8 @@ class WorkspaceRegistered(_Payload):
     path: str = Field(min_length=1, max_length=4096)
     test_command: list[str] = Field(min_length=1, max_length=32)
     registered_by: str = Field(min_length=1, max_length=128)
+    #: Rooms where a request naming one of its files gets a proposal.
+    rooms: list[str] = Field(default_factory=list, max_length=64)
 
 
 @catalog.register(context="academy", aggregate="proposal", name="submitted")

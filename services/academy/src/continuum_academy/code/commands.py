@@ -61,6 +61,10 @@ def _slug(path: Path) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", path.name.lower()).strip("-")[:64] or "workspace"
 
 
+def _workspace_view(name: str, w: WorkspaceRegistered) -> dict[str, Any]:
+    return {"name": name, "path": w.path, "test_command": w.test_command, "rooms": w.rooms}
+
+
 def _repository(path: str) -> Path:
     """The work tree's root, if ``path`` is in a git repository with a commit."""
     try:
@@ -99,24 +103,24 @@ async def add_workspace(executor: Executor, body: dict[str, Any]) -> dict[str, A
     if known is not None:
         if Path(known.path) != root:
             raise RequestError(f"workspace {name!r} is already {known.path}; give --name", 409)
-        return {"name": name, "path": known.path, "test_command": known.test_command}
+        return _workspace_view(name, known)
     registered = WorkspaceRegistered(
         path=str(root),
         test_command=request.test_command or runner.DEFAULT_TEST_COMMAND,
         registered_by=request.by or "someone",
+        rooms=request.rooms,
     )
     try:
         await executor.append(name, [registered], 0)
     except ConcurrencyError:
         raise RequestError(f"workspace {name!r} was registered meanwhile", 409) from None
-    return {"name": name, "path": str(root), "test_command": registered.test_command}
+    return _workspace_view(name, registered)
 
 
 async def workspaces(executor: Executor, _: dict[str, Any]) -> dict[str, Any]:
     return {
         "workspaces": [
-            {"name": name, "path": w.path, "test_command": w.test_command}
-            for name, w in sorted(executor.code.workspaces.items())
+            _workspace_view(name, w) for name, w in sorted(executor.code.workspaces.items())
         ]
     }
 

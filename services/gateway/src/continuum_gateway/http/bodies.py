@@ -269,6 +269,11 @@ class NewWorkspace(_Body):
     test_command: list[Annotated[str, Field(min_length=1, max_length=500)]] | None = Field(
         default=None, min_length=1, max_length=32, description="Default: python -m pytest -q."
     )
+    rooms: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Rooms where a request naming one of its files gets a proposal.",
+    )
 
 
 class NewProposal(_Body):

@@ -45,7 +45,8 @@ class CognitionPipeline:
 
     def perceive(self, persona: Persona, situation: Situation) -> Perception:
         backend = self.backend_for(persona)
-        budget = max(32, backend.context_tokens - self.max_tokens - 16)
+        answer = int(situation.context.get("max_tokens") or self.max_tokens)
+        budget = max(32, backend.context_tokens - answer - 16)
         return self.domains.rag_builder(situation.domain).build(
             persona, situation, budget, backend.count_tokens
         )
@@ -147,7 +148,11 @@ class CognitionPipeline:
     ) -> Generation:
         """The second half, for a persona granted the turn: generate -> act -> learn."""
         perception = self.perceive(persona, situation)
-        generation = await self.generate(persona, perception, cancel, on_delta)
+        # A domain may need a longer answer than chat (a diff): it says so in its context.
+        max_tokens = situation.context.get("max_tokens")
+        generation = await self.generate(
+            persona, perception, cancel, on_delta, max_tokens=max_tokens
+        )
         if prepare is not None:
             prepare(generation)
         await self.domains.executor(situation.domain).act(persona, situation, generation)
