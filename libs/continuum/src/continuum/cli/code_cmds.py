@@ -72,6 +72,7 @@ def propose(
     patch: Path = typer.Option(..., "--patch", help="A unified diff file ('-': stdin)."),
     summary: str = typer.Option(..., help="One line: what the change does."),
     persona: str = typer.Option(..., help="The persona proposing it."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the proposal's id."),
 ) -> None:
     """Propose a change on a persona's behalf (a tool's way in)."""
     import sys
@@ -79,7 +80,10 @@ def propose(
     text = sys.stdin.read() if str(patch) == "-" else _read(patch)
     body = {"workspace": workspace, "persona": persona, "summary": summary, "patch": text}
     done = gateway_client.request("POST", "/v1/code/proposals", json=body)
-    console.print(f"proposal {done['id']}: {done['summary']} ({done['status']})")
+    if quiet:
+        console.print(done["id"])
+    else:
+        console.print(f"proposal {done['id']}: {done['summary']} ({done['status']})")
 
 
 def _read(path: Path) -> str:
@@ -107,9 +111,18 @@ def proposals(
 
 
 @app.command("show")
-def show(proposal: str = typer.Argument(..., help="The proposal's id.")) -> None:
+def show(
+    proposal: str = typer.Argument(..., help="The proposal's id."),
+    wait: float = typer.Option(0.0, help="Wait up to this many seconds for its tests."),
+) -> None:
     """A proposal: what it changes (the diff) and how its tests went."""
+    import time
+
+    deadline = time.monotonic() + wait
     p = gateway_client.request("GET", f"/v1/code/proposals/{proposal}")
+    while p["tests"] is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        p = gateway_client.request("GET", f"/v1/code/proposals/{proposal}")
     console.print(f"[bold]{p['summary']}[/] ({p['id']}, {p['status']})")
     console.print(f"by {p['persona']} in {p['workspace']}, on {p['base_commit'][:12]}")
     if p.get("request"):
