@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_reputation.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_webapp.py --write docs/benchmarks.md
 	$(BIN)/python tests/benchmarks/bench_games.py --write docs/benchmarks.md
+	$(BIN)/python tests/benchmarks/bench_code.py --write docs/benchmarks.md
 
 # Files generated from code and committed (a test fails when one is stale).
 generate: $(STAMP)

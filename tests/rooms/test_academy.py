@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from code_fixture import CLIENT, HANG, TO_ASYNC, fixture_repository
 from rooms_harness import RoomNode, cli, make_remote_persona, make_room, post, wait_for
 
 from continuum.games import Position
@@ -419,43 +420,6 @@ async def test_a_remote_model_writes_its_move_and_is_told_why_a_bad_one_was_refu
         await server.stop()
 
 
-CLIENT = """import time
-
-
-def fetch_all(urls):
-    results = []
-    for url in urls:
-        time.sleep(0)
-        results.append(url.upper())
-    return results
-"""
-CLIENT_TEST = """from app.client import fetch_all
-
-
-def test_fetch_all():
-    assert fetch_all(["a", "b"]) == ["A", "B"]
-"""
-FIXTURES = Path(__file__).parent / "fixtures"
-#: The refactor a human asks for: fetch_all (and its test) to async/await.
-TO_ASYNC = (FIXTURES / "to-async.patch").read_text()
-#: A change whose test never ends.
-HANG = (FIXTURES / "hang.patch").read_text()
-
-
-def fixture_repository(root: Path) -> Path:
-    from continuum.code import git
-
-    (root / "app").mkdir(parents=True)
-    (root / "tests").mkdir()
-    (root / "app" / "__init__.py").write_text("")
-    (root / "app" / "client.py").write_text(CLIENT)
-    (root / "tests" / "test_client.py").write_text(CLIENT_TEST)
-    git.git(root, "init", "-q", "-b", "main")
-    git.git(root, "add", ".")
-    git.git(root, "-c", "user.name=ada", "-c", "user.email=a@a", "commit", "-qm", "client")
-    return root
-
-
 async def test_a_proposal_is_tested_approved_from_the_cli_and_lands_on_its_own_branch(
     room_node: RoomNode, tmp_path: Path
 ) -> None:
@@ -561,6 +525,16 @@ async def test_a_refactor_asked_in_a_room_becomes_a_tested_proposal_approved_fro
         branch = f"continuum/{proposal}"
         assert "async def fetch_all" in git.git(repo, "show", f"{branch}:app/client.py")
         assert git.current_branch(repo) == "main" and (repo / "app/client.py").read_text() == CLIENT
+        # Approved proposals are a training set: the request in its context, the diff.
+        out = cli(
+            room_node, tmp_path, "academy", "train", "--persona", "coder-ai", "--from-proposals",
+            ok=False,
+        )  # fmt: skip
+        assert "training set: 1 approved proposal" in out
+        assert "skill proposals has 1 train-split exercises; training needs at least" in out
+        async with room_node.client() as api:
+            skills = (await api.get("/v1/academy/skills")).json()["skills"]
+            assert "proposals" in {s["name"] for s in skills}
     finally:
         await server.stop()
 

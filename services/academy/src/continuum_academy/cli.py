@@ -340,7 +340,12 @@ def _follow(path: str, done: Any, describe: Any, timeout: float) -> dict[str, An
 @app.command("train")
 def train(
     persona: str = typer.Option(..., help="Persona id or name."),
-    skill: str = typer.Option(..., help="Skill name."),
+    skill: str = typer.Option(None, help="Skill name."),
+    from_proposals: bool = typer.Option(
+        False,
+        "--from-proposals",
+        help="Train on approved code proposals (the 'proposals' skill, written from them now).",
+    ),
     cpu_minutes: float = typer.Option(
         None,
         min=0.01,
@@ -388,6 +393,15 @@ def train(
         "schedule": schedule,
         "precision": precision,
     }
+    if from_proposals == bool(skill):
+        raise CliError("name a --skill, or train --from-proposals (not both)")
+    if from_proposals:
+        made = gateway_client.request("POST", "/v1/code/training-set")
+        skill = made["skill"]
+        count = made["exercises"]
+        console.print(f"training set: {count} approved proposal{'s' if count != 1 else ''}")
+        for why in made["skipped"]:
+            console.print(f"  left out {why}")
     body: dict[str, Any] = {"persona": persona, "skill": skill}
     body.update({k: v for k, v in manual.items() if v is not None})
     if any(v is not None for v in manual.values()):

@@ -19,6 +19,12 @@ from pathlib import Path, PurePosixPath
 
 from continuum.code import git
 
+#: What a persona is told a code request asks of it; the academy's training set
+#: from approved proposals renders its exercises with the same words.
+CODE_RUBRIC = (
+    "You change code by proposing a unified diff; a human reviews it before anything is "
+    "committed. Answer with the diff only."
+)
 #: Style files shown when the workspace has them (the first KiB of each).
 STYLE_FILES = ("pyproject.toml", ".editorconfig", "setup.cfg", "ruff.toml", ".ruff.toml")
 _PATH = re.compile(r"[A-Za-z0-9_./-]+\.[A-Za-z0-9]+")
@@ -84,14 +90,16 @@ def function_named(source: str, text: str) -> str | None:
     return None
 
 
-def gather(repo: Path, workspace: str, path: str, request: str) -> CodeContext:
-    """Read the context of ``path`` at the workspace's HEAD."""
-    head = git.head(repo)
+def gather(
+    repo: Path, workspace: str, path: str, request: str, commit: str | None = None
+) -> CodeContext:
+    """Read the context of ``path`` at ``commit`` (the workspace's HEAD by default)."""
+    head = commit or git.head(repo)
 
     def show(name: str) -> str:
         return git.git(repo, "show", f"{head}:{name}")
 
-    tracked = git.tracked_files(repo)
+    tracked = [f for f in git.git(repo, "ls-tree", "-r", "--name-only", head).splitlines() if f]
     source = show(path)
     context = CodeContext(workspace, path, source, function_named(source, request))
     python = [f for f in tracked if f.endswith(".py")]
@@ -107,7 +115,7 @@ def gather(repo: Path, workspace: str, path: str, request: str) -> CodeContext:
             text = show(other)
             if own in _imported_modules(text):
                 context.importers[other] = text
-    context.history = git.recent_commits(repo, path, 5)
+    context.history = git.recent_commits(repo, path, 5, head)
     for name in STYLE_FILES:
         if name in tracked:
             context.style[name] = show(name)[:1024]

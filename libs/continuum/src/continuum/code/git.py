@@ -141,9 +141,9 @@ def commit_to_branch(worktree: Path, branch: str, message: str, author: str, ema
     return git(worktree, "rev-parse", "HEAD").strip()
 
 
-def recent_commits(repo: Path, path: str, limit: int = 5) -> list[str]:
-    """``sha subject`` of the last commits touching ``path``."""
-    out = git(repo, "log", f"-n{limit}", "--format=%h %s", "--", path)
+def recent_commits(repo: Path, path: str, limit: int = 5, until: str = "HEAD") -> list[str]:
+    """``sha subject`` of the last commits touching ``path`` (up to ``until``)."""
+    out = git(repo, "log", f"-n{limit}", "--format=%h %s", until, "--", path)
     return [line for line in out.splitlines() if line]
 
 

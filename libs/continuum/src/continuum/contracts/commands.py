@@ -700,6 +700,7 @@ ACADEMY = [
     Command("academy", "code.show", "One proposal: its diff and its test run.", ProposalRef),
     Command("academy", "code.approve", "Approve: commit it on its own branch.", DecideProposal),
     Command("academy", "code.reject", "Reject a proposal.", DecideProposal),
+    Command("academy", "code.training_set", "Write the proposals skill from approved proposals."),
 ]
 
 # -- marketplace -----------------------------------------------------------------------

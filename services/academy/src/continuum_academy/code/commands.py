@@ -41,7 +41,10 @@ from continuum.runtime.commands import parse_request
 from continuum.store import ConcurrencyError
 from continuum_academy.code import runner
 from continuum_academy.code.book import CodeBook, Proposal
+from continuum_academy.code.training import SKILL, proposals_skill
+from continuum_academy.curriculum import Curriculum
 from continuum_academy.sandbox import SandboxLimits
+from continuum_academy.skills import SkillError
 
 OUTPUT_KEPT = 8000
 
@@ -49,6 +52,7 @@ OUTPUT_KEPT = 8000
 class Executor(Protocol):
     code: CodeBook
     code_limits: SandboxLimits
+    curriculum: Curriculum
 
     async def append(self, aggregate_id: str, events: list[Any], expected: int | None) -> int: ...
 
@@ -248,6 +252,19 @@ async def reject(executor: Executor, body: dict[str, Any]) -> dict[str, Any]:
     return proposal.describe()
 
 
+async def training_set(executor: Executor, _: dict[str, Any]) -> dict[str, Any]:
+    """Write the ``proposals`` skill from every approved proposal (replacing it)."""
+    text, count, skipped = await asyncio.to_thread(proposals_skill, executor.code)
+    if count == 0:
+        why = f" ({'; '.join(skipped)})" if skipped else ""
+        raise RequestError(f"no approved proposal with passing tests to train on{why}", 409)
+    try:
+        await asyncio.to_thread(executor.curriculum.install, text, "the approved proposals")
+    except SkillError as exc:
+        raise RequestError(str(exc)) from None
+    return {"skill": SKILL, "exercises": count, "skipped": skipped}
+
+
 HANDLERS: dict[str, Callable[[Executor, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "code.workspace.add": add_workspace,
     "code.workspace.list": workspaces,
@@ -256,4 +273,5 @@ HANDLERS: dict[str, Callable[[Executor, dict[str, Any]], Awaitable[dict[str, Any
     "code.show": show,
     "code.approve": approve,
     "code.reject": reject,
+    "code.training_set": training_set,
 }

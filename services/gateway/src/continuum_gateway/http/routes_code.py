@@ -100,3 +100,14 @@ async def reject_proposal(
 ) -> Any:
     sent = await bodies.sent(request)
     return await _code(request, "reject", {**sent, "proposal": proposal, "by": token.name})
+
+
+@router.post(
+    "/v1/code/training-set",
+    summary="Write the 'proposals' skill from every approved proposal (admin)",
+    description="Approved proposals whose tests passed become the exercises of the academy "
+    "skill 'proposals' (the request in its context, the accepted diff), replacing the skill's "
+    "file; train on it like any skill. 409 when there is none.",
+)
+async def training_set(request: Request, _: Admin) -> Any:
+    return await _code(request, "training_set", {})

@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from continuum.code.context import CodeContext, render
+from continuum.code.context import CODE_RUBRIC, CodeContext, render
 from continuum_lm.generation import ChatMessage
 from continuum_persona.cognition.domains import Generation, Perception, Situation
 from continuum_persona.personas import Persona
@@ -42,10 +42,7 @@ class CodeRagBuilder:
         budget_tokens: int,
         count_tokens: Callable[[str], int],
     ) -> Perception:
-        system = (
-            f"You are {persona.name}, {persona.profile.role}. You change code by proposing a "
-            "unified diff; a human reviews it before anything is committed."
-        )
+        system = CODE_RUBRIC  # the words a layer trained on approved proposals learnt
         budget = max(64, budget_tokens - count_tokens(system))
         text, cut = render(code_of(situation), situation.text, budget, count_tokens)
         messages = [ChatMessage("system", system), ChatMessage("user", text)]
