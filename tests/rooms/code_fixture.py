@@ -41,3 +41,23 @@ def fixture_repository(root: Path) -> Path:
     git.git(root, "add", ".")
     git.git(root, "-c", "user.name=ada", "-c", "user.email=a@a", "commit", "-qm", "client")
     return root
+
+
+#: The fix of ``break_it``'s bug, as a persona would propose it.
+FIX = """\
+--- a/app/client.py
++++ b/app/client.py
+@@ -5,5 +5,5 @@ def fetch_all(urls):
+     results = []
+     for url in urls:
+         time.sleep(0)
+-        results.append(url)
++        results.append(url.upper())
+     return results
+"""
+
+
+def break_it(root: Path) -> None:
+    """Commit a bug the fixture's test catches (a failing check on HEAD)."""
+    (root / "app" / "client.py").write_text(CLIENT.replace("url.upper()", "url"))
+    git.git(root, "-c", "user.name=ada", "-c", "user.email=a@a", "commit", "-qam", "a bug")

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from code_fixture import CLIENT, HANG, TO_ASYNC, fixture_repository
+from code_fixture import CLIENT, FIX, HANG, TO_ASYNC, break_it, fixture_repository
 from rooms_harness import RoomNode, cli, make_remote_persona, make_room, post, wait_for
 
 from continuum.games import Position
@@ -480,6 +480,30 @@ async def test_a_proposal_is_tested_approved_from_the_cli_and_lands_on_its_own_b
     assert git.git(repo, "worktree", "list").count("\n") == 1  # no worktree left behind
 
 
+async def code_room(
+    api: httpx.AsyncClient,
+    node: RoomNode,
+    home: Path,
+    repo: Path,
+    room: str,
+    name: str,
+    server: WireServer,
+) -> str:
+    """A room with one code persona (its model the test double at ``server``) and the
+    workspace ``repo`` registered for it; the CLI's answer to the registration."""
+    persona = {
+        "name": name,
+        "role": "Software engineer who changes and fixes Python code",
+        "domains": ["refactoring Python code", "fixing failing tests"],
+        "backend": {"kind": "openai", "url": server.url, "model": "coder"},
+        "rooms": [],
+    }
+    made = await api.post("/v1/personas", json=persona)
+    assert made.status_code == 201, made.text
+    await make_room(api, room, [made.json()["id"]])
+    return cli(node, home, "code", "workspace", "add", str(repo), "--room", room)
+
+
 async def test_a_refactor_asked_in_a_room_becomes_a_tested_proposal_approved_from_the_cli(
     room_node: RoomNode, tmp_path: Path
 ) -> None:
@@ -493,16 +517,7 @@ async def test_a_refactor_asked_in_a_room_becomes_a_tested_proposal_approved_fro
     server = await WireServer("openai", Script(pieces=[answer])).start()
     try:
         async with room_node.client() as api:
-            coder = {
-                "name": "Coder AI",
-                "role": "Software engineer who changes Python code",
-                "domains": ["refactoring Python code", "async/await"],
-                "backend": {"kind": "openai", "url": server.url, "model": "coder"},
-                "rooms": [],
-            }
-            assert (await api.post("/v1/personas", json=coder)).status_code == 201
-            await make_room(api, "dev", ["coder-ai"])
-            out = cli(room_node, tmp_path, "code", "workspace", "add", str(repo), "--room", "dev")
+            out = await code_room(api, room_node, tmp_path, repo, "dev", "Coder AI", server)
             assert "proposals from dev" in out
             asked = await post(api, "dev", "Refactor fetch_all in app/client.py to use async/await")
 
@@ -530,11 +545,42 @@ async def test_a_refactor_asked_in_a_room_becomes_a_tested_proposal_approved_fro
             room_node, tmp_path, "academy", "train", "--persona", "coder-ai", "--from-proposals",
             ok=False,
         )  # fmt: skip
-        assert "training set: 1 approved proposal" in out
-        assert "skill proposals has 1 train-split exercises; training needs at least" in out
+        # (this module's other approved proposal counts too; either may be held out)
+        assert re.search(r"training set: [12] approved proposals?\n", out), out
+        assert re.search(r"skill proposals has [012] train-split exercises; training needs", out)
         async with room_node.client() as api:
             skills = (await api.get("/v1/academy/skills")).json()["skills"]
             assert "proposals" in {s["name"] for s in skills}
+    finally:
+        await server.stop()
+
+
+async def test_a_failing_check_becomes_a_request_a_proposal_and_an_approved_fix(
+    room_node: RoomNode, tmp_path: Path
+) -> None:
+    """Self-improvement on a fixture repository: a check fails on HEAD, the failure is
+    handed to the room, the persona proposes the fix, its tests pass, a human approves."""
+    from continuum.code import git
+
+    repo = fixture_repository(tmp_path / "tools")
+    break_it(repo)
+    server = await WireServer("openai", Script(pieces=[f"```diff\n{FIX}```"])).start()
+    try:
+        async with room_node.client() as api:
+            await code_room(api, room_node, tmp_path, repo, "repairs", "Fixer AI", server)
+            out = cli(room_node, tmp_path, "code", "check", "tools", "--room", "repairs")
+            assert "the tests failed" in out and "asked repairs to fix app/client.py" in out
+
+            async def proposed() -> Any:
+                listed = (await api.get("/v1/code/proposals", params={"workspace": "tools"})).json()
+                done = [p for p in listed["proposals"] if p["status"] == "tests passed"]
+                return done[0] if done else None
+
+            fix = await wait_for(proposed, timeout=90)
+            assert fix["persona"] == "fixer-ai" and fix["files"] == ["app/client.py"]
+        assert "continuum/" in cli(room_node, tmp_path, "code", "approve", fix["id"])
+        fixed = git.git(repo, "show", f"continuum/{fix['id']}:app/client.py")
+        assert "url.upper()" in fixed and "url.upper()" not in (repo / "app/client.py").read_text()
     finally:
         await server.stop()
 

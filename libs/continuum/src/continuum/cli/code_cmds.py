@@ -155,3 +155,36 @@ def reject(
     body = {"reason": reason} if reason else {}
     p = gateway_client.request("POST", f"/v1/code/proposals/{proposal}/reject", json=body)
     console.print(f"rejected {p['id']}")
+
+
+@app.command("check")
+def check(
+    workspace: str = typer.Argument(..., help="The workspace's name."),
+    room: str = typer.Option(
+        "", "--room", "-r", help="If the check fails, ask this room to fix it (a persona proposes)."
+    ),
+) -> None:
+    """Run a workspace's tests on its HEAD; a failure can become a request in a room.
+
+    This is the self-improvement loop's first step: a failing check, handed to
+    the room's code persona, comes back as a proposal you approve or reject."""
+    done = gateway_client.request("POST", f"/v1/code/workspaces/{workspace}/check")
+    verdict = "passed" if done["passed"] else "were killed" if done["killed"] else "failed"
+    console.print(
+        f"{workspace} at {done['commit'][:12]}: the tests {verdict} ({done['seconds']:.1f} s)"
+    )
+    if done["passed"]:
+        return
+    tail = [line for line in done["output"].splitlines() if line.strip()][-12:]
+    console.print("\n".join(tail), markup=False, highlight=False)
+    if not room:
+        return
+    if not done["file"]:
+        raise CliError("the failure names no file of the workspace: ask in the room yourself")
+    text = f"The tests of {workspace} fail. Fix {done['file']} so that they pass:\n\n" + "\n".join(
+        tail
+    )
+    posted = gateway_client.request(
+        "POST", f"/v1/rooms/{room}/messages", json={"text": text[:8000]}
+    )
+    console.print(f"asked {room} to fix {done['file']} (message {posted['message_id']})")

@@ -52,7 +52,7 @@ def target_in(text: str, tracked: list[str]) -> str | None:
     return None
 
 
-def _module_of(path: str) -> str:
+def module_of(path: str) -> str:
     pure = PurePosixPath(path)
     parts = list(pure.with_suffix("").parts)
     if parts and parts[-1] == "__init__":
@@ -60,7 +60,7 @@ def _module_of(path: str) -> str:
     return ".".join(parts)
 
 
-def _imported_modules(source: str) -> set[str]:
+def imported_modules(source: str) -> set[str]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -103,17 +103,17 @@ def gather(
     source = show(path)
     context = CodeContext(workspace, path, source, function_named(source, request))
     python = [f for f in tracked if f.endswith(".py")]
-    modules = {_module_of(f): f for f in python}
+    modules = {module_of(f): f for f in python}
     if path.endswith(".py"):
-        for module in sorted(_imported_modules(source)):
+        for module in sorted(imported_modules(source)):
             if module in modules and modules[module] != path:
                 context.imports[modules[module]] = show(modules[module])
-        own = _module_of(path)
+        own = module_of(path)
         for other in python:
             if other == path or len(context.importers) >= 5:
                 continue
             text = show(other)
-            if own in _imported_modules(text):
+            if own in imported_modules(text):
                 context.importers[other] = text
     context.history = git.recent_commits(repo, path, 5, head)
     for name in STYLE_FILES:
@@ -160,3 +160,12 @@ def render(
         main = f"File {context.path} (cut):\n```\n{context.source[:keep]}\n```"
         text, cut = "\n\n".join([main, ask]), True
     return text, cut
+
+
+def code_under_test(test_source: str, tracked: list[str]) -> str | None:
+    """The workspace module a test file imports first (what its failure is about)."""
+    modules = {module_of(f): f for f in tracked if f.endswith(".py")}
+    for module in sorted(imported_modules(test_source)):
+        if module in modules and "test" not in PurePosixPath(modules[module]).name:
+            return modules[module]
+    return None

@@ -653,6 +653,10 @@ class Propose(Request):
     room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
+class WorkspaceRef(Request):
+    workspace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
 class ProposalRef(Request):
     proposal: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -701,6 +705,7 @@ ACADEMY = [
     Command("academy", "code.approve", "Approve: commit it on its own branch.", DecideProposal),
     Command("academy", "code.reject", "Reject a proposal.", DecideProposal),
     Command("academy", "code.training_set", "Write the proposals skill from approved proposals."),
+    Command("academy", "code.check", "Run a workspace's tests on its HEAD.", WorkspaceRef),
 ]
 
 # -- marketplace -----------------------------------------------------------------------

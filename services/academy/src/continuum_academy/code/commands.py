@@ -28,6 +28,7 @@ from continuum.contracts.commands import (
     ProposalList,
     ProposalRef,
     Propose,
+    WorkspaceRef,
 )
 from continuum.events.academy import (
     ProposalApproved,
@@ -252,6 +253,35 @@ async def reject(executor: Executor, body: dict[str, Any]) -> dict[str, Any]:
     return proposal.describe()
 
 
+async def check(executor: Executor, body: dict[str, Any]) -> dict[str, Any]:
+    """Run a workspace's tests on its HEAD: the failing check a persona can be asked
+    to fix (``continuum code check WORKSPACE --room ROOM``)."""
+    name = parse_request(WorkspaceRef, body).workspace
+    workspace = _workspace(executor, name)
+    repo = Path(workspace.path)
+    try:
+        base, result = await asyncio.to_thread(
+            runner.check_head, repo, workspace.test_command, executor.code_limits
+        )
+        tracked = await asyncio.to_thread(git.tracked_files, repo)
+        blamed = (
+            None
+            if result.passed
+            else await asyncio.to_thread(runner.blamed_file, repo, base, result.output, tracked)
+        )
+    except git.GitError as exc:
+        raise RequestError(f"workspace {name} cannot be checked: {exc}", 409) from None
+    return {
+        "workspace": name,
+        "commit": base,
+        "passed": result.passed,
+        "killed": result.killed,
+        "seconds": round(result.seconds, 3),
+        "output": result.output[-OUTPUT_KEPT:],
+        "file": blamed,
+    }
+
+
 async def training_set(executor: Executor, _: dict[str, Any]) -> dict[str, Any]:
     """Write the ``proposals`` skill from every approved proposal (replacing it)."""
     text, count, skipped = await asyncio.to_thread(proposals_skill, executor.code)
@@ -274,4 +304,5 @@ HANDLERS: dict[str, Callable[[Executor, dict[str, Any]], Awaitable[dict[str, Any
     "code.approve": approve,
     "code.reject": reject,
     "code.training_set": training_set,
+    "code.check": check,
 }

@@ -14,9 +14,10 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from continuum.code import git
+from continuum.code.context import code_under_test
 from continuum.code.diffs import FileChange, check_patch
 from continuum_academy.sandbox import CommandResult, SandboxLimits, run_tests_command
 
@@ -25,11 +26,13 @@ DEFAULT_TEST_COMMAND = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"
 
 @contextlib.contextmanager
 def worktree(repo: Path, commit: str, patch: str) -> Iterator[Path]:
-    """A temporary worktree of ``commit`` with ``patch`` applied (GitError if it does not apply)."""
+    """A temporary worktree of ``commit`` with ``patch`` applied (GitError if it does
+    not apply; an empty patch: the commit as it is)."""
     with tempfile.TemporaryDirectory(prefix="continuum-proposal-") as scratch:
         tree = git.add_worktree(repo, Path(scratch) / "tree", commit)
         try:
-            git.apply(tree.path, patch)
+            if patch:
+                git.apply(tree.path, patch)
             yield tree.path
         finally:
             tree.remove()
@@ -59,3 +62,26 @@ def commit(repo: Path, base: str, patch: str, branch: str, message: str, author:
     email = f"{author.lower().replace(' ', '-')}@personas.continuum"
     with worktree(repo, base, patch) as path:
         return git.commit_to_branch(path, branch, message, author, email)
+
+
+def check_head(repo: Path, command: list[str], limits: SandboxLimits) -> tuple[str, CommandResult]:
+    """The workspace's tests on its HEAD as committed (a check, not a proposal)."""
+    base = git.head(repo)
+    return base, run_tests(repo, base, "", command, limits)
+
+
+def blamed_file(repo: Path, commit: str, output: str, tracked: list[str]) -> str | None:
+    """The file a failing run points at: the last tracked non-test file in its
+    tracebacks; else the code the failing test imports; else that test."""
+    named = [f for f in tracked if f in output]
+    if not named:
+        return None
+    ordered = sorted(named, key=output.rfind)
+    code = [f for f in ordered if "test" not in PurePosixPath(f).name]
+    if code:
+        return code[-1]
+    test = ordered[-1]
+    if test.endswith(".py"):
+        source = git.git(repo, "show", f"{commit}:{test}")
+        return code_under_test(source, tracked) or test
+    return test

@@ -21,6 +21,7 @@ from continuum_gateway.tokens import ApiToken
 router = APIRouter()
 
 ProposalId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+WorkspaceName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Reader = Annotated[ApiToken, Depends(require("read"))]
 Publisher = Annotated[ApiToken, Depends(require("publish"))]
 Admin = Annotated[ApiToken, Depends(require("admin"))]
@@ -111,3 +112,13 @@ async def reject_proposal(
 )
 async def training_set(request: Request, _: Admin) -> Any:
     return await _code(request, "training_set", {})
+
+
+@router.post(
+    "/v1/code/workspaces/{workspace}/check",
+    summary="Run a workspace's tests on its HEAD (a check; nothing is changed)",
+    description="The result names the file a failure points at, so a failing check can be "
+    "handed to a persona as a request (`continuum code check WORKSPACE --room ROOM`).",
+)
+async def check_workspace(request: Request, workspace: WorkspaceName, _: Publisher) -> Any:
+    return await _code(request, "check", {"workspace": workspace})
