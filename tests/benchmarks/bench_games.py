@@ -135,7 +135,11 @@ def render_section(rows: list[dict[str, Any]], command: str) -> str:
     lines += [
         "",
         "Minimax never loses tic-tac-toe (it searches to the end), so against it a draw is "
-        "the best result there is; Connect Four's minimax searches four plies.",
+        "the best result there is; Connect Four's minimax searches four plies. The held-out "
+        "column is the academy's exam: the move the model *writes* (greedy), graded a pass "
+        "when the search values it as highly as its own; untrained, the model writes no move "
+        "at all, which is why a persona picks among the legal moves by likelihood instead. "
+        "Training stops early on a plateau of dev accuracy, or at its budget.",
         "",
     ]
     return "\n".join(lines)
