@@ -202,3 +202,46 @@ def test_the_nodes_home_is_hidden_even_from_code_the_audit_hook_never_sees(
 def test_a_hidden_path_holding_python_or_the_run_is_kept_visible() -> None:
     limits = replace(LIMITS, hidden_paths=("/", sys.prefix, os.path.dirname(sys.executable)))
     assert run_unit_tests("def f(x):\n    return x + 1", "f", TESTS, limits).passed == 2
+
+
+HOSTILE_TESTS = """
+import os, socket, subprocess
+
+
+def test_fork_bomb():
+    while True:
+        os.fork()
+
+
+def test_subprocess():
+    subprocess.run(["true"])
+
+
+def test_socket():
+    socket.create_connection(("127.0.0.1", 80), timeout=1)
+
+
+def test_write_outside():
+    with open("/tmp/continuum-escaped.txt", "w") as f:
+        f.write("x")
+
+
+def test_fine(tmp_path):
+    (tmp_path / "ok.txt").write_text("inside the run's own temporary directory")
+"""
+
+
+def test_a_workspaces_hostile_tests_fail_with_the_reason_and_touch_nothing(
+    tmp_path: Path,
+) -> None:
+    """A proposal's tests run behind the hook: no processes, no network, no writes
+    outside the worktree (one pytest run, so the suite pays one interpreter start)."""
+    (tmp_path / "test_hostile.py").write_text(HOSTILE_TESTS)
+    command = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    limits = SandboxLimits(cpu_seconds=60, wall_seconds=60, memory_bytes=2 << 30)
+    result = sandbox.run_tests_command(command, str(tmp_path), limits)
+    assert not result.passed and result.exit_code == 1 and not result.killed
+    assert "4 failed, 1 passed" in result.output
+    for refused in ("os.fork", "subprocess.Popen", "socket.", "writing '/tmp/continuum"):
+        assert f"PermissionError: sandbox: {refused}" in result.output, refused
+    assert not Path("/tmp/continuum-escaped.txt").exists()
