@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from continuum import suggest
 from continuum.code import git
@@ -48,6 +48,7 @@ from continuum_academy.sandbox import SandboxLimits
 from continuum_academy.skills import SkillError
 
 OUTPUT_KEPT = 8000
+T = TypeVar("T")
 
 
 class Executor(Protocol):
@@ -82,19 +83,17 @@ def _repository(path: str) -> Path:
 
 
 def _workspace(executor: Executor, name: str) -> WorkspaceRegistered:
-    found = executor.code.workspaces.get(name)
-    if found is None:
-        known = list(executor.code.workspaces)
-        raise RequestError(suggest.unknown("workspace", name, known), 404)
-    return found
+    return _known(executor.code.workspaces, "workspace", name)
 
 
 def _proposal(executor: Executor, proposal_id: str) -> Proposal:
-    found = executor.code.proposals.get(proposal_id)
-    if found is None:
-        known = list(executor.code.proposals)
-        raise RequestError(suggest.unknown("proposal", proposal_id, known), 404)
-    return found
+    return _known(executor.code.proposals, "proposal", proposal_id)
+
+
+def _known(found: dict[str, T], what: str, key: str) -> T:
+    if key not in found:
+        raise RequestError(suggest.unknown(what, key, list(found)), 404)
+    return found[key]
 
 
 async def add_workspace(executor: Executor, body: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,12 @@ async def _code(request: Request, op: str, body: dict[str, Any]) -> Any:
     return await call_service(request, "academy", f"code.{op}", body, 120)
 
 
+async def _decide(request: Request, op: str, proposal: str, token: ApiToken) -> Any:
+    """A human's decision, recorded under the token's name."""
+    sent = await bodies.sent(request)
+    return await _code(request, op, {**sent, "proposal": proposal, "by": token.name})
+
+
 @router.get("/v1/code/workspaces", summary="Registered workspaces (git repositories)")
 async def list_workspaces(request: Request, _: Reader) -> Any:
     return await _code(request, "workspace.list", {})
@@ -88,8 +94,7 @@ async def approve_proposal(
     body: Annotated[bodies.Decision, Body()],
     token: Admin,
 ) -> Any:
-    sent = await bodies.sent(request)
-    return await _code(request, "approve", {**sent, "proposal": proposal, "by": token.name})
+    return await _decide(request, "approve", proposal, token)
 
 
 @router.post("/v1/code/proposals/{proposal}/reject", summary="Reject a proposal (admin)")
@@ -99,8 +104,7 @@ async def reject_proposal(
     body: Annotated[bodies.Decision, Body()],
     token: Admin,
 ) -> Any:
-    sent = await bodies.sent(request)
-    return await _code(request, "reject", {**sent, "proposal": proposal, "by": token.name})
+    return await _decide(request, "reject", proposal, token)
 
 
 @router.post(

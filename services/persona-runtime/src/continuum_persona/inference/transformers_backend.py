@@ -132,18 +132,23 @@ class TransformersBackend:
         if genome.layers:
             stats["genome_load_ms"] = (time.perf_counter() - started) * 1000
 
+    async def _prepare(self, request: GenerationRequest) -> str:
+        """Count the call, make the request's genome live, render its prompt
+        (called under the lock, by every use of the model)."""
+        self.calls += 1
+        try:
+            await self._activate(request.genome, request.stats)
+        except BackendError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"cannot apply the genome: {exc}") from None
+        return render_prompt(self.tokenizer, request)
+
     async def stream(self, request: GenerationRequest, cancel: asyncio.Event) -> AsyncIterator[str]:
         from transformers import StoppingCriteriaList, TextIteratorStreamer
 
         async with self._lock:
-            self.calls += 1
-            try:
-                await self._activate(request.genome, request.stats)
-            except BackendError:
-                raise
-            except Exception as exc:
-                raise BackendError(f"cannot apply the genome: {exc}") from None
-            prompt = render_prompt(self.tokenizer, request)
+            prompt = await self._prepare(request)
             inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
             prompt_len = int(inputs["input_ids"].shape[1])
             if prompt_len >= self.context_tokens:
@@ -203,14 +208,7 @@ class TransformersBackend:
         from continuum_lm.choice import option_logprobs
 
         async with self._lock:
-            self.calls += 1
-            try:
-                await self._activate(request.genome, request.stats)
-            except BackendError:
-                raise
-            except Exception as exc:
-                raise BackendError(f"cannot apply the genome: {exc}") from None
-            prompt = render_prompt(self.tokenizer, request)
+            prompt = await self._prepare(request)
             longest = max((self.count_tokens(o) for o in options), default=0)
             if self.count_tokens(prompt) + longest + 4 >= self.context_tokens:
                 raise BackendError(
