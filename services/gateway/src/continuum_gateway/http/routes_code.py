@@ -1,8 +1,9 @@
 """The code domain over HTTP (``cmd.academy.code.*``): workspaces, proposals,
 and a human's approval or rejection.
 
-Proposing is for personas and tools with the publish scope; deciding is a
-human's act, recorded under the token's name. An approved change is
+Proposing on a persona's behalf and deciding are the operator's (admin):
+a proposal is recorded as the persona's, and a decision under the token's
+name. Personas propose by themselves, in rooms, over NATS. An approved change is
 committed on its own branch (``continuum/<proposal>``) of the workspace,
 never on the branch the user has checked out.
 """
@@ -67,13 +68,13 @@ async def list_proposals(
 @router.post(
     "/v1/code/proposals",
     status_code=201,
-    summary="Propose a change as a unified diff; the workspace's tests run on it",
+    summary="Propose a change on a persona's behalf (admin); the workspace's tests run on it",
     description="Refused (422, with the reason) when the patch does not apply to the "
-    "workspace's HEAD or names a path outside it (absolute, '..', .git, a symlink).",
+    "workspace's HEAD or names a path outside it (absolute, '..', .git, a symlink). Admin "
+    "only: a proposal is recorded as the persona's, and only the node's operator (or the "
+    "persona itself, in a room) may speak for a persona.",
 )
-async def propose(
-    request: Request, body: Annotated[bodies.NewProposal, Body()], _: Publisher
-) -> Any:
+async def propose(request: Request, body: Annotated[bodies.NewProposal, Body()], _: Admin) -> Any:
     return await _code(request, "propose", await bodies.sent(request))
 
 
