@@ -41,10 +41,10 @@ test: $(STAMP) $(NODE_STAMP)
 		echo "note: no Chromium, so the web app's browser tests will be skipped; install it with: sudo apt-get install chromium"
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest
 
 test-fast: $(STAMP) $(NODE_STAMP)
-	$(BIN)/pytest -n 2 --dist loadfile -m "not slow"
+	$(BIN)/pytest -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
