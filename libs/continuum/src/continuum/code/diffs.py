@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-#: The largest patch taken (a persona's change, not a vendored library).
-MAX_PATCH_BYTES = 256 * 1024
+#: The largest patch taken (a persona's change, not a vendored library): it
+#: travels in one event, and an event is 64 KiB at most by default.
+MAX_PATCH_BYTES = 48 * 1024
 SYMLINK_MODE = "120000"
 _GIT_HEADER = re.compile(r"^diff --git (\S+) (\S+)$")
 _MODE = re.compile(r"^(new file mode|new mode|deleted file mode|old mode) (\d{6})$")

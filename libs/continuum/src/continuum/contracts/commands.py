@@ -648,7 +648,7 @@ class Propose(Request):
     workspace: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     persona: str = Field(min_length=1, max_length=64)
     summary: str = Field(min_length=1, max_length=300)
-    patch: str = Field(min_length=1, max_length=262_144, description="A unified diff.")
+    patch: str = Field(min_length=1, max_length=49_152, description="A unified diff.")
     request: str = Field(default="", max_length=4000)
     room: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 

@@ -338,7 +338,7 @@ class ProposalSubmitted(_Payload):
     workspace: str = Field(pattern=WORKSPACE_PATTERN)
     persona_id: str = Field(min_length=1, max_length=128)
     summary: str = Field(min_length=1, max_length=300)
-    patch: str = Field(min_length=1, max_length=262_144)
+    patch: str = Field(min_length=1, max_length=49_152)
     files: list[str] = Field(min_length=1, max_length=200)
     base_commit: str = Field(pattern=r"^[0-9a-f]{40,64}$")
     request: str = Field(default="", max_length=4000)

@@ -37,6 +37,7 @@ from continuum.events.academy import (
     ProposalTested,
     WorkspaceRegistered,
 )
+from continuum.events.errors import EventTooLarge
 from continuum.runtime import RequestError
 from continuum.runtime.commands import parse_request
 from continuum.store import ConcurrencyError
@@ -150,7 +151,10 @@ async def propose(executor: Executor, body: dict[str, Any]) -> dict[str, Any]:
         request=request.request,
         room=request.room,
     )
-    await executor.append(proposal_id, [submitted], 0)
+    try:
+        await executor.append(proposal_id, [submitted], 0)
+    except EventTooLarge as exc:  # a node configured with smaller events than the default
+        raise RequestError(f"the proposal does not fit in an event: {exc}", 413) from None
     test(executor, proposal_id)
     return _proposal(executor, proposal_id).describe()
 
